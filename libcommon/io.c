@@ -1,0 +1,321 @@
+/* io: every byte a gpt-* program writes goes through out_write, and every
+ * file it creates through afile, so full disks, closed pipes and signals
+ * are handled in one place and never leave a half-written file behind. */
+#include "io.h"
+#include "err.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define OUT_BUFSZ (1u << 17)
+
+void io_init(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+}
+
+void out_init(struct out *o, int fd, const char *name)
+{
+	o->fd = fd;
+	o->name = name;
+	o->cap = OUT_BUFSZ;
+	o->buf = xmalloc(o->cap);
+	o->len = 0;
+	o->total = 0;
+}
+
+static void write_all(struct out *o, const unsigned char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(o->fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EPIPE && o->fd == STDOUT_FILENO)
+				exit(EXIT_OK);  /* reader went away: `| head` */
+			die_errno("write error: '%s'", o->name);
+		}
+		p += w;
+		n -= (size_t)w;
+		o->total += (uint64_t)w;
+	}
+}
+
+void out_write(struct out *o, const void *p, size_t n)
+{
+	if (o->len + n > o->cap) {
+		write_all(o, o->buf, o->len);
+		o->len = 0;
+		if (n >= o->cap) {
+			write_all(o, p, n);
+			return;
+		}
+	}
+	if (n)
+		memcpy(o->buf + o->len, p, n);
+	o->len += n;
+}
+
+void out_u64(struct out *o, uint64_t v)
+{
+	char tmp[24];
+	int i = (int)sizeof tmp;
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	out_write(o, tmp + i, sizeof tmp - (size_t)i);
+}
+
+void out_flush(struct out *o)
+{
+	write_all(o, o->buf, o->len);
+	o->len = 0;
+}
+
+void out_free(struct out *o)
+{
+	if (o->buf)
+		out_flush(o);
+	free(o->buf);
+	o->buf = NULL;
+}
+
+void in_open(struct in *r, const char *path)
+{
+	r->eof = 0;
+	if (strcmp(path, "-") == 0) {
+		r->fd = STDIN_FILENO;
+		r->is_stdin = 1;
+		r->name = xstrdup("stdin");
+		return;
+	}
+	r->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (r->fd < 0)
+		die_errno("cannot open '%s'", path);
+	r->is_stdin = 0;
+	r->name = xstrdup(path);
+}
+
+size_t in_read(struct in *r, void *p, size_t n)
+{
+	for (;;) {
+		ssize_t got;
+
+		if (r->eof || n == 0)
+			return 0;
+		got = read(r->fd, p, n);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			die_errno("read error: '%s'", r->name);
+		}
+		if (got == 0)
+			r->eof = 1;
+		return (size_t)got;
+	}
+}
+
+size_t in_read_full(struct in *r, void *p, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		size_t got = in_read(r, (unsigned char *)p + done, n - done);
+
+		if (got == 0)
+			break;
+		done += got;
+	}
+	return done;
+}
+
+void in_close(struct in *r)
+{
+	if (!r->is_stdin && r->fd >= 0)
+		close(r->fd);
+	r->fd = -1;
+	free(r->name);
+	r->name = NULL;
+}
+
+/* Live temporary files, removed on exit and on fatal signals.  A fixed
+ * table keeps the signal handler free of allocation. */
+#define MAX_TEMPS 64
+static char *volatile temps[MAX_TEMPS];
+static int cleanup_installed;
+
+static void remove_temps(void)
+{
+	int i;
+
+	for (i = 0; i < MAX_TEMPS; i++)
+		if (temps[i])
+			unlink(temps[i]);
+}
+
+static void on_signal(int sig)
+{
+	remove_temps();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void io_install_cleanup(void)
+{
+	struct sigaction sa;
+	int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	size_t i;
+
+	if (cleanup_installed)
+		return;
+	cleanup_installed = 1;
+	atexit(remove_temps);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		struct sigaction old;
+
+		/* Leave handlers a program installed itself (gpt-train's
+		 * graceful stop) in place. */
+		if (sigaction(sigs[i], NULL, &old) == 0 &&
+		    old.sa_handler != SIG_DFL)
+			continue;
+		sigaction(sigs[i], &sa, NULL);
+	}
+}
+
+static void temps_add(char *p)
+{
+	int i;
+
+	for (i = 0; i < MAX_TEMPS; i++)
+		if (!temps[i]) {
+			temps[i] = p;
+			return;
+		}
+	die("too many open output files");
+}
+
+static void temps_del(const char *p)
+{
+	int i;
+
+	for (i = 0; i < MAX_TEMPS; i++)
+		if (temps[i] == p)
+			temps[i] = NULL;
+}
+
+void afile_open(struct afile *a, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+	size_t n = strlen(path) + 32;
+	sigset_t all, old;
+
+	io_install_cleanup();
+	a->path = xstrdup(path);
+	a->tmp = xmalloc(n);
+	snprintf(a->tmp, n, "%.*s.%s.tmp.XXXXXX", (int)dirlen, path,
+		 path + dirlen);
+	/* Block signals between creating the file and recording it, so a
+	 * signal cannot strand an unregistered temporary. */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	a->fd = mkostemp(a->tmp, O_CLOEXEC);
+	if (a->fd >= 0)
+		temps_add(a->tmp);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (a->fd < 0)
+		die_errno("cannot create '%s'", a->tmp);
+	fchmod(a->fd, 0644);
+	out_init(&a->out, a->fd, a->path);
+}
+
+void afile_commit(struct afile *a)
+{
+	char *dir;
+	const char *slash;
+	int dfd;
+
+	out_flush(&a->out);
+	if (fsync(a->fd) != 0)
+		die_errno("cannot sync '%s'", a->tmp);
+	if (close(a->fd) != 0)
+		die_errno("cannot close '%s'", a->tmp);
+	a->fd = -1;
+	if (rename(a->tmp, a->path) != 0)
+		die_errno("cannot rename '%s' to '%s'", a->tmp, a->path);
+	temps_del(a->tmp);
+	slash = strrchr(a->path, '/');
+	dir = slash ? xstrdup(a->path) : xstrdup(".");
+	if (slash)
+		dir[slash - a->path + (slash == a->path)] = '\0';
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	free(dir);
+	out_free(&a->out);
+	free(a->tmp);
+	free(a->path);
+	a->tmp = a->path = NULL;
+}
+
+void afile_abort(struct afile *a)
+{
+	if (!a->tmp)
+		return;
+	if (a->fd >= 0)
+		close(a->fd);
+	a->fd = -1;
+	unlink(a->tmp);
+	temps_del(a->tmp);
+	free(a->out.buf);
+	a->out.buf = NULL;
+	free(a->tmp);
+	free(a->path);
+	a->tmp = a->path = NULL;
+}
+
+void io_refuse_binary_tty(int fd, const char *what)
+{
+	if (isatty(fd))
+		die_usage("refusing to write %s to a terminal; redirect it or use -f text", what);
+}
+
+unsigned char *io_read_file(const char *path, size_t max, size_t *len)
+{
+	struct in r;
+	size_t cap = 1 << 16, n = 0;
+	unsigned char *buf = xmalloc(cap + 1);
+
+	in_open(&r, path);
+	for (;;) {
+		size_t got;
+
+		if (n == cap) {
+			if (cap >= max)
+				die("file too large (over %zu bytes): '%s'", max, path);
+			cap = cap * 2 > max ? max : cap * 2;
+			buf = xrealloc(buf, cap + 1);
+		}
+		got = in_read(&r, buf + n, cap - n);
+		if (got == 0)
+			break;
+		n += got;
+	}
+	in_close(&r);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
