@@ -31,10 +31,11 @@ enum {
 	H_MAGIC = 0, H_VERSION = 8, H_HBYTES = 12, H_FSIZE = 16, H_FLAGS = 24,
 	H_NTENSORS = 28, H_NPARAMS = 32, H_LAYERS = 40, H_HEADS = 44,
 	H_WIDTH = 48, H_CONTEXT = 52, H_VOCAB = 56, H_PVOCAB = 60, H_TIED = 64,
-	H_BIAS = 68, H_STEP = 72, H_TOKENS = 80, H_ADAMSTEP = 88, H_RNG = 96,
-	H_SCHED = 128, H_LR = 136, H_MINLR = 144, H_WARMUP = 152, H_TOTAL = 160,
-	H_WD = 168, H_BETA1 = 176, H_BETA2 = 184, H_EPS = 192, H_CLIP = 200,
-	H_TOKENIZER = 208, H_SECTIONS = 272, H_HASH = 504
+	H_BIAS = 68, H_QKVBIAS = 72, H_SCHED = 76, H_STEP = 80, H_TOKENS = 88,
+	H_ADAMSTEP = 96, H_RNG = 104, H_LR = 136, H_MINLR = 144, H_WARMUP = 152,
+	H_TOTAL = 160, H_WD = 168, H_BETA1 = 176, H_BETA2 = 184, H_EPS = 192,
+	H_CLIP = 200, H_DECAY = 208, H_TOKENIZER = 216, H_SECTIONS = 280,
+	H_HASH = 504
 };
 
 /* Tensor table entry offsets. */
@@ -166,6 +167,7 @@ void ckpt_write(const struct ckpt *c, const char *path)
 	put32(h + H_PVOCAB, c->model.padded_vocab);
 	put32(h + H_TIED, c->model.tied);
 	put32(h + H_BIAS, c->model.bias);
+	put32(h + H_QKVBIAS, c->model.qkv_bias);
 	put64(h + H_STEP, c->step);
 	put64(h + H_TOKENS, c->tokens);
 	put64(h + H_ADAMSTEP, c->adam_step);
@@ -181,6 +183,7 @@ void ckpt_write(const struct ckpt *c, const char *path)
 	putf64(h + H_BETA2, c->sched.beta2);
 	putf64(h + H_EPS, c->sched.eps);
 	putf64(h + H_CLIP, c->sched.clip);
+	put64(h + H_DECAY, c->sched.decay);
 	memcpy(h + H_TOKENIZER, c->tokenizer, strnlen(c->tokenizer, CKPT_NAME_MAX - 1));
 	for (int s = 0; s < CKPT_NSEC; s++) {
 		pos = align_up(pos);
@@ -296,11 +299,12 @@ static int check_header(struct ckpt *c, const unsigned char *h)
 	m->padded_vocab = get32(h + H_PVOCAB);
 	m->tied = get32(h + H_TIED);
 	m->bias = get32(h + H_BIAS);
+	m->qkv_bias = get32(h + H_QKVBIAS);
 	if (m->layers < 1 || m->layers > 1024 || m->heads < 1 || m->heads > 1024 ||
 	    m->width < 1 || m->width > (1u << 16) || m->width % m->heads != 0 ||
 	    m->context < 1 || m->context > (1u << 20) || m->vocab < 1 ||
 	    m->vocab > (1u << 24) || m->padded_vocab < m->vocab ||
-	    m->padded_vocab > m->vocab + (1u << 16) || m->tied > 1 || m->bias > 1)
+	    m->padded_vocab > m->vocab + (1u << 16) || m->tied > 1 || m->bias > 1 || m->qkv_bias > 1)
 		return fail(c, "checkpoint has an impossible model configuration "
 			    "(%" PRIu32 " layers, %" PRIu32 " heads, width %" PRIu32 ", context %" PRIu32
 			    ", vocabulary %" PRIu32 "/%" PRIu32 ")", m->layers, m->heads, m->width,
@@ -324,7 +328,8 @@ static int check_header(struct ckpt *c, const unsigned char *h)
 	c->sched.beta2 = getf64(h + H_BETA2);
 	c->sched.eps = getf64(h + H_EPS);
 	c->sched.clip = getf64(h + H_CLIP);
-	if (c->sched.kind > CKPT_SCHED_CONSTANT || !finite_in(c->sched.lr, 0, 1e30) ||
+	c->sched.decay = get64(h + H_DECAY);
+	if (c->sched.kind > CKPT_SCHED_WSD || !finite_in(c->sched.lr, 0, 1e30) ||
 	    !finite_in(c->sched.min_lr_frac, 0, 1) || !finite_in(c->sched.weight_decay, 0, 1e30) ||
 	    !finite_in(c->sched.beta1, 0, 1) || !finite_in(c->sched.beta2, 0, 1) ||
 	    !finite_in(c->sched.eps, 0, 1) || !finite_in(c->sched.clip, 0, 1e30))

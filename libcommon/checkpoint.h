@@ -33,7 +33,7 @@ enum ckpt_section {
 
 /* Schedule kinds, as stored. */
 enum ckpt_schedule {
-	CKPT_SCHED_COSINE = 0, CKPT_SCHED_LINEAR, CKPT_SCHED_WSD, CKPT_SCHED_CONSTANT
+	CKPT_SCHED_COSINE = 0, CKPT_SCHED_LINEAR, CKPT_SCHED_CONSTANT, CKPT_SCHED_WSD
 };
 
 struct ckpt_model {
@@ -41,13 +41,15 @@ struct ckpt_model {
 	uint32_t vocab;          /* real vocabulary size (ids predicted) */
 	uint32_t padded_vocab;   /* rows of the embedding table */
 	uint32_t tied;           /* 1: output head is the token embedding */
-	uint32_t bias;           /* 1: linear layers and LayerNorms carry biases */
+	uint32_t bias;           /* 1: attn.c_proj, mlp.c_fc, mlp.c_proj biases */
+	uint32_t qkv_bias;       /* 1: attn.c_attn bias */
 };
 
 struct ckpt_schedule_cfg {
 	uint32_t kind;           /* enum ckpt_schedule */
 	double lr, min_lr_frac;
 	uint64_t warmup, total_steps;
+	uint64_t decay;          /* WSD: steps of the final decay */
 	double weight_decay, beta1, beta2, eps, clip;
 };
 

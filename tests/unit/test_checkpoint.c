@@ -34,9 +34,9 @@ static void fill(struct ckpt *c)
 		var[i] = (float)i * 1e-6f;
 	}
 	memset(c, 0, sizeof *c);
-	c->model = (struct ckpt_model){ 2, 4, 64, 32, 50257, 50304, 1, 1 };
-	c->sched = (struct ckpt_schedule_cfg){ CKPT_SCHED_WSD, 6e-4, 0.1, 100, 5000, 0.1,
-					       0.9, 0.95, 1e-8, 1.0 };
+	c->model = (struct ckpt_model){ 2, 4, 64, 32, 50257, 50304, 1, 1, 0 };
+	c->sched = (struct ckpt_schedule_cfg){ CKPT_SCHED_WSD, 6e-4, 0.1, 100, 5000, 700,
+					       0.1, 0.9, 0.95, 1e-8, 1.0 };
 	c->step = 1234;
 	c->tokens = 987654321;
 	c->adam_step = 1230;
@@ -87,7 +87,7 @@ static void test_roundtrip(void)
 	CHECK(ckpt_open(&r, p) == 0, "open: %s", r.err);
 	CHECK(memcmp(&r.model, &w.model, sizeof r.model) == 0, "model config");
 	CHECK(r.sched.kind == CKPT_SCHED_WSD && r.sched.lr == 6e-4 && r.sched.min_lr_frac == 0.1 &&
-	      r.sched.warmup == 100 && r.sched.total_steps == 5000 && r.sched.weight_decay == 0.1 &&
+	      r.sched.warmup == 100 && r.sched.total_steps == 5000 && r.sched.decay == 700 && r.sched.weight_decay == 0.1 &&
 	      r.sched.beta1 == 0.9 && r.sched.beta2 == 0.95 && r.sched.eps == 1e-8 &&
 	      r.sched.clip == 1.0, "schedule");
 	CHECK(r.step == 1234 && r.tokens == 987654321 && r.adam_step == 1230, "counters");
