@@ -1,0 +1,36 @@
+/* pretok: the pre-tokenizers that cut text into pieces before BPE,
+ * equivalent to the regular expressions of OpenAI's encodings but written
+ * by hand for speed:
+ *   PRETOK_GPT2  's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+ *   PRETOK_GPT4  cl100k's pattern: case-insensitive contractions, one
+ *                non-letter glued before a letter run, digits in groups of
+ *                at most 3, punctuation runs with trailing newlines, ...
+ * Invalid UTF-8 bytes count as one-byte "other" characters, so any byte
+ * string is cut into pieces and nothing is lost.
+ *
+ * pretok_next(p, s, n, pos) returns the end of the piece starting at pos
+ * (pos < n); the pieces of s are found by calling it until the end.
+ * pretok_safe_split finds a cut point in a prefix of a longer text such
+ * that encoding the two sides separately gives the same pieces as encoding
+ * the whole (see pretok.c for the argument). */
+#ifndef GPT_PRETOK_H
+#define GPT_PRETOK_H
+
+#include <stddef.h>
+
+enum pretok_pattern { PRETOK_GPT2 = 0, PRETOK_GPT4 = 1 };
+
+/* "gpt2" / "gpt4" (also "cl100k"); returns -1 when unknown. */
+int pretok_parse(const char *name);
+const char *pretok_name(enum pretok_pattern p);
+
+size_t pretok_next(enum pretok_pattern p, const unsigned char *s, size_t n,
+		   size_t pos);
+
+/* s[0..n) is a prefix of the text (n < the text's length unless at_end),
+ * and 0 is a piece boundary.  Returns a position q with min <= q < n at
+ * which the text may be cut, or 0 when none is found in [min, n). */
+size_t pretok_safe_split(enum pretok_pattern p, const unsigned char *s,
+			 size_t n, size_t min);
+
+#endif

@@ -1,0 +1,804 @@
+/* vocab: loading GPT-2 / tiktoken vocabularies and the byte-pair merge.
+ * The merge is tiktoken's: repeatedly join the adjacent pair whose joined
+ * bytes have the lowest rank, the leftmost on a tie.  Pairs are looked up
+ * by (left id, right id) in a table built once at load time, and long
+ * pieces use a heap so that a 100 KB run stays O(n log n). */
+#include "vocab.h"
+#include "err.h"
+#include "io.h"
+#include "unicode.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <xxhash.h>
+
+#define MAX_TOKEN_BYTES 4096
+#define MAX_VOCAB_FILE (64u << 20)
+
+static uint64_t hash_bytes(const unsigned char *s, size_t n)
+{
+	return XXH3_64bits(s, n);
+}
+
+static uint64_t hash_pair(uint64_t k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdULL;
+	k ^= k >> 33;
+	return k;
+}
+
+uint32_t vocab_lookup(const struct vocab *v, const unsigned char *s, size_t n)
+{
+	uint64_t h = hash_bytes(s, n);
+	uint32_t i = (uint32_t)h & v->tab_mask, id;
+
+	while ((id = v->tab[i]) != UINT32_MAX) {
+		if (v->len[id] == n && memcmp(v->blob + v->off[id], s, n) == 0)
+			return id;
+		i = (i + 1) & v->tab_mask;
+	}
+	return UINT32_MAX;
+}
+
+static inline uint32_t pair_rank(const struct vocab *v, uint32_t a, uint32_t b)
+{
+	uint64_t k = (uint64_t)a << 32 | b;
+	uint32_t i = (uint32_t)hash_pair(k) & v->pair_mask;
+
+	for (;;) {
+		uint64_t got = v->pair_key[i];
+
+		if (got == k)
+			return v->pair_val[i];
+		if (got == UINT64_MAX)
+			return UINT32_MAX;
+		i = (i + 1) & v->pair_mask;
+	}
+}
+
+/* Token table under construction: ids may arrive in any order. */
+struct builder {
+	unsigned char *blob;
+	size_t blen, bcap;
+	uint64_t *off;
+	uint32_t *len;
+	uint32_t cap;           /* entries in off/len */
+	uint32_t max_id;        /* one past the largest id seen */
+	uint32_t count;
+	const char *src;        /* file name for messages */
+};
+
+static void builder_add(struct builder *b, uint32_t id, const unsigned char *s,
+			size_t n)
+{
+	if (id >= VOCAB_MAX_TOKENS)
+		die("token id %u out of range (max %u): '%s'", id,
+		    VOCAB_MAX_TOKENS - 1, b->src);
+	if (n == 0 || n > MAX_TOKEN_BYTES)
+		die("token %u has a bad length %zu: '%s'", id, n, b->src);
+	if (id >= b->cap) {
+		uint32_t nc = b->cap ? b->cap : 1024;
+
+		while (nc <= id)
+			nc *= 2;
+		b->off = xrealloc(b->off, xmul(nc, sizeof *b->off));
+		b->len = xrealloc(b->len, xmul(nc, sizeof *b->len));
+		memset(b->len + b->cap, 0, (nc - b->cap) * sizeof *b->len);
+		b->cap = nc;
+	}
+	if (b->len[id])
+		die("token id %u appears twice: '%s'", id, b->src);
+	if (b->blen + n > b->bcap) {
+		b->bcap = (b->blen + n) * 2;
+		b->blob = xrealloc(b->blob, b->bcap);
+	}
+	memcpy(b->blob + b->blen, s, n);
+	b->off[id] = b->blen;
+	b->len[id] = (uint32_t)n;
+	b->blen += n;
+	if (id + 1 > b->max_id)
+		b->max_id = id + 1;
+	b->count++;
+}
+
+static void add_special(struct vocab *v, const char *text, size_t n, uint32_t id)
+{
+	struct vocab_special *sp;
+
+	if (v->n_special >= VOCAB_MAX_SPECIALS)
+		die("too many special tokens");
+	sp = &v->special[v->n_special++];
+	sp->text = xmalloc(n + 1);
+	memcpy(sp->text, text, n);
+	sp->text[n] = '\0';
+	sp->len = (uint32_t)n;
+	sp->id = id;
+	if (n == 13 && memcmp(text, "<|endoftext|>", 13) == 0)
+		v->eot = id;
+}
+
+/* Builds the lookup tables once every mergeable token is known. */
+static void vocab_finish(struct vocab *v, struct builder *b)
+{
+	uint32_t id, i, k, cap;
+	int c;
+
+	/* Specials get ids too, so they decode; they are not mergeable. */
+	for (c = 0; c < v->n_special; c++) {
+		struct vocab_special *sp = &v->special[c];
+
+		if (sp->id < b->cap && b->len[sp->id])
+			die("special token %s reuses id %u: '%s'", sp->text,
+			    sp->id, b->src);
+	}
+	v->n_ids = b->max_id;
+	for (c = 0; c < v->n_special; c++)
+		if (v->special[c].id + 1 > v->n_ids)
+			v->n_ids = v->special[c].id + 1;
+	if (v->n_ids > b->cap) {
+		b->off = xrealloc(b->off, xmul(v->n_ids, sizeof *b->off));
+		b->len = xrealloc(b->len, xmul(v->n_ids, sizeof *b->len));
+		memset(b->len + b->cap, 0, (v->n_ids - b->cap) * sizeof *b->len);
+		b->cap = v->n_ids;
+	}
+	v->blob = b->blob;
+	v->off = b->off;
+	v->len = b->len;
+
+	for (cap = 1024; cap < b->count * 2u; cap *= 2)
+		;
+	v->tab_mask = cap - 1;
+	v->tab = xmalloc(xmul(cap, sizeof *v->tab));
+	memset(v->tab, 0xff, cap * sizeof *v->tab);
+	for (id = 0; id < b->max_id; id++) {
+		if (!v->len[id])
+			continue;
+		i = (uint32_t)hash_bytes(v->blob + v->off[id], v->len[id]) & v->tab_mask;
+		while (v->tab[i] != UINT32_MAX)
+			i = (i + 1) & v->tab_mask;
+		v->tab[i] = id;
+	}
+	for (c = 0; c < 256; c++) {
+		unsigned char ch = (unsigned char)c;
+
+		v->byte_id[c] = vocab_lookup(v, &ch, 1);
+		if (v->byte_id[c] == UINT32_MAX)
+			die("vocabulary has no token for byte 0x%02x: '%s'", c, b->src);
+	}
+	/* Every way of splitting a token into two tokens is a merge. */
+	for (cap = 1024; cap < b->count * 16u; cap *= 2)
+		;
+	v->pair_mask = cap - 1;
+	v->pair_key = xmalloc(xmul(cap, sizeof *v->pair_key));
+	v->pair_val = xmalloc(xmul(cap, sizeof *v->pair_val));
+	memset(v->pair_key, 0xff, cap * sizeof *v->pair_key);
+	{
+		uint32_t used = 0;
+
+		for (id = 0; id < b->max_id; id++) {
+			const unsigned char *s = v->blob + v->off[id];
+			uint32_t n = v->len[id];
+
+			for (k = 1; k < n; k++) {
+				uint32_t l = vocab_lookup(v, s, k), r;
+				uint64_t key;
+
+				if (l == UINT32_MAX)
+					continue;
+				r = vocab_lookup(v, s + k, n - k);
+				if (r == UINT32_MAX)
+					continue;
+				key = (uint64_t)l << 32 | r;
+				i = (uint32_t)hash_pair(key) & v->pair_mask;
+				while (v->pair_key[i] != UINT64_MAX)
+					i = (i + 1) & v->pair_mask;
+				v->pair_key[i] = key;
+				v->pair_val[i] = id;
+				if (++used > cap / 2)
+					die("too many merges in '%s'", b->src);
+			}
+		}
+	}
+	/* Specials' bytes, stored after the table so lookups never find them. */
+	for (c = 0; c < v->n_special; c++) {
+		struct vocab_special *sp = &v->special[c];
+		size_t n = sp->len;
+
+		if (b->blen + n > b->bcap) {
+			b->bcap = (b->blen + n) * 2;
+			v->blob = b->blob = xrealloc(b->blob, b->bcap);
+		}
+		memcpy(b->blob + b->blen, sp->text, n);
+		v->off[sp->id] = b->blen;
+		v->len[sp->id] = (uint32_t)n;
+		b->blen += n;
+	}
+}
+
+/* ---- encoder.json + vocab.bpe ------------------------------------------ */
+
+/* GPT-2 stores token bytes as printable characters: bytes that are not
+ * printable Latin-1 are shifted to U+0100 and up, in byte order. */
+static void gpt2_unicode_to_byte(int map[512])
+{
+	int b, n = 0;
+
+	for (b = 0; b < 512; b++)
+		map[b] = -1;
+	for (b = 0; b < 256; b++) {
+		int printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) ||
+				(b >= 0xAE && b <= 0xFF);
+
+		if (printable)
+			map[b] = b;
+		else
+			map[256 + n++] = b;
+	}
+}
+
+struct json {
+	const unsigned char *p, *end;
+	const char *src;
+};
+
+static void json_ws(struct json *j)
+{
+	while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\t' ||
+				 *j->p == '\r'))
+		j->p++;
+}
+
+static void json_expect(struct json *j, int c)
+{
+	json_ws(j);
+	if (j->p >= j->end || *j->p != c)
+		die("malformed JSON (expected '%c'): '%s'", c, j->src);
+	j->p++;
+}
+
+static unsigned json_hex4(struct json *j)
+{
+	unsigned v = 0;
+	int i;
+
+	if (j->end - j->p < 4)
+		die("malformed JSON escape: '%s'", j->src);
+	for (i = 0; i < 4; i++) {
+		int c = *j->p++;
+
+		v <<= 4;
+		if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
+		else die("malformed JSON escape: '%s'", j->src);
+	}
+	return v;
+}
+
+/* Reads a JSON string as code points into cps (at most cap). */
+static size_t json_string(struct json *j, uint32_t *cps, size_t cap)
+{
+	size_t n = 0;
+
+	json_expect(j, '"');
+	for (;;) {
+		uint32_t cp;
+
+		if (j->p >= j->end)
+			die("unterminated JSON string: '%s'", j->src);
+		if (*j->p == '"') {
+			j->p++;
+			return n;
+		}
+		if (*j->p == '\\') {
+			j->p++;
+			if (j->p >= j->end)
+				die("unterminated JSON string: '%s'", j->src);
+			switch (*j->p++) {
+			case '"': cp = '"'; break;
+			case '\\': cp = '\\'; break;
+			case '/': cp = '/'; break;
+			case 'b': cp = 8; break;
+			case 'f': cp = 12; break;
+			case 'n': cp = 10; break;
+			case 'r': cp = 13; break;
+			case 't': cp = 9; break;
+			case 'u':
+				cp = json_hex4(j);
+				if (cp >= 0xD800 && cp < 0xDC00 && j->end - j->p >= 6 &&
+				    j->p[0] == '\\' && j->p[1] == 'u') {
+					uint32_t lo;
+
+					j->p += 2;
+					lo = json_hex4(j);
+					cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+				}
+				break;
+			default:
+				die("malformed JSON escape: '%s'", j->src);
+			}
+		} else {
+			size_t l = utf8_next(j->p, (size_t)(j->end - j->p), &cp);
+
+			if (cp == UINT32_MAX)
+				die("invalid UTF-8 in JSON: '%s'", j->src);
+			j->p += l;
+		}
+		if (n >= cap)
+			die("JSON string too long: '%s'", j->src);
+		cps[n++] = cp;
+	}
+}
+
+static uint32_t json_uint(struct json *j)
+{
+	uint64_t v = 0;
+	int digits = 0;
+
+	json_ws(j);
+	while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
+		v = v * 10 + (uint64_t)(*j->p++ - '0');
+		if (v >= VOCAB_MAX_TOKENS)
+			die("token id too large in '%s'", j->src);
+		digits++;
+	}
+	if (!digits)
+		die("malformed JSON: expected a token id: '%s'", j->src);
+	return (uint32_t)v;
+}
+
+static void load_gpt2_dir(struct vocab *v, const char *dir)
+{
+	char path[4096];
+	unsigned char *buf, tok[MAX_TOKEN_BYTES];
+	uint32_t cps[MAX_TOKEN_BYTES];
+	size_t len, lines = 0, i;
+	int map[512];
+	struct json j;
+	struct builder b = { 0 };
+
+	gpt2_unicode_to_byte(map);
+	snprintf(path, sizeof path, "%s/encoder.json", dir);
+	buf = io_read_file(path, MAX_VOCAB_FILE, &len);
+	b.src = path;
+	j.p = buf;
+	j.end = buf + len;
+	j.src = path;
+	json_expect(&j, '{');
+	json_ws(&j);
+	if (j.p < j.end && *j.p == '}')
+		die("empty vocabulary: '%s'", path);
+	for (;;) {
+		size_t n = json_string(&j, cps, MAX_TOKEN_BYTES);
+		uint32_t id;
+
+		json_expect(&j, ':');
+		id = json_uint(&j);
+		if (n == 13) {
+			char txt[14];
+
+			for (i = 0; i < 13; i++)
+				txt[i] = cps[i] < 128 ? (char)cps[i] : '?';
+			txt[13] = '\0';
+			if (strcmp(txt, "<|endoftext|>") == 0) {
+				add_special(v, txt, 13, id);
+				goto next;
+			}
+		}
+		for (i = 0; i < n; i++) {
+			if (cps[i] >= 512 || map[cps[i]] < 0)
+				die("character U+%04X is not a GPT-2 byte: '%s'",
+				    cps[i], path);
+			tok[i] = (unsigned char)map[cps[i]];
+		}
+		builder_add(&b, id, tok, n);
+next:
+		json_ws(&j);
+		if (j.p < j.end && *j.p == ',') {
+			j.p++;
+			continue;
+		}
+		json_expect(&j, '}');
+		break;
+	}
+	free(buf);
+
+	/* vocab.bpe must agree: one merge per token beyond the 256 bytes. */
+	snprintf(path, sizeof path, "%s/vocab.bpe", dir);
+	buf = io_read_file(path, MAX_VOCAB_FILE, &len);
+	for (i = 0; i < len; i++) {
+		size_t e = i;
+
+		while (e < len && buf[e] != '\n')
+			e++;
+		if (e > i && memcmp(buf + i, "#version", e - i < 8 ? e - i : 8) != 0)
+			lines++;
+		i = e;
+	}
+	free(buf);
+	if (lines + 256 != b.count)
+		die("vocab.bpe has %zu merges but encoder.json %u tokens: '%s'",
+		    lines, b.count, dir);
+	snprintf(v->name, sizeof v->name, "gpt2");
+	v->pattern = PRETOK_GPT2;
+	vocab_finish(v, &b);
+}
+
+/* ---- tiktoken rank files ----------------------------------------------- */
+
+static int b64val(int c)
+{
+	if (c >= 'A' && c <= 'Z') return c - 'A';
+	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+	if (c >= '0' && c <= '9') return c - '0' + 52;
+	if (c == '+') return 62;
+	if (c == '/') return 63;
+	return -1;
+}
+
+/* Decodes standard base64 with padding; returns -1 on bad input. */
+static long b64decode(const unsigned char *s, size_t n, unsigned char *out,
+		      size_t cap)
+{
+	size_t i, o = 0;
+	uint32_t acc = 0;
+	int bits = 0, pad = 0;
+
+	if (n % 4)
+		return -1;
+	for (i = 0; i < n; i++) {
+		int c = s[i], d;
+
+		if (c == '=') {
+			if (i + 2 < n)
+				return -1;
+			pad++;
+			continue;
+		}
+		if (pad || (d = b64val(c)) < 0)
+			return -1;
+		acc = acc << 6 | (uint32_t)d;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o >= cap)
+				return -1;
+			out[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	return (long)o;
+}
+
+static void load_meta(struct vocab *v, const char *path)
+{
+	char mpath[4096], line[1024];
+	FILE *f;
+	int lineno = 0;
+
+	snprintf(mpath, sizeof mpath, "%s.meta", path);
+	f = fopen(mpath, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof line, f)) {
+		char *key = line, *val, *nl = strchr(line, '\n');
+
+		lineno++;
+		if (nl)
+			*nl = '\0';
+		if (!*line || *line == '#')
+			continue;
+		val = strchr(line, ' ');
+		if (!val)
+			die("%s:%d: expected 'key value'", mpath, lineno);
+		*val++ = '\0';
+		if (strcmp(key, "name") == 0) {
+			snprintf(v->name, sizeof v->name, "%s", val);
+		} else if (strcmp(key, "pattern") == 0) {
+			int p = pretok_parse(val);
+
+			if (p < 0)
+				die("%s:%d: unknown pattern '%s'", mpath, lineno, val);
+			v->pattern = (enum pretok_pattern)p;
+		} else if (strcmp(key, "special") == 0) {
+			char *sp = strrchr(val, ' ');
+			char *end;
+			unsigned long id;
+
+			if (!sp)
+				die("%s:%d: expected 'special TEXT ID'", mpath, lineno);
+			*sp++ = '\0';
+			id = strtoul(sp, &end, 10);
+			if (*end || id >= VOCAB_MAX_TOKENS || !*val)
+				die("%s:%d: bad special token", mpath, lineno);
+			add_special(v, val, strlen(val), (uint32_t)id);
+		} else {
+			die("%s:%d: unknown key '%s'", mpath, lineno, key);
+		}
+	}
+	fclose(f);
+}
+
+static void load_tiktoken(struct vocab *v, const char *path)
+{
+	unsigned char *buf, tok[MAX_TOKEN_BYTES];
+	size_t len, i, lineno = 0;
+	struct builder b = { 0 };
+	const char *base = strrchr(path, '/');
+	char *dot;
+
+	b.src = path;
+	base = base ? base + 1 : path;
+	snprintf(v->name, sizeof v->name, "%s", base);
+	dot = strrchr(v->name, '.');
+	if (dot && dot != v->name)
+		*dot = '\0';
+	v->pattern = PRETOK_GPT2;
+	buf = io_read_file(path, MAX_VOCAB_FILE, &len);
+	for (i = 0; i < len;) {
+		size_t e = i, sp;
+		long n;
+		uint64_t rank = 0;
+
+		while (e < len && buf[e] != '\n')
+			e++;
+		lineno++;
+		if (e == i) {
+			i = e + 1;
+			continue;
+		}
+		for (sp = i; sp < e && buf[sp] != ' '; sp++)
+			;
+		if (sp == e || sp + 1 == e)
+			die("%s:%zu: expected 'base64 rank'", path, lineno);
+		n = b64decode(buf + i, sp - i, tok, sizeof tok);
+		if (n <= 0)
+			die("%s:%zu: bad base64 token", path, lineno);
+		for (sp++; sp < e; sp++) {
+			if (buf[sp] < '0' || buf[sp] > '9' || rank >= VOCAB_MAX_TOKENS)
+				die("%s:%zu: bad rank", path, lineno);
+			rank = rank * 10 + (uint64_t)(buf[sp] - '0');
+		}
+		builder_add(&b, (uint32_t)rank, tok, (size_t)n);
+		i = e + 1;
+	}
+	free(buf);
+	if (b.count == 0)
+		die("empty vocabulary: '%s'", path);
+	load_meta(v, path);
+	if (v->eot == UINT32_MAX && v->n_special == 0)
+		add_special(v, "<|endoftext|>", 13, b.max_id);
+	vocab_finish(v, &b);
+}
+
+void vocab_load(struct vocab *v, const char *path)
+{
+	struct stat st;
+
+	memset(v, 0, sizeof *v);
+	v->eot = UINT32_MAX;
+	if (stat(path, &st) != 0)
+		die_errno("cannot open vocabulary '%s'", path);
+	if (S_ISDIR(st.st_mode))
+		load_gpt2_dir(v, path);
+	else
+		load_tiktoken(v, path);
+}
+
+void vocab_free(struct vocab *v)
+{
+	int i;
+
+	free(v->blob);
+	free(v->off);
+	free(v->len);
+	free(v->tab);
+	free(v->pair_key);
+	free(v->pair_val);
+	for (i = 0; i < v->n_special; i++)
+		free(v->special[i].text);
+	memset(v, 0, sizeof *v);
+}
+
+static int is_gpt2_dir(const char *dir)
+{
+	char p[4096];
+	struct stat st;
+
+	snprintf(p, sizeof p, "%s/encoder.json", dir);
+	if (stat(p, &st) != 0)
+		return 0;
+	snprintf(p, sizeof p, "%s/vocab.bpe", dir);
+	return stat(p, &st) == 0;
+}
+
+char *vocab_cache_dir(void);
+char *vocab_cache_dir(void)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char p[4096];
+
+	if (xdg && *xdg)
+		snprintf(p, sizeof p, "%s/gpt/gpt2", xdg);
+	else
+		snprintf(p, sizeof p, "%s/.cache/gpt/gpt2", home ? home : ".");
+	return xstrdup(p);
+}
+
+char *vocab_locate(const char *explicit_path, int offline)
+{
+	const char *env = getenv("GPT_VOCAB");
+	char *cache;
+
+	if (explicit_path)
+		return xstrdup(explicit_path);
+	if (env && *env)
+		return xstrdup(env);
+	cache = vocab_cache_dir();
+	if (is_gpt2_dir(cache))
+		return cache;
+#ifdef GPT_SHARE_DIR
+	if (is_gpt2_dir(GPT_SHARE_DIR "/gpt2")) {
+		free(cache);
+		return xstrdup(GPT_SHARE_DIR "/gpt2");
+	}
+#endif
+	if (offline)
+		die("GPT-2 vocabulary not found and downloads are off; put encoder.json and vocab.bpe in '%s' or set GPT_VOCAB",
+		    cache);
+	die("GPT-2 vocabulary not found; put encoder.json and vocab.bpe in '%s' or set GPT_VOCAB",
+	    cache);
+}
+
+/* ---- the merge ---------------------------------------------------------- */
+
+#define SMALL_PIECE 128
+
+static size_t merge_small(const struct vocab *v, const unsigned char *s,
+			  size_t n, uint32_t *ids)
+{
+	uint32_t rank[SMALL_PIECE];
+	size_t m = n, i, best;
+
+	for (i = 0; i < n; i++)
+		ids[i] = v->byte_id[s[i]];
+	for (i = 0; i + 1 < m; i++)
+		rank[i] = pair_rank(v, ids[i], ids[i + 1]);
+	while (m > 1) {
+		uint32_t r = UINT32_MAX;
+
+		best = 0;
+		for (i = 0; i + 1 < m; i++)
+			if (rank[i] < r) {
+				r = rank[i];
+				best = i;
+			}
+		if (r == UINT32_MAX)
+			break;
+		ids[best] = r;
+		memmove(ids + best + 1, ids + best + 2, (m - best - 2) * sizeof *ids);
+		memmove(rank + best + 1, rank + best + 2,
+			(m - best - 2) * sizeof *rank);
+		m--;
+		if (best + 1 < m)
+			rank[best] = pair_rank(v, ids[best], ids[best + 1]);
+		if (best > 0)
+			rank[best - 1] = pair_rank(v, ids[best - 1], ids[best]);
+	}
+	return m;
+}
+
+/* Min-heap of (rank << 32 | position), stale entries skipped on pop. */
+static void heap_push(uint64_t *h, size_t *n, uint64_t x)
+{
+	size_t i = (*n)++;
+
+	while (i) {
+		size_t p = (i - 1) / 2;
+
+		if (h[p] <= x)
+			break;
+		h[i] = h[p];
+		i = p;
+	}
+	h[i] = x;
+}
+
+static uint64_t heap_pop(uint64_t *h, size_t *n)
+{
+	uint64_t top = h[0], x = h[--*n];
+	size_t i = 0;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= *n)
+			break;
+		if (c + 1 < *n && h[c + 1] < h[c])
+			c++;
+		if (h[c] >= x)
+			break;
+		h[i] = h[c];
+		i = c;
+	}
+	if (*n)
+		h[i] = x;
+	return top;
+}
+
+static size_t merge_large(const struct vocab *v, const unsigned char *s,
+			  size_t n, uint32_t *ids)
+{
+	uint32_t *tok = xmalloc(xmul(n, sizeof *tok));
+	uint32_t *next = xmalloc(xmul(n, sizeof *next));
+	uint32_t *prev = xmalloc(xmul(n, sizeof *prev));
+	uint64_t *heap = xmalloc(xmul(3 * n, sizeof *heap));
+	size_t hn = 0, i, m = 0;
+
+	if (n >= UINT32_MAX)
+		die("piece too long to merge (%zu bytes)", n);
+	for (i = 0; i < n; i++) {
+		tok[i] = v->byte_id[s[i]];
+		next[i] = (uint32_t)(i + 1);
+		prev[i] = i ? (uint32_t)(i - 1) : UINT32_MAX;
+	}
+	for (i = 0; i + 1 < n; i++) {
+		uint32_t r = pair_rank(v, tok[i], tok[i + 1]);
+
+		if (r != UINT32_MAX)
+			heap_push(heap, &hn, (uint64_t)r << 32 | i);
+	}
+	while (hn) {
+		uint64_t top = heap_pop(heap, &hn);
+		uint32_t r = (uint32_t)(top >> 32), p = (uint32_t)top, q;
+
+		/* Stale when p was swallowed or its pair changed. */
+		if (tok[p] == UINT32_MAX || next[p] >= n)
+			continue;
+		q = next[p];
+		if (pair_rank(v, tok[p], tok[q]) != r)
+			continue;
+		tok[p] = r;
+		tok[q] = UINT32_MAX;
+		next[p] = next[q];
+		if (next[p] < n) {
+			prev[next[p]] = p;
+			r = pair_rank(v, tok[p], tok[next[p]]);
+			if (r != UINT32_MAX)
+				heap_push(heap, &hn, (uint64_t)r << 32 | p);
+		}
+		if (prev[p] != UINT32_MAX) {
+			r = pair_rank(v, tok[prev[p]], tok[p]);
+			if (r != UINT32_MAX)
+				heap_push(heap, &hn, (uint64_t)r << 32 | prev[p]);
+		}
+	}
+	for (i = 0; i < n; i = next[i])
+		ids[m++] = tok[i];
+	free(tok);
+	free(next);
+	free(prev);
+	free(heap);
+	return m;
+}
+
+size_t vocab_encode(const struct vocab *v, const unsigned char *s, size_t n,
+		    uint32_t *ids)
+{
+	uint32_t id;
+
+	if (n == 1) {
+		ids[0] = v->byte_id[s[0]];
+		return 1;
+	}
+	if (n <= MAX_TOKEN_BYTES && (id = vocab_lookup(v, s, n)) != UINT32_MAX) {
+		ids[0] = id;
+		return 1;
+	}
+	if (n <= SMALL_PIECE)
+		return merge_small(v, s, n, ids);
+	return merge_large(v, s, n, ids);
+}
