@@ -1,0 +1,113 @@
+# gpt-tokenize: exactness against tiktoken (live when the virtualenv has it,
+# and always against committed golden hashes of tiktoken's output), round
+# trips, thread and chunk independence, options and errors.
+. "$ROOT/tests/lib.sh"
+REF="$PY $ROOT/tests/tokenize_ref.py"
+GOLD=$ROOT/tests/fixtures/tokenize/golden.sha256
+T=gpt-tokenize
+
+$REF corpus "$TMP/c" && $REF fuzz "$TMP/fuzz.docs" 100000 1 || fail "test inputs not generated"
+cp "$TMP/fuzz.docs" "$TMP/c/fuzz.docs"
+live=0
+have_tiktoken && live=1
+for f in "$TMP"/c/*; do
+	n=$(basename "$f")
+	case $n in *.docs) z=-z;; *) z=;; esac
+	$T $z <"$f" >"$TMP/out" 2>"$TMP/err" || fail "$n: gpt-tokenize failed: $(head -c 200 "$TMP/err")"
+	got=$(sha256sum <"$TMP/out" | cut -d' ' -f1)
+	want=$(awk -v n="$n" '$2 == n { print $1 }' "$GOLD")
+	check_eq "golden $n" "$got" "$want"
+	if [ $live = 1 ]; then
+		$REF expect "$f" $z >"$TMP/exp"
+		if cmp -s "$TMP/out" "$TMP/exp"; then pass "tiktoken $n"; else
+			fail "tiktoken $n: $($REF firstdiff "$TMP/out" "$TMP/exp")"; fi
+	fi
+done
+[ $live = 1 ] || echo "note: tiktoken not installed; compared with golden hashes only"
+
+# Thread count, chunk size and read sizes never change the output.
+cat "$TMP"/c/*.txt "$TMP/fuzz.docs" >"$TMP/all"
+$T <"$TMP/all" >"$TMP/a1"
+$T -j 2 --chunk 100 <"$TMP/all" >"$TMP/a2"
+check_files "-j 2 with tiny chunks equals -j 1" "$TMP/a1" "$TMP/a2"
+$T -z -j 2 --chunk 64 <"$TMP/all" >"$TMP/z2"
+$T -z <"$TMP/all" >"$TMP/z1"
+check_files "-z -j 2 with tiny chunks equals -j 1" "$TMP/z1" "$TMP/z2"
+dd if="$TMP/c/text-the-verdict.txt" bs=1 status=none | $T --chunk 64 >"$TMP/slow"
+$T <"$TMP/c/text-the-verdict.txt" >"$TMP/fast"
+check_files "1-byte writes through a pipe" "$TMP/slow" "$TMP/fast"
+$T "$TMP/c/text-botchan.txt" "$TMP/c/instruct.txt" >"$TMP/files"
+cat "$TMP/c/text-botchan.txt" "$TMP/c/instruct.txt" | $T >"$TMP/piped"
+check_files "files are read as one stream" "$TMP/files" "$TMP/piped"
+
+# Round trips on arbitrary bytes, invalid UTF-8 and NULs included.
+$REF randbytes "$TMP/rb" 2000000 7
+for f in text u16 u32; do
+	$T -f $f <"$TMP/rb" | $T -d -f $f >"$TMP/rt"
+	check_files "round trip -f $f" "$TMP/rb" "$TMP/rt"
+	$T -z -f $f -j 2 --chunk 1000 <"$TMP/rb" | $T -d -z -f $f >"$TMP/rt"
+	check_files "round trip -z -f $f" "$TMP/rb" "$TMP/rt"
+done
+$T <"$TMP/fuzz.docs" | $T -d >"$TMP/rt"
+check_files "round trip of the fuzz strings" "$TMP/fuzz.docs" "$TMP/rt"
+
+# Output forms.
+check_eq "text form" "$(printf 'Hello world' | $T)" "15496 995"
+check_eq "-z text form: one line per document" "$(printf 'a\0b\0c' | $T -z)" "$(printf '64 50256\n65 50256\n66')"
+check_eq "empty input" "$(printf '' | $T -z | wc -c)" "0"
+check_eq "u16 is little-endian" "$(printf 'Hello' | $T -f u16 | od -An -tx1 | tr -d ' \n')" "883c"
+check_eq "-c counts tokens" "$(printf 'Hello world' | $T -c)" "2"
+check_eq "-c -z counts per document" "$(printf 'Hello world\0a\0' | $T -z -c | tr '\n' ,)" "2,1,"
+check_eq "literal <|endoftext|> is text by default" "$(printf '<|endoftext|>' | $T)" "27 91 437 1659 5239 91 29"
+check_eq "--allow-special" "$(printf 'a<|endoftext|>b' | $T --allow-special)" "64 50256 65"
+check_eq "-d -z turns 50256 into NUL" "$(printf '64 50256 65' | $T -d -z | od -An -c | tr -s ' ')" " a \\0 b"
+check_eq "-d without -z spells it out" "$(printf '64 50256' | $T -d)" "a<|endoftext|>"
+
+# The same ranks from a .tiktoken file.
+$T --vocab "$SHARED/data/gpt2/gpt2.tiktoken" <"$TMP/c/text-botchan.txt" >"$TMP/tk"
+$T <"$TMP/c/text-botchan.txt" >"$TMP/dir"
+check_files "--vocab gpt2.tiktoken equals encoder.json + vocab.bpe" "$TMP/tk" "$TMP/dir"
+
+# Errors: clear message, right status, no crash.
+check_status 1 "id outside the vocabulary" sh -c 'printf "1 2 50257" | gpt-tokenize -d'
+check_grep "the error names the id and its position" "50257 at position 2" "$TMP/.err"
+check_status 1 "text ids that are not numbers" sh -c 'printf "1 x" | gpt-tokenize -d'
+check_status 1 "u16 input ending mid-token" sh -c 'printf "abc" | gpt-tokenize -d -f u16'
+check_status 2 "unknown option" $T --bogus
+check_status 2 "bad -j" $T -j 0
+check_status 2 "bad format" $T -f u8
+check_status 2 "-c with -d" $T -c -d
+check_status 1 "missing vocabulary offline" env GPT_VOCAB= XDG_CACHE_HOME=$TMP/none HOME=$TMP/none GPT_OFFLINE=1 $T </dev/null
+check_grep "says where to put the vocabulary" "encoder.json" "$TMP/.err"
+check_status 1 "vocabulary that is not one" $T --vocab "$SHARED/data/text/the-verdict.txt" </dev/null
+check_status 0 "--help" $T --help
+check_grep "--help prints usage to stdout" "usage: gpt-tokenize" "$TMP/.out"
+script -qec "gpt-tokenize -f u16 < $SHARED/data/text/the-verdict.txt" /dev/null >"$TMP/tty" 2>&1
+check_grep "binary output to a terminal is refused" "refusing to write binary" "$TMP/tty"
+
+# A vocabulary over 65,536 ids cannot be written as u16.
+$PY - "$TMP/big.tiktoken" <<'PY'
+import base64, sys
+with open(sys.argv[1], "w") as f:
+    r = 0
+    for b in range(256):
+        f.write("%s %d\n" % (base64.b64encode(bytes([b])).decode(), r)); r += 1
+    for a in range(256):
+        for b in range(256):
+            f.write("%s %d\n" % (base64.b64encode(bytes([a, b])).decode(), r)); r += 1
+PY
+check_status 2 "u16 refused for a 65,793-id vocabulary" sh -c "printf hi | gpt-tokenize --vocab $TMP/big.tiktoken -f u16"
+check_eq "the big vocabulary still encodes as u32" "$(printf 'hi' | $T --vocab "$TMP/big.tiktoken" -f u32 | $T --vocab "$TMP/big.tiktoken" -d -f u32)" "hi"
+
+# Memory stays bounded on a long stream (200 MB through a pipe).
+$PY - <<'PY' >"$TMP/rss"
+import resource, subprocess
+p = subprocess.Popen("yes 'The quick brown fox, 1234 jumps; naïve café' | head -c 200000000 | gpt-tokenize -c -j 2",
+                     shell=True, stdout=subprocess.PIPE)
+out = p.communicate()[0]
+print(out.decode().strip(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)
+PY
+read -r ntok rss <"$TMP/rss"
+# tiktoken: the 46-byte line is 12 tokens; 4,347,826 lines and "The " (2).
+check_eq "200 MB stream is counted" "$ntok" "52173914"
+if [ "${rss:-9999}" -lt 150 ]; then pass "200 MB stream in ${rss} MB of memory"; else fail "200 MB stream used ${rss} MB"; fi

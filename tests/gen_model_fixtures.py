@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Reference numbers for the CPU model (libcommon/model.c) from PyTorch.
+
+Writes tests/fixtures/model/*.bin, read by tests/unit/test_model.c.  The
+weights are not stored: both sides build them from the seeded init that
+libcommon/model.h defines (splitmix64 + Box-Muller per buffer offset), and
+each fixture records per-tensor sums and the first values of the init so
+the C test proves it built the same weights before comparing anything.
+
+Small-vocabulary configurations (vocab 61, padded to 128) record
+everything in full: logits, loss, every parameter gradient, and every
+parameter after 3 AdamW steps (with clipping and weight decay).  The
+GPT-2-vocabulary configurations (50257 -> 50304) would need ~13 MB per
+tensor set, so they record the loss, slices of the logits, per-tensor
+gradient and update norms (float64) and slices of gradients and params.
+
+File format: b"GPTFIX1\\n", then records: u32 name length, name, u32 count,
+count little-endian float32.  Token ids are exact in float32; an ignored
+target is stored as -1.
+
+Run: .venv/bin/python tests/gen_model_fixtures.py  (needs torch, numpy)
+"""
+import math
+import os
+import struct
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "model")
+GOLD = np.uint64(0x9E3779B97F4A7C15)
+M1 = np.uint64(0xBF58476D1CE4E5B9)
+M2 = np.uint64(0x94D049BB133111EB)
+
+
+def splitmix64_at(seed, j):
+    """Output j (0-based array) of splitmix64 seeded with seed."""
+    z = np.uint64(seed) + (j + np.uint64(1)) * GOLD
+    z = (z ^ (z >> np.uint64(30))) * M1
+    z = (z ^ (z >> np.uint64(27))) * M2
+    return z ^ (z >> np.uint64(31))
+
+
+def normals(seed, offset, n, std):
+    k = np.arange(offset, offset + n, dtype=np.uint64)
+    u1 = ((splitmix64_at(seed, np.uint64(2) * k) >> np.uint64(11)).astype(np.float64)
+          * 2.0 ** -53).tolist()
+    u2 = ((splitmix64_at(seed, np.uint64(2) * k + np.uint64(1)) >> np.uint64(11))
+          .astype(np.float64) * 2.0 ** -53).tolist()
+    # math.log/cos are the C library's, as in model.c (numpy's may differ by an ulp)
+    z = [std * (math.sqrt(-2.0 * math.log(1.0 - a)) * math.cos(2.0 * math.pi * b))
+         for a, b in zip(u1, u2)]
+    return np.array(z, dtype=np.float64).astype(np.float32)
+
+
+def tensor_table(cfg):
+    """(name, shape) in buffer order, as libcommon/model.h lists them."""
+    C, Vp = cfg["n_embd"], cfg["padded_vocab"]
+    t = [("wte.weight", (Vp, C)), ("wpe.weight", (cfg["n_ctx"], C))]
+    for i in range(cfg["n_layer"]):
+        h = "h.%d." % i
+        t += [(h + "ln_1.weight", (C,)), (h + "ln_1.bias", (C,)),
+              (h + "attn.c_attn.weight", (3 * C, C))]
+        if cfg["qkv_bias"]:
+            t.append((h + "attn.c_attn.bias", (3 * C,)))
+        t.append((h + "attn.c_proj.weight", (C, C)))
+        if cfg["bias"]:
+            t.append((h + "attn.c_proj.bias", (C,)))
+        t += [(h + "ln_2.weight", (C,)), (h + "ln_2.bias", (C,)),
+              (h + "mlp.c_fc.weight", (4 * C, C))]
+        if cfg["bias"]:
+            t.append((h + "mlp.c_fc.bias", (4 * C,)))
+        t.append((h + "mlp.c_proj.weight", (C, 4 * C)))
+        if cfg["bias"]:
+            t.append((h + "mlp.c_proj.bias", (C,)))
+    t += [("ln_f.weight", (C,)), ("ln_f.bias", (C,))]
+    if not cfg["tied"]:
+        t.append(("lm_head.weight", (Vp, C)))
+    return t
+
+
+def init_params(cfg, seed):
+    params, off = {}, 0
+    resid = 0.02 / math.sqrt(2.0 * cfg["n_layer"])
+    for name, shape in tensor_table(cfg):
+        n = int(np.prod(shape))
+        a = np.zeros(n, dtype=np.float32)
+        if len(shape) == 1:
+            if ".ln_" in "." + name and name.endswith(".weight"):
+                a[:] = 1.0
+        else:
+            rows = cfg["vocab_size"] if name in ("wte.weight", "lm_head.weight") else shape[0]
+            std = resid if "c_proj.weight" in name else 0.02
+            a[:rows * shape[1]] = normals(seed, off, rows * shape[1], std)
+        params[name] = torch.tensor(a.reshape(shape), requires_grad=True)
+        off += n
+    return params
+
+
+def forward(cfg, p, idx, targets):
+    """GPT-2, written out: the same arithmetic as model.c, in PyTorch."""
+    B, T = idx.shape
+    C, H, V = cfg["n_embd"], cfg["n_head"], cfg["vocab_size"]
+    hs = C // H
+    x = p["wte.weight"][idx] + p["wpe.weight"][:T]
+    mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
+    for i in range(cfg["n_layer"]):
+        h = "h.%d." % i
+        a = F.layer_norm(x, (C,), p[h + "ln_1.weight"], p[h + "ln_1.bias"], 1e-5)
+        qkv = F.linear(a, p[h + "attn.c_attn.weight"], p.get(h + "attn.c_attn.bias"))
+        q, k, v = qkv.split(C, dim=2)
+        q = q.view(B, T, H, hs).transpose(1, 2)
+        k = k.view(B, T, H, hs).transpose(1, 2)
+        v = v.view(B, T, H, hs).transpose(1, 2)
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))
+        att = att.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+        y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
+        x = x + F.linear(y, p[h + "attn.c_proj.weight"], p.get(h + "attn.c_proj.bias"))
+        a = F.layer_norm(x, (C,), p[h + "ln_2.weight"], p[h + "ln_2.bias"], 1e-5)
+        f = F.gelu(F.linear(a, p[h + "mlp.c_fc.weight"], p.get(h + "mlp.c_fc.bias")),
+                   approximate="tanh")
+        x = x + F.linear(f, p[h + "mlp.c_proj.weight"], p.get(h + "mlp.c_proj.bias"))
+    x = F.layer_norm(x, (C,), p["ln_f.weight"], p["ln_f.bias"], 1e-5)
+    head = p["wte.weight"] if cfg["tied"] else p["lm_head.weight"]
+    logits = F.linear(x, head)[..., :V]  # the padding is never predicted
+    loss = F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), ignore_index=-100)
+    return logits, loss
+
+
+def write(path, recs):
+    with open(path, "wb") as f:
+        f.write(b"GPTFIX1\n")
+        for name, arr in recs:
+            a = np.asarray(arr, dtype="<f4").ravel()
+            nb = name.encode()
+            f.write(struct.pack("<I", len(nb)) + nb + struct.pack("<I", a.size))
+            f.write(a.tobytes())
+
+
+def slice_at(a, n=16):
+    """n values from the start and n from the middle of a flat tensor."""
+    a = a.reshape(-1)
+    mid = a.numel() // 2
+    return torch.cat([a[:n], a[mid:mid + n]])
+
+
+def make(name, cfg, B, T, ignore, full, seed=1234, lrs=(1e-2, 5e-3, 2.5e-3),
+         wd=0.1, clip=1.0):
+    cfg = dict(cfg)
+    cfg["padded_vocab"] = (cfg["vocab_size"] + 127) // 128 * 128
+    V = cfg["vocab_size"]
+    g = torch.Generator().manual_seed(seed + 7)
+    idx = torch.randint(0, V, (B, T + 1), generator=g)
+    inputs, targets = idx[:, :-1].contiguous(), idx[:, 1:].clone()
+    tflat = targets.reshape(-1)
+    for i in ignore:
+        tflat[i] = -100
+    p = init_params(cfg, seed)
+    table = tensor_table(cfg)
+
+    recs = [("config", [cfg["n_layer"], cfg["n_head"], cfg["n_embd"], cfg["n_ctx"], V,
+                        cfg["tied"], cfg["bias"], cfg["qkv_bias"], B, T, seed, wd, clip]),
+            ("lrs", list(lrs)),
+            ("inputs", inputs.reshape(-1).numpy()),
+            ("targets", [-1 if t == -100 else t for t in tflat.tolist()])]
+    for tname, _ in table:
+        a = p[tname].detach().reshape(-1).double()
+        recs.append(("init:" + tname, [a.sum().item(), (a * a).sum().item()] +
+                     p[tname].detach().reshape(-1)[:4].tolist()))
+
+    logits, loss = forward(cfg, p, inputs, targets)
+    loss.backward()
+    recs.append(("loss", [loss.item()]))
+    if full:
+        recs.append(("logits", logits.detach().numpy()))
+    else:
+        rows = logits.detach().reshape(B * T, V)
+        pick = [0, B * T // 2 + 1, B * T - 1]
+        recs.append(("logit_rows", pick))
+        recs.append(("logit_slice",
+                     torch.cat([torch.cat([rows[r, :32], rows[r, V - 32:],
+                                           torch.logsumexp(rows[r], 0).view(1)])
+                                for r in pick]).numpy()))
+    for tname, _ in table:
+        gr = p[tname].grad.clone()
+        if full:
+            recs.append(("grad:" + tname, gr.numpy()))
+        else:
+            recs.append(("gradnorm:" + tname, [gr.double().norm().item()]))
+            recs.append(("gradslice:" + tname, slice_at(gr).numpy()))
+
+    # 3 AdamW steps on the same batch, PyTorch's single-tensor AdamW;
+    # weight decay on 2-D tensors only; clipping by global norm
+    params = [p[n] for n, _ in table]
+    decay = [p[n] for n, s in table if len(s) == 2]
+    nodecay = [p[n] for n, s in table if len(s) == 1]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": wd},
+                             {"params": nodecay, "weight_decay": 0.0}],
+                            lr=lrs[0], betas=(0.9, 0.95), eps=1e-8,
+                            foreach=False, fused=False)
+    init = {n: p[n].detach().clone() for n, _ in table}
+    losses, norms = [], []
+    for s, lr in enumerate(lrs):
+        if s > 0:
+            opt.zero_grad(set_to_none=False)
+            _, loss = forward(cfg, p, inputs, targets)
+            loss.backward()
+            losses.append(loss.item())
+        norms.append(torch.nn.utils.clip_grad_norm_(params, clip, foreach=False).item())
+        for grp in opt.param_groups:
+            grp["lr"] = lr
+        opt.step()
+    recs.append(("step_losses", losses))
+    recs.append(("grad_norms", norms))
+    for tname, _ in table:
+        pv = p[tname].detach()
+        if full:
+            recs.append(("param3:" + tname, pv.numpy()))
+        else:
+            recs.append(("updnorm:" + tname, [(pv.double() - init[tname].double()).norm().item()]))
+            recs.append(("paramslice:" + tname, slice_at(pv).numpy()))
+    os.makedirs(OUT, exist_ok=True)
+    path = os.path.join(OUT, name + ".bin")
+    write(path, recs)
+    print("%s: loss %.6f, %d bytes" % (path, recs[[r[0] for r in recs].index("loss")][1][0],
+                                       os.path.getsize(path)), file=sys.stderr)
+
+
+def main():
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    small = dict(n_layer=2, n_embd=16, n_ctx=8, vocab_size=61)
+    # tied head with every bias (GPT-2), full context, two ignored targets
+    make("small-tied-bias", dict(small, n_head=2, tied=1, bias=1, qkv_bias=1),
+         B=2, T=8, ignore=[3, 12], full=True)
+    # the 163M model's choices: untied, no qkv bias; T shorter than n_ctx
+    make("small-untied-noqkv", dict(small, n_head=4, tied=0, bias=1, qkv_bias=0),
+         B=2, T=7, ignore=[0], full=True)
+    # no biases at all, tied and untied
+    make("small-tied-nobias", dict(small, n_head=4, tied=1, bias=0, qkv_bias=0),
+         B=3, T=5, ignore=[], full=True)
+    make("small-untied-nobias", dict(small, n_head=2, tied=0, bias=0, qkv_bias=0),
+         B=1, T=8, ignore=[7], full=True)
+    big = dict(n_layer=2, n_head=4, n_embd=64, n_ctx=32, vocab_size=50257)
+    make("gpt2vocab-tied-bias", dict(big, tied=1, bias=1, qkv_bias=1),
+         B=2, T=32, ignore=[5], full=False)
+    make("gpt2vocab-untied-noqkv", dict(big, tied=0, bias=1, qkv_bias=0),
+         B=2, T=24, ignore=[], full=False)
+
+
+if __name__ == "__main__":
+    main()
