@@ -941,6 +941,18 @@ static void fail_verify(struct xfer *x, const char *what)
 	die("%s: '%s'", what, x->url);
 }
 
+/* Before dying of a failed download: keep a partial file worth resuming,
+ * remove an empty one. */
+static void give_up(struct xfer *x)
+{
+	progress_end(&x->prog);
+	close(x->fd);
+	if (x->offset == 0) {
+		unlink(x->part);
+		unlink(x->partmeta);
+	}
+}
+
 static void sync_dir(const char *path)
 {
 	char *dir = xstrdup(path);
@@ -1057,8 +1069,7 @@ static void download(const char *url, const char *path,
 				part_truncate(&x);
 			}
 		} else if (rc == CURLE_OK && !retryable_status(x.r.status)) {
-			close(x.fd);
-			progress_end(&x.prog);
+			give_up(&x);
 			die("cannot download: HTTP %ld%s: '%s'", x.r.status,
 			    status_hint(x.r.status), url);
 		} else if (rc == CURLE_OK) {
@@ -1067,8 +1078,7 @@ static void download(const char *url, const char *path,
 			snprintf(why, sizeof why, "%s", errbuf[0] ? errbuf :
 				 curl_easy_strerror(rc));
 		} else {
-			close(x.fd);
-			progress_end(&x.prog);
+			give_up(&x);
 			die("cannot download: %s: '%s'", errbuf[0] ? errbuf :
 			    curl_easy_strerror(rc), url);
 		}
@@ -1079,8 +1089,7 @@ static void download(const char *url, const char *path,
 			fails = 0;
 		}
 		if (++fails > max_retries(o)) {
-			close(x.fd);
-			progress_end(&x.prog);
+			give_up(&x);
 			die("cannot download after %d attempts (%s): '%s'", fails,
 			    why, url);
 		}
