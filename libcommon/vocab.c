@@ -18,9 +18,61 @@
 #define MAX_TOKEN_BYTES 4096
 #define MAX_VOCAB_FILE (64u << 20)
 
-static uint64_t hash_bytes(const unsigned char *s, size_t n)
+/* Pieces are mostly under 16 bytes: hash those inline (two 8-byte loads
+ * and a multiply-mix), longer ones with XXH3. */
+static inline uint64_t hash_bytes(const unsigned char *s, size_t n)
 {
-	return XXH3_64bits(s, n);
+	uint64_t a = 0, b = 0;
+
+	if (n > 16)
+		return XXH3_64bits(s, n);
+	if (n > 8) {
+		memcpy(&a, s, 8);
+		memcpy(&b, s + n - 8, 8);
+	} else if (n >= 4) {
+		uint32_t x, y;
+
+		memcpy(&x, s, 4);
+		memcpy(&y, s + n - 4, 4);
+		a = x;
+		b = y;
+	} else if (n) {
+		a = (uint64_t)s[0] << 16 | (uint64_t)s[n / 2] << 8 | s[n - 1];
+	}
+	a ^= 0x9E3779B97F4A7C15ULL * (n + 1);
+	b ^= 0xC2B2AE3D27D4EB4FULL;
+	{
+		__uint128_t m = (__uint128_t)a * b;
+
+		a = (uint64_t)m ^ (uint64_t)(m >> 64);
+	}
+	a *= 0xff51afd7ed558ccdULL;
+	return a ^ (a >> 29);
+}
+
+/* Equality of two short byte strings without a call to memcmp: two
+ * overlapping loads cover any length from 4 to 16. */
+static inline int bytes_eq(const unsigned char *a, const unsigned char *b, size_t n)
+{
+	if (n >= 8 && n <= 16) {
+		uint64_t x, y, x2, y2;
+
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		memcpy(&x2, a + n - 8, 8);
+		memcpy(&y2, b + n - 8, 8);
+		return x == y && x2 == y2;
+	}
+	if (n >= 4 && n < 8) {
+		uint32_t x, y, x2, y2;
+
+		memcpy(&x, a, 4);
+		memcpy(&y, b, 4);
+		memcpy(&x2, a + n - 4, 4);
+		memcpy(&y2, b + n - 4, 4);
+		return x == y && x2 == y2;
+	}
+	return memcmp(a, b, n) == 0;
 }
 
 static uint64_t hash_pair(uint64_t k)
@@ -31,17 +83,28 @@ static uint64_t hash_pair(uint64_t k)
 	return k;
 }
 
-uint32_t vocab_lookup(const struct vocab *v, const unsigned char *s, size_t n)
+/* Table entries are (high half of the hash << 32 | id), so most misses
+ * are settled without touching the token bytes. */
+static inline uint32_t lookup_hashed(const struct vocab *v, uint64_t h,
+				     const unsigned char *s, size_t n)
 {
-	uint64_t h = hash_bytes(s, n);
-	uint32_t i = (uint32_t)h & v->tab_mask, id;
+	uint32_t i = (uint32_t)h & v->tab_mask, tag = (uint32_t)(h >> 32);
+	uint64_t e;
 
-	while ((id = v->tab[i]) != UINT32_MAX) {
-		if (v->len[id] == n && memcmp(v->blob + v->off[id], s, n) == 0)
+	while ((e = v->tab[i]) != UINT64_MAX) {
+		uint32_t id = (uint32_t)e;
+
+		if ((uint32_t)(e >> 32) == tag && v->len[id] == n &&
+		    bytes_eq(v->blob + v->off[id], s, n))
 			return id;
 		i = (i + 1) & v->tab_mask;
 	}
 	return UINT32_MAX;
+}
+
+uint32_t vocab_lookup(const struct vocab *v, const unsigned char *s, size_t n)
+{
+	return lookup_hashed(v, hash_bytes(s, n), s, n);
 }
 
 static inline uint32_t pair_rank(const struct vocab *v, uint32_t a, uint32_t b)
@@ -155,12 +218,15 @@ static void vocab_finish(struct vocab *v, struct builder *b)
 	v->tab = xmalloc(xmul(cap, sizeof *v->tab));
 	memset(v->tab, 0xff, cap * sizeof *v->tab);
 	for (id = 0; id < b->max_id; id++) {
+		uint64_t h;
+
 		if (!v->len[id])
 			continue;
-		i = (uint32_t)hash_bytes(v->blob + v->off[id], v->len[id]) & v->tab_mask;
-		while (v->tab[i] != UINT32_MAX)
+		h = hash_bytes(v->blob + v->off[id], v->len[id]);
+		i = (uint32_t)h & v->tab_mask;
+		while (v->tab[i] != UINT64_MAX)
 			i = (i + 1) & v->tab_mask;
-		v->tab[i] = id;
+		v->tab[i] = (h >> 32) << 32 | id;
 	}
 	for (c = 0; c < 256; c++) {
 		unsigned char ch = (unsigned char)c;
@@ -169,9 +235,19 @@ static void vocab_finish(struct vocab *v, struct builder *b)
 		if (v->byte_id[c] == UINT32_MAX)
 			die("vocabulary has no token for byte 0x%02x: '%s'", c, b->src);
 	}
-	/* Every way of splitting a token into two tokens is a merge. */
-	for (cap = 1024; cap < b->count * 16u; cap *= 2)
-		;
+	/* Every way of splitting a token into two tokens is a merge; count
+	 * them first so the table is small enough to stay in cache. */
+	{
+		uint64_t pairs = 0;
+
+		for (id = 0; id < b->max_id; id++)
+			for (k = 1; k < v->len[id]; k++)
+				pairs += vocab_lookup(v, v->blob + v->off[id], k) != UINT32_MAX &&
+					 vocab_lookup(v, v->blob + v->off[id] + k,
+						      v->len[id] - k) != UINT32_MAX;
+		for (cap = 1024; cap < pairs * 2; cap *= 2)
+			;
+	}
 	v->pair_mask = cap - 1;
 	v->pair_key = xmalloc(xmul(cap, sizeof *v->pair_key));
 	v->pair_val = xmalloc(xmul(cap, sizeof *v->pair_val));
@@ -198,7 +274,7 @@ static void vocab_finish(struct vocab *v, struct builder *b)
 					i = (i + 1) & v->pair_mask;
 				v->pair_key[i] = key;
 				v->pair_val[i] = id;
-				if (++used > cap / 2)
+				if (++used > cap - cap / 4)
 					die("too many merges in '%s'", b->src);
 			}
 		}
@@ -655,8 +731,9 @@ char *vocab_locate(const char *explicit_path, int offline)
 
 /* ---- the merge ---------------------------------------------------------- */
 
-#define SMALL_PIECE 128
+#define SMALL_PIECE 16
 
+/* Short pieces: a scan for the lowest rank is cheapest. */
 static size_t merge_small(const struct vocab *v, const unsigned char *s,
 			  size_t n, uint32_t *ids)
 {
@@ -692,7 +769,7 @@ static size_t merge_small(const struct vocab *v, const unsigned char *s,
 }
 
 /* Min-heap of (rank << 32 | position), stale entries skipped on pop. */
-static void heap_push(uint64_t *h, size_t *n, uint64_t x)
+static inline void heap_push(uint64_t *h, size_t *n, uint64_t x)
 {
 	size_t i = (*n)++;
 
@@ -707,7 +784,7 @@ static void heap_push(uint64_t *h, size_t *n, uint64_t x)
 	h[i] = x;
 }
 
-static uint64_t heap_pop(uint64_t *h, size_t *n)
+static inline uint64_t heap_pop(uint64_t *h, size_t *n)
 {
 	uint64_t top = h[0], x = h[--*n];
 	size_t i = 0;
@@ -729,17 +806,54 @@ static uint64_t heap_pop(uint64_t *h, size_t *n)
 	return top;
 }
 
+/* Per-thread scratch for long pieces and the piece cache; grown on demand
+ * and kept, so the hot path does not allocate. */
+#define PCACHE_BITS 14
+#define PCACHE_KEY 20
+#define PCACHE_IDS 6
+
+struct pcache_ent {
+	uint64_t h;
+	uint8_t len, nids;
+	unsigned char key[PCACHE_KEY];
+	uint32_t ids[PCACHE_IDS];
+};
+
+struct scratch {
+	uint32_t *tok, *next, *prev;
+	uint64_t *heap;
+	size_t cap;
+	const struct vocab *owner;      /* the cache belongs to one vocab */
+	struct pcache_ent *cache;
+};
+
+static __thread struct scratch tls;
+
+static void scratch_reserve(size_t n)
+{
+	if (n <= tls.cap)
+		return;
+	tls.cap = n * 2;
+	tls.tok = xrealloc(tls.tok, xmul(tls.cap, sizeof *tls.tok));
+	tls.next = xrealloc(tls.next, xmul(tls.cap, sizeof *tls.next));
+	tls.prev = xrealloc(tls.prev, xmul(tls.cap, sizeof *tls.prev));
+	tls.heap = xrealloc(tls.heap, xmul(3 * tls.cap, sizeof *tls.heap));
+}
+
 static size_t merge_large(const struct vocab *v, const unsigned char *s,
 			  size_t n, uint32_t *ids)
 {
-	uint32_t *tok = xmalloc(xmul(n, sizeof *tok));
-	uint32_t *next = xmalloc(xmul(n, sizeof *next));
-	uint32_t *prev = xmalloc(xmul(n, sizeof *prev));
-	uint64_t *heap = xmalloc(xmul(3 * n, sizeof *heap));
+	uint32_t *tok, *next, *prev;
+	uint64_t *heap;
 	size_t hn = 0, i, m = 0;
 
 	if (n >= UINT32_MAX)
 		die("piece too long to merge (%zu bytes)", n);
+	scratch_reserve(n);
+	tok = tls.tok;
+	next = tls.next;
+	prev = tls.prev;
+	heap = tls.heap;
 	for (i = 0; i < n; i++) {
 		tok[i] = v->byte_id[s[i]];
 		next[i] = (uint32_t)(i + 1);
@@ -778,27 +892,47 @@ static size_t merge_large(const struct vocab *v, const unsigned char *s,
 	}
 	for (i = 0; i < n; i = next[i])
 		ids[m++] = tok[i];
-	free(tok);
-	free(next);
-	free(prev);
-	free(heap);
 	return m;
 }
 
 size_t vocab_encode(const struct vocab *v, const unsigned char *s, size_t n,
 		    uint32_t *ids)
 {
+	struct pcache_ent *e = NULL;
+	uint64_t h;
 	uint32_t id;
+	size_t m;
 
 	if (n == 1) {
 		ids[0] = v->byte_id[s[0]];
 		return 1;
 	}
-	if (n <= MAX_TOKEN_BYTES && (id = vocab_lookup(v, s, n)) != UINT32_MAX) {
+	h = hash_bytes(s, n);
+	if (n <= MAX_TOKEN_BYTES && (id = lookup_hashed(v, h, s, n)) != UINT32_MAX) {
 		ids[0] = id;
 		return 1;
 	}
-	if (n <= SMALL_PIECE)
-		return merge_small(v, s, n, ids);
-	return merge_large(v, s, n, ids);
+	/* Words outside the vocabulary recur: remember their merges. */
+	if (n <= PCACHE_KEY) {
+		if (tls.owner != v) {
+			if (!tls.cache)
+				tls.cache = xmalloc(sizeof *tls.cache << PCACHE_BITS);
+			memset(tls.cache, 0, sizeof *tls.cache << PCACHE_BITS);
+			tls.owner = v;
+		}
+		e = &tls.cache[h & ((1u << PCACHE_BITS) - 1)];
+		if (e->h == h && e->len == n && bytes_eq(e->key, s, n)) {
+			memcpy(ids, e->ids, e->nids * sizeof *ids);
+			return e->nids;
+		}
+	}
+	m = n <= SMALL_PIECE ? merge_small(v, s, n, ids) : merge_large(v, s, n, ids);
+	if (e && m <= PCACHE_IDS) {
+		e->h = h;
+		e->len = (uint8_t)n;
+		e->nids = (uint8_t)m;
+		memcpy(e->key, s, n);
+		memcpy(e->ids, ids, m * sizeof *ids);
+	}
+	return m;
 }

@@ -42,7 +42,7 @@ struct vocab {
 	uint64_t *off;              /* off[id], len[id]; len 0: no such id */
 	uint32_t *len;
 	uint32_t byte_id[256];      /* id of each single byte */
-	uint32_t *tab;              /* bytes -> id (open addressing) */
+	uint64_t *tab;              /* bytes -> id (open addressing) */
 	uint32_t tab_mask;
 	uint64_t *pair_key;         /* (left << 32 | right) -> merged id */
 	uint32_t *pair_val;
