@@ -102,6 +102,10 @@ check_eq "wrong X-Linked-Size: no partial file" "$(find "$C/f" -name '*~part*' |
 # Expected checksums.
 SUM=$("$D" sha256 "$W/sg.txt")
 check_eq "sha256 of a file" "$SUM" "$(sha256sum "$W/sg.txt" | cut -d' ' -f1)"
+REF=$(sha256sum "$W/big.bin" | cut -d' ' -f1)
+check_eq "sha256 of random bytes" "$("$D" sha256 "$W/big.bin")" "$REF"
+check_eq "sha256 of random bytes, portable code" "$(GPT_NO_SHANI=1 "$D" sha256 "$W/big.bin")" "$REF"
+check "sha256 vectors, portable code" env GPT_NO_SHANI=1 "$D"
 check "expected sha256 matches" "$D" fetch -q -s "$SUM" -c "$C" "$U/sg.txt"
 BAD=0000000000000000000000000000000000000000000000000000000000000000
 check_status 1 "expected sha256 differs" "$D" fetch -q -s $BAD -c "$C/s" "$U/sh.txt"
