@@ -28,9 +28,9 @@ for page in "$ROOT"/man/man*/*.[157]; do
 	i=0
 	while IFS= read -r cmd; do
 		i=$((i + 1))
-		if (cd "$d" && GPT_OFFLINE=1 timeout 120 sh -c "set -o pipefail 2>/dev/null; $cmd") \
+		if (cd "$d" && GPT_OFFLINE=1 timeout 120 bash -o pipefail -c "$cmd") \
 			>"$d/.out" 2>"$d/.err" </dev/null; then
-			pass "$pn example $i: $cmd"
+			pass "$pn example $i"
 		else
 			fail "$pn example $i: $cmd ($(head -c 300 "$d/.err"))"
 		fi
