@@ -813,6 +813,13 @@ static int retryable_curl(CURLcode rc)
 	}
 }
 
+/* curl's message for rc, first letter lowered to match ours. */
+static void curl_why(char *why, size_t n, const char *errbuf, CURLcode rc)
+{
+	snprintf(why, n, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	why[0] = (char)tolower((unsigned char)why[0]);
+}
+
 static int max_retries(const struct http_opts *o)
 {
 	if (!o || o->max_retries == 0)
@@ -838,9 +845,9 @@ static void backoff(const struct http_opts *o, const char *url, int fails,
 	sleep_ms(ms);
 }
 
-static const char *status_hint(long s)
+static const char *status_hint(const char *url, long s)
 {
-	if (s == 401 || s == 403)
+	if ((s == 401 || s == 403) && is_hub_url(url))
 		return " (a private or gated repository? set HF_TOKEN)";
 	if (s == 404)
 		return " (not found)";
@@ -881,8 +888,7 @@ static int http_head(const char *url, const struct http_opts *o, struct resp *r)
 		    ++fails > max_retries(o))
 			return -1;
 		if (rc != CURLE_OK)
-			snprintf(why, sizeof why, "%s", errbuf[0] ? errbuf :
-				 curl_easy_strerror(rc));
+			curl_why(why, sizeof why, errbuf, rc);
 		else
 			snprintf(why, sizeof why, "HTTP %ld", x.r.status);
 		backoff(o, url, fails, why, x.r.retry_after_s);
@@ -1071,16 +1077,15 @@ static void download(const char *url, const char *path,
 		} else if (rc == CURLE_OK && !retryable_status(x.r.status)) {
 			give_up(&x);
 			die("cannot download: HTTP %ld%s: '%s'", x.r.status,
-			    status_hint(x.r.status), url);
+			    status_hint(url, x.r.status), url);
 		} else if (rc == CURLE_OK) {
 			snprintf(why, sizeof why, "HTTP %ld", x.r.status);
 		} else if (retryable_curl(rc)) {
-			snprintf(why, sizeof why, "%s", errbuf[0] ? errbuf :
-				 curl_easy_strerror(rc));
+			curl_why(why, sizeof why, errbuf, rc);
 		} else {
 			give_up(&x);
-			die("cannot download: %s: '%s'", errbuf[0] ? errbuf :
-			    curl_easy_strerror(rc), url);
+			curl_why(why, sizeof why, errbuf, rc);
+			die("cannot download: %s: '%s'", why, url);
 		}
 		if (done)
 			break;

@@ -76,6 +76,8 @@ check_eq "failed run: a partial file" "$(find "$C/r" -name '*~part' -size 70000c
 check "next run resumes" "$D" fetch -q -c "$C/r" "$U/big.bin?drop=70000&k=2"
 check_files "next run: whole file" "$(cat "$TMP/.out")" "$W/big.bin"
 check_grep "next run: used Range" '^GET /big.bin\?drop=70000&k=2 status=206 range=bytes=70000-' "$TMP/log"
+check_grep "next run: recorded sha256 covers the resumed prefix" \
+	"^sha256 $(sha256sum "$W/big.bin" | cut -d' ' -f1)\$" "$(find "$C/r" -name '*~meta')"
 
 # Retries: 503 with Retry-After, 429, and a server that never recovers.
 check "503 twice then 200" "$D" fetch -q -c "$C" "$U/sb.txt?status=503&times=2&retry_after=7"
@@ -128,9 +130,35 @@ check "hf:// revision, via a redirect with X-Linked-*" env HF_ENDPOINT="$U/_f/re
 	"$D" fetch -q -c "$C" hf://datasets/o/n@v1/data/x.parquet
 check_files "hf:// revision: right bytes" "$(cat "$TMP/.out")" "$X/v1/data/x.parquet"
 check_grep "hf:// revision: redirected" '^GET /_cdn/hub/datasets/o/n/resolve/v1/data/x.parquet ' "$TMP/log"
+check "hf:// revision again" env HF_ENDPOINT="$U/_f/redirect=1/hub" \
+	"$D" fetch -q -c "$C" hf://datasets/o/n@v1/data/x.parquet
+check_eq "hf:// again: reused after HEAD (X-Linked-* agree)" \
+	"$(requests '^GET /_cdn/hub/datasets/o/n/resolve/v1/') $(requests '^HEAD /_cdn/hub/datasets/o/n/resolve/v1/')" "1 1"
 check_status 1 "hub sha256 (X-Linked-Etag) differs" env HF_ENDPOINT="$U/_f/redirect=1,linked_etag=$BAD/hub" \
 	"$D" fetch -q -c "$C/e" hf://datasets/o/n/data/x.parquet
 check_grep "hub sha256: says why" "sha256 mismatch: .* the hub says $BAD" "$TMP/.err"
 check_eq "hub sha256: no cache entry" "$(entries "$C/e")" 0
 check_status 1 "malformed hf:// URL" "$D" fetch -q -c "$C" hf://datasets/o
 check_grep "malformed hf://: says why" "malformed hub URL" "$TMP/.err"
+
+# A server that cannot be reached: the cached file is used with a
+# warning; without one, a clear error.  Nothing listens on port 1.
+mkdir -p "$C/n/http/127.0.0.1_1"
+cp "$W/sa.txt" "$C/n/http/127.0.0.1_1/x.txt"
+check "unreachable, cached" "$D" fetch -q -c "$C/n" http://127.0.0.1:1/x.txt
+check_eq "unreachable, cached: the cached path" "$(cat "$TMP/.out")" "$C/n/http/127.0.0.1_1/x.txt"
+check_grep "unreachable, cached: warns" "cannot check for a newer version" "$TMP/.err"
+check_status 1 "unreachable, not cached" "$D" fetch -q -r 1 -c "$C/n" http://127.0.0.1:1/y.txt
+check_grep "unreachable: says why" "cannot download after 2 attempts .*connect" "$TMP/.err"
+
+# Two processes fetching one URL at once: one downloads, the other waits
+# for it, and both get the whole file.
+"$D" fetch -q -c "$C/p" "$U/big.bin?drop=150000&k=3" >"$TMP/p1" 2>"$TMP/e1" &
+P1=$!
+"$D" fetch -q -c "$C/p" "$U/big.bin?drop=150000&k=3" >"$TMP/p2" 2>"$TMP/e2"
+r2=$?
+wait $P1
+r1=$?
+check_eq "concurrent fetches succeed" "$r1 $r2" "0 0"
+check_files "concurrent fetches: whole file" "$(cat "$TMP/p1")" "$W/big.bin"
+check_eq "concurrent fetches: same path" "$(cat "$TMP/p1")" "$(cat "$TMP/p2")"
