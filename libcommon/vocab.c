@@ -5,6 +5,7 @@
  * pieces use a heap so that a 100 KB run stays O(n log n). */
 #include "vocab.h"
 #include "err.h"
+#include "http.h"
 #include "io.h"
 #include "unicode.h"
 
@@ -691,8 +692,7 @@ static int is_gpt2_dir(const char *dir)
 	return stat(p, &st) == 0;
 }
 
-char *vocab_cache_dir(void);
-char *vocab_cache_dir(void)
+static char *vocab_cache_dir(void)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
 	char p[4096];
@@ -702,6 +702,61 @@ char *vocab_cache_dir(void)
 	else
 		snprintf(p, sizeof p, "%s/.cache/gpt/gpt2", home ? home : ".");
 	return xstrdup(p);
+}
+
+static void mkdirs(char *path)
+{
+	char *p;
+
+	for (p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) != 0 && errno != EEXIST)
+			die_errno("cannot create '%s'", path);
+		*p = '/';
+	}
+	if (mkdir(path, 0755) != 0 && errno != EEXIST)
+		die_errno("cannot create '%s'", path);
+}
+
+/* OpenAI's published GPT-2 files and their SHA-256 sums. */
+static const struct {
+	const char *name, *sha256;
+} gpt2_files[] = {
+	{ "vocab.bpe", "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5" },
+	{ "encoder.json", "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783" },
+};
+
+/* Downloads the two files (checked) and installs them in dir atomically. */
+static void download_gpt2(char *dir)
+{
+	const char *base = getenv("GPT_VOCAB_URL");
+	size_t i;
+
+	if (!base || !*base)
+		base = "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main";
+	mkdirs(dir);
+	for (i = 0; i < sizeof gpt2_files / sizeof gpt2_files[0]; i++) {
+		char url[4096], dst[4096];
+		struct http_opts ho = { 0 };
+		struct afile a;
+		unsigned char *data;
+		size_t len;
+		char *got;
+
+		snprintf(url, sizeof url, "%s/%s", base, gpt2_files[i].name);
+		ho.sha256 = gpt2_files[i].sha256;
+		ho.label = gpt2_files[i].name;
+		got = http_fetch(url, &ho);
+		data = io_read_file(got, MAX_VOCAB_FILE, &len);
+		snprintf(dst, sizeof dst, "%s/%s", dir, gpt2_files[i].name);
+		afile_open(&a, dst);
+		out_write(&a.out, data, len);
+		afile_commit(&a);
+		free(data);
+		free(got);
+	}
 }
 
 char *vocab_locate(const char *explicit_path, int offline)
@@ -725,8 +780,8 @@ char *vocab_locate(const char *explicit_path, int offline)
 	if (offline)
 		die("GPT-2 vocabulary not found and downloads are off; put encoder.json and vocab.bpe in '%s' or set GPT_VOCAB",
 		    cache);
-	die("GPT-2 vocabulary not found; put encoder.json and vocab.bpe in '%s' or set GPT_VOCAB",
-	    cache);
+	download_gpt2(cache);
+	return cache;
 }
 
 /* ---- the merge ---------------------------------------------------------- */

@@ -111,3 +111,27 @@ read -r ntok rss <"$TMP/rss"
 # tiktoken: the 46-byte line is 12 tokens; 4,347,826 lines and "The " (2).
 check_eq "200 MB stream is counted" "$ntok" "52173914"
 if [ "${rss:-9999}" -lt 150 ]; then pass "200 MB stream in ${rss} MB of memory"; else fail "200 MB stream used ${rss} MB"; fi
+
+# Without a vocabulary anywhere, it is downloaded (from a local server
+# here), checked against OpenAI's SHA-256 sums and cached; a file whose
+# sum is wrong is refused and leaves no cache entry.
+W=$TMP/www
+mkdir -p "$W/good" "$W/bad"
+cp "$SHARED/data/gpt2/encoder.json" "$SHARED/data/gpt2/vocab.bpe" "$W/good/"
+cp "$W/good/vocab.bpe" "$W/bad/"
+sed 's/"!": 0/"!": 0 /' "$W/good/encoder.json" >"$W/bad/encoder.json"
+"$PY" "$ROOT/tests/httpd.py" --root "$W" --port-file "$TMP/port" --log "$TMP/log" --timeout 60 &
+SRV=$!
+trap 'kill $SRV 2>/dev/null; rm -rf "$TMP"' EXIT
+i=0
+while [ ! -s "$TMP/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+U=http://127.0.0.1:$(cat "$TMP/port")
+dl() { env -u GPT_VOCAB -u GPT_OFFLINE no_proxy='*' NO_PROXY='*' HOME="$TMP/home" "$@"; }
+dl XDG_CACHE_HOME="$TMP/c1" GPT_VOCAB_URL="$U/good" $T -q <"$TMP/c/text-the-verdict.txt" >"$TMP/dl.out" 2>"$TMP/dl.err"
+$T <"$TMP/c/text-the-verdict.txt" >"$TMP/dl.want"
+check_files "downloaded vocabulary encodes the same" "$TMP/dl.out" "$TMP/dl.want"
+check_eq "vocabulary installed in the user cache" "$(ls "$TMP/c1/gpt/gpt2" | tr '\n' ' ')" "encoder.json vocab.bpe "
+check_status 0 "cached vocabulary used offline" dl XDG_CACHE_HOME="$TMP/c1" GPT_OFFLINE=1 $T -c "$TMP/c/text-the-verdict.txt"
+check_status 1 "a vocabulary with the wrong checksum is refused" dl XDG_CACHE_HOME="$TMP/c2" GPT_VOCAB_URL="$U/bad" $T -q </dev/null
+check_grep "the error names the checksum" "(sha|SHA).?256" "$TMP/.err"
+check_eq "no vocabulary cached after the failure" "$(ls "$TMP/c2/gpt/gpt2" 2>/dev/null | grep -c encoder)" "0"
