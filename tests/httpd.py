@@ -19,6 +19,8 @@ target (path and query), so each test uses its own target.
   short=K                 announce K bytes more than the file has, send the
                           file, close the connection
   noetag=1                no ETag header
+  nolength=1              no Content-Length: the body ends when the
+                          connection closes
   redirect=1              answer 302 to the same file under "/_cdn", with
                           the hub's X-Linked-Size and X-Linked-Etag
                           (the file's sha256) on the redirect
@@ -166,7 +168,10 @@ class Handler(BaseHTTPRequestHandler):
             cut = len(body)
         if "drop" in faults and not head and n < int(faults.get("drops", "1")):
             cut = min(int(faults["drop"]), len(body))
-        hdrs.append(("Content-Length", str(announced)))
+        if faults.get("nolength") == "1":
+            cut = len(body) if cut is None else cut
+        else:
+            hdrs.append(("Content-Length", str(announced)))
         if cut is None:
             self.reply(status, hdrs, body, head)
             return

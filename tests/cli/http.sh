@@ -57,6 +57,13 @@ printf 'HELLO, CACHE\n' >"$W/small.txt"
 check "changed upstream" "$D" fetch -q -c "$C" "$U/small.txt"
 check_files "changed upstream: new bytes" "$P" "$W/small.txt"
 
+# An empty file, and a body without Content-Length.
+: >"$W/empty.txt"
+check "empty file" "$D" fetch -q -c "$C" "$U/empty.txt"
+check_files "empty file: empty" "$(cat "$TMP/.out")" "$W/empty.txt"
+check "no Content-Length" "$D" fetch -q -c "$C" "$U/big.bin?nolength=1&noetag=1"
+check_files "no Content-Length: whole file" "$(cat "$TMP/.out")" "$W/big.bin"
+
 # A dropped connection resumes with Range and If-Range.
 check "drop mid-file" "$D" fetch -q -c "$C" "$U/big.bin?drop=100000"
 check_files "drop: whole file" "$(cat "$TMP/.out")" "$W/big.bin"

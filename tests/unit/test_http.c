@@ -5,6 +5,7 @@
  *   test_http resolve URL     test_http path [-c DIR] URL
  *   test_http sha256 FILE */
 #include "test.h"
+#include "cli.h"
 #include "err.h"
 #include "http.h"
 #include "sha256.h"
@@ -145,10 +146,10 @@ static void check_path(const char *root, const char *url, const char *want)
 {
 	struct http_opts o = { .cache_dir = root };
 	char *got = http_cache_path(url, &o);
-	char *w = xmalloc(strlen(root) + strlen(want) + 1);
+	size_t n = strlen(root) + strlen(want) + 1;
+	char *w = xmalloc(n);
 
-	strcpy(w, root);
-	strcat(w, want);
+	snprintf(w, n, "%s%s", root, want);
 	CHECK(strcmp(got, w) == 0, "%s -> %s, wanted %s", url, got, w);
 	free(got);
 	free(w);
@@ -238,7 +239,7 @@ static int driver(int argc, char **argv)
 		else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc - 1)
 			o.sha256 = argv[++i];
 		else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc - 1)
-			o.max_retries = atoi(argv[++i]);
+			o.max_retries = (int)cli_i64("-r", argv[++i], -1, 100);
 		else
 			die_usage("unknown driver option: '%s'", argv[i]);
 	}
