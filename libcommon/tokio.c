@@ -1,0 +1,261 @@
+/* tokio: reading and writing token ids in text, u16 and u32 form, with
+ * every malformed input reported as one line that says where and why, so
+ * no tool ever reads garbage ids from a wrong -f. */
+#include "tokio.h"
+#include "err.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TOKIN_BUFSZ (1u << 17)
+
+void tokin_open(struct tokin *t, const char *path, enum tok_format f)
+{
+	memset(t, 0, sizeof *t);
+	in_open(&t->in, path);
+	t->fmt = f;
+	t->buf = xmalloc(TOKIN_BUFSZ);
+}
+
+const char *tokin_name(const struct tokin *t)
+{
+	return t->in.name;
+}
+
+uint64_t tokin_count(const struct tokin *t)
+{
+	return t->count;
+}
+
+void tokin_close(struct tokin *t)
+{
+	in_close(&t->in);
+	free(t->buf);
+	t->buf = NULL;
+}
+
+/* Moves the unread tail to the front and reads more; returns 0 at end. */
+static size_t tokin_fill(struct tokin *t)
+{
+	size_t keep = t->len - t->pos, got;
+
+	if (keep && t->pos)
+		memmove(t->buf, t->buf + t->pos, keep);
+	t->offset += t->pos;
+	t->pos = 0;
+	t->len = keep;
+	got = in_read(&t->in, t->buf + keep, TOKIN_BUFSZ - keep);
+	t->len += got;
+	return got;
+}
+
+static int is_space(unsigned c)
+{
+	return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' ||
+	       c == '\f';
+}
+
+/* A binary stream whose first bytes are all digits and white space is
+ * decimal text read with the wrong -f: real ids almost never look so. */
+static void tokin_check_binary(struct tokin *t)
+{
+	size_t n = t->len < 64 ? t->len : 64, i, spaces = 0;
+
+	t->checked = 1;
+	if (n < 16)
+		return;
+	for (i = 0; i < n; i++) {
+		unsigned c = t->buf[i];
+
+		if (is_space(c))
+			spaces++;
+		else if (c < '0' || c > '9')
+			return;
+	}
+	if (spaces)
+		die("input looks like decimal text, not %s ids; use -f text: '%s'",
+		    cli_format_name(t->fmt), t->in.name);
+}
+
+static size_t tokin_read_binary(struct tokin *t, uint32_t *ids, size_t max)
+{
+	size_t w = t->fmt == FMT_U16 ? 2 : 4, n = 0;
+
+	while (n < max) {
+		size_t avail = (t->len - t->pos) / w, k, i;
+		const unsigned char *p;
+
+		if (avail == 0) {
+			if (tokin_fill(t) == 0) {
+				if (t->len - t->pos)
+					die("input ends mid-token (%zu of %zu bytes): '%s'",
+					    t->len - t->pos, w, t->in.name);
+				break;
+			}
+			if (!t->checked)
+				tokin_check_binary(t);
+			continue;
+		}
+		k = avail < max - n ? avail : max - n;
+		p = t->buf + t->pos;
+		if (w == 2)
+			for (i = 0; i < k; i++)
+				ids[n + i] = (uint32_t)p[2 * i] |
+					     (uint32_t)p[2 * i + 1] << 8;
+		else
+			for (i = 0; i < k; i++)
+				ids[n + i] = (uint32_t)p[4 * i] |
+					     (uint32_t)p[4 * i + 1] << 8 |
+					     (uint32_t)p[4 * i + 2] << 16 |
+					     (uint32_t)p[4 * i + 3] << 24;
+		t->pos += k * w;
+		n += k;
+		/* Hand back what we have rather than block on a pipe. */
+		if (n && t->pos == t->len)
+			break;
+	}
+	return n;
+}
+
+static size_t tokin_read_text(struct tokin *t, uint32_t *ids, size_t max)
+{
+	size_t n = 0;
+
+	while (n < max) {
+		const unsigned char *p;
+		size_t i, len;
+
+		if (t->pos == t->len) {
+			if (n)
+				break;  /* hand back what we have before blocking */
+			if (tokin_fill(t) == 0) {
+				if (t->digits) {
+					ids[n++] = (uint32_t)t->val;
+					t->digits = 0;
+					t->val = 0;
+				}
+				break;
+			}
+		}
+		p = t->buf;
+		len = t->len;
+		for (i = t->pos; i < len && n < max; i++) {
+			unsigned c = p[i];
+
+			if (c - '0' < 10u) {
+				t->val = t->val * 10 + (c - '0');
+				if (t->val > UINT32_MAX)
+					die("token id over 4294967295 at byte %llu: '%s'",
+					    (unsigned long long)(t->offset + i),
+					    t->in.name);
+				t->digits = 1;
+			} else if (is_space(c)) {
+				if (t->digits)
+					ids[n++] = (uint32_t)t->val;
+				t->val = 0;
+				t->digits = 0;
+			} else if (c >= 0x21 && c < 0x7f) {
+				die("not a token id at byte %llu ('%c'); binary input needs -f u16 or -f u32: '%s'",
+				    (unsigned long long)(t->offset + i), (int)c,
+				    t->in.name);
+			} else {
+				die("not a token id at byte %llu (byte 0x%02x); binary input needs -f u16 or -f u32: '%s'",
+				    (unsigned long long)(t->offset + i), c,
+				    t->in.name);
+			}
+		}
+		t->pos = i;
+	}
+	return n;
+}
+
+size_t tokin_read(struct tokin *t, uint32_t *ids, size_t max)
+{
+	size_t n;
+
+	if (max == 0)
+		return 0;
+	n = t->fmt == FMT_TEXT ? tokin_read_text(t, ids, max)
+			       : tokin_read_binary(t, ids, max);
+	t->count += n;
+	return n;
+}
+
+void tokout_init(struct tokout *t, struct out *o, enum tok_format f, uint32_t eot)
+{
+	t->o = o;
+	t->fmt = f;
+	t->eot = eot;
+	t->line_open = 0;
+	t->count = 0;
+}
+
+static void tokout_text(struct tokout *t, const uint32_t *ids, size_t n)
+{
+	struct out *o = t->o;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		char tmp[12];
+		int k = 11;
+		uint32_t x = ids[i];
+
+		/* One id needs at most 12 bytes: a separator and 10 digits,
+		 * or 10 digits and a newline. */
+		if (o->cap - o->len < 12)
+			out_flush(o);
+		tmp[11] = '\n';
+		do {
+			tmp[--k] = (char)('0' + x % 10);
+			x /= 10;
+		} while (x);
+		if (t->line_open)
+			o->buf[o->len++] = ' ';
+		if (ids[i] == t->eot) {
+			memcpy(o->buf + o->len, tmp + k, (size_t)(12 - k));
+			o->len += (size_t)(12 - k);
+			t->line_open = 0;
+		} else {
+			memcpy(o->buf + o->len, tmp + k, (size_t)(11 - k));
+			o->len += (size_t)(11 - k);
+			t->line_open = 1;
+		}
+	}
+}
+
+void tokout_write(struct tokout *t, const uint32_t *ids, size_t n)
+{
+	struct out *o = t->o;
+	size_t i;
+
+	if (t->fmt == FMT_TEXT) {
+		tokout_text(t, ids, n);
+	} else if (t->fmt == FMT_U16) {
+		for (i = 0; i < n; i++) {
+			if (ids[i] > 0xffff)
+				die("token id %u at position %llu does not fit u16; use -f u32",
+				    ids[i], (unsigned long long)(t->count + i));
+			if (o->cap - o->len < 2)
+				out_flush(o);
+			o->buf[o->len++] = (unsigned char)ids[i];
+			o->buf[o->len++] = (unsigned char)(ids[i] >> 8);
+		}
+	} else {
+		for (i = 0; i < n; i++) {
+			if (o->cap - o->len < 4)
+				out_flush(o);
+			o->buf[o->len++] = (unsigned char)ids[i];
+			o->buf[o->len++] = (unsigned char)(ids[i] >> 8);
+			o->buf[o->len++] = (unsigned char)(ids[i] >> 16);
+			o->buf[o->len++] = (unsigned char)(ids[i] >> 24);
+		}
+	}
+	t->count += n;
+}
+
+void tokout_finish(struct tokout *t)
+{
+	if (t->fmt == FMT_TEXT && t->line_open)
+		out_putc(t->o, '\n');
+	t->line_open = 0;
+}
