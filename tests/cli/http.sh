@@ -169,3 +169,16 @@ r1=$?
 check_eq "concurrent fetches succeed" "$r1 $r2" "0 0"
 check_files "concurrent fetches: whole file" "$(cat "$TMP/p1")" "$W/big.bin"
 check_eq "concurrent fetches: same path" "$(cat "$TMP/p1")" "$(cat "$TMP/p2")"
+
+# Threads (gpt-fetch -j): several downloads at once in one process, each
+# with a fault, each right.
+cp "$W/big.bin" "$W/big2.bin"
+cp "$W/big.bin" "$W/big3.bin"
+check "threads" "$D" fetchall -q -c "$C/t" "$U/big.bin?drop=1000&k=4" \
+	"$U/big2.bin?status=503&times=2" "$U/big3.bin?drop=200000&norange=1" \
+	"$U/empty.txt"
+i=0
+for f in big.bin big2.bin big3.bin empty.txt; do
+	i=$((i + 1))
+	check_files "threads: $f" "$(sed -n ${i}p "$TMP/.out")" "$W/$f"
+done

@@ -2,6 +2,7 @@
  * resolution, cache paths).  With arguments it is instead a small driver
  * that tests/cli/http.sh runs against tests/httpd.py:
  *   test_http fetch [-O] [-q] [-c DIR] [-s SHA256] [-r RETRIES] URL
+ *   test_http fetchall [options] URL...   (one thread per URL)
  *   test_http resolve URL     test_http path [-c DIR] URL
  *   test_http sha256 FILE */
 #include "test.h"
@@ -10,6 +11,7 @@
 #include "http.h"
 #include "sha256.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -222,49 +224,88 @@ static void test_cache_paths(void)
 	}
 }
 
+struct job {
+	const char *url;
+	const struct http_opts *o;
+	char *path;
+};
+
+static void *fetch_thread(void *arg)
+{
+	struct job *j = arg;
+
+	j->path = http_fetch(j->url, j->o);
+	return NULL;
+}
+
+/* Fetches every URL at once, one thread each, as gpt-fetch -j does. */
+static void fetch_all(char **urls, int n, const struct http_opts *o)
+{
+	struct job *jobs = xcalloc((size_t)n, sizeof *jobs);
+	pthread_t *tids = xcalloc((size_t)n, sizeof *tids);
+	int i;
+
+	for (i = 0; i < n; i++) {
+		jobs[i].url = urls[i];
+		jobs[i].o = o;
+		if (pthread_create(&tids[i], NULL, fetch_thread, &jobs[i]) != 0)
+			die("cannot start a thread");
+	}
+	for (i = 0; i < n; i++) {
+		pthread_join(tids[i], NULL);
+		printf("%s\n", jobs[i].path);
+		free(jobs[i].path);
+	}
+	free(jobs);
+	free(tids);
+}
+
 static int driver(int argc, char **argv)
 {
 	struct http_opts o = { 0 };
-	const char *cmd = argv[1];
+	const char *cmd = argv[1], *arg;
 	int i;
 
 	err_init("test_http");
-	for (i = 2; i < argc - 1; i++) {
+	for (i = 2; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "-O") == 0)
 			o.offline = 1;
 		else if (strcmp(argv[i], "-q") == 0)
 			o.quiet_progress = 1;
-		else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc - 1)
+		else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
 			o.cache_dir = argv[++i];
-		else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc - 1)
+		else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
 			o.sha256 = argv[++i];
-		else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc - 1)
+		else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc)
 			o.max_retries = (int)cli_i64("-r", argv[++i], -1, 100);
 		else
 			die_usage("unknown driver option: '%s'", argv[i]);
 	}
-	if (argc < 3)
+	if (i >= argc)
 		die_usage("missing URL");
+	arg = argv[i];
 	if (strcmp(cmd, "fetch") == 0) {
-		char *p = http_fetch(argv[argc - 1], &o);
+		char *p = http_fetch(arg, &o);
 
 		printf("%s\n", p);
 		free(p);
+	} else if (strcmp(cmd, "fetchall") == 0) {
+		fetch_all(argv + i, argc - i, &o);
 	} else if (strcmp(cmd, "resolve") == 0) {
-		char *p = http_resolve(argv[argc - 1]);
+		char *p = http_resolve(arg);
 
 		printf("%s\n", p);
 		free(p);
 	} else if (strcmp(cmd, "path") == 0) {
-		char *p = http_cache_path(argv[argc - 1], &o);
+		char *p = http_cache_path(arg, &o);
 
 		printf("%s\n", p);
 		free(p);
 	} else if (strcmp(cmd, "sha256") == 0) {
 		char hex[SHA256_HEX_LEN + 1];
 
-		if (sha256_file_hex(argv[argc - 1], hex) != 0)
-			die_errno("cannot read '%s'", argv[argc - 1]);
+		if (sha256_file_hex(arg, hex) != 0)
+			die_errno("cannot read '%s'", arg);
 		printf("%s\n", hex);
 	} else {
 		die_usage("unknown driver command: '%s'", cmd);
