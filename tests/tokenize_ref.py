@@ -8,7 +8,8 @@
                       scripts, all Unicode white space, C0/C1 controls,
                       contractions in all cases and long runs up to 100 KB
   randbytes OUT N SEED  N random bytes (invalid UTF-8 and NULs included)
-  expect FILE [-z]    tiktoken's ids for FILE in gpt-tokenize's text form
+  expect FILE [-z] [gpt4]  tiktoken's ids for FILE in gpt-tokenize's text
+                      form (gpt4: GPT-2's ranks with the cl100k split)
   golden OUT          sha256 of tiktoken's output for every input above,
                       committed so the check runs without tiktoken
   firstdiff A B       the first differing line of two outputs, for messages
@@ -125,10 +126,10 @@ def randbytes(out, n, seed):
         f.write(bytes(data[:n]))
 
 
-def expect(path, zero):
+def expect(path, zero, pattern="gpt2"):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import tiktoken_ref
-    enc = tiktoken_ref.gpt2()
+    enc = tiktoken_ref.gpt2(tiktoken_ref.GPT4_PATTERN if pattern == "gpt4" else tiktoken_ref.GPT2_PATTERN)
     raw = open(path, "rb").read()
     out = sys.stdout
     if not zero:
@@ -170,6 +171,10 @@ def golden(out):
     with contextlib.redirect_stdout(buf):
         expect(os.path.join(tmp, "fuzz.docs"), True)
     lines.append("%s  fuzz.docs" % hashlib.sha256(buf.getvalue().encode()).hexdigest())
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        expect(os.path.join(tmp, "fuzz.docs"), True, "gpt4")
+    lines.append("%s  fuzz.docs.gpt4" % hashlib.sha256(buf.getvalue().encode()).hexdigest())
     with open(out, "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -183,7 +188,7 @@ if __name__ == "__main__":
     elif cmd == "randbytes":
         randbytes(args[0], int(args[1]), int(args[2]))
     elif cmd == "expect":
-        expect(args[0], len(args) > 1 and args[1] == "-z")
+        expect(args[0], "-z" in args[1:], "gpt4" if "gpt4" in args[1:] else "gpt2")
     elif cmd == "golden":
         golden(args[0])
     elif cmd == "firstdiff":

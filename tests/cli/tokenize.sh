@@ -135,3 +135,21 @@ check_status 0 "cached vocabulary used offline" dl XDG_CACHE_HOME="$TMP/c1" GPT_
 check_status 1 "a vocabulary with the wrong checksum is refused" dl XDG_CACHE_HOME="$TMP/c2" GPT_VOCAB_URL="$U/bad" $T -q </dev/null
 check_grep "the error names the checksum" "(sha|SHA).?256" "$TMP/.err"
 check_eq "no vocabulary cached after the failure" "$(ls "$TMP/c2/gpt/gpt2" 2>/dev/null | grep -c encoder)" "0"
+
+# The GPT-4 (cl100k) split pattern, named in a rank file's .meta, checked
+# with GPT-2's ranks against tiktoken using the same pattern.
+cp "$SHARED/data/gpt2/gpt2.tiktoken" "$TMP/g4.tiktoken"
+printf 'name gpt2-gpt4split\npattern gpt4\nspecial <|endoftext|> 50256\n' >"$TMP/g4.tiktoken.meta"
+$T --vocab "$TMP/g4.tiktoken" -z <"$TMP/fuzz.docs" >"$TMP/g4.out"
+check_eq "golden fuzz.docs with the GPT-4 split" "$(sha256sum <"$TMP/g4.out" | cut -d' ' -f1)" \
+	"$(awk '$2 == "fuzz.docs.gpt4" { print $1 }' "$GOLD")"
+$T --vocab "$TMP/g4.tiktoken" -z -j 2 --chunk 64 <"$TMP/fuzz.docs" >"$TMP/g4.chunked"
+check_files "GPT-4 split: tiny chunks on 2 threads change nothing" "$TMP/g4.out" "$TMP/g4.chunked"
+if [ $live = 1 ]; then
+	for f in "$TMP"/c/*.docs; do
+		$T --vocab "$TMP/g4.tiktoken" -z <"$f" >"$TMP/g4.o"
+		$REF expect "$f" -z gpt4 >"$TMP/g4.e"
+		if cmp -s "$TMP/g4.o" "$TMP/g4.e"; then pass "tiktoken GPT-4 split $(basename "$f")"; else
+			fail "tiktoken GPT-4 split $(basename "$f"): $($REF firstdiff "$TMP/g4.o" "$TMP/g4.e")"; fi
+	done
+fi

@@ -120,6 +120,40 @@ static void take_slice(float *out, const float *a, size_t size, size_t n)
 	memcpy(out + n, a + size / 2, n * sizeof(float));
 }
 
+/* Parameters after the AdamW steps: within 1e-5 of the truth (relative,
+ * as compare), or within 5% of lrsum where ill[i] (see run_fixture);
+ * values [kb, 2 kb) are skipped (the key bias). */
+static void compare_cond(const char *what, const char *tensor, const float *got,
+                         const float *want, const unsigned char *ill, size_t n,
+                         size_t kb, double lrsum, size_t *n_ill)
+{
+	double ss = 0, rms, worst = 0;
+	size_t wi = 0;
+	for (size_t i = 0; i < n; i++)
+		ss += (double)want[i] * want[i];
+	rms = n ? sqrt(ss / (double)n) : 0;
+	for (size_t i = 0; i < n; i++) {
+		double d = fabs((double)got[i] - want[i]);
+		if (kb && i >= kb && i < 2 * kb)
+			continue;
+		if (ill[i]) {
+			(*n_ill)++;
+			CHECK(d <= 0.05 * lrsum, "%s %s: ill-conditioned value %zu off by %g", what,
+			      tensor, i, d);
+			continue;
+		}
+		d /= fabs(want[i]) + rms + 1e-30;
+		if (d > worst) {
+			worst = d;
+			wi = i;
+		}
+	}
+	if (getenv("TEST_VERBOSE"))
+		printf("# %s %s: error %.3g (tolerance 1e-5)\n", what, tensor, worst);
+	CHECK(worst <= 1e-5, "%s %s: error %.3g > 1e-5 at %zu (got %.9g want %.9g)", what,
+	      tensor, worst, wi, got[wi], want[wi]);
+}
+
 /* ---- PyTorch fixtures ---- */
 
 static void run_fixture(const char *name)
@@ -132,6 +166,7 @@ static void run_fixture(const char *name)
 	const float *cf, *lrs, *in, *tg, *want;
 	uint32_t *inputs, *targets;
 	float *init = NULL, *buf;
+	unsigned char *ill = NULL;
 	int B, T, full;
 	size_t n;
 	char key[96];
@@ -256,76 +291,150 @@ static void run_fixture(const char *name)
 		}
 	}
 
-	/* 3 AdamW steps with clipping, as the script takes them */
+	/* 3 AdamW steps with clipping, as the script takes them, compared
+	 * with the float64 trajectory the fixture holds.  Losses and norms
+	 * carry tolerances of max(floor, 4 x PyTorch float32's own error).
+	 * Parameters are held to 1e-5, except where Adam is ill conditioned:
+	 * an element whose sqrt(v_hat) fell below 1e-6 (100 eps) at some step
+	 * took a step lr * g / (|g| + eps) with |g| near eps, whose
+	 * derivative lr * eps / (|g| + eps)^2 turns float32 rounding of the
+	 * gradient (1e-9 here) into parameter noise of up to ~3e-5.  Those
+	 * few elements are held to 5% of the summed learning rates (a wrong
+	 * update is of the order of lr), and their number is bounded. */
 	adamw_config_default(&ac);
 	ac.weight_decay = cf[11];
 	gpt_model_adamw_init(&m, &opt, &ac);
+	ill = calloc(m.n_params, 1);
 	{
 		const float *sl = fixture_need(&f, "step_losses", 2);
+		const float *slt = fixture_need(&f, "step_losses_tol", 2);
 		const float *gn = fixture_need(&f, "grad_norms", 3);
-		for (int s = 0; s < 3 && sl && gn; s++) {
+		const float *gnt = fixture_need(&f, "grad_norms_tol", 3);
+		for (int s = 0; s < 3 && sl && gn && slt && gnt; s++) {
 			if (s > 0) {
 				gpt_model_zero_grad(&m);
 				loss = gpt_model_forward(&m, inputs, targets, B, T);
-				CHECK(fabs(loss - sl[s - 1]) <= 1e-5 * fabs(sl[s - 1]),
-				      "%s: step %d loss %.9g want %.9g", name, s, loss, sl[s - 1]);
+				CHECK(fabs(loss - sl[s - 1]) <= slt[s - 1] * fabs(sl[s - 1]),
+				      "%s: step %d loss %.9g want %.9g (tol %g)", name, s, loss,
+				      sl[s - 1], slt[s - 1]);
 				gpt_model_backward(&m, 1.0f);
 			}
 			float norm = grad_global_norm(m.grads, m.n_params);
-			CHECK(fabs(norm - gn[s]) <= 1e-4 * gn[s], "%s: step %d grad norm %.9g want %.9g",
-			      name, s, norm, gn[s]);
+			CHECK(fabs(norm - gn[s]) <= gnt[s] * gn[s],
+			      "%s: step %d grad norm %.9g want %.9g (tol %g)", name, s, norm, gn[s],
+			      gnt[s]);
 			adamw_step(&opt, m.params, m.grads, lrs[s], grad_clip_scale(norm, cf[12]));
+			double bc2 = 1.0 - pow(ac.beta2, (double)opt.step);
+			for (size_t i = 0; i < m.n_params; i++)
+				if (sqrt(opt.v[i] / bc2) < 1e-6)
+					ill[i] = 1;
 		}
 	}
+	double lrsum = (double)lrs[0] + lrs[1] + lrs[2];
+	size_t n_ill = 0, n_all = 0;
 	for (int t = 0; t < m.n_tensors; t++) {
 		const struct gpt_tensor *tt = &m.tensors[t];
 		const float *p = m.params + tt->offset;
-		size_t kb = 0, kn = 0;
+		const unsigned char *il = ill + tt->offset;
+		size_t kb = 0;
+		float sl[32];
 		/* The key third of the qkv bias has a gradient that is zero in
-		 * exact arithmetic (softmax ignores a shift common to a row), so
-		 * both engines hold rounding noise there, which Adam's
-		 * g/(sqrt(v)+eps) turns into steps of up to lr.  Those values are
-		 * held to the 3 steps' bound instead of to PyTorch's noise. */
+		 * exact arithmetic (softmax ignores a shift common to a row):
+		 * float32 holds only rounding noise there, which Adam's
+		 * g/(sqrt(v)+eps) turns into steps of up to lr.  Held to the 3
+		 * steps' bound. */
 		if (strstr(tt->name, "c_attn.bias")) {
 			kb = tt->size / 3;
-			kn = tt->size / 3;
+			for (size_t i = kb; i < 2 * kb; i++)
+				CHECK(fabs(p[i]) <= lrsum, "%s: key bias %zu moved %g", name, i, p[i]);
 		}
 		if (full) {
 			snprintf(key, sizeof key, "param3:%s", tt->name);
 			if (!(want = fixture_need(&f, key, tt->size)))
 				continue;
-			if (kn) {
-				compare(name, key, p, want, kb, 1e-5);
-				compare(name, key, p + 2 * kb, want + 2 * kb, kb, 1e-5);
-				for (size_t i = kb; i < kb + kn; i++)
-					CHECK(fabs(p[i]) <= lrs[0] + lrs[1] + lrs[2],
-					      "%s: key bias %zu moved %g", name, i, p[i]);
-			} else {
-				compare(name, key, p, want, tt->size, 1e-5);
-			}
+			compare_cond(name, key, p, want, il, tt->size, kb, lrsum, &n_ill);
+			n_all += tt->size;
 		} else {
-			float sl[32], *d = malloc(tt->size * sizeof(float));
+			unsigned char sil[32];
+			snprintf(key, sizeof key, "paramslice:%s", tt->name);
+			take_slice(sl, p, tt->size, 16);
+			memcpy(sil, il, 16);
+			memcpy(sil + 16, il + tt->size / 2, 16);
+			if (!kb && (want = fixture_need(&f, key, 32))) {
+				compare_cond(name, key, sl, want, sil, 32, 0, lrsum, &n_ill);
+				n_all += 32;
+			}
+			float *d = malloc(tt->size * sizeof(float));
 			for (size_t i = 0; i < tt->size; i++)
 				d[i] = p[i] - init[tt->offset + i];
 			snprintf(key, sizeof key, "updnorm:%s", tt->name);
-			/* an update norm is a difference of parameters: 1e-5 of
-			 * the parameters is 1e-4 of the update here */
-			if (!kn && (want = fixture_need(&f, key, 1)))
-				CHECK(fabs(norm_of(d, tt->size) - want[0]) <= 1e-4 * want[0],
-				      "%s: %s %.9g want %.9g", name, key, norm_of(d, tt->size), want[0]);
+			if (!kb && (want = fixture_need(&f, key, 2)))
+				CHECK(fabs(norm_of(d, tt->size) - want[0]) <= want[1] * want[0],
+				      "%s: %s %.9g want %.9g (tol %g)", name, key, norm_of(d, tt->size),
+				      want[0], want[1]);
 			free(d);
-			snprintf(key, sizeof key, "paramslice:%s", tt->name);
-			take_slice(sl, p, tt->size, 16);
-			if (!kn && (want = fixture_need(&f, key, 32)))
-				compare(name, key, sl, want, 32, 1e-5);
 		}
 	}
+	if (getenv("TEST_VERBOSE"))
+		printf("# %s: %zu of %zu compared parameters ill conditioned\n", name, n_ill, n_all);
+	CHECK(n_ill * 50 <= n_all, "%s: %zu of %zu parameters ill conditioned", name, n_ill, n_all);
+	free(ill);
 	adamw_free(&opt);
 out:
 	free(init);
 	free(inputs);
 	free(targets);
 	gpt_model_free(&m);
+	free(f.data);
+}
+
+/* AdamW alone on PyTorch's gradients: well conditioned, so 1e-5 holds
+ * against float32 directly. */
+static void test_torch_adamw(void)
+{
+	struct fixture f;
+	struct adamw opt;
+	struct adamw_config ac;
+	const float *cf, *lrs, *p0, *g[3], *norms, *p3;
+	float *p;
+	size_t n;
+	char key[8];
+
+	if (fixture_load(&f, "adamw") != 0) {
+		CHECK(0, "cannot read fixture 'adamw'");
+		return;
+	}
+	if (!(cf = fixture_need(&f, "config", 4)))
+		return;
+	n = (size_t)cf[0];
+	lrs = fixture_need(&f, "lrs", 3);
+	p0 = fixture_need(&f, "p0", n);
+	norms = fixture_need(&f, "norms", 3);
+	p3 = fixture_need(&f, "p3", n);
+	for (int s = 0; s < 3; s++) {
+		snprintf(key, sizeof key, "g%d", s);
+		g[s] = fixture_need(&f, key, n);
+		if (!g[s])
+			return;
+	}
+	if (!lrs || !p0 || !norms || !p3)
+		return;
+	p = malloc(n * sizeof(float));
+	memcpy(p, p0, n * sizeof(float));
+	adamw_config_default(&ac);
+	ac.weight_decay = cf[2];
+	adamw_init(&opt, &ac, n);
+	adamw_add_decay(&opt, 0, (size_t)cf[1]);
+	for (int s = 0; s < 3; s++) {
+		float norm = grad_global_norm(g[s], n);
+		CHECK(fabs(norm - norms[s]) <= 1e-6 * norms[s], "step %d norm %.9g want %.9g", s,
+		      norm, norms[s]);
+		adamw_step(&opt, p, g[s], lrs[s], grad_clip_scale(norm, cf[3]));
+	}
+	CHECK(opt.step == 3, "step count %ld", opt.step);
+	compare("adamw", "params", p, p3, n, 1e-5);
+	adamw_free(&opt);
+	free(p);
 	free(f.data);
 }
 
@@ -338,6 +447,7 @@ static void test_torch_gpt2vocab_untied(void) { run_fixture("gpt2vocab-untied-no
 
 int main(void)
 {
+	RUN(test_torch_adamw);
 	RUN(test_torch_small_tied_bias);
 	RUN(test_torch_small_untied_noqkv);
 	RUN(test_torch_small_tied_nobias);
