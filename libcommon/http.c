@@ -85,9 +85,14 @@ static void copy_field(char dst[FIELD], const char *src, size_t n)
 
 static int mkdir_p(const char *path)
 {
-	char *p = xstrdup(path), *s;
+	char *p, *s;
 	int rc = 0;
 
+	if (!*path) {
+		errno = ENOENT;
+		return -1;
+	}
+	p = xstrdup(path);
 	for (s = p + 1; ; s++) {
 		if (*s == '/' || *s == '\0') {
 			char c = *s;
