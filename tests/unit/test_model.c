@@ -456,8 +456,342 @@ static void test_torch_small_untied_nobias(void) { run_fixture("small-untied-nob
 static void test_torch_gpt2vocab_tied(void) { run_fixture("gpt2vocab-tied-bias"); }
 static void test_torch_gpt2vocab_untied(void) { run_fixture("gpt2vocab-untied-noqkv"); }
 
+/* ---- properties of the engine ---- */
+
+static void tiny_config(struct gpt_config *c, int tied)
+{
+	memset(c, 0, sizeof *c);
+	c->n_layer = 2;
+	c->n_head = 2;
+	c->n_embd = 16;
+	c->n_ctx = 8;
+	c->vocab_size = 61;
+	c->tied = tied;
+	c->bias = 1;
+	c->qkv_bias = 1;
+	gpt_config_finish(c);
+}
+
+static void tiny_batch(uint32_t *in, uint32_t *tg, int n, int V, uint64_t seed)
+{
+	struct gpt_rng r;
+	gpt_rng_seed(&r, seed);
+	for (int i = 0; i < n; i++) {
+		in[i] = (uint32_t)(gpt_rng_next(&r) % (uint64_t)V);
+		tg[i] = (uint32_t)(gpt_rng_next(&r) % (uint64_t)V);
+	}
+}
+
+static void test_presets(void)
+{
+	struct gpt_config c;
+	CHECK(gpt_config_preset("d12", &c) == 0 && c.padded_vocab == 50304 && c.tied &&
+	      c.qkv_bias, "d12");
+	CHECK(gpt_config_count_params(&c) == 124439808u, "d12 count %zu",
+	      gpt_config_count_params(&c));
+	CHECK(gpt_config_preset("163m", &c) == 0 && !c.tied && !c.qkv_bias && c.bias, "163m");
+	CHECK(gpt_config_count_params(&c) == 163009536u, "163m count %zu",
+	      gpt_config_count_params(&c));
+	CHECK(gpt_config_preset("d24", &c) == 0 && gpt_config_count_params(&c) == 354823168u,
+	      "d24 count %zu", gpt_config_count_params(&c));
+	CHECK(gpt_config_preset("d36", &c) == 0 && c.n_embd == 1280, "d36");
+	CHECK(gpt_config_preset("d48", &c) == 0 && c.n_embd == 1600 && c.n_head == 25, "d48");
+	CHECK(gpt_config_preset("d13", &c) == -1, "unknown preset accepted");
+	CHECK(gpt_config_check(&c) == NULL, "d48 rejected");
+	c.n_head = 7;
+	CHECK(gpt_config_check(&c) != NULL, "width not a multiple of heads accepted");
+	gpt_config_preset("d12", &c);
+	c.padded_vocab = 50257;
+	CHECK(gpt_config_check(&c) != NULL, "unpadded vocabulary accepted");
+	gpt_config_preset("d12", &c);
+	c.n_layer = 100000;
+	CHECK(gpt_config_check(&c) != NULL, "huge model accepted");
+}
+
+static void test_tensor_table(void)
+{
+	struct gpt_config c;
+	struct gpt_model m;
+	size_t at = 0;
+	tiny_config(&c, 0);
+	c.qkv_bias = 0;
+	gpt_model_init(&m, &c);
+	for (int i = 0; i < m.n_tensors; i++) {
+		CHECK(m.tensors[i].offset == at, "%s not contiguous", m.tensors[i].name);
+		at += m.tensors[i].size;
+		CHECK(m.tensors[i].decay == (m.tensors[i].ndim == 2), "%s decay flag",
+		      m.tensors[i].name);
+	}
+	CHECK(at == m.n_params, "table covers %zu of %zu", at, m.n_params);
+	CHECK(gpt_model_tensor(&m, "lm_head.weight") != NULL, "no lm_head when untied");
+	CHECK(gpt_model_tensor(&m, "h.1.attn.c_attn.bias") == NULL, "qkv bias present");
+	CHECK(gpt_model_tensor(&m, "h.1.mlp.c_fc.bias") != NULL, "mlp bias missing");
+	CHECK(m.n_params - 2 * (size_t)(c.padded_vocab - c.vocab_size) * c.n_embd ==
+	      gpt_config_count_params(&c), "count without padding");
+	gpt_model_init_weights(&m, 5);
+	{
+		const struct gpt_tensor *t = gpt_model_tensor(&m, "wte.weight");
+		int pad_zero = 1;
+		for (size_t i = (size_t)c.vocab_size * c.n_embd; i < t->size; i++)
+			pad_zero &= m.params[t->offset + i] == 0.0f;
+		CHECK(pad_zero, "padding rows of wte not zero");
+		t = gpt_model_tensor(&m, "h.1.ln_2.weight");
+		CHECK(m.params[t->offset] == 1.0f, "layernorm weight not 1");
+	}
+	gpt_model_free(&m);
+}
+
+/* Central differences on float32 losses, with Richardson extrapolation
+ * D = (4 D(h/2) - D(h)) / 3, which cancels the h^2 term so h can be
+ * large (1e-2) against rounding: the loss (about 4.1) is computed to
+ * about 1e-6, so D carries about 1e-6 / 1e-2 * 2 = 2e-4 of noise; with
+ * the largest-gradient element of each tensor (|g| >= 0.01) a 2%
+ * relative bound is loose for noise yet tight for any wrong formula
+ * (measured: 0.3% at worst). */
+static void test_finite_differences(void)
+{
+	struct gpt_config c;
+	struct gpt_model m;
+	uint32_t in[16], tg[16];
+	int B = 2, T = 8, checked = 0;
+
+	tiny_config(&c, 1);
+	gpt_model_init(&m, &c);
+	gpt_model_init_weights(&m, 11);
+	/* LayerNorm weights away from 1 and biases away from 0, so that no
+	 * path sits at a special point; matrices 5x larger than at init so
+	 * that every tensor has gradients well above the noise */
+	{
+		struct gpt_rng r;
+		gpt_rng_seed(&r, 12);
+		for (int t = 0; t < m.n_tensors; t++)
+			if (m.tensors[t].ndim == 2)
+				for (size_t i = 0; i < m.tensors[t].size; i++)
+					m.params[m.tensors[t].offset + i] *= 5;
+			else
+				for (size_t i = 0; i < m.tensors[t].size; i++)
+					m.params[m.tensors[t].offset + i] +=
+						(float)(0.4 * gpt_rng_uniform(&r) - 0.2);
+	}
+	gpt_model_plan(&m, B, T, 1);
+	tiny_batch(in, tg, B * T, c.vocab_size, 3);
+	tg[5] = GPT_IGNORE;
+	gpt_model_zero_grad(&m);
+	gpt_model_forward(&m, in, tg, B, T);
+	gpt_model_backward(&m, 1.0f);
+	for (int t = 0; t < m.n_tensors; t++) {
+		const struct gpt_tensor *tt = &m.tensors[t];
+		/* the element with the largest gradient */
+		size_t best = 0;
+		for (size_t i = 1; i < tt->size; i++)
+			if (fabsf(m.grads[tt->offset + i]) > fabsf(m.grads[tt->offset + best]))
+				best = i;
+		size_t k = tt->offset + best;
+		float g = m.grads[k], p0 = m.params[k], h = 1e-2f, d[2];
+		if (fabsf(g) < 0.01f)
+			continue;
+		for (int j = 0; j < 2; j++, h /= 2) {
+			m.params[k] = p0 + h;
+			double lp = gpt_model_forward(&m, in, tg, B, T);
+			m.params[k] = p0 - h;
+			double lm = gpt_model_forward(&m, in, tg, B, T);
+			/* the step actually taken, after rounding p0 +- h */
+			d[j] = (float)((lp - lm) / ((double)(p0 + h) - (double)(p0 - h)));
+		}
+		m.params[k] = p0;
+		double fd = (4.0 * d[1] - d[0]) / 3.0;
+		CHECK(fabs(fd - g) <= 0.02 * fabs(g), "%s[%zu]: backward %.6g, differences %.6g",
+		      tt->name, best, g, fd);
+		if (getenv("TEST_VERBOSE"))
+			printf("# fd %s[%zu]: backward %.6g differences %.6g\n", tt->name, best, g, fd);
+		checked++;
+	}
+	CHECK(checked >= 24, "only %d tensors had a gradient to check", checked);
+	gpt_model_free(&m);
+}
+
+/* A tiny model learns one batch by heart. */
+static void test_overfit(void)
+{
+	struct gpt_config c;
+	struct gpt_model m;
+	struct adamw opt;
+	struct adamw_config ac;
+	uint32_t in[64], tg[64];
+	int B = 4, T = 16, step;
+	float loss = 0, first = 0;
+
+	memset(&c, 0, sizeof c);
+	c.n_layer = 2;
+	c.n_head = 4;
+	c.n_embd = 32;
+	c.n_ctx = 16;
+	c.vocab_size = 100;
+	c.tied = 1;
+	c.bias = 1;
+	c.qkv_bias = 1;
+	gpt_config_finish(&c);
+	gpt_model_init(&m, &c);
+	gpt_model_init_weights(&m, 1);
+	gpt_model_plan(&m, B, T, 1);
+	tiny_batch(in, tg, B * T, c.vocab_size, 9);
+	adamw_config_default(&ac);
+	ac.weight_decay = 0;
+	gpt_model_adamw_init(&m, &opt, &ac);
+	for (step = 0; step < 400; step++) {
+		gpt_model_zero_grad(&m);
+		loss = gpt_model_forward(&m, in, tg, B, T);
+		if (step == 0)
+			first = loss;
+		if (loss < 0.05f)
+			break;
+		gpt_model_backward(&m, 1.0f);
+		float norm = grad_global_norm(m.grads, m.n_params);
+		adamw_step(&opt, m.params, m.grads, 1e-2f, grad_clip_scale(norm, 1.0f));
+	}
+	if (getenv("TEST_VERBOSE"))
+		printf("# overfit: loss %.4f -> %.4f in %d steps\n", first, loss, step);
+	CHECK(first > 4.0f && loss < 0.05f, "loss %.4f -> %.4f after %d steps", first, loss, step);
+	adamw_free(&opt);
+	gpt_model_free(&m);
+}
+
+/* Same inputs, same bits: twice in a row and in an inference plan;
+ * causality: a later token leaves earlier logits untouched, bit for bit. */
+static void test_determinism(void)
+{
+	struct gpt_config c;
+	struct gpt_model m, m2;
+	uint32_t in[16], tg[16];
+	int B = 2, T = 8, V;
+	float *g1, *lg1, l1, l2;
+	size_t nlg;
+
+	tiny_config(&c, 0);
+	V = c.padded_vocab;
+	nlg = (size_t)B * T * V;
+	gpt_model_init(&m, &c);
+	gpt_model_init_weights(&m, 21);
+	gpt_model_plan(&m, B, T, 1);
+	tiny_batch(in, tg, B * T, c.vocab_size, 4);
+	gpt_model_zero_grad(&m);
+	l1 = gpt_model_forward(&m, in, tg, B, T);
+	lg1 = malloc(nlg * sizeof(float));
+	memcpy(lg1, gpt_model_logits(&m), nlg * sizeof(float));
+	gpt_model_backward(&m, 1.0f);
+	g1 = malloc(m.n_params * sizeof(float));
+	memcpy(g1, m.grads, m.n_params * sizeof(float));
+	gpt_model_zero_grad(&m);
+	l2 = gpt_model_forward(&m, in, tg, B, T);
+	gpt_model_backward(&m, 1.0f);
+	CHECK(l1 == l2 && memcmp(g1, m.grads, m.n_params * sizeof(float)) == 0,
+	      "second run differs: %.9g %.9g", l1, l2);
+
+	/* accumulation: two micro-batches at scale 1/2 add up to the batch
+	 * (each has 8 counted targets) */
+	gpt_model_zero_grad(&m);
+	gpt_model_forward(&m, in, tg, 1, T);
+	gpt_model_backward(&m, 0.5f);
+	gpt_model_forward(&m, in + T, tg + T, 1, T);
+	gpt_model_backward(&m, 0.5f);
+	{
+		size_t w;
+		double e = rel_err(m.grads, g1, m.n_params, &w);
+		CHECK(e < 1e-5, "accumulated gradient off by %g at %zu", e, w);
+	}
+
+	gpt_model_init(&m2, &c);
+	memcpy(m2.params, m.params, m.n_params * sizeof(float));
+	gpt_model_plan(&m2, 3, T, 0);
+	l2 = gpt_model_forward(&m2, in, tg, B, T);
+	CHECK(l1 == l2 && memcmp(lg1, gpt_model_logits(&m2), nlg * sizeof(float)) == 0,
+	      "inference plan differs: %.9g %.9g", l1, l2);
+	CHECK(m2.grads == NULL, "inference plan allocated gradients");
+	in[6] = (in[6] + 1) % (uint32_t)c.vocab_size;
+	gpt_model_forward(&m2, in, NULL, B, T);
+	for (int t = 0; t < T; t++) {
+		int same = memcmp(gpt_model_logits(&m2) + (size_t)t * V, lg1 + (size_t)t * V,
+		                  (size_t)V * sizeof(float)) == 0;
+		CHECK(same == (t < 6), "position %d after a change at 6: %s", t,
+		      same ? "unchanged" : "changed");
+	}
+	in[6] = (in[6] + (uint32_t)c.vocab_size - 1) % (uint32_t)c.vocab_size;
+	/* a shorter sequence in a larger plan: its prefix, to rounding */
+	gpt_model_forward(&m2, in, NULL, 1, 5);
+	{
+		size_t w;
+		double e = rel_err(gpt_model_logits(&m2), lg1, (size_t)5 * V - (V - c.vocab_size), &w);
+		CHECK(e < 1e-5, "shorter sequence logits off by %g at %zu", e, w);
+	}
+	gpt_model_free(&m2);
+
+	/* nothing counted: no loss, no gradient */
+	for (int i = 0; i < B * T; i++)
+		tg[i] = GPT_IGNORE;
+	gpt_model_zero_grad(&m);
+	l1 = gpt_model_forward(&m, in, tg, B, T);
+	gpt_model_backward(&m, 1.0f);
+	CHECK(l1 == 0 && m.n_counted == 0 && norm_of(m.grads, m.n_params) == 0,
+	      "all ignored: loss %g, %ld counted, grad norm %g", l1, m.n_counted,
+	      norm_of(m.grads, m.n_params));
+	free(g1);
+	free(lg1);
+	gpt_model_free(&m);
+}
+
+static void test_adamw_decay_ranges(void)
+{
+	struct adamw opt;
+	struct adamw_config ac;
+	float p[6] = {1, 1, 1, 1, 1, 1}, g[6] = {0, 0, 0, 0, 0, 0};
+	adamw_config_default(&ac);
+	adamw_init(&opt, &ac, 6);
+	adamw_add_decay(&opt, 1, 2);
+	adamw_add_decay(&opt, 4, 1);
+	adamw_step(&opt, p, g, 0.5f, 1.0f);
+	float k = (float)(1.0 - 0.5 * 0.1);
+	CHECK(p[0] == 1 && p[1] == k && p[2] == k && p[3] == 1 && p[4] == k && p[5] == 1,
+	      "decay pattern %g %g %g %g %g %g", p[0], p[1], p[2], p[3], p[4], p[5]);
+	adamw_free(&opt);
+	CHECK(grad_clip_scale(2.0f, 1.0f) < 0.5f && grad_clip_scale(2.0f, 1.0f) > 0.4999f,
+	      "clip scale");
+	CHECK(grad_clip_scale(0.5f, 1.0f) == 1.0f && grad_clip_scale(5.0f, 0) == 1.0f,
+	      "no clip");
+}
+
+static void test_lr_schedules(void)
+{
+	struct lr_schedule s = {LR_COSINE, 1.0f, 10, 110, 20, 0.1f};
+	enum lr_kind k;
+	CHECK(fabsf(lr_schedule_at(&s, 0) - 0.1f) < 1e-7f, "warmup start %g",
+	      lr_schedule_at(&s, 0));
+	CHECK(lr_schedule_at(&s, 9) == 1.0f && lr_schedule_at(&s, 10) == 1.0f, "peak");
+	CHECK(fabsf(lr_schedule_at(&s, 60) - 0.55f) < 1e-6f, "cosine middle %g",
+	      lr_schedule_at(&s, 60));
+	CHECK(fabsf(lr_schedule_at(&s, 110) - 0.1f) < 1e-7f && lr_schedule_at(&s, 500) ==
+	      lr_schedule_at(&s, 110), "cosine floor %g", lr_schedule_at(&s, 110));
+	s.kind = LR_LINEAR;
+	CHECK(fabsf(lr_schedule_at(&s, 35) - 0.775f) < 1e-6f, "linear %g",
+	      lr_schedule_at(&s, 35));
+	s.kind = LR_WSD;
+	CHECK(lr_schedule_at(&s, 89) == 1.0f && fabsf(lr_schedule_at(&s, 100) - 0.55f) < 1e-6f &&
+	      fabsf(lr_schedule_at(&s, 109) - 0.145f) < 1e-6f, "wsd %g %g %g",
+	      lr_schedule_at(&s, 89), lr_schedule_at(&s, 100), lr_schedule_at(&s, 109));
+	s.kind = LR_CONSTANT;
+	CHECK(lr_schedule_at(&s, 100) == 1.0f && lr_schedule_at(&s, 1000) == 1.0f, "constant");
+	CHECK(lr_schedule_kind("wsd", &k) == 0 && k == LR_WSD && lr_schedule_kind("cos", &k) == -1,
+	      "kind names");
+}
+
 int main(void)
 {
+	RUN(test_presets);
+	RUN(test_tensor_table);
+	RUN(test_lr_schedules);
+	RUN(test_adamw_decay_ranges);
+	RUN(test_determinism);
+	RUN(test_finite_differences);
+	RUN(test_overfit);
 	RUN(test_torch_adamw);
 	RUN(test_torch_small_tied_bias);
 	RUN(test_torch_small_untied_noqkv);
