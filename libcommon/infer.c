@@ -1,0 +1,350 @@
+/* infer: incremental GPT-2 forward passes over a key/value cache, for
+ * sampling and scoring; and loading/saving a model's weights through
+ * checkpoint files.  The arithmetic follows model.c so that the logits
+ * agree with gpt_model_forward on the whole sequence. */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "err.h"
+#include "infer.h"
+
+#define LN_EPS 1e-5f
+/* Rows per internal chunk of a prefill: large enough for matrix-matrix
+ * products, small enough that scratch stays a few megabytes. */
+#define CHUNK_ROWS 64
+
+static const float *tensor(const struct gpt_model *m, const char *name, int required)
+{
+	const struct gpt_tensor *t = gpt_model_tensor(m, name);
+
+	if (!t) {
+		if (required)
+			die("infer: model has no tensor: '%s'", name);
+		return NULL;
+	}
+	return m->params + t->offset;
+}
+
+void infer_init(struct infer *s, const struct gpt_model *m)
+{
+	const struct gpt_config *c = &m->cfg;
+	size_t C = (size_t)c->n_embd, R = CHUNK_ROWS;
+	size_t kv = xmul(xmul((size_t)c->n_layer, (size_t)c->n_ctx), C);
+	char name[64];
+
+	memset(s, 0, sizeof *s);
+	s->m = m;
+	s->rows = CHUNK_ROWS;
+	s->wte = tensor(m, "wte.weight", 1);
+	s->wpe = tensor(m, "wpe.weight", 1);
+	s->lnfw = tensor(m, "ln_f.weight", 1);
+	s->lnfb = tensor(m, "ln_f.bias", 1);
+	s->head = c->tied ? s->wte : tensor(m, "lm_head.weight", 1);
+	s->layer = xcalloc((size_t)c->n_layer, sizeof *s->layer);
+	for (int l = 0; l < c->n_layer; l++) {
+		struct infer_layer *L = &s->layer[l];
+#define T(field, suffix, req) \
+	(snprintf(name, sizeof name, "h.%d.%s", l, suffix), L->field = tensor(m, name, req))
+		T(ln1w, "ln_1.weight", 1);
+		T(ln1b, "ln_1.bias", 1);
+		T(qkvw, "attn.c_attn.weight", 1);
+		T(qkvb, "attn.c_attn.bias", 0);
+		T(projw, "attn.c_proj.weight", 1);
+		T(projb, "attn.c_proj.bias", 0);
+		T(ln2w, "ln_2.weight", 1);
+		T(ln2b, "ln_2.bias", 1);
+		T(fcw, "mlp.c_fc.weight", 1);
+		T(fcb, "mlp.c_fc.bias", 0);
+		T(mprojw, "mlp.c_proj.weight", 1);
+		T(mprojb, "mlp.c_proj.bias", 0);
+#undef T
+	}
+	s->kc = xmalloc(xmul(kv, sizeof(float)));
+	s->vc = xmalloc(xmul(kv, sizeof(float)));
+	s->x = xmalloc(xmul(R * C, sizeof(float)));
+	s->ln = xmalloc(xmul(R * C, sizeof(float)));
+	s->qkv = xmalloc(xmul(R * 3 * C, sizeof(float)));
+	s->att = xmalloc(xmul(R * C, sizeof(float)));
+	s->fch = xmalloc(xmul(R * 4 * C, sizeof(float)));
+	s->scores = xmalloc(xmul(xmul(R * (size_t)c->n_head, (size_t)c->n_ctx), sizeof(float)));
+	s->logits = xmalloc(xmul(R * (size_t)c->padded_vocab, sizeof(float)));
+}
+
+void infer_free(struct infer *s)
+{
+	free(s->layer);
+	free(s->kc);
+	free(s->vc);
+	free(s->x);
+	free(s->ln);
+	free(s->qkv);
+	free(s->att);
+	free(s->fch);
+	free(s->scores);
+	free(s->logits);
+	memset(s, 0, sizeof *s);
+}
+
+void infer_rewind(struct infer *s, int pos)
+{
+	if (pos < 0 || pos > s->pos)
+		die("infer: cannot rewind to position: '%d'", pos);
+	s->pos = pos;
+}
+
+static void layernorm(float *out, const float *inp, const float *w, const float *b,
+                      int N, int C)
+{
+	int r;
+#pragma omp parallel for schedule(static) if (N > 1)
+	for (r = 0; r < N; r++) {
+		const float *x = inp + (size_t)r * C;
+		float *y = out + (size_t)r * C;
+		float mu = 0, var = 0, rs;
+		for (int i = 0; i < C; i++)
+			mu += x[i];
+		mu /= C;
+		for (int i = 0; i < C; i++)
+			var += (x[i] - mu) * (x[i] - mu);
+		rs = 1.0f / sqrtf(var / C + LN_EPS);
+		for (int i = 0; i < C; i++)
+			y[i] = (x[i] - mu) * rs * w[i] + b[i];
+	}
+}
+
+/* out[N,OC] = (acc ? out : 0) + inp[N,C] . W[OC,C]^T + bias */
+static void matmul(float *out, const float *inp, const float *W, const float *bias,
+                   int N, int C, int OC, int acc)
+{
+	if (N == 1)
+		cblas_sgemv(CblasRowMajor, CblasNoTrans, OC, C, 1.0f, W, C, inp, 1,
+		            acc ? 1.0f : 0.0f, out, 1);
+	else
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C,
+		            W, C, acc ? 1.0f : 0.0f, out, OC);
+	if (!bias)
+		return;
+	for (int r = 0; r < N; r++) {
+		float *o = out + (size_t)r * OC;
+		for (int i = 0; i < OC; i++)
+			o[i] += bias[i];
+	}
+}
+
+/* GELU, tanh form, written x * sigmoid(2u) as model.c does. */
+static void gelu(float *x, size_t n)
+{
+	long i;
+#pragma omp parallel for schedule(static) if (n > 65536)
+	for (i = 0; i < (long)n; i++) {
+		float v = x[i];
+		float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
+		x[i] = v / (1.0f + expf(-2.0f * u));
+	}
+}
+
+/* Causal attention of rows p0..p0+n-1 over the cached keys and values of
+ * layer l (already holding those rows). */
+static void attention(struct infer *s, int l, int p0, int n)
+{
+	const struct gpt_config *c = &s->m->cfg;
+	int C = c->n_embd, H = c->n_head, hs = C / H, rh;
+	float scale = 1.0f / sqrtf((float)hs);
+	const float *K = s->kc + (size_t)l * c->n_ctx * C;
+	const float *V = s->vc + (size_t)l * c->n_ctx * C;
+
+#pragma omp parallel for schedule(dynamic, 1) if (n * H > 1)
+	for (rh = 0; rh < n * H; rh++) {
+		int r = rh / H, h = rh % H, t = p0 + r;
+		const float *q = s->qkv + (size_t)r * 3 * C + h * hs;
+		float *p = s->scores + (size_t)rh * c->n_ctx;
+		float *y = s->att + (size_t)r * C + h * hs;
+		float mx = -INFINITY, sum = 0, inv;
+
+		for (int j = 0; j <= t; j++) {
+			const float *k = K + (size_t)j * C + h * hs;
+			float d = 0;
+			for (int i = 0; i < hs; i++)
+				d += q[i] * k[i];
+			p[j] = d * scale;
+			mx = p[j] > mx ? p[j] : mx;
+		}
+		for (int j = 0; j <= t; j++) {
+			p[j] = expf(p[j] - mx);
+			sum += p[j];
+		}
+		inv = 1.0f / sum;
+		memset(y, 0, (size_t)hs * sizeof *y);
+		for (int j = 0; j <= t; j++) {
+			const float *v = V + (size_t)j * C + h * hs;
+			float w = p[j] * inv;
+			for (int i = 0; i < hs; i++)
+				y[i] += w * v[i];
+		}
+	}
+}
+
+/* One chunk of at most s->rows tokens; logits of its rows (all of them
+ * when want_all, else the last) land in s->logits. */
+static void feed_chunk(struct infer *s, const uint32_t *ids, int n, int want_all)
+{
+	const struct gpt_config *c = &s->m->cfg;
+	int C = c->n_embd, V = c->vocab_size, Vp = c->padded_vocab, p0 = s->pos;
+	int first = want_all ? 0 : n - 1, nl = n - first;
+
+	for (int r = 0; r < n; r++) {
+		const float *te = s->wte + (size_t)ids[r] * C;
+		const float *pe = s->wpe + (size_t)(p0 + r) * C;
+		float *x = s->x + (size_t)r * C;
+		for (int i = 0; i < C; i++)
+			x[i] = te[i] + pe[i];
+	}
+	for (int l = 0; l < c->n_layer; l++) {
+		const struct infer_layer *L = &s->layer[l];
+		float *K = s->kc + ((size_t)l * c->n_ctx + p0) * C;
+		float *Vc = s->vc + ((size_t)l * c->n_ctx + p0) * C;
+
+		layernorm(s->ln, s->x, L->ln1w, L->ln1b, n, C);
+		matmul(s->qkv, s->ln, L->qkvw, L->qkvb, n, C, 3 * C, 0);
+		for (int r = 0; r < n; r++) {
+			memcpy(K + (size_t)r * C, s->qkv + (size_t)r * 3 * C + C, (size_t)C * sizeof(float));
+			memcpy(Vc + (size_t)r * C, s->qkv + (size_t)r * 3 * C + 2 * C,
+			       (size_t)C * sizeof(float));
+		}
+		attention(s, l, p0, n);
+		matmul(s->x, s->att, L->projw, L->projb, n, C, C, 1);
+		layernorm(s->ln, s->x, L->ln2w, L->ln2b, n, C);
+		matmul(s->fch, s->ln, L->fcw, L->fcb, n, C, 4 * C, 0);
+		gelu(s->fch, (size_t)n * 4 * C);
+		matmul(s->x, s->fch, L->mprojw, L->mprojb, n, 4 * C, C, 1);
+	}
+	layernorm(s->ln, s->x + (size_t)first * C, s->lnfw, s->lnfb, nl, C);
+	if (nl == 1)
+		cblas_sgemv(CblasRowMajor, CblasNoTrans, V, C, 1.0f, s->head, C, s->ln, 1,
+		            0.0f, s->logits, 1);
+	else
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nl, V, C, 1.0f, s->ln, C,
+		            s->head, C, 0.0f, s->logits, Vp);
+	for (int r = 0; r < nl; r++)
+		for (int i = V; i < Vp; i++)
+			s->logits[(size_t)r * Vp + i] = -INFINITY;
+	s->pos += n;
+}
+
+const float *infer_feed(struct infer *s, const uint32_t *ids, int n, float *all)
+{
+	const struct gpt_config *c = &s->m->cfg;
+	size_t Vp = (size_t)c->padded_vocab;
+	int done = 0, last = 0;
+
+	if (n < 1 || n > c->n_ctx - s->pos)
+		die("infer: %d tokens do not fit the context of %d after %d", n, c->n_ctx, s->pos);
+	for (int i = 0; i < n; i++)
+		if (ids[i] >= (uint32_t)c->vocab_size)
+			die("infer: token id out of range: '%u'", ids[i]);
+	while (done < n) {
+		int k = n - done < s->rows ? n - done : s->rows;
+		feed_chunk(s, ids + done, k, all != NULL);
+		if (all)
+			memcpy(all + (size_t)done * Vp, s->logits, xmul((size_t)k, Vp * sizeof(float)));
+		last = all ? k - 1 : 0;
+		done += k;
+	}
+	return s->logits + (size_t)last * Vp;
+}
+
+/* ---- checkpoint files ---- */
+
+void infer_load(const char *path, struct gpt_model *m, char *tokenizer)
+{
+	struct ckpt c;
+	struct gpt_config cfg;
+	const char *why;
+
+	memset(&c, 0, sizeof c);
+	if (ckpt_open(&c, path) < 0)
+		die("%s", c.err);
+	memset(&cfg, 0, sizeof cfg);
+	cfg.n_layer = (int)c.model.layers;
+	cfg.n_head = (int)c.model.heads;
+	cfg.n_embd = (int)c.model.width;
+	cfg.n_ctx = (int)c.model.context;
+	cfg.vocab_size = (int)c.model.vocab;
+	cfg.tied = (int)c.model.tied;
+	cfg.bias = (int)c.model.bias;
+	cfg.qkv_bias = (int)c.model.qkv_bias;
+	gpt_config_finish(&cfg);
+	if ((why = gpt_config_check(&cfg)) != NULL)
+		die("bad model configuration in checkpoint: %s: '%s'", why, path);
+	if ((uint32_t)cfg.padded_vocab != c.model.padded_vocab)
+		die("checkpoint pads the vocabulary to %u, not %d: '%s'", c.model.padded_vocab,
+		    cfg.padded_vocab, path);
+	gpt_model_init(m, &cfg);
+	if (c.n_params != m->n_params)
+		die("checkpoint holds %llu weights where the model has %zu: '%s'",
+		    (unsigned long long)c.n_params, m->n_params, path);
+	{
+		struct ckpt_tensor *want = xcalloc((size_t)m->n_tensors, sizeof *want);
+		for (int i = 0; i < m->n_tensors; i++) {
+			const struct gpt_tensor *t = &m->tensors[i];
+			snprintf(want[i].name, sizeof want[i].name, "%s", t->name);
+			want[i].ndim = (uint32_t)t->ndim;
+			want[i].shape[0] = (uint64_t)t->shape[0];
+			if (t->ndim == 2)
+				want[i].shape[1] = (uint64_t)t->shape[1];
+			want[i].offset = t->offset;
+			want[i].count = t->size;
+		}
+		if (ckpt_match_tensors(&c, want, (uint32_t)m->n_tensors) < 0)
+			die("%s", c.err);
+		free(want);
+	}
+	if (ckpt_read_params(&c, m->params) < 0)
+		die("%s", c.err);
+	if (tokenizer)
+		snprintf(tokenizer, CKPT_NAME_MAX, "%s", c.tokenizer);
+	ckpt_close(&c);
+}
+
+void infer_save(const struct gpt_model *m, const char *tokenizer, const char *path)
+{
+	struct ckpt c;
+	const struct gpt_config *g = &m->cfg;
+
+	memset(&c, 0, sizeof c);
+	c.model.layers = (uint32_t)g->n_layer;
+	c.model.heads = (uint32_t)g->n_head;
+	c.model.width = (uint32_t)g->n_embd;
+	c.model.context = (uint32_t)g->n_ctx;
+	c.model.vocab = (uint32_t)g->vocab_size;
+	c.model.padded_vocab = (uint32_t)g->padded_vocab;
+	c.model.tied = (uint32_t)g->tied;
+	c.model.bias = (uint32_t)g->bias;
+	c.model.qkv_bias = (uint32_t)g->qkv_bias;
+	snprintf(c.tokenizer, sizeof c.tokenizer, "%s", tokenizer ? tokenizer : "gpt2");
+	c.n_params = m->n_params;
+	c.n_tensors = (uint32_t)m->n_tensors;
+	c.tensors = xcalloc((size_t)m->n_tensors, sizeof *c.tensors);
+	for (int i = 0; i < m->n_tensors; i++) {
+		const struct gpt_tensor *t = &m->tensors[i];
+		snprintf(c.tensors[i].name, sizeof c.tensors[i].name, "%s", t->name);
+		c.tensors[i].ndim = (uint32_t)t->ndim;
+		c.tensors[i].shape[0] = (uint64_t)t->shape[0];
+		if (t->ndim == 2)
+			c.tensors[i].shape[1] = (uint64_t)t->shape[1];
+		c.tensors[i].offset = t->offset;
+		c.tensors[i].count = t->size;
+	}
+	c.params = m->params;
+	c.sched.lr = 0;
+	c.sched.beta1 = 0.9;
+	c.sched.beta2 = 0.95;
+	c.sched.eps = 1e-8;
+	ckpt_write(&c, path);
+	free(c.tensors);
+}
