@@ -1,0 +1,36 @@
+/* json: a small, strict JSON reader for the files the toolchain reads
+ * (safetensors headers, config.json, benchmark JSONL lines).
+ *
+ *   json_parse(s, n, j, err, errcap)  parse s[0..n) as exactly one value
+ *                           (white space around it allowed) into the tree
+ *                           j; 0, or -1 with a short reason in err
+ *   json_get(obj, key)      member of an object, or NULL
+ *   json_free(j)            releases everything json_parse allocated
+ * Strings are decoded to UTF-8 (\u escapes, surrogate pairs; a lone
+ * surrogate becomes U+FFFD), NUL-terminated, and may hold NUL bytes (use
+ * len).  Nesting is limited to JSON_MAX_DEPTH.  The tree owns its memory. */
+#ifndef GPT_JSON_H
+#define GPT_JSON_H
+
+#include <stddef.h>
+
+#define JSON_MAX_DEPTH 64
+
+enum json_type { JSON_NULL, JSON_BOOL, JSON_NUM, JSON_STR, JSON_ARR, JSON_OBJ };
+
+struct json {
+	enum json_type type;
+	int boolean;
+	double num;
+	char *str;              /* JSON_STR */
+	size_t len;
+	struct json *items;     /* JSON_ARR and JSON_OBJ values */
+	char **keys;            /* JSON_OBJ keys, NUL-terminated */
+	size_t n;
+};
+
+int json_parse(const char *s, size_t n, struct json *j, char *err, size_t errcap);
+const struct json *json_get(const struct json *obj, const char *key);
+void json_free(struct json *j);
+
+#endif
