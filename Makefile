@@ -39,6 +39,10 @@ MAN      = $(wildcard man/man1/*.1 man/man5/*.5 man/man7/*.7)
 
 all: $(TOOLS) $(UNITS)
 
+# The model's loops are written for the vectoriser: -O3, and no floating
+# point traps assumed (results are unchanged; never -ffast-math or -march).
+$(O)/libcommon/model.o: OPT = -O3 -fno-trapping-math
+
 $(O)/libcommon/%.o: libcommon/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
