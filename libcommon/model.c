@@ -352,6 +352,7 @@ void gpt_model_plan(struct gpt_model *m, int B, int T, int training)
 	a->inputs = xcalloc(BT, sizeof(uint32_t));
 	a->targets = xcalloc(BT, sizeof(uint32_t));
 	a->nthreads = omp_get_max_threads();
+	openblas_set_num_threads(1); /* see gemm() */
 	a->scratch_n = (size_t)T * 2 > (size_t)c->padded_vocab ? (size_t)T * 2
 	                                                       : (size_t)c->padded_vocab;
 	a->scratch = xmalloc(xmul(xmul((size_t)a->nthreads, a->scratch_n), sizeof(float)));
@@ -430,6 +431,44 @@ static inline float sum8(const float *a, int n)
 	return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
+/* C[M,N] = op(A) op(B) + beta C, row-major.  OpenBLAS runs
+ * single-threaded (gpt_model_plan sets it) and the product is split here
+ * among the OpenMP threads, by columns of C or by rows when C is tall, so
+ * that one pool of threads owns the cores instead of two spinning against
+ * each other.  The split depends only on the thread count, and every
+ * element is computed by one call, so results are reproducible. */
+static void gemm(const struct gpt_model_acts *a, int ta, int tb, int M, int N, int K,
+                 const float *A, int lda, const float *Bm, int ldb, float beta, float *C,
+                 int ldc)
+{
+	int by_cols = N >= M;
+#pragma omp parallel num_threads(a->nthreads)
+	{
+		int t = omp_get_thread_num(), n = omp_get_num_threads();
+		long len = by_cols ? N : M;
+		long lo = t ? (len * t / n + 15) & ~15L : 0;
+		long hi = t + 1 < n ? (len * (t + 1) / n + 15) & ~15L : len;
+		hi = hi < len ? hi : len;
+		if (lo < hi) {
+			const float *Ap = A, *Bp = Bm;
+			float *Cp = C;
+			int m = M, nn = N;
+			if (by_cols) {
+				Bp += tb ? (size_t)lo * ldb : (size_t)lo;
+				Cp += lo;
+				nn = (int)(hi - lo);
+			} else {
+				Ap += ta ? (size_t)lo : (size_t)lo * lda;
+				Cp += (size_t)lo * ldc;
+				m = (int)(hi - lo);
+			}
+			cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+			            tb ? CblasTrans : CblasNoTrans, m, nn, K, 1.0f, Ap, lda, Bp,
+			            ldb, beta, Cp, ldc);
+		}
+	}
+}
+
 static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                               const float *w, const float *b, int N, int C)
 {
@@ -504,12 +543,12 @@ static void layernorm_backward(float *dinp, float *dw, float *db, const float *d
 }
 
 /* out[N,OC] = (accumulate ? out : 0) + inp[N,C] . W[OC,C]^T + bias */
-static void matmul_forward(float *out, const float *inp, const float *W,
-                           const float *bias, int N, int C, int OC, int accumulate)
+static void matmul_forward(const struct gpt_model_acts *a, float *out, const float *inp,
+                           const float *W, const float *bias, int N, int C, int OC,
+                           int accumulate)
 {
 	int r;
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C,
-	            W, C, accumulate ? 1.0f : 0.0f, out, OC);
+	gemm(a, 0, 1, N, OC, C, inp, C, W, C, accumulate ? 1.0f : 0.0f, out, OC);
 	if (!bias)
 		return;
 #pragma omp parallel for schedule(static)
@@ -521,14 +560,13 @@ static void matmul_forward(float *out, const float *inp, const float *W,
 }
 
 /* dinp[N,C] = dout . W; dW[OC,C] += dout^T . inp; dbias += column sums. */
-static void matmul_backward(float *dinp, float *dW, float *dbias, const float *dout,
-                            const float *inp, const float *W, int N, int C, int OC)
+static void matmul_backward(const struct gpt_model_acts *a, float *dinp, float *dW,
+                            float *dbias, const float *dout, const float *inp,
+                            const float *W, int N, int C, int OC)
 {
 	int cb;
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC,
-	            W, C, 0.0f, dinp, C);
-	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC,
-	            inp, C, 1.0f, dW, C);
+	gemm(a, 0, 0, N, C, OC, dout, OC, W, C, 0.0f, dinp, C);
+	gemm(a, 1, 0, OC, C, N, dout, OC, inp, C, 1.0f, dW, C);
 	if (!dbias)
 		return;
 #pragma omp parallel for schedule(static)
@@ -711,24 +749,23 @@ float gpt_model_forward(struct gpt_model *m, const uint32_t *inputs,
 		struct layer_acts *la = &a->layer[l];
 		layernorm_forward(la->ln1, la->ln1_mean, la->ln1_rstd, x, par(m, o->ln1w),
 		                  par(m, o->ln1b), BT, C);
-		matmul_forward(la->qkv, la->ln1, par(m, o->qkvw), par(m, o->qkvb), BT, C, 3 * C, 0);
+		matmul_forward(a, la->qkv, la->ln1, par(m, o->qkvw), par(m, o->qkvb), BT, C, 3 * C, 0);
 		attention_forward(a, la->atty, la->lse, la->qkv, B, T, C, H);
 		memcpy(la->res2, x, (size_t)BT * C * sizeof(float));
-		matmul_forward(la->res2, la->atty, par(m, o->projw), par(m, o->projb), BT, C, C, 1);
+		matmul_forward(a, la->res2, la->atty, par(m, o->projw), par(m, o->projb), BT, C, C, 1);
 		layernorm_forward(la->ln2, la->ln2_mean, la->ln2_rstd, la->res2, par(m, o->ln2w),
 		                  par(m, o->ln2b), BT, C);
-		matmul_forward(la->fch, la->ln2, par(m, o->fcw), par(m, o->fcb), BT, C, 4 * C, 0);
+		matmul_forward(a, la->fch, la->ln2, par(m, o->fcw), par(m, o->fcb), BT, C, 4 * C, 0);
 		gelu_forward(la->fch_gelu, la->fch, (size_t)BT * 4 * C);
 		memcpy(la->res3, la->res2, (size_t)BT * C * sizeof(float));
-		matmul_forward(la->res3, la->fch_gelu, par(m, o->mprojw), par(m, o->mprojb),
+		matmul_forward(a, la->res3, la->fch_gelu, par(m, o->mprojw), par(m, o->mprojb),
 		               BT, 4 * C, C, 1);
 		x = la->res3;
 	}
 	layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, x, par(m, a->lnfw), par(m, a->lnfb),
 	                  BT, C);
 	/* logits over the real vocabulary only; padding reads -inf */
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, BT, V, C, 1.0f, a->lnf, C,
-	            m->params + a->head, C, 0.0f, a->logits, Vp);
+	gemm(a, 0, 1, BT, V, C, a->lnf, C, m->params + a->head, C, 0.0f, a->logits, Vp);
 #pragma omp parallel for schedule(static) num_threads(a->nthreads)
 	for (r = 0; r < BT; r++) {
 		float *lg = a->logits + (size_t)r * Vp;
@@ -797,10 +834,8 @@ void gpt_model_backward(struct gpt_model *m, float scale)
 			lg[i] = 0;
 	}
 	/* head: dlnf = dlogits . W; dW += dlogits^T . lnf */
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, BT, C, V, 1.0f, a->logits, Vp,
-	            m->params + a->head, C, 0.0f, a->dbufC, C);
-	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, C, BT, 1.0f, a->logits, Vp,
-	            a->lnf, C, 1.0f, m->grads + a->head, C);
+	gemm(a, 0, 0, BT, C, V, a->logits, Vp, m->params + a->head, C, 0.0f, a->dbufC, C);
+	gemm(a, 1, 0, V, C, BT, a->logits, Vp, a->lnf, C, 1.0f, m->grads + a->head, C);
 	memset(a->dres, 0, (size_t)BT * C * sizeof(float));
 	layernorm_backward(a->dres, grd(m, a->lnfw), grd(m, a->lnfb), a->dbufC,
 	                   a->layer[c->n_layer - 1].res3, par(m, a->lnfw), a->lnf_mean,
@@ -810,17 +845,17 @@ void gpt_model_backward(struct gpt_model *m, float scale)
 		struct layer_off *o = &a->off[l];
 		struct layer_acts *la = &a->layer[l];
 		const float *x = l ? a->layer[l - 1].res3 : a->encoded;
-		matmul_backward(a->dbuf4C, grd(m, o->mprojw), grd(m, o->mprojb), a->dres,
+		matmul_backward(a, a->dbuf4C, grd(m, o->mprojw), grd(m, o->mprojb), a->dres,
 		                la->fch_gelu, par(m, o->mprojw), BT, 4 * C, C);
 		gelu_backward(a->dbuf4C, la->fch, (size_t)BT * 4 * C);
-		matmul_backward(a->dbufC, grd(m, o->fcw), grd(m, o->fcb), a->dbuf4C, la->ln2,
+		matmul_backward(a, a->dbufC, grd(m, o->fcw), grd(m, o->fcb), a->dbuf4C, la->ln2,
 		                par(m, o->fcw), BT, C, 4 * C);
 		layernorm_backward(a->dres, grd(m, o->ln2w), grd(m, o->ln2b), a->dbufC, la->res2,
 		                   par(m, o->ln2w), la->ln2_mean, la->ln2_rstd, BT, C);
-		matmul_backward(a->dbufC2, grd(m, o->projw), grd(m, o->projb), a->dres, la->atty,
+		matmul_backward(a, a->dbufC2, grd(m, o->projw), grd(m, o->projb), a->dres, la->atty,
 		                par(m, o->projw), BT, C, C);
 		attention_backward(a, a->dbuf4C, a->dbufC2, la->qkv, la->lse, B, T, C, H);
-		matmul_backward(a->dbufC, grd(m, o->qkvw), grd(m, o->qkvb), a->dbuf4C, la->ln1,
+		matmul_backward(a, a->dbufC, grd(m, o->qkvw), grd(m, o->qkvb), a->dbuf4C, la->ln1,
 		                par(m, o->qkvw), BT, C, 3 * C);
 		layernorm_backward(a->dres, grd(m, o->ln1w), grd(m, o->ln1b), a->dbufC, x,
 		                   par(m, o->ln1w), la->ln1_mean, la->ln1_rstd, BT, C);
