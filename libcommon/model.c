@@ -12,6 +12,7 @@
 #include "model.h"
 
 #define LN_EPS 1e-5f
+#define ATT_ROWS 64 /* query rows per attention block */
 #define NO_TENSOR ((size_t)-1)
 
 /* Offsets (in floats) of one block's tensors; NO_TENSOR when absent. */
@@ -353,8 +354,9 @@ void gpt_model_plan(struct gpt_model *m, int B, int T, int training)
 	a->targets = xcalloc(BT, sizeof(uint32_t));
 	a->nthreads = omp_get_max_threads();
 	openblas_set_num_threads(1); /* see gemm() */
-	a->scratch_n = (size_t)T * 2 > (size_t)c->padded_vocab ? (size_t)T * 2
-	                                                       : (size_t)c->padded_vocab;
+	/* per thread: two blocks of attention rows, or one row of logits */
+	a->scratch_n = (size_t)T * 2 * ATT_ROWS > (size_t)c->padded_vocab
+	                       ? (size_t)T * 2 * ATT_ROWS : (size_t)c->padded_vocab;
 	a->scratch = xmalloc(xmul(xmul((size_t)a->nthreads, a->scratch_n), sizeof(float)));
 	a->B = a->T = a->has_targets = 0;
 	m->plan_B = B;
@@ -612,84 +614,96 @@ static void gelu_backward(float *d, const float *inp, size_t n)
 	}
 }
 
-/* Causal attention per (sequence, head): y = softmax(q k^T / sqrt(hs)) v.
- * Saves the log-sum-exp of each row; backward recomputes the weights. */
+/* Causal attention per (sequence, head): y = softmax(q k^T / sqrt(hs)) v,
+ * by blocks of ATT_ROWS query rows, each against the keys up to its last
+ * row, with single-threaded products inside the thread that owns the
+ * (sequence, head).  Saves the log-sum-exp of each row; backward
+ * recomputes the weights from it. */
 static void attention_forward(struct gpt_model_acts *a, float *y, float *lse,
                               const float *qkv, int B, int T, int C, int H)
 {
-	int hs = C / H, bh;
+	int hs = C / H, bh, C3 = 3 * C;
 	float scale = 1.0f / sqrtf((float)hs);
 #pragma omp parallel for schedule(static) num_threads(a->nthreads)
 	for (bh = 0; bh < B * H; bh++) {
 		int b = bh / H, h = bh % H;
-		float *p = a->scratch + (size_t)omp_get_thread_num() * a->scratch_n;
-		for (int i = 0; i < T; i++) {
-			const float *q = qkv + ((size_t)b * T + i) * 3 * C + h * hs;
-			float *yi = y + ((size_t)b * T + i) * C + h * hs;
-			float mx = -INFINITY, s, inv;
-			for (int j = 0; j <= i; j++) {
-				const float *k = qkv + ((size_t)b * T + j) * 3 * C + C + h * hs;
-				p[j] = dot(q, k, hs) * scale;
-				mx = p[j] > mx ? p[j] : mx;
+		float *S = a->scratch + (size_t)omp_get_thread_num() * a->scratch_n;
+		const float *Q = qkv + (size_t)b * T * C3 + h * hs, *K = Q + C, *V = Q + 2 * C;
+		for (int i0 = 0; i0 < T; i0 += ATT_ROWS) {
+			int rows = T - i0 < ATT_ROWS ? T - i0 : ATT_ROWS, n = i0 + rows;
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, hs, scale,
+			            Q + (size_t)i0 * C3, C3, K, C3, 0.0f, S, n);
+			for (int r = 0; r < rows; r++) {
+				float *p = S + (size_t)r * n, mx = -INFINITY, sum, inv;
+				int len = i0 + r + 1;
+				for (int j = 0; j < len; j++)
+					mx = p[j] > mx ? p[j] : mx;
+				for (int j = 0; j < len; j++)
+					p[j] = exp_fast(p[j] - mx);
+				sum = sum8(p, len);
+				inv = 1.0f / sum;
+				for (int j = 0; j < len; j++)
+					p[j] *= inv;
+				for (int j = len; j < n; j++)
+					p[j] = 0;
+				lse[(size_t)bh * T + i0 + r] = mx + logf(sum);
 			}
-			for (int j = 0; j <= i; j++)
-				p[j] = exp_fast(p[j] - mx);
-			s = sum8(p, i + 1);
-			inv = 1.0f / s;
-			for (int d = 0; d < hs; d++)
-				yi[d] = 0;
-			for (int j = 0; j <= i; j++) {
-				const float *v = qkv + ((size_t)b * T + j) * 3 * C + 2 * C + h * hs;
-				float pj = p[j] * inv;
-				for (int d = 0; d < hs; d++)
-					yi[d] += pj * v[d];
-			}
-			lse[(size_t)bh * T + i] = mx + logf(s);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hs, n, 1.0f, S, n,
+			            V, C3, 0.0f, y + ((size_t)b * T + i0) * C + h * hs, C);
 		}
 	}
 }
 
-/* dqkv (overwritten) from dy, qkv and the saved log-sum-exp. */
+/* dqkv (overwritten) from dy, qkv and the saved log-sum-exp:
+ * dP = dy v^T, dS = P (dP - rowsum(P dP)) / sqrt(hs), dq = dS k,
+ * dk = dS^T q, dv = P^T dy. */
 static void attention_backward(struct gpt_model_acts *a, float *dqkv, const float *dy,
                                const float *qkv, const float *lse, int B, int T,
                                int C, int H)
 {
-	int hs = C / H, bh;
+	int hs = C / H, bh, C3 = 3 * C;
 	float scale = 1.0f / sqrtf((float)hs);
 #pragma omp parallel for schedule(static) num_threads(a->nthreads)
 	for (bh = 0; bh < B * H; bh++) {
 		int b = bh / H, h = bh % H;
-		float *p = a->scratch + (size_t)omp_get_thread_num() * a->scratch_n;
-		float *dp = p + T;
-		for (int i = 0; i < T; i++) {
-			float *row = dqkv + ((size_t)b * T + i) * 3 * C + h * hs;
+		float *P = a->scratch + (size_t)omp_get_thread_num() * a->scratch_n;
+		float *dP = P + (size_t)ATT_ROWS * T;
+		const float *Q = qkv + (size_t)b * T * C3 + h * hs, *K = Q + C, *V = Q + 2 * C;
+		const float *dY = dy + (size_t)b * T * C + h * hs;
+		float *dQ = dqkv + (size_t)b * T * C3 + h * hs, *dK = dQ + C, *dV = dQ + 2 * C;
+		for (int i = 0; i < T; i++)
 			for (int d = 0; d < hs; d++)
-				row[d] = row[C + d] = row[2 * C + d] = 0;
-		}
-		for (int i = 0; i < T; i++) {
-			const float *q = qkv + ((size_t)b * T + i) * 3 * C + h * hs;
-			const float *dyi = dy + ((size_t)b * T + i) * C + h * hs;
-			float *dq = dqkv + ((size_t)b * T + i) * 3 * C + h * hs;
-			float l = lse[(size_t)bh * T + i], sp = 0;
-			for (int j = 0; j <= i; j++) {
-				const float *k = qkv + ((size_t)b * T + j) * 3 * C + C + h * hs;
-				const float *v = k + C;
-				p[j] = exp_fast(dot(q, k, hs) * scale - l);
-				dp[j] = dot(dyi, v, hs);
+				dK[(size_t)i * C3 + d] = dV[(size_t)i * C3 + d] = 0;
+		for (int i0 = 0; i0 < T; i0 += ATT_ROWS) {
+			int rows = T - i0 < ATT_ROWS ? T - i0 : ATT_ROWS, n = i0 + rows;
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, hs, scale,
+			            Q + (size_t)i0 * C3, C3, K, C3, 0.0f, P, n);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, hs, 1.0f,
+			            dY + (size_t)i0 * C, C, V, C3, 0.0f, dP, n);
+			for (int r = 0; r < rows; r++) {
+				float *p = P + (size_t)r * n, *dp = dP + (size_t)r * n;
+				float l = lse[(size_t)bh * T + i0 + r], s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+				int len = i0 + r + 1, j = 0;
+				for (j = 0; j < len; j++)
+					p[j] = exp_fast(p[j] - l);
+				for (j = len; j < n; j++)
+					p[j] = 0;
+				for (j = 0; j + 8 <= len; j += 8)
+					for (int k = 0; k < 8; k++)
+						s[k] += p[j + k] * dp[j + k];
+				for (; j < len; j++)
+					s[0] += p[j] * dp[j];
+				float D = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+				/* dP becomes dS; zero beyond the diagonal as P is */
+				for (j = 0; j < n; j++)
+					dp[j] = p[j] * (dp[j] - D) * scale;
 			}
-			for (int j = 0; j <= i; j++)
-				sp += p[j] * dp[j];
-			for (int j = 0; j <= i; j++) {
-				const float *k = qkv + ((size_t)b * T + j) * 3 * C + C + h * hs;
-				float *dk = dqkv + ((size_t)b * T + j) * 3 * C + C + h * hs;
-				float *dv = dk + C;
-				float ds = p[j] * (dp[j] - sp) * scale;
-				for (int d = 0; d < hs; d++) {
-					dq[d] += ds * k[d];
-					dk[d] += ds * q[d];
-					dv[d] += p[j] * dyi[d];
-				}
-			}
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hs, n, 1.0f, dP, n,
+			            K, C3, 0.0f, dQ + (size_t)i0 * C3, C3);
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hs, rows, 1.0f, dP, n,
+			            Q + (size_t)i0 * C3, C3, 1.0f, dK, C3);
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hs, rows, 1.0f, P, n,
+			            dY + (size_t)i0 * C, C, 1.0f, dV, C3);
 		}
 	}
 }
