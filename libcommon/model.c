@@ -433,6 +433,34 @@ static inline float sum8(const float *a, int n)
 	return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
+static inline float max8(const float *a, int n)
+{
+	float m[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
+	              -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+	int i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++)
+			m[k] = a[i + k] > m[k] ? a[i + k] : m[k];
+	for (; i < n; i++)
+		m[0] = a[i] > m[0] ? a[i] : m[0];
+	for (int k = 1; k < 8; k++)
+		m[0] = m[k] > m[0] ? m[k] : m[0];
+	return m[0];
+}
+
+/* sum of exp(a[i] - sub), in 8 fixed lanes */
+static inline float sumexp8(const float *a, int n, float sub)
+{
+	float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+	int i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++)
+			s[k] += exp_fast(a[i + k] - sub);
+	for (; i < n; i++)
+		s[0] += exp_fast(a[i] - sub);
+	return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
 /* C[M,N] = op(A) op(B) + beta C, row-major.  OpenBLAS runs
  * single-threaded (gpt_model_plan sets it) and the product is split here
  * among the OpenMP threads, by columns of C or by rows when C is tall, so
@@ -634,10 +662,9 @@ static void attention_forward(struct gpt_model_acts *a, float *y, float *lse,
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, hs, scale,
 			            Q + (size_t)i0 * C3, C3, K, C3, 0.0f, S, n);
 			for (int r = 0; r < rows; r++) {
-				float *p = S + (size_t)r * n, mx = -INFINITY, sum, inv;
+				float *p = S + (size_t)r * n, mx, sum, inv;
 				int len = i0 + r + 1;
-				for (int j = 0; j < len; j++)
-					mx = p[j] > mx ? p[j] : mx;
+				mx = max8(p, len);
 				for (int j = 0; j < len; j++)
 					p[j] = exp_fast(p[j] - mx);
 				sum = sum8(p, len);
@@ -782,19 +809,14 @@ float gpt_model_forward(struct gpt_model *m, const uint32_t *inputs,
 	gemm(a, 0, 1, BT, V, C, a->lnf, C, m->params + a->head, C, 0.0f, a->logits, Vp);
 #pragma omp parallel for schedule(static) num_threads(a->nthreads)
 	for (r = 0; r < BT; r++) {
-		float *lg = a->logits + (size_t)r * Vp;
-		float *e = a->scratch + (size_t)omp_get_thread_num() * a->scratch_n;
-		float mx = -INFINITY;
+		float *lg = a->logits + (size_t)r * Vp, mx;
 		for (int i = V; i < Vp; i++)
 			lg[i] = -INFINITY;
 		a->row_loss[r] = 0;
 		if (!targets || targets[r] == GPT_IGNORE)
 			continue;
-		for (int i = 0; i < V; i++)
-			mx = lg[i] > mx ? lg[i] : mx;
-		for (int i = 0; i < V; i++)
-			e[i] = exp_fast(lg[i] - mx);
-		a->row_lse[r] = mx + logf(sum8(e, V));
+		mx = max8(lg, V);
+		a->row_lse[r] = mx + logf(sumexp8(lg, V, mx));
 		a->row_loss[r] = a->row_lse[r] - lg[targets[r]];
 	}
 	if (targets)
