@@ -7,6 +7,7 @@
 #include "shard.h"
 #include "tokio.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -126,6 +127,22 @@ static void install_stop(void)
 	atexit(on_exit_early);
 }
 
+/* mkdir -p of the folder the prefix names, so `-o data/fw` just works. */
+static void make_parent(const char *prefix)
+{
+	char *d = xstrdup(prefix), *p;
+
+	for (p = d + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(d, 0777) != 0 && errno != EEXIST)
+			die_errno("cannot create folder '%s'", d);
+		*p = '/';
+	}
+	free(d);
+}
+
 static void sharder_open(struct sharder *s, int kind)
 {
 	size_t n = strlen(s->prefix) + 64;
@@ -159,7 +176,7 @@ static void sharder_close(struct sharder *s)
 	s->next_index[s->kind]++;
 	sharder_note(s);
 	if (!s->quiet)
-		fprintf(stderr, "%s: wrote %s: %llu tokens, %llu documents, %llu bytes (%.2fx smaller than raw u%u)\n",
+		fprintf(stderr, "%s: wrote %s: %llu tokens, %llu documents, %llu bytes, ratio %.2f against raw u%u\n",
 			prog_name, s->path, (unsigned long long)h.tokens,
 			(unsigned long long)h.docs, (unsigned long long)bytes,
 			bytes ? (double)h.tokens * h.width / (double)bytes : 0.0,
@@ -200,7 +217,7 @@ static void sharder_summary(const struct sharder *s)
 
 	for (k = 0; k < 2; k++)
 		if (s->nfiles[k])
-			fprintf(stderr, "%s: %s: %u shards, %llu tokens, %llu documents, %.2fx smaller than raw u%u\n",
+			fprintf(stderr, "%s: %s: %u shards, %llu tokens, %llu documents, ratio %.2f against raw u%u\n",
 				prog_name, kinds[k], s->nfiles[k],
 				(unsigned long long)s->tokens[k],
 				(unsigned long long)s->docs[k],
@@ -226,6 +243,7 @@ static int cmd_write(struct sharder *s, enum tok_format fmt,
 		files = stdin_only;
 		nfiles = 1;
 	}
+	make_parent(s->prefix);
 	install_stop();
 	live = s;
 	sharder_note(s);
@@ -345,7 +363,7 @@ static int cmd_info(int json, char **files, int n)
 		printf("  documents    %llu\n", (unsigned long long)h.docs);
 		printf("  frames       %u of up to %u tokens\n", h.nframes, h.frame_tokens);
 		printf("  zstd level   %d\n", h.level);
-		printf("  size         %llu bytes, %.2fx smaller than raw u%u\n",
+		printf("  size         %llu bytes, ratio %.2f against raw u%u\n",
 		       (unsigned long long)bytes, ratio, h.width * 8);
 		printf("  token hash   %016llx (xxh64)\n", (unsigned long long)h.hash);
 	}
