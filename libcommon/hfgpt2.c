@@ -141,6 +141,14 @@ static void import_tensor(struct safetensors *f, const struct gpt_tensor *t, flo
 void hfgpt2_import(const char *dir, struct gpt_model *m)
 {
 	char *cpath = join(dir, "config.json"), *wpath = join(dir, "model.safetensors");
+
+	hfgpt2_import_files(cpath, wpath, m);
+	free(cpath);
+	free(wpath);
+}
+
+void hfgpt2_import_files(const char *cpath, const char *wpath, struct gpt_model *m)
+{
 	struct gpt_config c;
 	struct safetensors f;
 
@@ -158,8 +166,6 @@ void hfgpt2_import(const char *dir, struct gpt_model *m)
 		if (!isfinite(m->params[k]))
 			die("weights hold a non-finite value: '%s'", wpath);
 	st_close(&f);
-	free(cpath);
-	free(wpath);
 }
 
 void hfgpt2_export(const struct gpt_model *m, const char *dir)

@@ -22,6 +22,8 @@
 #include "model.h"
 
 void hfgpt2_import(const char *dir, struct gpt_model *m);
+/* The same from the two files' paths (e.g. separately downloaded). */
+void hfgpt2_import_files(const char *config, const char *weights, struct gpt_model *m);
 void hfgpt2_export(const struct gpt_model *m, const char *dir);
 
 #endif

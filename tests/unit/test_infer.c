@@ -1,7 +1,10 @@
 /* test_infer: the key/value-cache engine against gpt_model_forward on the
  * whole sequence (logits within 1e-5, greedy continuations identical),
  * the sampler's rules (top-k 1 is greedy, same seed same tokens, top-k and
- * top-p cuts, frequencies), and UTF-8-safe streaming. */
+ * top-p cuts, frequencies), UTF-8-safe streaming, and the Hugging Face
+ * fixture (tests/gen_hf_fixtures.py): logits after import within 1e-4 of
+ * transformers', the same greedy tokens, export and import again losing
+ * nothing, and safetensors files with lying headers refused. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,11 +12,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hfgpt2.h"
 #include "infer.h"
 #include "io.h"
+#include "json.h"
 #include "model.h"
+#include "safetensors.h"
 #include "sampler.h"
 #include "test.h"
+#include "tokenize.h"
+#include "vocab.h"
 
 static void small_model(struct gpt_model *m, int tied, int bias, int ctx, uint64_t seed)
 {
@@ -266,6 +274,195 @@ static void test_utf8_stream(void)
 	CHECK(strcmp(got, "end|\xEF\xBF\xBD\xEF\xBF\xBD|") == 0, "cut at the end: '%s'", got);
 }
 
+static char *fixture_path(const char *name)
+{
+	const char *root = getenv("ROOT");
+	size_t n = strlen(root ? root : ".") + strlen(name) + 32;
+	char *p = malloc(n);
+	snprintf(p, n, "%s/tests/fixtures/hf/%s", root ? root : ".", name);
+	return p;
+}
+
+static int load_expected(struct json *j)
+{
+	char *p = fixture_path("expected.json"), err[128];
+	size_t len;
+	unsigned char *text = io_read_file(p, 16u << 20, &len);
+	int r = json_parse((const char *)text, len, j, err, sizeof err);
+	free(text);
+	free(p);
+	return r;
+}
+
+static void test_hf_import_matches_transformers(void)
+{
+	struct gpt_model m;
+	struct infer s;
+	struct json exp;
+	struct vocab v;
+	const struct json *ids, *logits, *greedy;
+	char *dir = fixture_path("random"), *vpath = fixture_path("tiny.tiktoken");
+	const char *prompt;
+	uint32_t tok[64], *enc = NULL;
+	size_t n, nenc;
+	double worst = 0;
+	const float *lg = NULL;
+
+	CHECK(load_expected(&exp) == 0, "cannot read expected.json");
+	if (test_failed_now)
+		return;
+	ids = json_get(&exp, "ids");
+	logits = json_get(&exp, "logits");
+	greedy = json_get(&exp, "greedy");
+	prompt = json_get(&exp, "prompt")->str;
+	n = ids->n;
+
+	/* the tiny vocabulary tokenizes the prompt as tiktoken did */
+	vocab_load(&v, vpath);
+	nenc = tokenize_text(&v, (const unsigned char *)prompt, strlen(prompt), 0, &enc);
+	CHECK(nenc == n, "prompt is %zu tokens, tiktoken made %zu", nenc, n);
+	for (size_t i = 0; i < n && i < nenc; i++)
+		CHECK(enc[i] == (uint32_t)ids->items[i].num, "token %zu differs", i);
+	CHECK(v.n_ids == 512 && v.eot == 511, "tiny vocabulary has %u ids, eot %u", v.n_ids, v.eot);
+
+	hfgpt2_import(dir, &m);
+	CHECK(m.cfg.n_layer == 2 && m.cfg.n_embd == 32 && m.cfg.vocab_size == 512 && m.cfg.tied,
+	      "imported configuration");
+	for (size_t i = 0; i < n; i++)
+		tok[i] = (uint32_t)ids->items[i].num;
+	infer_init(&s, &m);
+	for (size_t t = 0; t < n; t++) {
+		lg = infer_feed(&s, tok + t, 1, NULL);
+		for (int k = 0; k < 512; k++) {
+			double d = fabs(lg[k] - logits->items[t].items[k].num);
+			worst = d > worst ? d : worst;
+		}
+	}
+	CHECK(worst < 1e-4, "logits differ from transformers by %g", worst);
+
+	/* greedy continuation: the same tokens as transformers */
+	for (size_t g = 0; lg && g < greedy->n; g++) {
+		uint32_t next = sampler_argmax(lg, m.cfg.vocab_size);
+		CHECK(next == (uint32_t)greedy->items[g].num, "greedy token %zu: %u, want %g", g, next,
+		      greedy->items[g].num);
+		lg = infer_feed(&s, &next, 1, NULL);
+	}
+	infer_free(&s);
+	gpt_model_free(&m);
+	vocab_free(&v);
+	free(enc);
+	json_free(&exp);
+	free(dir);
+	free(vpath);
+}
+
+/* Import, export, import again: the very same weights; the untied bigram
+ * model keeps its head. */
+static void test_hf_export_round_trip(void)
+{
+	const char *names[] = {"random", "bigram"};
+	for (int k = 0; k < 2; k++) {
+		struct gpt_model a, b;
+		char *dir = fixture_path(names[k]);
+		char tmp[] = "/tmp/test_infer.XXXXXX";
+		char sub[64];
+
+		CHECK(mkdtemp(tmp) != NULL, "mkdtemp");
+		snprintf(sub, sizeof sub, "%s/out", tmp);
+		hfgpt2_import(dir, &a);
+		hfgpt2_export(&a, sub);
+		hfgpt2_import(sub, &b);
+		CHECK(a.n_params == b.n_params && a.cfg.tied == b.cfg.tied &&
+		      memcmp(a.params, b.params, a.n_params * sizeof(float)) == 0,
+		      "%s: weights changed on the round trip", names[k]);
+		CHECK(a.cfg.tied == (k == 0), "%s: tied %d", names[k], a.cfg.tied);
+		/* padding rows of the embedding are zero */
+		{
+			const struct gpt_tensor *t = gpt_model_tensor(&a, "wte.weight");
+			int pad = 0;
+			for (size_t i = (size_t)a.cfg.vocab_size * a.cfg.n_embd; i < t->size; i++)
+				pad |= a.params[t->offset + i] != 0;
+			CHECK(!pad || a.cfg.padded_vocab == a.cfg.vocab_size, "padding rows not zero");
+		}
+		snprintf(sub, sizeof sub, "rm -rf %s", tmp);
+		CHECK(system(sub) == 0, "cleanup");
+		gpt_model_free(&a);
+		gpt_model_free(&b);
+		free(dir);
+	}
+}
+
+static int write_file(const char *path, const void *p, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	int ok = f && fwrite(p, 1, n, f) == n;
+	if (f)
+		fclose(f);
+	return ok ? 0 : -1;
+}
+
+/* Headers that lie about sizes and offsets are refused, never trusted;
+ * F16 and BF16 convert. */
+static void test_safetensors_bounds(void)
+{
+	static const struct { const char *json; const char *why; } bad[] = {
+		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,16]}}", "past the end"},
+		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", "size/shape"},
+		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", "reversed"},
+		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,8]}}", "negative"},
+		{"{\"a\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,8]}}", "dtype"},
+		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}",
+		 "overflow"},
+		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}", "truncated json"},
+		{"[1,2]", "not an object"},
+	};
+	char path[] = "/tmp/test_st.XXXXXX";
+	int fd = mkstemp(path);
+	unsigned char buf[512];
+	struct safetensors f;
+
+	close(fd);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		size_t hl = strlen(bad[i].json);
+		memset(buf, 0, sizeof buf);
+		for (int b = 0; b < 8; b++)
+			buf[b] = (unsigned char)((uint64_t)hl >> (8 * b));
+		memcpy(buf + 8, bad[i].json, hl);
+		write_file(path, buf, 8 + hl + 8);
+		CHECK(st_open(&f, path) < 0, "accepted a bad header (%s)", bad[i].why);
+		CHECK(f.err[0] != 0, "no reason given (%s)", bad[i].why);
+	}
+	/* a header length beyond the file */
+	memset(buf, 0, sizeof buf);
+	buf[0] = 0xff;
+	buf[3] = 0x7f;
+	write_file(path, buf, 16);
+	CHECK(st_open(&f, path) < 0, "accepted a header longer than the file");
+
+	/* F16 1.5, -2 and BF16 0.5 */
+	{
+		const char *j = "{\"h\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]},"
+		                "\"b\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[4,6]}}";
+		size_t hl = strlen(j);
+		unsigned char data[6] = {0x00, 0x3e, 0x00, 0xc0, 0x00, 0x3f};
+		float out[2];
+		for (int b = 0; b < 8; b++)
+			buf[b] = (unsigned char)((uint64_t)hl >> (8 * b));
+		memcpy(buf + 8, j, hl);
+		memcpy(buf + 8 + hl, data, 6);
+		write_file(path, buf, 8 + hl + 6);
+		CHECK(st_open(&f, path) == 0, "good file refused: %s", f.err);
+		if (!test_failed_now) {
+			CHECK(st_read_f32(&f, st_find(&f, "h"), out) == 0 && out[0] == 1.5f &&
+			      out[1] == -2.0f, "F16 read %g %g", out[0], out[1]);
+			CHECK(st_read_f32(&f, st_find(&f, "b"), out) == 0 && out[0] == 0.5f,
+			      "BF16 read %g", out[0]);
+			st_close(&f);
+		}
+	}
+	unlink(path);
+}
+
 int main(void)
 {
 	RUN(test_cache_matches_forward);
@@ -273,5 +470,8 @@ int main(void)
 	RUN(test_sampler_rules);
 	RUN(test_sampler_frequencies);
 	RUN(test_utf8_stream);
+	RUN(test_hf_import_matches_transformers);
+	RUN(test_hf_export_round_trip);
+	RUN(test_safetensors_bounds);
 	return TEST_END();
 }
