@@ -49,7 +49,8 @@ static void write_all(struct out *o, const unsigned char *p, size_t n)
 
 void out_write(struct out *o, const void *p, size_t n)
 {
-	if (o->len + n > o->cap) {
+	/* n == 0 on a full buffer is out_putc asking for room */
+	if (o->len + n > o->cap || o->len == o->cap) {
 		write_all(o, o->buf, o->len);
 		o->len = 0;
 		if (n >= o->cap) {
