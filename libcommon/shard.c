@@ -15,6 +15,7 @@
 
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
+#define ZSTD_STATIC_LINKING_ONLY        /* ZSTD_d_forceIgnoreChecksum */
 #include <zstd.h>
 
 #define SKIP_HEADER_MAGIC 0x184D2A50u
@@ -22,10 +23,14 @@
 #define HEADER_PAYLOAD    (SHARD_HEADER_BYTES - 8)
 #define INDEX_ENTRY       32
 #define INDEX_FIXED       (8 + 8 + 8 + 8)   /* frame head, magic, count, hash */
-#define BLOCK_TOKENS      65536             /* shuffle block, about one frame */
-#define GROUP_BLOCKS      16                /* blocks mixed together */
+/* Shuffling: a block (consecutive windows) spans about four default
+ * frames, so the one frame a block's last window spills into is decoded
+ * again for only a quarter of the frames; a group of blocks, mixed
+ * together, spans 2Mi tokens and fits the cache with its spills. */
+#define BLOCK_TOKENS      262144
+#define GROUP_BLOCKS      8
 #define CACHE_BYTES       (64u << 20)
-#define CACHE_MAX_SLOTS   40
+#define CACHE_MAX_SLOTS   48
 #define CACHE_MIN_SLOTS   4
 
 /* ---- little-endian fields ---- */
@@ -150,6 +155,7 @@ void shardw_open(struct shard_writer *w, const char *path,
 	unsigned char zero[SHARD_HEADER_BYTES];
 	size_t i, frame_bytes;
 	const char *name = p->tokenizer ? p->tokenizer : "";
+	int t;
 
 	memset(w, 0, sizeof *w);
 	if (p->vocab == 0)
@@ -169,87 +175,131 @@ void shardw_open(struct shard_writer *w, const char *path,
 		    SHARD_MAX_FRAME_TOKENS);
 	w->h.level = p->level;
 	memcpy(w->h.tokenizer, name, strlen(name) + 1);
+	w->threads = p->threads < 1 ? 1 : p->threads > SHARD_MAX_THREADS ?
+		     SHARD_MAX_THREADS : p->threads;
 	frame_bytes = (size_t)w->h.frame_tokens * w->h.width;
-	w->raw = xmalloc(frame_bytes);
+	w->batch = (size_t)w->h.frame_tokens * (size_t)w->threads;
+	w->raw = xmalloc(xmul(frame_bytes, (size_t)w->threads));
 	w->comp_cap = ZSTD_compressBound(frame_bytes);
-	w->comp = xmalloc(w->comp_cap);
-	w->cctx = ZSTD_createCCtx();
 	w->all = XXH64_createState();
-	if (!w->cctx || !w->all)
+	if (!w->all)
 		die("out of memory");
 	XXH64_reset(w->all, 0);
-	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, p->level);
-	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
-	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_contentSizeFlag, 1);
+	for (t = 0; t < w->threads; t++) {
+		w->comp[t] = xmalloc(w->comp_cap);
+		w->cctx[t] = ZSTD_createCCtx();
+		if (!w->cctx[t])
+			die("out of memory");
+		ZSTD_CCtx_setParameter(w->cctx[t], ZSTD_c_compressionLevel, p->level);
+		ZSTD_CCtx_setParameter(w->cctx[t], ZSTD_c_checksumFlag, 1);
+		ZSTD_CCtx_setParameter(w->cctx[t], ZSTD_c_contentSizeFlag, 1);
+	}
 	afile_open(&w->a, path);
 	memset(zero, 0, sizeof zero);   /* the header is written at commit */
 	out_write(&w->a.out, zero, sizeof zero);
 	w->offset = SHARD_HEADER_BYTES;
 }
 
-static void shardw_frame(struct shard_writer *w)
+/* Compresses the buffered tokens (up to one frame per thread) in
+ * parallel, then writes the frames and their index entries in order. */
+static void shardw_flush(struct shard_writer *w)
 {
-	size_t bytes = w->fill * w->h.width, csize;
-	unsigned char *e;
+	const size_t ft = w->h.frame_tokens, width = w->h.width;
+	size_t nf = (w->fill + ft - 1) / ft, csize[SHARD_MAX_THREADS];
+	uint64_t thash[SHARD_MAX_THREADS];
+	int i;
 
 	if (w->fill == 0)
 		return;
-	XXH64_update(w->all, w->raw, bytes);
-	csize = ZSTD_compress2(w->cctx, w->comp, w->comp_cap, w->raw, bytes);
-	if (ZSTD_isError(csize))
-		die("zstd compression failed (%s): '%s'", ZSTD_getErrorName(csize),
-		    w->a.path);
-	out_write(&w->a.out, w->comp, csize);
-	if (w->index_len + INDEX_ENTRY > w->index_cap) {
-		w->index_cap = w->index_cap ? w->index_cap * 2 : 64 * INDEX_ENTRY;
-		w->index = xrealloc(w->index, w->index_cap);
+	XXH64_update(w->all, w->raw, w->fill * width);
+#pragma omp parallel for num_threads(w->threads) schedule(static, 1) if (nf > 1)
+	for (i = 0; i < (int)nf; i++) {
+		size_t tokens = (size_t)i + 1 < nf ? ft : w->fill - (size_t)i * ft;
+		const unsigned char *src = w->raw + (size_t)i * ft * width;
+
+		csize[i] = ZSTD_compress2(w->cctx[i], w->comp[i], w->comp_cap, src,
+					  tokens * width);
+		thash[i] = XXH64(src, tokens * width, 0);
 	}
-	e = w->index + w->index_len;
-	put64(e, w->offset);
-	put32(e + 8, (uint32_t)csize);
-	put32(e + 12, (uint32_t)w->fill);
-	put64(e + 16, XXH64(w->raw, bytes, 0));
-	put64(e + 24, XXH64(w->comp, csize, 0));
-	w->index_len += INDEX_ENTRY;
-	w->offset += csize;
-	w->h.tokens += w->fill;
-	w->h.nframes++;
+	for (i = 0; i < (int)nf; i++) {
+		size_t tokens = (size_t)i + 1 < nf ? ft : w->fill - (size_t)i * ft;
+		unsigned char *e;
+
+		if (ZSTD_isError(csize[i]))
+			die("zstd compression failed (%s): '%s'",
+			    ZSTD_getErrorName(csize[i]), w->a.path);
+		out_write(&w->a.out, w->comp[i], csize[i]);
+		if (w->index_len + INDEX_ENTRY > w->index_cap) {
+			w->index_cap = w->index_cap ? w->index_cap * 2 : 64 * INDEX_ENTRY;
+			w->index = xrealloc(w->index, w->index_cap);
+		}
+		e = w->index + w->index_len;
+		put64(e, w->offset);
+		put32(e + 8, (uint32_t)csize[i]);
+		put32(e + 12, (uint32_t)tokens);
+		put64(e + 16, thash[i]);
+		put64(e + 24, XXH64(w->comp[i], csize[i], 0));
+		w->index_len += INDEX_ENTRY;
+		w->offset += csize[i];
+		w->h.tokens += tokens;
+		w->h.nframes++;
+	}
 	w->fill = 0;
 }
 
 void shardw_write(struct shard_writer *w, const uint32_t *ids, size_t n)
 {
-	const uint32_t vocab = w->h.vocab, eot = w->h.eot, ft = w->h.frame_tokens;
+	const uint32_t vocab = w->h.vocab, eot = w->h.eot;
 	size_t i;
 
-	for (i = 0; i < n; i++) {
-		uint32_t id = ids[i];
+	while (n > 0) {
+		size_t k = w->batch - w->fill < n ? w->batch - w->fill : n;
+		uint64_t docs = 0;
 
-		if (id >= vocab)
-			die("token id %u at position %llu is outside the vocabulary (%u ids); see --vocab-size",
-			    id, (unsigned long long)(w->h.tokens + w->fill), vocab);
-		w->h.docs += id == eot;
+		for (i = 0; i < k; i++)
+			if (ids[i] >= vocab)
+				die("token id %u at position %llu is outside the vocabulary (%u ids); see --vocab-size",
+				    ids[i], (unsigned long long)(w->h.tokens + w->fill + i), vocab);
 		if (w->h.width == 2) {
-			w->raw[2 * w->fill] = (unsigned char)id;
-			w->raw[2 * w->fill + 1] = (unsigned char)(id >> 8);
+			unsigned char *r = w->raw + 2 * w->fill;
+
+			for (i = 0; i < k; i++) {
+				r[2 * i] = (unsigned char)ids[i];
+				r[2 * i + 1] = (unsigned char)(ids[i] >> 8);
+				docs += ids[i] == eot;
+			}
 		} else {
-			put32(w->raw + 4 * w->fill, id);
+			unsigned char *r = w->raw + 4 * w->fill;
+
+			for (i = 0; i < k; i++) {
+				put32(r + 4 * i, ids[i]);
+				docs += ids[i] == eot;
+			}
 		}
-		if (++w->fill == ft)
-			shardw_frame(w);
+		w->h.docs += docs;
+		w->fill += k;
+		ids += k;
+		n -= k;
+		if (w->fill == w->batch)
+			shardw_flush(w);
 	}
 }
 
 static void shardw_free(struct shard_writer *w)
 {
-	ZSTD_freeCCtx(w->cctx);
+	int t;
+
+	for (t = 0; t < SHARD_MAX_THREADS; t++) {
+		ZSTD_freeCCtx(w->cctx[t]);
+		free(w->comp[t]);
+		w->cctx[t] = NULL;
+		w->comp[t] = NULL;
+	}
 	XXH64_freeState(w->all);
 	free(w->raw);
-	free(w->comp);
 	free(w->index);
-	w->cctx = NULL;
 	w->all = NULL;
-	w->raw = w->comp = w->index = NULL;
+	w->raw = w->index = NULL;
 }
 
 void shardw_commit(struct shard_writer *w, struct shard_header *h)
@@ -257,7 +307,7 @@ void shardw_commit(struct shard_writer *w, struct shard_header *h)
 	unsigned char head[16], hdr[SHARD_HEADER_BYTES], sum[8];
 	uint64_t payload;
 
-	shardw_frame(w);
+	shardw_flush(w);
 	w->h.index_offset = w->offset;
 	w->h.hash = XXH64_digest(w->all);
 	payload = index_bytes(w->h.nframes) - 8;
@@ -550,6 +600,9 @@ struct shards *shards_open_paths(char *const *paths, int n)
 	s->dctx = ZSTD_createDCtx();
 	if (!s->dctx)
 		die("out of memory");
+	/* The index's xxh64 of the tokens is checked after every decode;
+	 * zstd's own 32-bit check would hash the same bytes again. */
+	ZSTD_DCtx_setParameter(s->dctx, ZSTD_d_forceIgnoreChecksum, ZSTD_d_ignoreChecksum);
 	s->world = 1;
 	return s;
 }
@@ -635,6 +688,37 @@ static const unsigned char *shards_frame(struct shards *s, int file, uint32_t fr
 	return best->buf;
 }
 
+/* Little-endian tokens to ids; plain loads on little-endian hosts so the
+ * compiler vectorizes the loop. */
+static void widen16(uint32_t *ids, const unsigned char *b, size_t n)
+{
+	size_t k;
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	for (k = 0; k < n; k++) {
+		uint16_t v;
+
+		memcpy(&v, b + 2 * k, 2);
+		ids[k] = v;
+	}
+#else
+	for (k = 0; k < n; k++)
+		ids[k] = (uint32_t)b[2 * k] | (uint32_t)b[2 * k + 1] << 8;
+#endif
+}
+
+static void widen32(uint32_t *ids, const unsigned char *b, size_t n)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(ids, b, n * 4);
+#else
+	size_t k;
+
+	for (k = 0; k < n; k++)
+		ids[k] = get32(b + 4 * k);
+#endif
+}
+
 void shards_read(struct shards *s, uint64_t pos, uint32_t *ids, size_t n)
 {
 	int lo = 0, hi = s->n;
@@ -655,7 +739,7 @@ void shards_read(struct shards *s, uint64_t pos, uint32_t *ids, size_t n)
 	while (n > 0) {
 		const struct sfile *f;
 		uint64_t rel;
-		uint32_t frame, off, avail, k;
+		uint32_t frame, off, avail;
 		const unsigned char *b;
 
 		while (pos >= s->f[lo].info.start + s->f[lo].info.h.tokens)
@@ -668,15 +752,10 @@ void shards_read(struct shards *s, uint64_t pos, uint32_t *ids, size_t n)
 		if (avail > n)
 			avail = (uint32_t)n;
 		b = shards_frame(s, lo, frame);
-		if (f->info.h.width == 2) {
-			b += (size_t)off * 2;
-			for (k = 0; k < avail; k++)
-				ids[k] = (uint32_t)b[2 * k] | (uint32_t)b[2 * k + 1] << 8;
-		} else {
-			b += (size_t)off * 4;
-			for (k = 0; k < avail; k++)
-				ids[k] = get32(b + 4 * k);
-		}
+		if (f->info.h.width == 2)
+			widen16(ids, b + (size_t)off * 2, avail);
+		else
+			widen32(ids, b + (size_t)off * 4, avail);
 		ids += avail;
 		n -= avail;
 		pos += avail;

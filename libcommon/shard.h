@@ -33,11 +33,11 @@
  *   two shards.  Tokens after the last whole window are not visited.
  * - Order: with shuffle 0, windows in order, repeating.  With shuffle 1,
  *   epoch e visits every window exactly once in an order that depends only
- *   on (seed, e, N, T): windows are cut into blocks of about 64Ki tokens,
- *   the blocks are permuted, and the windows of each run of 16 blocks
- *   (about 1Mi tokens) are permuted among themselves.  This keeps the
- *   frame cache hot (each frame is decompressed about once per epoch)
- *   while mixing across the whole data set.  Epoch e + 1 follows epoch e
+ *   on (seed, e, N, T): windows are cut into blocks of about 256Ki tokens,
+ *   the blocks are permuted, and the windows of each run of 8 blocks
+ *   (about 2Mi tokens) are permuted among themselves.  This keeps the
+ *   frame cache hot (each frame is decompressed about 1.25 times per
+ *   epoch) while mixing across the whole data set.  Epoch e + 1 follows epoch e
  *   with a different order.
  * - Ranks: with world > 1, rank r reads the r-th window of every group of
  *   world consecutive windows of the sequence, so ranks see disjoint
@@ -46,7 +46,7 @@
  *   as SHARD_POS_BYTES little-endian bytes with T, W, seed and shuffle;
  *   restore dies when these do not match the reader (other data, other T).
  * - Reads go through a cache of decompressed frames (at most about 64 MiB,
- *   usually 5 MiB).  A struct shards is not thread-safe: use one per
+ *   6 MiB with the default frames).  A struct shards is not thread-safe: use one per
  *   thread.
  * - Errors: every function dies (err.h) with one line naming the file
  *   and, for data, the frame: a bad magic, version or checksum, a
@@ -54,8 +54,10 @@
  *   returned.
  *
  * THE WRITER (struct shard_writer): shardw_open creates the file under a
- * temporary name (io.h afile), shardw_write compresses frame by frame
- * (memory is one frame, whatever the shard size), shardw_commit writes
+ * temporary name (io.h afile), shardw_write compresses frame by frame,
+ * params.threads frames at a time in parallel (memory is a few frames per
+ * thread, whatever the shard size; the file does not depend on the
+ * thread count), shardw_commit writes
  * the index and header, fsyncs and renames; shardw_abort removes it.
  *
  * Memory: shards_open returns a struct the caller frees with shards_close;
@@ -159,17 +161,21 @@ struct shard_params {
 	uint32_t frame_tokens;          /* 0: SHARD_DEFAULT_FRAME_TOKENS */
 	int level;                      /* zstd level */
 	const char *tokenizer;          /* at most SHARD_NAME_MAX - 1 bytes */
+	int threads;                    /* frames compressed at once; 0 is 1 */
 };
+
+#define SHARD_MAX_THREADS 64
 
 struct shard_writer {
 	struct afile a;
 	struct shard_header h;
-	void *cctx;                     /* ZSTD_CCtx */
-	void *all;                      /* XXH64_state_t over all tokens */
-	unsigned char *raw;             /* one frame of tokens, encoded */
-	size_t fill;                    /* tokens in raw */
-	unsigned char *comp;
+	int threads;
+	void *cctx[SHARD_MAX_THREADS];  /* ZSTD_CCtx, one per thread */
+	unsigned char *comp[SHARD_MAX_THREADS];
 	size_t comp_cap;
+	void *all;                      /* XXH64_state_t over all tokens */
+	unsigned char *raw;             /* one frame per thread, encoded */
+	size_t fill, batch;             /* tokens in raw, and its capacity */
 	unsigned char *index;           /* index entries so far */
 	size_t index_len, index_cap;
 	uint64_t offset;                /* file offset of the next frame */

@@ -21,7 +21,7 @@ static void usage(void)
 {
 	printf("usage: gpt-shard [-f text|u16|u32] -o PREFIX [--val-tokens N] [--shard-tokens N]\n"
 	       "                 [--start-index N] [--vocab-size N] [--tokenizer NAME] [--eot N]\n"
-	       "                 [--frame-tokens N] [--level N] [--force] [-q|--progress] [FILE...]\n"
+	       "                 [--frame-tokens N] [--level N] [-j N] [--force] [-q|--progress] [FILE...]\n"
 	       "       gpt-shard cat [-f text|u16|u32] SHARD...\n"
 	       "       gpt-shard info [--json] SHARD...\n"
 	       "       gpt-shard verify SHARD...\n"
@@ -37,6 +37,7 @@ static void usage(void)
 	       "      --eot N|none      end-of-text id counted as documents (default vocab-size - 1)\n"
 	       "      --frame-tokens N  tokens per zstd frame (default 65536)\n"
 	       "      --level N         zstd level, 1..19 (default 3)\n"
+	       "  -j, --threads N       frames compressed in parallel (default 1)\n"
 	       "      --force           overwrite shards that already exist\n"
 	       "      --json            info: one JSON object per shard\n"
 	       "  -q, --quiet           no progress and no summary\n"
@@ -407,8 +408,9 @@ int main(int argc, char **argv)
 		{ "eot", required_argument, NULL, 'E' },
 		{ "frame-tokens", required_argument, NULL, 'F' },
 		{ "level", required_argument, NULL, 'L' },
+		{ "threads", required_argument, NULL, 'j' },
 		{ "force", no_argument, NULL, 'r' },
-		{ "json", no_argument, NULL, 'j' },
+		{ "json", no_argument, NULL, 'J' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "progress", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
@@ -437,7 +439,7 @@ int main(int argc, char **argv)
 		argv++;
 		argc--;
 	}
-	while ((c = getopt_long(argc, argv, "f:o:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:o:j:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f': fmt = cli_format("--format", optarg); break;
 		case 'o': s.prefix = optarg; break;
@@ -451,7 +453,8 @@ int main(int argc, char **argv)
 								SHARD_MAX_FRAME_TOKENS); break;
 		case 'L': s.p.level = (int)cli_i64("--level", optarg, 1, 19); break;
 		case 'r': s.force = 1; break;
-		case 'j': json = 1; break;
+		case 'J': json = 1; break;
+		case 'j': s.p.threads = (int)cli_u64("--threads", optarg, 1, SHARD_MAX_THREADS); break;
 		case 'q': s.quiet = 1; pm = PROGRESS_QUIET; break;
 		case 'P': pm = PROGRESS_FORCE; break;
 		case 'h': usage(); break;

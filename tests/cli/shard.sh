@@ -42,6 +42,10 @@ check_eq "text form: a line ends after each end-of-text id" \
 	"$($S cat rt-val-000000.tok.zst | head -1 | awk '{print $NF}')" 50256
 for f in rt-val-* rt-train-*; do zstd -qdc "$f"; done >zstd.u16
 check_files "zstd -dc yields the raw u16 tokens" zstd.u16 ids.u16
+mkdir j3
+$S -q -f u16 -j 3 -o j3/rt --val-tokens 60000 --shard-tokens 100000 --frame-tokens 10000 ids.u16
+for f in rt-*; do cmp -s "$f" "j3/$f" || echo "$f differs"; done >j3.diff
+check_eq "-j 3 writes the same shards as -j 1" "$(cat j3.diff)" ""
 check "verify" $S verify rt-*
 check_grep "verify says ok" "rt-val-000000.tok.zst: ok \(60000 tokens" .out
 

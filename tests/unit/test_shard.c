@@ -46,7 +46,7 @@ static void write_shard(const char *path, const uint32_t *ids, size_t n,
 			uint32_t vocab, uint32_t frame_tokens)
 {
 	struct shard_writer w;
-	struct shard_params p = { vocab, vocab - 1, frame_tokens, 3, "test" };
+	struct shard_params p = { vocab, vocab - 1, frame_tokens, 3, "test", 2 };
 	size_t i;
 
 	shardw_open(&w, path, &p);
@@ -124,19 +124,19 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* T = 8192: 8 windows a block, 128 a group, so 1.2M tokens make 146
- * windows in 19 blocks (one short) over 2 groups. */
+/* T = 32768: 8 windows a block, 64 a group, so 2.5M tokens make 76
+ * windows in 10 blocks (one short) over 2 groups. */
 static void test_shuffle(void)
 {
-	const uint32_t T = 8192;
-	struct shards *s = make_set(1200000, 50257, 65536), *s2;
+	const uint32_t T = 32768;
+	struct shards *s = make_set(2500000, 50257, 65536), *s2;
 	uint64_t W, k, *e0, *e1, *again, *other;
 	uint32_t *ids = xmalloc((T + 1) * sizeof *ids);
 	int bad = 0;
 
 	shards_iter_init(s, T, 7, 1, 0, 1);
 	W = shards_windows(s);
-	CHECK(W == (1200000 - 1) / T, "W %llu", (unsigned long long)W);
+	CHECK(W == (2500000 - 1) / T, "W %llu", (unsigned long long)W);
 	e0 = xmalloc(W * 8);
 	e1 = xmalloc(W * 8);
 	again = xmalloc(W * 8);
@@ -372,7 +372,7 @@ static void write_over_vocab(const char *path)
 {
 	uint32_t ids[2] = { 5, 50257 };
 	struct shard_writer w;
-	struct shard_params p = { 50257, 50256, 0, 3, "gpt2" };
+	struct shard_params p = { 50257, 50256, 0, 3, "gpt2", 1 };
 
 	shardw_open(&w, path, &p);
 	shardw_write(&w, ids, 2);
