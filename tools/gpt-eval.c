@@ -1,0 +1,392 @@
+/* gpt-eval: measures checkpoints side by side: loss, perplexity and bits
+ * per byte over token shards or a text, HellaSwag and LAMBADA accuracy. */
+#include "checkpoint.h"
+#include "cli.h"
+#include "err.h"
+#include "evalbench.h"
+#include "infer.h"
+#include "io.h"
+#include "model.h"
+#include "progress.h"
+#include "shard.h"
+#include "tokenize.h"
+#include "vocab.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TEXT_MAX (1ull << 32)
+#define MAX_COLS 16
+
+static void usage(void)
+{
+	printf("usage: gpt-eval [options] CKPT... [SHARDS]\n"
+	       "Evaluates one or more checkpoints (files or run folders) and prints one row\n"
+	       "per checkpoint.  SHARDS is a glob of token shards (quote it), also -j.\n"
+	       "  -j, --val GLOB       token shards to score (loss, perplexity, bits per byte)\n"
+	       "      --text           score the text on stdin instead of shards\n"
+	       "  -w, --windows N      score N windows spread evenly over the shards\n"
+	       "                       (default: every window)\n"
+	       "  -T, --context N      tokens per window (default: the model's context)\n"
+	       "  -b, --batch N        windows per forward pass (default 4)\n"
+	       "      --hellaswag FILE HellaSwag JSONL: accuracy by summed and by mean loss\n"
+	       "      --lambada FILE   LAMBADA JSONL: last-word accuracy (greedy) and perplexity\n"
+	       "      --limit N        score only the first N benchmark examples\n"
+	       "      --details FILE   one line per benchmark example (for checking)\n"
+	       "      --json           a JSON array of objects instead of a table\n"
+	       "      --tsv            tab-separated values with a header line\n"
+	       "      --vocab PATH     tokenizer vocabulary (default: the GPT-2 one)\n"
+	       "      --offline        never download the vocabulary\n"
+	       "  -q, --quiet          no progress line\n"
+	       "      --progress       progress line even when stderr is not a terminal\n"
+	       "  -h, --help, --version\n");
+	exit(EXIT_OK);
+}
+
+struct opts {
+	const char *val, *hellaswag, *lambada, *details;
+	int text, json, tsv, batch, context;
+	uint64_t windows, limit;
+	enum progress_mode pm;
+};
+
+struct row {
+	int n;
+	const char *key[MAX_COLS];
+	char val[MAX_COLS][64];
+	int is_str[MAX_COLS];
+};
+
+static void put(struct row *r, const char *key, int is_str, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void put(struct row *r, const char *key, int is_str, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->n == MAX_COLS)
+		die("internal error: too many columns");
+	r->key[r->n] = key;
+	r->is_str[r->n] = is_str;
+	va_start(ap, fmt);
+	vsnprintf(r->val[r->n], sizeof r->val[r->n], fmt, ap);
+	va_end(ap);
+	r->n++;
+}
+
+/* A checkpoint is a run folder or a file with the checkpoint magic;
+ * anything else on the command line is a shard glob. */
+static int is_checkpoint(const char *path)
+{
+	struct stat st;
+	char magic[8];
+	FILE *f;
+	int yes;
+
+	if (stat(path, &st) != 0)
+		return 0;
+	if (S_ISDIR(st.st_mode))
+		return 1;
+	f = fopen(path, "rb");
+	if (!f)
+		return 0;
+	yes = fread(magic, 1, 8, f) == 8 && memcmp(magic, CKPT_MAGIC, 8) == 0;
+	fclose(f);
+	return yes;
+}
+
+struct shard_src {
+	struct shards *s;
+	int T;
+	uint64_t W, n;           /* windows in the set, windows to score */
+};
+
+static size_t shard_window(void *ctx, uint64_t k, uint32_t *ids, size_t cap)
+{
+	struct shard_src *src = ctx;
+	uint64_t w;
+
+	if (k >= src->n)
+		return 0;
+	/* evenly spaced: window floor(k * W / n) */
+	w = src->n == src->W ? k : (uint64_t)((long double)k * src->W / src->n);
+	shards_read(src->s, w * (uint64_t)src->T, ids, cap);
+	return cap;
+}
+
+struct text_src {
+	const uint32_t *ids;
+	size_t n;
+	int T;
+};
+
+static size_t text_window(void *ctx, uint64_t k, uint32_t *ids, size_t cap)
+{
+	struct text_src *src = ctx;
+	size_t at = (size_t)k * (size_t)src->T, len;
+
+	if (at + 1 >= src->n)
+		return 0;
+	len = src->n - at < cap ? src->n - at : cap;
+	memcpy(ids, src->ids + at, len * sizeof *ids);
+	return len;
+}
+
+static void put_loss(struct row *r, const struct eval_loss *l, int T)
+{
+	double mean = l->tokens ? l->nats / (double)l->tokens : NAN;
+
+	put(r, "context", 0, "%d", T);
+	put(r, "tokens", 0, "%llu", (unsigned long long)l->tokens);
+	put(r, "loss", 0, "%.4f", mean);
+	put(r, "ppl", 0, "%.3f", exp(mean));
+	put(r, "bpb", 0, "%.4f", l->bytes ? l->text_nats / log(2.0) / (double)l->bytes : NAN);
+}
+
+static void eval_one(const char *ckpt, const struct opts *o, const struct vocab *v,
+                     struct shards *sh, const uint32_t *text_ids, size_t ntext, FILE *details,
+                     struct row *r)
+{
+	struct gpt_model m;
+	char tokenizer[CKPT_NAME_MAX];
+	int T;
+
+	infer_load(ckpt, &m, tokenizer);
+	if (strcmp(tokenizer, v->name) != 0)
+		warnx("checkpoint was trained with tokenizer '%s', scoring with '%s': '%s'",
+		      tokenizer, v->name, ckpt);
+	if ((int)v->n_ids > m.cfg.vocab_size && (o->text || o->hellaswag || o->lambada))
+		die("vocabulary '%s' has %u ids, the model only %d: '%s'", v->name, v->n_ids,
+		    m.cfg.vocab_size, ckpt);
+	T = o->context && o->context < m.cfg.n_ctx ? o->context : m.cfg.n_ctx;
+	put(r, "checkpoint", 1, "%.63s", ckpt);
+	put(r, "params", 0, "%zu", gpt_config_count_params(&m.cfg));
+	if (sh) {
+		struct shard_src src = {sh, T, 0, 0};
+		struct eval_loss l;
+		if (shards_vocab(sh) > (uint32_t)m.cfg.vocab_size)
+			die("shards hold ids up to %u, beyond the model's vocabulary of %d: '%s'",
+			    shards_vocab(sh) - 1, m.cfg.vocab_size, ckpt);
+		src.W = shards_tokens(sh) > 0 ? (shards_tokens(sh) - 1) / (uint64_t)T : 0;
+		if (src.W == 0)
+			die("the shards hold fewer than %d tokens, one window", T + 1);
+		src.n = o->windows && o->windows < src.W ? o->windows : src.W;
+		evalbench_loss(&m, v, shard_window, &src, T, o->batch, &l, o->pm);
+		put_loss(r, &l, T);
+	}
+	if (o->text) {
+		struct text_src src = {text_ids, ntext, T};
+		struct eval_loss l;
+		if (ntext < 2)
+			die("the text on stdin is shorter than two tokens");
+		evalbench_loss(&m, v, text_window, &src, T, o->batch, &l, o->pm);
+		put_loss(r, &l, T);
+	}
+	if (o->hellaswag) {
+		struct eval_bench b;
+		if (details)
+			fprintf(details, "# hellaswag %s\n", ckpt);
+		evalbench_hellaswag(&m, v, o->hellaswag, o->limit, &b, details, o->pm);
+		put(r, "hellaswag_n", 0, "%llu", (unsigned long long)b.n);
+		put(r, "hellaswag", 0, "%.4f", b.n ? (double)b.hits / (double)b.n : NAN);
+		put(r, "hellaswag_norm", 0, "%.4f", b.n ? (double)b.hits_norm / (double)b.n : NAN);
+	}
+	if (o->lambada) {
+		struct eval_bench b;
+		if (details)
+			fprintf(details, "# lambada %s\n", ckpt);
+		evalbench_lambada(&m, v, o->lambada, o->limit, &b, details, o->pm);
+		put(r, "lambada_n", 0, "%llu", (unsigned long long)b.n);
+		put(r, "lambada", 0, "%.4f", b.n ? (double)b.hits / (double)b.n : NAN);
+		put(r, "lambada_ppl", 0, "%.3f", b.n ? exp(b.loss / (double)b.n) : NAN);
+	}
+	gpt_model_free(&m);
+}
+
+static void json_string(struct out *o, const char *s)
+{
+	out_putc(o, '"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			out_putc(o, '\\');
+			out_putc(o, c);
+		} else if (c < 0x20) {
+			char esc[8];
+			snprintf(esc, sizeof esc, "\\u%04x", c);
+			out_write(o, esc, 6);
+		} else {
+			out_putc(o, c);
+		}
+	}
+	out_putc(o, '"');
+}
+
+static void print_rows(struct out *o, const struct row *rows, int n, const struct opts *op)
+{
+	if (op->json) {
+		out_write(o, "[", 1);
+		for (int i = 0; i < n; i++) {
+			out_write(o, i ? ",\n {" : "{", i ? 4 : 1);
+			for (int c = 0; c < rows[i].n; c++) {
+				if (c)
+					out_write(o, ", ", 2);
+				json_string(o, rows[i].key[c]);
+				out_write(o, ": ", 2);
+				if (rows[i].is_str[c])
+					json_string(o, rows[i].val[c]);
+				else if (strcmp(rows[i].val[c], "nan") == 0 || strcmp(rows[i].val[c], "inf") == 0)
+					out_write(o, "null", 4);
+				else
+					out_write(o, rows[i].val[c], strlen(rows[i].val[c]));
+			}
+			out_putc(o, '}');
+		}
+		out_write(o, "]\n", 2);
+		return;
+	}
+	for (int line = -1; line < n; line++) {
+		for (int c = 0; c < rows[0].n; c++) {
+			const char *s = line < 0 ? rows[0].key[c] : rows[line].val[c];
+			size_t w = strlen(rows[0].key[c]), k = strlen(s);
+			if (!op->tsv)
+				for (int i = 0; i < n; i++)
+					w = strlen(rows[i].val[c]) > w ? strlen(rows[i].val[c]) : w;
+			if (c)
+				out_putc(o, op->tsv ? '\t' : ' ');
+			if (!op->tsv && !rows[0].is_str[c])
+				for (size_t i = k; i < w; i++)
+					out_putc(o, ' ');
+			out_write(o, s, k);
+			if (!op->tsv && rows[0].is_str[c] && c + 1 < rows[0].n)
+				for (size_t i = k; i < w; i++)
+					out_putc(o, ' ');
+		}
+		out_putc(o, '\n');
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "val", required_argument, NULL, 'j' },
+		{ "text", no_argument, NULL, 'X' },
+		{ "windows", required_argument, NULL, 'w' },
+		{ "context", required_argument, NULL, 'T' },
+		{ "batch", required_argument, NULL, 'b' },
+		{ "hellaswag", required_argument, NULL, 'H' },
+		{ "lambada", required_argument, NULL, 'L' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "details", required_argument, NULL, 'D' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "tsv", no_argument, NULL, 'S' },
+		{ "vocab", required_argument, NULL, 'V' },
+		{ "offline", no_argument, NULL, 'O' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "progress", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct opts o = {.batch = 4};
+	const char *vocab_path = NULL, *env;
+	char **ckpts, *vpath;
+	int nckpt = 0, offline, c;
+	struct vocab v;
+	struct shards *sh = NULL;
+	uint32_t *text_ids = NULL;
+	size_t ntext = 0;
+	struct row *rows;
+	struct out out;
+	FILE *details = NULL;
+
+	err_init(argv[0]);
+	io_init();
+	env = getenv("GPT_OFFLINE");
+	offline = env && *env && strcmp(env, "0") != 0;
+	while ((c = getopt_long(argc, argv, "j:w:T:b:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			if (o.val)
+				die_usage("one shard glob only");
+			o.val = optarg;
+			break;
+		case 'X': o.text = 1; break;
+		case 'w': o.windows = cli_u64("--windows", optarg, 1, UINT64_MAX); break;
+		case 'T': o.context = (int)cli_u64("--context", optarg, 1, 1u << 20); break;
+		case 'b': o.batch = (int)cli_u64("--batch", optarg, 1, 4096); break;
+		case 'H': o.hellaswag = optarg; break;
+		case 'L': o.lambada = optarg; break;
+		case 'l': o.limit = cli_u64("--limit", optarg, 1, UINT64_MAX); break;
+		case 'D': o.details = optarg; break;
+		case 'J': o.json = 1; break;
+		case 'S': o.tsv = 1; break;
+		case 'V': vocab_path = optarg; break;
+		case 'O': offline = 1; break;
+		case 'q': o.pm = PROGRESS_QUIET; break;
+		case 'P': o.pm = PROGRESS_FORCE; break;
+		case 'h': usage(); break;
+		case 'v': cli_version(); break;
+		default: die_usage("unknown option");
+		}
+	}
+	if (o.json && o.tsv)
+		die_usage("--json and --tsv cannot be used together");
+	ckpts = xcalloc((size_t)argc, sizeof *ckpts);
+	for (int i = optind; i < argc; i++) {
+		if (is_checkpoint(argv[i]))
+			ckpts[nckpt++] = argv[i];
+		else if (!o.val)
+			o.val = argv[i];
+		else
+			die_usage("not a checkpoint, and a shard glob was already given: '%s'", argv[i]);
+	}
+	if (nckpt == 0)
+		die_usage("expected at least one checkpoint");
+	if (o.val && o.text)
+		die_usage("--text and shards cannot be used together");
+	if (!o.val && !o.text && !o.hellaswag && !o.lambada)
+		die_usage("nothing to evaluate: give shards, --text, --hellaswag or --lambada");
+
+	vpath = vocab_locate(vocab_path, offline);
+	vocab_load(&v, vpath);
+	free(vpath);
+	if (o.val) {
+		sh = shards_open(o.val);
+		if (strcmp(shards_tokenizer(sh), v.name) != 0)
+			warnx("shards were made with tokenizer '%s', bytes counted with '%s'",
+			      shards_tokenizer(sh), v.name);
+	}
+	if (o.text) {
+		size_t len;
+		unsigned char *t = io_read_file("-", (size_t)TEXT_MAX, &len);
+		ntext = tokenize_text(&v, t, len, 0, &text_ids);
+		free(t);
+	}
+	if (o.details) {
+		details = fopen(o.details, "w");
+		if (!details)
+			die_errno("cannot create '%s'", o.details);
+	}
+	rows = xcalloc((size_t)nckpt, sizeof *rows);
+	for (int i = 0; i < nckpt; i++)
+		eval_one(ckpts[i], &o, &v, sh, text_ids, ntext, details, &rows[i]);
+	if (details && fclose(details) != 0)
+		die_errno("cannot write '%s'", o.details);
+	out_init(&out, STDOUT_FILENO, "stdout");
+	print_rows(&out, rows, nckpt, &o);
+	out_free(&out);
+	if (sh)
+		shards_close(sh);
+	free(rows);
+	free(ckpts);
+	free(text_ids);
+	vocab_free(&v);
+	return EXIT_OK;
+}
