@@ -247,6 +247,32 @@ static void shardw_flush(struct shard_writer *w)
 	w->fill = 0;
 }
 
+/* Ids to little-endian tokens of width bytes. */
+static void narrow(unsigned char *d, const uint32_t *ids, size_t n, uint32_t width)
+{
+	size_t i;
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (width == 4) {
+		memcpy(d, ids, n * 4);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		uint16_t v = (uint16_t)ids[i];
+
+		memcpy(d + 2 * i, &v, 2);
+	}
+#else
+	for (i = 0; i < n; i++)
+		if (width == 4)
+			put32(d + 4 * i, ids[i]);
+		else {
+			d[2 * i] = (unsigned char)ids[i];
+			d[2 * i + 1] = (unsigned char)(ids[i] >> 8);
+		}
+#endif
+}
+
 void shardw_write(struct shard_writer *w, const uint32_t *ids, size_t n)
 {
 	const uint32_t vocab = w->h.vocab, eot = w->h.eot;
@@ -256,26 +282,19 @@ void shardw_write(struct shard_writer *w, const uint32_t *ids, size_t n)
 		size_t k = w->batch - w->fill < n ? w->batch - w->fill : n;
 		uint64_t docs = 0;
 
+		uint32_t top = 0;
+
+		/* Separate simple loops: each one vectorizes. */
 		for (i = 0; i < k; i++)
-			if (ids[i] >= vocab)
-				die("token id %u at position %llu is outside the vocabulary (%u ids); see --vocab-size",
-				    ids[i], (unsigned long long)(w->h.tokens + w->fill + i), vocab);
-		if (w->h.width == 2) {
-			unsigned char *r = w->raw + 2 * w->fill;
-
-			for (i = 0; i < k; i++) {
-				r[2 * i] = (unsigned char)ids[i];
-				r[2 * i + 1] = (unsigned char)(ids[i] >> 8);
-				docs += ids[i] == eot;
-			}
-		} else {
-			unsigned char *r = w->raw + 4 * w->fill;
-
-			for (i = 0; i < k; i++) {
-				put32(r + 4 * i, ids[i]);
-				docs += ids[i] == eot;
-			}
-		}
+			top = ids[i] > top ? ids[i] : top;
+		if (top >= vocab)
+			for (i = 0; i < k; i++)
+				if (ids[i] >= vocab)
+					die("token id %u at position %llu is outside the vocabulary (%u ids); see --vocab-size",
+					    ids[i], (unsigned long long)(w->h.tokens + w->fill + i), vocab);
+		for (i = 0; i < k; i++)
+			docs += ids[i] == eot;
+		narrow(w->raw + w->h.width * w->fill, ids, k, w->h.width);
 		w->h.docs += docs;
 		w->fill += k;
 		ids += k;

@@ -98,6 +98,17 @@ static size_t tokin_read_binary(struct tokin *t, uint32_t *ids, size_t max)
 		}
 		k = avail < max - n ? avail : max - n;
 		p = t->buf + t->pos;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		if (w == 2)
+			for (i = 0; i < k; i++) {
+				uint16_t v;
+
+				memcpy(&v, p + 2 * i, 2);
+				ids[n + i] = v;
+			}
+		else
+			memcpy(ids + n, p, k * 4);
+#else
 		if (w == 2)
 			for (i = 0; i < k; i++)
 				ids[n + i] = (uint32_t)p[2 * i] |
@@ -108,6 +119,7 @@ static size_t tokin_read_binary(struct tokin *t, uint32_t *ids, size_t max)
 					     (uint32_t)p[4 * i + 1] << 8 |
 					     (uint32_t)p[4 * i + 2] << 16 |
 					     (uint32_t)p[4 * i + 3] << 24;
+#endif
 		t->pos += k * w;
 		n += k;
 		/* Hand back what we have rather than block on a pipe. */
@@ -223,34 +235,70 @@ static void tokout_text(struct tokout *t, const uint32_t *ids, size_t n)
 	}
 }
 
+/* Ids to little-endian bytes; plain stores on little-endian hosts so the
+ * compiler vectorizes the loops. */
+static void pack(unsigned char *d, const uint32_t *ids, size_t n, int width)
+{
+	size_t i;
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (width == 4) {
+		memcpy(d, ids, n * 4);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		uint16_t v = (uint16_t)ids[i];
+
+		memcpy(d + 2 * i, &v, 2);
+	}
+#else
+	for (i = 0; i < n; i++) {
+		d[width * i] = (unsigned char)ids[i];
+		d[width * i + 1] = (unsigned char)(ids[i] >> 8);
+		if (width == 4) {
+			d[4 * i + 2] = (unsigned char)(ids[i] >> 16);
+			d[4 * i + 3] = (unsigned char)(ids[i] >> 24);
+		}
+	}
+#endif
+}
+
 void tokout_write(struct tokout *t, const uint32_t *ids, size_t n)
 {
 	struct out *o = t->o;
+	int width = t->fmt == FMT_U16 ? 2 : 4;
 	size_t i;
 
 	if (t->fmt == FMT_TEXT) {
 		tokout_text(t, ids, n);
-	} else if (t->fmt == FMT_U16) {
-		for (i = 0; i < n; i++) {
-			if (ids[i] > 0xffff)
-				die("token id %u at position %llu does not fit u16; use -f u32",
-				    ids[i], (unsigned long long)(t->count + i));
-			if (o->cap - o->len < 2)
-				out_flush(o);
-			o->buf[o->len++] = (unsigned char)ids[i];
-			o->buf[o->len++] = (unsigned char)(ids[i] >> 8);
-		}
-	} else {
-		for (i = 0; i < n; i++) {
-			if (o->cap - o->len < 4)
-				out_flush(o);
-			o->buf[o->len++] = (unsigned char)ids[i];
-			o->buf[o->len++] = (unsigned char)(ids[i] >> 8);
-			o->buf[o->len++] = (unsigned char)(ids[i] >> 16);
-			o->buf[o->len++] = (unsigned char)(ids[i] >> 24);
-		}
+		t->count += n;
+		return;
+	}
+	if (t->fmt == FMT_U16) {
+		uint32_t m = 0;
+
+		for (i = 0; i < n; i++)
+			m |= ids[i];
+		if (m > 0xffff)
+			for (i = 0; i < n; i++)
+				if (ids[i] > 0xffff)
+					die("token id %u at position %llu does not fit u16; use -f u32",
+					    ids[i], (unsigned long long)(t->count + i));
 	}
 	t->count += n;
+	while (n > 0) {
+		size_t k;
+
+		if (o->cap - o->len < (size_t)width)
+			out_flush(o);
+		k = (o->cap - o->len) / (size_t)width;
+		if (k > n)
+			k = n;
+		pack(o->buf + o->len, ids, k, width);
+		o->len += k * (size_t)width;
+		ids += k;
+		n -= k;
+	}
 }
 
 void tokout_finish(struct tokout *t)
