@@ -70,9 +70,14 @@
  * A micro-batches: gpt_model_zero_grad once, then per micro-batch forward +
  * backward(m, 1.0f/A), then one optimizer step.
  *
- * Reproducibility.  Results are bit-identical run to run on one machine
- * with the same thread counts (OpenMP and OpenBLAS): every reduction is
- * done in a fixed order, never by atomics.  Different thread counts or
+ * Threads and reproducibility.  The model uses omp_get_max_threads()
+ * threads, read at gpt_model_plan (set OMP_NUM_THREADS to choose).  Matrix
+ * products are split among those threads by the model itself, and
+ * gpt_model_plan sets OpenBLAS to one thread (openblas_set_num_threads(1))
+ * so that two thread pools do not fight over the cores; code that wants
+ * threaded OpenBLAS after that sets it back.  Results are bit-identical
+ * run to run on one machine with the same thread count: every reduction
+ * is done in a fixed order, never by atomics.  Different thread counts or
  * CPUs may differ in the last bits.
  *
  * Errors.  Invalid configurations and out-of-range token ids die() with a
