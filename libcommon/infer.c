@@ -38,6 +38,8 @@ void infer_init(struct infer *s, const struct gpt_model *m)
 	char name[64];
 
 	memset(s, 0, sizeof *s);
+	/* threads come from OpenMP (see matmul) */
+	openblas_set_num_threads(1);
 	s->m = m;
 	s->rows = CHUNK_ROWS;
 	s->wte = tensor(m, "wte.weight", 1);
@@ -117,22 +119,33 @@ static void layernorm(float *out, const float *inp, const float *w, const float 
 	}
 }
 
-/* out[N,OC] = (acc ? out : 0) + inp[N,C] . W[OC,C]^T + bias */
-static void matmul(float *out, const float *inp, const float *W, const float *bias,
+/* out[N,OC] (row stride ldo) = (acc ? out : 0) + inp[N,C] . W[OC,C]^T + bias.
+ * The output columns are split among the OpenMP threads, each calling
+ * single-threaded BLAS on its slice of W, as model.c does: one thread pool,
+ * whatever OpenBLAS was built with. */
+static void matmul(float *out, int ldo, const float *inp, const float *W, const float *bias,
                    int N, int C, int OC, int acc)
 {
-	if (N == 1)
-		cblas_sgemv(CblasRowMajor, CblasNoTrans, OC, C, 1.0f, W, C, inp, 1,
-		            acc ? 1.0f : 0.0f, out, 1);
-	else
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C,
-		            W, C, acc ? 1.0f : 0.0f, out, OC);
-	if (!bias)
-		return;
-	for (int r = 0; r < N; r++) {
-		float *o = out + (size_t)r * OC;
-		for (int i = 0; i < OC; i++)
-			o[i] += bias[i];
+	int nt = omp_get_max_threads(), chunks, ch;
+
+	chunks = OC / 64 < nt * 4 ? OC / 64 : nt * 4;
+	if (chunks < 1)
+		chunks = 1;
+#pragma omp parallel for schedule(static) if (chunks > 1)
+	for (ch = 0; ch < chunks; ch++) {
+		int lo = (int)((long)OC * ch / chunks), hi = (int)((long)OC * (ch + 1) / chunks);
+		if (N == 1)
+			cblas_sgemv(CblasRowMajor, CblasNoTrans, hi - lo, C, 1.0f, W + (size_t)lo * C,
+			            C, inp, 1, acc ? 1.0f : 0.0f, out + lo, 1);
+		else
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, hi - lo, C, 1.0f, inp,
+			            C, W + (size_t)lo * C, C, acc ? 1.0f : 0.0f, out + lo, ldo);
+		if (bias)
+			for (int r = 0; r < N; r++) {
+				float *o = out + (size_t)r * ldo;
+				for (int i = lo; i < hi; i++)
+					o[i] += bias[i];
+			}
 	}
 }
 
@@ -210,26 +223,21 @@ static void feed_chunk(struct infer *s, const uint32_t *ids, int n, int want_all
 		float *Vc = s->vc + ((size_t)l * c->n_ctx + p0) * C;
 
 		layernorm(s->ln, s->x, L->ln1w, L->ln1b, n, C);
-		matmul(s->qkv, s->ln, L->qkvw, L->qkvb, n, C, 3 * C, 0);
+		matmul(s->qkv, 3 * C, s->ln, L->qkvw, L->qkvb, n, C, 3 * C, 0);
 		for (int r = 0; r < n; r++) {
 			memcpy(K + (size_t)r * C, s->qkv + (size_t)r * 3 * C + C, (size_t)C * sizeof(float));
 			memcpy(Vc + (size_t)r * C, s->qkv + (size_t)r * 3 * C + 2 * C,
 			       (size_t)C * sizeof(float));
 		}
 		attention(s, l, p0, n);
-		matmul(s->x, s->att, L->projw, L->projb, n, C, C, 1);
+		matmul(s->x, C, s->att, L->projw, L->projb, n, C, C, 1);
 		layernorm(s->ln, s->x, L->ln2w, L->ln2b, n, C);
-		matmul(s->fch, s->ln, L->fcw, L->fcb, n, C, 4 * C, 0);
+		matmul(s->fch, 4 * C, s->ln, L->fcw, L->fcb, n, C, 4 * C, 0);
 		gelu(s->fch, (size_t)n * 4 * C);
-		matmul(s->x, s->fch, L->mprojw, L->mprojb, n, 4 * C, C, 1);
+		matmul(s->x, C, s->fch, L->mprojw, L->mprojb, n, 4 * C, C, 1);
 	}
 	layernorm(s->ln, s->x + (size_t)first * C, s->lnfw, s->lnfb, nl, C);
-	if (nl == 1)
-		cblas_sgemv(CblasRowMajor, CblasNoTrans, V, C, 1.0f, s->head, C, s->ln, 1,
-		            0.0f, s->logits, 1);
-	else
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nl, V, C, 1.0f, s->ln, C,
-		            s->head, C, 0.0f, s->logits, Vp);
+	matmul(s->logits, Vp, s->ln, s->head, NULL, nl, C, V, 0);
 	for (int r = 0; r < nl; r++)
 		for (int i = V; i < Vp; i++)
 			s->logits[(size_t)r * Vp + i] = -INFINITY;

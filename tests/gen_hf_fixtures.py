@@ -58,6 +58,14 @@ HELLASWAG = [
     {"ctx": " we will go out for all they can", "endings": ["be up", "go out"], "label": 0},
 ]
 
+# Scored as a whole (gpt-eval --text) and, its first 129 tokens, as a shard.
+TEXT = ("I had always thought Jack Gisburn rather a cheap genius--though a good fellow "
+        "enough--so it was no great surprise to me to hear that, in the height of his "
+        "glory, he had dropped his painting, married a rich widow, and established "
+        "himself in a villa on the Riviera. The height of his glory--that was what the "
+        "women called it. I can hear Mrs. Gideon Thwing--his last Chicago sitter--"
+        "deploring his unaccountable abdication.")
+
 LAMBADA = [
     " we will go out for all",
     " they can be up and not",
@@ -179,6 +187,22 @@ def score_lambada(m, enc, n_ctx):
     return {"n": n, "acc": ok / n, "ppl": math.exp(total / n), "items": items}
 
 
+def score_windows(m, enc, ids, T):
+    """Mean loss over windows of T + 1 tokens starting every T tokens (the
+    last may be short), and bits per byte of the predicted tokens."""
+    nats, count, nbytes = 0.0, 0, 0
+    for at in range(0, len(ids) - 1, T):
+        w = ids[at:at + T + 1]
+        if len(w) < 2:
+            break
+        lp = torch.log_softmax(logits_of(m, w[:-1]), dim=-1)
+        for i, t in enumerate(w[1:]):
+            nats += -lp[i, t].item()
+            count += 1
+            nbytes += len(enc.decode_single_token_bytes(t))
+    return {"tokens": count, "loss": nats / count, "bpb": nats / math.log(2) / nbytes}
+
+
 def main():
     ranks, enc = encoding()
     os.makedirs(OUT, exist_ok=True)
@@ -223,6 +247,9 @@ def main():
         "random": {"hellaswag": score_hellaswag(rnd, enc, 64), "lambada": score_lambada(rnd, enc, 64)},
         "bigram": {"hellaswag": score_hellaswag(big, enc, 64), "lambada": score_lambada(big, enc, 64)},
     }
+    text_ids = enc.encode(TEXT)
+    exp["text"] = dict(score_windows(rnd, enc, text_ids, 64), text=TEXT)
+    exp["shard"] = dict(score_windows(rnd, enc, text_ids[:129], 64), ids=text_ids[:129])
     bh, bl = exp["bigram"]["hellaswag"], exp["bigram"]["lambada"]
     assert bh["acc_norm"] == 1.0, "bigram model misses a hand-made HellaSwag answer: %r" % bh
     assert [it["correct"] for it in bl["items"]] == [True] * 4 + [False] * 2, bl
