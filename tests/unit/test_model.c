@@ -21,49 +21,82 @@
 /* ---- fixture files ---- */
 
 struct fixture {
-	unsigned char *data;
-	size_t size;
+	int n;
+	char **names;
+	float **data;   /* aligned copies */
+	size_t *count;
 };
 
+static void fixture_free(struct fixture *f)
+{
+	for (int i = 0; i < f->n; i++) {
+		free(f->names[i]);
+		free(f->data[i]);
+	}
+	free(f->names);
+	free(f->data);
+	free(f->count);
+	memset(f, 0, sizeof *f);
+}
+
+/* Read tests/fixtures/model/NAME.bin (format in gen_model_fixtures.py). */
 static int fixture_load(struct fixture *f, const char *name)
 {
 	char path[512];
-	FILE *fp;
+	unsigned char *buf;
+	size_t size, at = 8;
 	long n;
+	FILE *fp;
 	const char *root = getenv("ROOT");
+
+	memset(f, 0, sizeof *f);
 	snprintf(path, sizeof path, "%s/tests/fixtures/model/%s.bin", root ? root : ".", name);
-	fp = fopen(path, "rb");
-	if (!fp)
+	if (!(fp = fopen(path, "rb")))
 		return -1;
 	fseek(fp, 0, SEEK_END);
 	n = ftell(fp);
 	fseek(fp, 0, SEEK_SET);
-	f->data = malloc((size_t)n);
-	f->size = fread(f->data, 1, (size_t)n, fp);
+	buf = malloc(n > 0 ? (size_t)n : 1);
+	size = fread(buf, 1, n > 0 ? (size_t)n : 0, fp);
 	fclose(fp);
-	if (f->size != (size_t)n || n < 8 || memcmp(f->data, "GPTFIX1\n", 8) != 0)
+	if (size != (size_t)n || n < 8 || memcmp(buf, "GPTFIX1\n", 8) != 0) {
+		free(buf);
 		return -1;
+	}
+	while (at + 4 <= size) {
+		uint32_t len, cnt;
+		memcpy(&len, buf + at, 4);
+		if (len > size - at - 8)
+			break;
+		memcpy(&cnt, buf + at + 4 + len, 4);
+		if ((size_t)cnt > (size - at - 8 - len) / 4)
+			break;
+		f->names = realloc(f->names, (size_t)(f->n + 1) * sizeof *f->names);
+		f->data = realloc(f->data, (size_t)(f->n + 1) * sizeof *f->data);
+		f->count = realloc(f->count, (size_t)(f->n + 1) * sizeof *f->count);
+		f->names[f->n] = calloc(1, len + 1);
+		memcpy(f->names[f->n], buf + at + 4, len);
+		f->data[f->n] = malloc((size_t)cnt * 4 + 4);
+		memcpy(f->data[f->n], buf + at + 8 + len, (size_t)cnt * 4);
+		f->count[f->n++] = cnt;
+		at += 8 + len + (size_t)cnt * 4;
+	}
+	free(buf);
+	if (at != size) {
+		fixture_free(f);
+		return -1;
+	}
 	return 0;
 }
 
 /* The float32 values of record `name`, count in *n; NULL if absent. */
 static const float *fixture_get(const struct fixture *f, const char *name, size_t *n)
 {
-	size_t at = 8;
-	while (at + 4 <= f->size) {
-		uint32_t len, cnt;
-		memcpy(&len, f->data + at, 4);
-		if (at + 4 + len + 4 > f->size)
-			break;
-		memcpy(&cnt, f->data + at + 4 + len, 4);
-		if (at + 8 + len + (size_t)cnt * 4 > f->size)
-			break;
-		if (len == strlen(name) && memcmp(f->data + at + 4, name, len) == 0) {
-			*n = cnt;
-			return (const float *)(f->data + at + 8 + len);
+	for (int i = 0; i < f->n; i++)
+		if (strcmp(f->names[i], name) == 0) {
+			*n = f->count[i];
+			return f->data[i];
 		}
-		at += 8 + len + (size_t)cnt * 4;
-	}
 	*n = 0;
 	return NULL;
 }
@@ -396,7 +429,7 @@ out:
 	free(inputs);
 	free(targets);
 	gpt_model_free(&m);
-	free(f.data);
+	fixture_free(&f);
 }
 
 /* AdamW alone on PyTorch's gradients: well conditioned, so 1e-5 holds
@@ -409,7 +442,7 @@ static void test_torch_adamw(void)
 	const float *cf, *lrs, *p0, *g[3], *norms, *p3;
 	float *p;
 	size_t n;
-	char key[8];
+	char key[16];
 
 	if (fixture_load(&f, "adamw") != 0) {
 		CHECK(0, "cannot read fixture 'adamw'");
@@ -446,7 +479,7 @@ static void test_torch_adamw(void)
 	compare("adamw", "params", p, p3, n, 1e-5);
 	adamw_free(&opt);
 	free(p);
-	free(f.data);
+	fixture_free(&f);
 }
 
 static void test_torch_small_tied_bias(void) { run_fixture("small-tied-bias"); }
