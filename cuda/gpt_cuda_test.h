@@ -1,0 +1,46 @@
+/* gpt_cuda_test: single kernels of the CUDA engine on host arrays, for
+ * tests/cuda/cuda_test.c to compare with CPU references.  Each call makes
+ * its own stream and cuBLASLt handle, uploads the float inputs rounded to
+ * bf16 where the engine keeps bf16 (activations, weights) and float32
+ * where it keeps float32 (statistics, gradients), runs the same code the
+ * model runs, and copies the results back as floats.  Outputs marked "+="
+ * are accumulated into, as the engine accumulates gradients.  Arrays are
+ * the caller's; needs gcuda_available(). */
+#ifndef GPT_CUDA_TEST_H
+#define GPT_CUDA_TEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Forward: out, mean, rstd from inp[N,C], w, b.  Backward: dres += dinp,
+ * dw += , db += from dout and the forward's statistics. */
+void gcuda_test_layernorm(int N, int C, const float *inp, const float *w, const float *b,
+                          const float *dout, float *out, float *mean, float *rstd,
+                          float *dres, float *dw, float *db);
+/* out = gelu(inp); dinp = dout * gelu'(inp). */
+void gcuda_test_gelu(size_t n, const float *inp, const float *dout, float *out, float *dinp);
+/* out[N,OC] = inp W^T + bias (+ resid when not NULL); dinp = dout W;
+ * dW += dout^T inp; dbias += column sums (bias may be NULL). */
+void gcuda_test_matmul(int N, int C, int OC, const float *inp, const float *W,
+                       const float *bias, const float *resid, const float *dout, float *out,
+                       float *dinp, float *dW, float *dbias);
+/* y[B,T,C], lse[B*H*T] from qkv[B,T,3C]; dqkv from dy and those. */
+void gcuda_test_attention(int B, int T, int C, int H, const float *qkv, const float *dy,
+                          float *y, float *lse, float *dqkv);
+/* row_loss[BT] and dlogits[BT*Vp] = (softmax - onehot) * dscale. */
+void gcuda_test_xent(int BT, int V, int Vp, const float *logits, const uint32_t *targets,
+                     float dscale, float *row_loss, float *dlogits);
+/* out[B*T,C] = wte[in] + wpe[t]; dwte +=, dwpe += from dres[B*T,C]. */
+void gcuda_test_embedding(int B, int T, int C, int V, const uint32_t *inputs,
+                          const float *wte, const float *wpe, const float *dres, float *out,
+                          float *dwte, float *dwpe);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,649 @@
+/* kernels: the CUDA engine's kernels other than matrix products, written
+ * for correctness first: one warp per row for normalisations and softmax,
+ * one block per row for the vocabulary-wide loss, float32 arithmetic on
+ * bf16 data, and every reduction in a fixed order so that results repeat
+ * bit for bit.  Launchers and contracts are in kernels.h. */
+#include <math.h>
+#include <stdint.h>
+
+#include "kernels.h"
+
+#define IGNORE_ID 0xFFFFFFFFu /* GPT_IGNORE of model.h */
+#define GELU_K 0.7978845608028654f
+#define GELU_A 0.044715f
+#define LN_EPS 1e-5f
+
+static __device__ __forceinline__ float bf(bf16 x) { return __bfloat162float(x); }
+static __device__ __forceinline__ bf16 tobf(float x) { return __float2bfloat16(x); }
+
+static __device__ __forceinline__ float warp_sum(float v)
+{
+	for (int o = 16; o > 0; o >>= 1)
+		v += __shfl_xor_sync(0xffffffffu, v, o);
+	return v;
+}
+
+/* Merge two partial (max, sum of exp(x - max)) pairs. */
+static __device__ __forceinline__ void lse_merge(float &m, float &s, float m2, float s2)
+{
+	float mm = fmaxf(m, m2);
+	float a = m == -INFINITY ? 0.0f : s * expf(m - mm);
+	float b = m2 == -INFINITY ? 0.0f : s2 * expf(m2 - mm);
+	m = mm;
+	s = a + b;
+}
+
+static __device__ __forceinline__ void lse_add(float &m, float &s, float x)
+{
+	if (x > m) {
+		s = (m == -INFINITY ? 0.0f : s * expf(m - x)) + 1.0f;
+		m = x;
+	} else {
+		s += expf(x - m);
+	}
+}
+
+static __device__ __forceinline__ void warp_lse(float &m, float &s)
+{
+	for (int o = 16; o > 0; o >>= 1) {
+		float m2 = __shfl_xor_sync(0xffffffffu, m, o);
+		float s2 = __shfl_xor_sync(0xffffffffu, s, o);
+		lse_merge(m, s, m2, s2);
+	}
+}
+
+static unsigned blocks_for(size_t n, unsigned threads)
+{
+	size_t b = (n + threads - 1) / threads;
+	return (unsigned)(b > 65535u * 16u ? 65535u * 16u : (b ? b : 1));
+}
+
+/* ---- conversions ---- */
+
+static __global__ void f32_to_bf16_kernel(bf16 *dst, const float *src, size_t n)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+	     i += (size_t)gridDim.x * blockDim.x)
+		dst[i] = tobf(src[i]);
+}
+
+void k_f32_to_bf16(bf16 *dst, const float *src, size_t n, cudaStream_t s)
+{
+	f32_to_bf16_kernel<<<blocks_for(n, 256), 256, 0, s>>>(dst, src, n);
+	LAUNCH_CHECK();
+}
+
+static __global__ void bf16_to_f32_kernel(float *dst, const bf16 *src, size_t n)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+	     i += (size_t)gridDim.x * blockDim.x)
+		dst[i] = bf(src[i]);
+}
+
+void k_bf16_to_f32(float *dst, const bf16 *src, size_t n, cudaStream_t s)
+{
+	bf16_to_f32_kernel<<<blocks_for(n, 256), 256, 0, s>>>(dst, src, n);
+	LAUNCH_CHECK();
+}
+
+static __global__ void logits_to_f32_kernel(float *dst, const bf16 *src, size_t n, int V,
+                                            int Vp)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+	     i += (size_t)gridDim.x * blockDim.x)
+		dst[i] = (int)(i % (size_t)Vp) < V ? bf(src[i]) : -INFINITY;
+}
+
+void k_logits_to_f32(float *dst, const bf16 *src, int rows, int V, int Vp, cudaStream_t s)
+{
+	size_t n = (size_t)rows * (size_t)Vp;
+	logits_to_f32_kernel<<<blocks_for(n, 256), 256, 0, s>>>(dst, src, n, V, Vp);
+	LAUNCH_CHECK();
+}
+
+/* ---- embeddings ---- */
+
+static __global__ void embed_fwd_kernel(bf16 *out, const uint32_t *inputs, const bf16 *wte,
+                                        const bf16 *wpe, size_t n, int T, int C)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+	     i += (size_t)gridDim.x * blockDim.x) {
+		size_t r = i / (size_t)C;
+		int c = (int)(i % (size_t)C), t = (int)(r % (size_t)T);
+		out[i] = tobf(bf(wte[(size_t)inputs[r] * C + c]) + bf(wpe[(size_t)t * C + c]));
+	}
+}
+
+void k_embed_fwd(bf16 *out, const uint32_t *inputs, const bf16 *wte, const bf16 *wpe,
+                 int BT, int T, int C, cudaStream_t s)
+{
+	size_t n = (size_t)BT * (size_t)C;
+	embed_fwd_kernel<<<blocks_for(n, 256), 256, 0, s>>>(out, inputs, wte, wpe, n, T, C);
+	LAUNCH_CHECK();
+}
+
+/* One block per distinct token: the rows holding it are summed in
+ * position order, then added once, so no two blocks touch one row of
+ * dwte and no atomics are needed. */
+static __global__ void embed_bwd_wte_kernel(float *dwte, const float *dres,
+                                            const uint32_t *inputs, const uint32_t *order,
+                                            const uint32_t *seg, int C)
+{
+	uint32_t lo = seg[blockIdx.x], hi = seg[blockIdx.x + 1];
+	size_t tok = inputs[order[lo]];
+	for (int c = threadIdx.x; c < C; c += blockDim.x) {
+		float sum = 0;
+		for (uint32_t j = lo; j < hi; j++)
+			sum += dres[(size_t)order[j] * C + c];
+		dwte[tok * C + c] += sum;
+	}
+}
+
+static __global__ void embed_bwd_wpe_kernel(float *dwpe, const float *dres, int B, int T,
+                                            int C)
+{
+	size_t n = (size_t)T * C;
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+	     i += (size_t)gridDim.x * blockDim.x) {
+		float sum = 0;
+		for (int b = 0; b < B; b++)
+			sum += dres[(size_t)b * n + i];
+		dwpe[i] += sum;
+	}
+}
+
+void k_embed_bwd(float *dwte, float *dwpe, const float *dres, const uint32_t *inputs,
+                 const uint32_t *order, const uint32_t *seg, int nseg, int B, int T, int C,
+                 cudaStream_t s)
+{
+	if (nseg > 0) {
+		embed_bwd_wte_kernel<<<nseg, 256, 0, s>>>(dwte, dres, inputs, order, seg, C);
+		LAUNCH_CHECK();
+	}
+	embed_bwd_wpe_kernel<<<blocks_for((size_t)T * C, 256), 256, 0, s>>>(dwpe, dres, B, T, C);
+	LAUNCH_CHECK();
+}
+
+/* ---- LayerNorm ---- */
+
+#define ROWS_PER_BLOCK 8 /* one warp per row, 256 threads */
+
+static __global__ void layernorm_fwd_kernel(bf16 *out, float *mean, float *rstd,
+                                            const bf16 *inp, const bf16 *w, const bf16 *b,
+                                            int N, int C)
+{
+	int row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / 32, lane = threadIdx.x % 32;
+	if (row >= N)
+		return;
+	const bf16 *x = inp + (size_t)row * C;
+	bf16 *y = out + (size_t)row * C;
+	float s = 0;
+	for (int i = lane; i < C; i += 32)
+		s += bf(x[i]);
+	float mu = warp_sum(s) / C;
+	float v = 0;
+	for (int i = lane; i < C; i += 32) {
+		float d = bf(x[i]) - mu;
+		v += d * d;
+	}
+	float rs = rsqrtf(warp_sum(v) / C + LN_EPS);
+	for (int i = lane; i < C; i += 32)
+		y[i] = tobf((bf(x[i]) - mu) * rs * bf(w[i]) + bf(b[i]));
+	if (lane == 0) {
+		mean[row] = mu;
+		rstd[row] = rs;
+	}
+}
+
+void k_layernorm_fwd(bf16 *out, float *mean, float *rstd, const bf16 *inp, const bf16 *w,
+                     const bf16 *b, int N, int C, cudaStream_t s)
+{
+	layernorm_fwd_kernel<<<(N + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK, 32 * ROWS_PER_BLOCK, 0,
+	                       s>>>(out, mean, rstd, inp, w, b, N, C);
+	LAUNCH_CHECK();
+}
+
+static __global__ void layernorm_bwd_dx_kernel(float *dres, bf16 *dres_bf, const bf16 *dout,
+                                               const bf16 *inp, const bf16 *w,
+                                               const float *mean, const float *rstd, int N,
+                                               int C)
+{
+	int row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / 32, lane = threadIdx.x % 32;
+	if (row >= N)
+		return;
+	const bf16 *x = inp + (size_t)row * C, *dy = dout + (size_t)row * C;
+	float *dx = dres + (size_t)row * C;
+	bf16 *dxb = dres_bf + (size_t)row * C;
+	float mu = mean[row], rs = rstd[row], s1 = 0, s2 = 0;
+	for (int i = lane; i < C; i += 32) {
+		float dn = bf(dy[i]) * bf(w[i]);
+		s1 += dn;
+		s2 += dn * ((bf(x[i]) - mu) * rs);
+	}
+	float m1 = warp_sum(s1) / C, m2 = warp_sum(s2) / C;
+	for (int i = lane; i < C; i += 32) {
+		float xh = (bf(x[i]) - mu) * rs;
+		float d = dx[i] + (bf(dy[i]) * bf(w[i]) - m1 - xh * m2) * rs;
+		dx[i] = d;
+		dxb[i] = tobf(d);
+	}
+}
+
+/* Partial column sums over one chunk of rows: part[p][c] = sum dy * xhat,
+ * part[p][C + c] = sum dy. */
+static __global__ void layernorm_bwd_dwdb_kernel(float *part, const bf16 *dout,
+                                                 const bf16 *inp, const float *mean,
+                                                 const float *rstd, int N, int C, int chunk)
+{
+	int c = blockIdx.x * blockDim.x + threadIdx.x, p = blockIdx.y;
+	if (c >= C)
+		return;
+	int r0 = p * chunk, r1 = r0 + chunk < N ? r0 + chunk : N;
+	float dw = 0, db = 0;
+	for (int r = r0; r < r1; r++) {
+		float dy = bf(dout[(size_t)r * C + c]);
+		dw += dy * ((bf(inp[(size_t)r * C + c]) - mean[r]) * rstd[r]);
+		db += dy;
+	}
+	part[(size_t)p * 2 * C + c] = dw;
+	part[(size_t)p * 2 * C + C + c] = db;
+}
+
+/* dst_a[j] += sum over p of part[p][j] for j < na, dst_b[j - na] for the
+ * rest, parts in order. */
+static __global__ void parts_add_kernel(float *dst_a, float *dst_b, int na, const float *part,
+                                        int width, int nparts)
+{
+	int j = blockIdx.x * blockDim.x + threadIdx.x;
+	if (j >= width)
+		return;
+	float sum = 0;
+	for (int p = 0; p < nparts; p++)
+		sum += part[(size_t)p * width + j];
+	if (j < na)
+		dst_a[j] += sum;
+	else
+		dst_b[j - na] += sum;
+}
+
+static int parts_for(int N, int *chunk)
+{
+	int P = N < GK_PARTS ? N : GK_PARTS;
+	*chunk = (N + P - 1) / P;
+	return (N + *chunk - 1) / *chunk;
+}
+
+void k_layernorm_bwd(float *dres, bf16 *dres_bf, float *dw, float *db, float *part,
+                     const bf16 *dout, const bf16 *inp, const bf16 *w, const float *mean,
+                     const float *rstd, int N, int C, cudaStream_t s)
+{
+	int chunk, P = parts_for(N, &chunk);
+	layernorm_bwd_dx_kernel<<<(N + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK, 32 * ROWS_PER_BLOCK,
+	                          0, s>>>(dres, dres_bf, dout, inp, w, mean, rstd, N, C);
+	LAUNCH_CHECK();
+	layernorm_bwd_dwdb_kernel<<<dim3((C + 255) / 256, P), 256, 0, s>>>(part, dout, inp, mean,
+	                                                                 rstd, N, C, chunk);
+	LAUNCH_CHECK();
+	parts_add_kernel<<<(2 * C + 255) / 256, 256, 0, s>>>(dw, db, C, part, 2 * C, P);
+	LAUNCH_CHECK();
+}
+
+static __global__ void bias_bwd_kernel(float *part, const bf16 *dout, int N, int OC, int chunk)
+{
+	int c = blockIdx.x * blockDim.x + threadIdx.x, p = blockIdx.y;
+	if (c >= OC)
+		return;
+	int r0 = p * chunk, r1 = r0 + chunk < N ? r0 + chunk : N;
+	float sum = 0;
+	for (int r = r0; r < r1; r++)
+		sum += bf(dout[(size_t)r * OC + c]);
+	part[(size_t)p * OC + c] = sum;
+}
+
+void k_bias_bwd(float *dbias, float *part, const bf16 *dout, int N, int OC, cudaStream_t s)
+{
+	int chunk, P = parts_for(N, &chunk);
+	bias_bwd_kernel<<<dim3((OC + 255) / 256, P), 256, 0, s>>>(part, dout, N, OC, chunk);
+	LAUNCH_CHECK();
+	parts_add_kernel<<<(OC + 255) / 256, 256, 0, s>>>(dbias, dbias, OC, part, OC, P);
+	LAUNCH_CHECK();
+}
+
+/* ---- GELU (tanh form, as x * sigmoid(2u) like the CPU engine) ---- */
+
+static __global__ void gelu_fwd_kernel(bf16 *out, const bf16 *inp, size_t n)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+	     i += (size_t)gridDim.x * blockDim.x) {
+		float x = bf(inp[i]);
+		float e = expf(-2.0f * GELU_K * (x + GELU_A * x * x * x));
+		out[i] = tobf(x / (1.0f + e));
+	}
+}
+
+void k_gelu_fwd(bf16 *out, const bf16 *inp, size_t n, cudaStream_t s)
+{
+	gelu_fwd_kernel<<<blocks_for(n, 256), 256, 0, s>>>(out, inp, n);
+	LAUNCH_CHECK();
+}
+
+static __global__ void gelu_bwd_kernel(bf16 *d, const bf16 *inp, size_t n)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+	     i += (size_t)gridDim.x * blockDim.x) {
+		float x = bf(inp[i]);
+		float e = expf(-2.0f * GELU_K * (x + GELU_A * x * x * x));
+		float sg = 1.0f / (1.0f + e);
+		float g = sg + x * sg * (e * sg) * 2.0f * GELU_K * (1.0f + 3.0f * GELU_A * x * x);
+		d[i] = tobf(bf(d[i]) * g);
+	}
+}
+
+void k_gelu_bwd(bf16 *d, const bf16 *inp, size_t n, cudaStream_t s)
+{
+	gelu_bwd_kernel<<<blocks_for(n, 256), 256, 0, s>>>(d, inp, n);
+	LAUNCH_CHECK();
+}
+
+/* ---- attention: head layouts ---- */
+
+/* Element i of [B,T,3C] <-> its place in q, k or v [B*H,T,hs]. */
+static __global__ void qkv_kernel(bf16 *q, bf16 *k, bf16 *v, bf16 *qkv, int B, int T, int C,
+                                  int H, int merge)
+{
+	size_t n = (size_t)B * T * 3 * C;
+	int hs = C / H;
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+	     i += (size_t)gridDim.x * blockDim.x) {
+		size_t bt = i / (size_t)(3 * C);
+		int j = (int)(i % (size_t)(3 * C)), which = j / C, h = (j % C) / hs, d = j % hs;
+		int b = (int)(bt / (size_t)T), t = (int)(bt % (size_t)T);
+		bf16 *dst = which == 0 ? q : which == 1 ? k : v;
+		size_t o = (((size_t)b * H + h) * T + t) * hs + d;
+		if (merge)
+			qkv[i] = dst[o];
+		else
+			dst[o] = qkv[i];
+	}
+}
+
+void k_qkv_split(bf16 *q, bf16 *k, bf16 *v, const bf16 *qkv, int B, int T, int C, int H,
+                 cudaStream_t s)
+{
+	size_t n = (size_t)B * T * 3 * C;
+	qkv_kernel<<<blocks_for(n, 256), 256, 0, s>>>(q, k, v, (bf16 *)qkv, B, T, C, H, 0);
+	LAUNCH_CHECK();
+}
+
+void k_qkv_merge(bf16 *dqkv, const bf16 *dq, const bf16 *dk, const bf16 *dv, int B, int T,
+                 int C, int H, cudaStream_t s)
+{
+	size_t n = (size_t)B * T * 3 * C;
+	qkv_kernel<<<blocks_for(n, 256), 256, 0, s>>>((bf16 *)dq, (bf16 *)dk, (bf16 *)dv, dqkv, B,
+	                                              T, C, H, 1);
+	LAUNCH_CHECK();
+}
+
+static __global__ void heads_kernel(bf16 *y, bf16 *yh, int B, int T, int C, int H, int merge)
+{
+	size_t n = (size_t)B * T * C;
+	int hs = C / H;
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+	     i += (size_t)gridDim.x * blockDim.x) {
+		size_t bt = i / (size_t)C;
+		int j = (int)(i % (size_t)C), h = j / hs, d = j % hs;
+		int b = (int)(bt / (size_t)T), t = (int)(bt % (size_t)T);
+		size_t o = (((size_t)b * H + h) * T + t) * hs + d;
+		if (merge)
+			y[i] = yh[o];
+		else
+			yh[o] = y[i];
+	}
+}
+
+void k_heads_merge(bf16 *y, const bf16 *yh, int B, int T, int C, int H, cudaStream_t s)
+{
+	size_t n = (size_t)B * T * C;
+	heads_kernel<<<blocks_for(n, 256), 256, 0, s>>>(y, (bf16 *)yh, B, T, C, H, 1);
+	LAUNCH_CHECK();
+}
+
+void k_heads_split(bf16 *yh, const bf16 *y, int B, int T, int C, int H, cudaStream_t s)
+{
+	size_t n = (size_t)B * T * C;
+	heads_kernel<<<blocks_for(n, 256), 256, 0, s>>>((bf16 *)y, yh, B, T, C, H, 0);
+	LAUNCH_CHECK();
+}
+
+/* ---- attention: causal softmax and its gradient ---- */
+
+static __global__ void attn_softmax_kernel(bf16 *P, float *lse, const float *S, float scale,
+                                           int nrows, int T, int have_lse)
+{
+	int row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / 32, lane = threadIdx.x % 32;
+	if (row >= nrows)
+		return;
+	int len = row % T + 1;
+	const float *s = S + (size_t)row * T;
+	bf16 *p = P + (size_t)row * T;
+	float l;
+	if (have_lse) {
+		l = lse[row];
+	} else {
+		float m = -INFINITY, sum = 0;
+		for (int j = lane; j < len; j += 32)
+			lse_add(m, sum, s[j] * scale);
+		warp_lse(m, sum);
+		l = m + logf(sum);
+		if (lane == 0)
+			lse[row] = l;
+	}
+	for (int j = lane; j < T; j += 32)
+		p[j] = tobf(j < len ? expf(s[j] * scale - l) : 0.0f);
+}
+
+void k_attn_softmax(bf16 *P, float *lse, const float *S, float scale, int nrows, int T,
+                    int have_lse, cudaStream_t s)
+{
+	attn_softmax_kernel<<<(nrows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK, 32 * ROWS_PER_BLOCK,
+	                      0, s>>>(P, lse, S, scale, nrows, T, have_lse);
+	LAUNCH_CHECK();
+}
+
+static __global__ void attn_softmax_bwd_kernel(bf16 *P, const float *dP, float scale,
+                                               int nrows, int T)
+{
+	int row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / 32, lane = threadIdx.x % 32;
+	if (row >= nrows)
+		return;
+	int len = row % T + 1;
+	bf16 *p = P + (size_t)row * T;
+	const float *dp = dP + (size_t)row * T;
+	float D = 0;
+	for (int j = lane; j < len; j += 32)
+		D += bf(p[j]) * dp[j];
+	D = warp_sum(D);
+	/* each lane rewrites only the entries it read */
+	for (int j = lane; j < T; j += 32)
+		p[j] = tobf(j < len ? bf(p[j]) * (dp[j] - D) * scale : 0.0f);
+}
+
+void k_attn_softmax_bwd(bf16 *P, const float *dP, float scale, int nrows, int T,
+                        cudaStream_t s)
+{
+	attn_softmax_bwd_kernel<<<(nrows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK,
+	                          32 * ROWS_PER_BLOCK, 0, s>>>(P, dP, scale, nrows, T);
+	LAUNCH_CHECK();
+}
+
+/* ---- softmax cross-entropy over the real vocabulary ---- */
+
+#define XENT_THREADS 512
+
+static __global__ void xent_fwd_kernel(float *row_loss, float *row_lse, const bf16 *logits,
+                                       const uint32_t *targets, int V, int Vp)
+{
+	__shared__ float sm[XENT_THREADS / 32], ss[XENT_THREADS / 32];
+	int r = blockIdx.x, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+	uint32_t t = targets[r];
+	const bf16 *lg = logits + (size_t)r * Vp;
+	if (t == IGNORE_ID) {
+		if (threadIdx.x == 0)
+			row_loss[r] = row_lse[r] = 0;
+		return;
+	}
+	float m = -INFINITY, s = 0;
+	for (int j = threadIdx.x; j < V; j += XENT_THREADS)
+		lse_add(m, s, bf(lg[j]));
+	warp_lse(m, s);
+	if (lane == 0) {
+		sm[warp] = m;
+		ss[warp] = s;
+	}
+	__syncthreads();
+	if (threadIdx.x == 0) {
+		m = sm[0];
+		s = ss[0];
+		for (int w = 1; w < XENT_THREADS / 32; w++)
+			lse_merge(m, s, sm[w], ss[w]);
+		float l = m + logf(s);
+		row_lse[r] = l;
+		row_loss[r] = l - bf(lg[t]);
+	}
+}
+
+void k_xent_fwd(float *row_loss, float *row_lse, const bf16 *logits, const uint32_t *targets,
+                int BT, int V, int Vp, cudaStream_t s)
+{
+	xent_fwd_kernel<<<BT, XENT_THREADS, 0, s>>>(row_loss, row_lse, logits, targets, V, Vp);
+	LAUNCH_CHECK();
+}
+
+static __global__ void xent_bwd_kernel(bf16 *logits, const float *row_lse,
+                                       const uint32_t *targets, float dscale, int V, int Vp)
+{
+	int r = blockIdx.x;
+	uint32_t t = targets[r];
+	bf16 *lg = logits + (size_t)r * Vp;
+	float l = row_lse[r];
+	for (int j = threadIdx.x; j < Vp; j += blockDim.x) {
+		float d = 0;
+		if (t != IGNORE_ID && j < V)
+			d = expf(bf(lg[j]) - l) * dscale - ((uint32_t)j == t ? dscale : 0.0f);
+		lg[j] = tobf(d);
+	}
+}
+
+void k_xent_bwd(bf16 *logits, const float *row_lse, const uint32_t *targets, float dscale,
+                int BT, int V, int Vp, cudaStream_t s)
+{
+	xent_bwd_kernel<<<BT, XENT_THREADS, 0, s>>>(logits, row_lse, targets, dscale, V, Vp);
+	LAUNCH_CHECK();
+}
+
+/* ---- fixed-order reductions ---- */
+
+/* Sum a block's per-thread doubles in a fixed tree order; result in
+ * thread 0.  blockDim.x must be a power of two <= 1024. */
+static __device__ double block_sum(double v)
+{
+	__shared__ double sh[1024];
+	sh[threadIdx.x] = v;
+	__syncthreads();
+	for (unsigned o = blockDim.x / 2; o > 0; o >>= 1) {
+		if (threadIdx.x < o)
+			sh[threadIdx.x] += sh[threadIdx.x + o];
+		__syncthreads();
+	}
+	return sh[0];
+}
+
+static __global__ void sum_kernel(float *out, const float *x, int n)
+{
+	double s = 0;
+	for (int i = threadIdx.x; i < n; i += blockDim.x)
+		s += x[i];
+	s = block_sum(s);
+	if (threadIdx.x == 0)
+		*out = (float)s;
+}
+
+void k_sum(float *out, const float *x, int n, cudaStream_t s)
+{
+	sum_kernel<<<1, 1024, 0, s>>>(out, x, n);
+	LAUNCH_CHECK();
+}
+
+static __global__ void sumsq_parts_kernel(double *part, const float *g, size_t n, size_t chunk)
+{
+	size_t lo = blockIdx.x * chunk, hi = lo + chunk < n ? lo + chunk : n;
+	double s = 0;
+	for (size_t i = lo + threadIdx.x; i < hi; i += blockDim.x)
+		s += (double)g[i] * g[i];
+	s = block_sum(s);
+	if (threadIdx.x == 0)
+		part[blockIdx.x] = s;
+}
+
+static __global__ void norm_final_kernel(float *norm, const double *part, int nparts)
+{
+	double s = 0;
+	for (int i = threadIdx.x; i < nparts; i += blockDim.x)
+		s += part[i];
+	s = block_sum(s);
+	if (threadIdx.x == 0)
+		*norm = (float)sqrt(s);
+}
+
+void k_grad_norm(float *norm, double *part, const float *g, size_t n, cudaStream_t s)
+{
+	size_t chunk = (n + GK_NORM_PARTS - 1) / GK_NORM_PARTS;
+	if (chunk == 0)
+		chunk = 1;
+	sumsq_parts_kernel<<<GK_NORM_PARTS, 256, 0, s>>>(part, g, n, chunk);
+	LAUNCH_CHECK();
+	norm_final_kernel<<<1, 1024, 0, s>>>(norm, part, GK_NORM_PARTS);
+	LAUNCH_CHECK();
+}
+
+/* ---- AdamW, as optim.c's adamw_update ---- */
+
+static __global__ void adamw_kernel(float *p, bf16 *pb, const float *g, float *m, float *v,
+                                    size_t n, const size_t *t_off, const size_t *t_boff,
+                                    const int *t_decay, int nt, const float *norm,
+                                    struct adamw_args a)
+{
+	float nrm = *norm;
+	float clip = (a.max_norm <= 0 || !(nrm > a.max_norm)) ? 1.0f
+	                                                      : a.max_norm / (nrm + 1e-6f);
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+	     i += (size_t)gridDim.x * blockDim.x) {
+		int lo = 0, hi = nt - 1;
+		while (lo < hi) {
+			int mid = (lo + hi + 1) / 2;
+			if (t_off[mid] <= i)
+				lo = mid;
+			else
+				hi = mid - 1;
+		}
+		float gi = g[i] * clip;
+		float pi = p[i] * (t_decay[lo] ? a.keep : 1.0f);
+		float mi = m[i] + a.one_b1 * (gi - m[i]);
+		float vi = v[i] * a.b2 + a.one_b2 * gi * gi;
+		float denom = sqrtf(vi) / a.bc2_sqrt + a.eps;
+		m[i] = mi;
+		v[i] = vi;
+		pi = pi - a.step_size * (mi / denom);
+		p[i] = pi;
+		pb[t_boff[lo] + (i - t_off[lo])] = tobf(pi);
+	}
+}
+
+void k_adamw(float *p, bf16 *pb, const float *g, float *m, float *v, size_t n,
+             const size_t *t_off, const size_t *t_boff, const int *t_decay, int nt,
+             const float *norm, struct adamw_args a, cudaStream_t s)
+{
+	adamw_kernel<<<blocks_for(n, 256), 256, 0, s>>>(p, pb, g, m, v, n, t_off, t_boff, t_decay,
+	                                                nt, norm, a);
+	LAUNCH_CHECK();
+}
