@@ -33,7 +33,60 @@ UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNITS    = $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 MAN      = $(wildcard man/man1/*.1 man/man5/*.5 man/man7/*.7)
 
-.PHONY: all test check asan ubsan demo install clean bench lint-man
+# The CUDA engine (cuda/).  Built when nvcc is found (NVCC=path picks one);
+# CUDA_ARCH lists the compute capabilities to compile for (machine code
+# for each, plus PTX of the last so newer cards can run it).  cudart is
+# linked statically and cuBLASLt is opened with dlopen at run time, so the
+# same binaries start, and run on the CPU, where no CUDA is installed.
+# Without nvcc the build is CPU-only and says so once.
+CUDA_ARCH ?= 80 90
+NVCC_PATH := $(shell command -v $(NVCC) 2>/dev/null)
+ifneq ($(NVCC_PATH),)
+CUDA_HOME  ?= $(patsubst %/bin/,%,$(dir $(realpath $(NVCC_PATH))))
+CUDA_LIBDIR = $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/targets/x86_64-linux/lib) $(CUDA_HOME)/lib64)
+CUDA_OBJ    = $(patsubst %.cu,$(O)/%.o,$(wildcard cuda/*.cu))
+CUDA_LIB    = $(O)/libgptcuda.a
+NVCCFLAGS   = -std=c++17 -O3 -lineinfo \
+              $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
+              -gencode arch=compute_$(lastword $(CUDA_ARCH)),code=compute_$(lastword $(CUDA_ARCH)) \
+              -Xcompiler -Wall,-Wextra -Werror all-warnings \
+              -Ilibcommon -Icuda -DGCUDA_LIBDIR='"$(CUDA_LIBDIR)"'
+CPPFLAGS   += -DGPT_CUDA=1 -Icuda
+LDLIBS     := $(CUDA_LIB) $(LIB) $(CUDA_LIBDIR)/libcudart_static.a -ldl -lrt -lstdc++ $(LDLIBS)
+
+all: $(O)/tests/cuda-test $(O)/tests/bench-gpu
+$(TOOLS) $(UNITS): $(CUDA_LIB)
+
+$(O)/cuda/%.o: cuda/%.cu
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCCFLAGS) -MMD -MP -c -o $@ $<
+
+$(CUDA_LIB): $(CUDA_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(O)/tests/cuda-test: tests/cuda/cuda_test.c $(CUDA_LIB) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+$(O)/tests/bench-gpu: tests/bench/bench_gpu.c $(CUDA_LIB) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+# Needs a GPU: every kernel and the whole model against the CPU engine.
+cuda-test: all
+	SHARED=$${SHARED:-$(abspath ..)/shared} BIN=$(abspath $(BIN)) $(O)/tests/cuda-test
+
+-include $(CUDA_OBJ:.o=.d)
+else
+ifeq ($(MAKELEVEL),0)
+$(info nvcc not found: CPU-only build)
+endif
+cuda-test:
+	@echo "cuda-test: nvcc not found: this is a CPU-only build" >&2; exit 1
+endif
+
+.PHONY: all test check asan ubsan demo install clean bench lint-man cuda-test
 .DELETE_ON_ERROR:
 .SECONDARY:
 
