@@ -4,6 +4,7 @@
  * naming the file and frame, never a silently different batch. */
 #include "shard.h"
 #include "err.h"
+#include "tokio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -252,24 +253,16 @@ static void narrow(unsigned char *d, const uint32_t *ids, size_t n, uint32_t wid
 {
 	size_t i;
 
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	if (width == 4) {
-		memcpy(d, ids, n * 4);
+	if (width == 2) {
+		tok_narrow16(d, ids, n);
 		return;
 	}
-	for (i = 0; i < n; i++) {
-		uint16_t v = (uint16_t)ids[i];
-
-		memcpy(d + 2 * i, &v, 2);
-	}
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	(void)i;
+	memcpy(d, ids, n * 4);
 #else
 	for (i = 0; i < n; i++)
-		if (width == 4)
-			put32(d + 4 * i, ids[i]);
-		else {
-			d[2 * i] = (unsigned char)ids[i];
-			d[2 * i + 1] = (unsigned char)(ids[i] >> 8);
-		}
+		put32(d + 4 * i, ids[i]);
 #endif
 }
 
@@ -707,25 +700,6 @@ static const unsigned char *shards_frame(struct shards *s, int file, uint32_t fr
 	return best->buf;
 }
 
-/* Little-endian tokens to ids; plain loads on little-endian hosts so the
- * compiler vectorizes the loop. */
-static void widen16(uint32_t *ids, const unsigned char *b, size_t n)
-{
-	size_t k;
-
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	for (k = 0; k < n; k++) {
-		uint16_t v;
-
-		memcpy(&v, b + 2 * k, 2);
-		ids[k] = v;
-	}
-#else
-	for (k = 0; k < n; k++)
-		ids[k] = (uint32_t)b[2 * k] | (uint32_t)b[2 * k + 1] << 8;
-#endif
-}
-
 static void widen32(uint32_t *ids, const unsigned char *b, size_t n)
 {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -772,7 +746,7 @@ void shards_read(struct shards *s, uint64_t pos, uint32_t *ids, size_t n)
 			avail = (uint32_t)n;
 		b = shards_frame(s, lo, frame);
 		if (f->info.h.width == 2)
-			widen16(ids, b + (size_t)off * 2, avail);
+			tok_widen16(ids, b + (size_t)off * 2, avail);
 		else
 			widen32(ids, b + (size_t)off * 4, avail);
 		ids += avail;

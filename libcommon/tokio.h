@@ -15,6 +15,9 @@
  *                and a final newline when the last line is not empty;
  *                u16 dies on an id over 65535, naming it and its position.
  *
+ * tok_widen16 / tok_narrow16  convert between little-endian u16 bytes and
+ *                ids quickly (8 at a time); narrow keeps the low 16 bits.
+ *
  * Memory: tokin owns its buffer (freed by tokin_close); tokout owns
  * nothing; the struct out stays the caller's (flush/free it yourself
  * after tokout_finish). */
@@ -60,5 +63,8 @@ void tokout_init(struct tokout *t, struct out *o, enum tok_format f, uint32_t eo
 void tokout_write(struct tokout *t, const uint32_t *ids, size_t n);
 /* Ends the last line in text form; does not flush o. */
 void tokout_finish(struct tokout *t);
+
+void tok_widen16(uint32_t *ids, const unsigned char *b, size_t n);
+void tok_narrow16(unsigned char *d, const uint32_t *ids, size_t n);
 
 #endif
