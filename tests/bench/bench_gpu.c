@@ -1,13 +1,120 @@
-/* bench_gpu: the C side of bench-gpu.sh (being written). */
+/* bench_gpu: the C side of bench-gpu.sh.  "bench-gpu probe" exits 0 when a
+ * usable GPU is present (and names it); "bench-gpu MODEL B T STEPS
+ * [recompute]" trains the preset MODEL (d12 ...) at micro-batch B and
+ * context T on random tokens with AdamW on the GPU and prints one line:
+ * tokens/s, step time, MFU against the card's dense bf16 peak (or
+ * $PEAK_TFLOPS), and peak GPU memory held by the engine.  FLOPs per token
+ * are 6 N + 12 L C T (N parameters, the PaLM / nanoGPT estimate), the
+ * same formula bench_gpu_torch.py uses. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
+#include "err.h"
 #include "gpt_cuda.h"
+#include "model.h"
+#include "optim.h"
 
-int main(void)
+static double now(void)
 {
-	if (!gcuda_available()) {
-		fprintf(stderr, "bench-gpu: no usable gpu: %s\n", gcuda_why_not());
-		return 1;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int arg(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (*end || v < 1 || v > 1 << 20)
+		die_usage("bad number: '%s'", s);
+	return (int)v;
+}
+
+int main(int argc, char **argv)
+{
+	struct gpt_config c;
+	struct gpt_model m;
+	struct gcuda_model *g;
+	struct gcuda_device d;
+	struct adamw opt;
+	struct adamw_config ac;
+	struct gpt_rng r;
+	uint32_t *in, *tg;
+	int B, T, steps, warm = 3, recompute;
+	double t0, dt, flops_tok, peak;
+	float loss = 0;
+	const char *pk = getenv("PEAK_TFLOPS");
+
+	err_init(argv[0]);
+	if (argc == 2 && strcmp(argv[1], "probe") == 0) {
+		if (!gcuda_available()) {
+			fprintf(stderr, "bench-gpu: no usable gpu: %s\n", gcuda_why_not());
+			return 1;
+		}
+		gcuda_device_info(&d);
+		printf("%s (sm_%d%d, %d SMs, %.1f GiB, bf16 dense peak %.0f TFLOP/s%s)\n", d.name,
+		       d.sm_major, d.sm_minor, d.multiprocessors, d.total_bytes / 1073741824.0,
+		       pk ? atof(pk) : d.peak_bf16_tflops,
+		       pk ? " from PEAK_TFLOPS" : d.peak_bf16_tflops > 0 ? "" : ": unknown card, set PEAK_TFLOPS");
+		printf("peak_tflops %g\n", pk ? atof(pk) : d.peak_bf16_tflops);
+		return 0;
 	}
+	if (argc != 5 && !(argc == 6 && strcmp(argv[5], "recompute") == 0))
+		die_usage("usage: bench-gpu probe | bench-gpu MODEL B T STEPS [recompute]");
+	if (gpt_config_preset(argv[1], &c) != 0)
+		die_usage("unknown model: '%s'", argv[1]);
+	B = arg(argv[2]);
+	T = arg(argv[3]);
+	steps = arg(argv[4]);
+	recompute = argc == 6;
+	if (T > c.n_ctx)
+		die_usage("context beyond the model's: '%d'", T);
+	if (!gcuda_available())
+		die("no usable gpu: '%s'", gcuda_why_not());
+	gcuda_device_info(&d);
+	peak = pk ? atof(pk) : d.peak_bf16_tflops;
+
+	gpt_model_init(&m, &c);
+	gpt_model_init_weights(&m, 1);
+	adamw_config_default(&ac);
+	gpt_model_adamw_init(&m, &opt, &ac);
+	g = gcuda_model_init(&c);
+	gcuda_model_plan(g, B, T, 1, recompute);
+	gcuda_model_upload(g, &m);
+	gcuda_adamw_init(g, &opt);
+	in = xcalloc((size_t)B * T, sizeof *in);
+	tg = xcalloc((size_t)B * T, sizeof *tg);
+	gpt_rng_seed(&r, 7);
+	for (int i = 0; i < B * T; i++) {
+		in[i] = (uint32_t)(gpt_rng_next(&r) % (uint64_t)c.vocab_size);
+		tg[i] = (uint32_t)(gpt_rng_next(&r) % (uint64_t)c.vocab_size);
+	}
+	/* a few untimed steps load modules and pick cuBLASLt algorithms */
+	t0 = now();
+	for (int s = 0; s < warm + steps; s++) {
+		if (s == warm) {
+			gcuda_model_sync(g);
+			t0 = now();
+		}
+		gcuda_model_zero_grad(g);
+		loss = gcuda_model_forward_backward(g, in, tg, B, T, 1.0f);
+		gcuda_adamw_step(g, 3e-4f, 1.0f);
+	}
+	gcuda_model_sync(g);
+	dt = (now() - t0) / steps;
+	flops_tok = 6.0 * (double)gpt_config_count_params(&c) +
+	            12.0 * c.n_layer * (double)c.n_embd * T;
+	printf("cuda    %s B=%-3d T=%d  %9.0f tok/s  step %7.1f ms  MFU %5.1f%%  peak %6.2f GiB  "
+	       "loss %.3f%s\n",
+	       argv[1], B, T, B * T / dt, dt * 1e3,
+	       peak > 0 ? 100.0 * flops_tok * B * T / dt / (peak * 1e12) : 0.0,
+	       gcuda_model_peak_bytes(g) / 1073741824.0, loss, recompute ? "  (recompute)" : "");
+	gcuda_model_free(g);
+	adamw_free(&opt);
+	gpt_model_free(&m);
+	free(in);
+	free(tg);
 	return 0;
 }

@@ -1,13 +1,673 @@
-/* cuda_test: the CUDA engine against the CPU engine (being written). */
+/* cuda_test: the CUDA engine checked against the CPU engine, on a GPU
+ * (make cuda-test).  Every kernel on fresh random inputs against a plain
+ * float64 reference, a full forward/backward and AdamW step of tiny models
+ * against libcommon's model, and 100 training steps on tinyshakespeare
+ * whose loss must follow the CPU engine's.  Prints one line per
+ * comparison, "pass NAME" / "fail NAME: why" per test, exits non-zero on
+ * any mismatch.  CUDA_TEST_SEED=N repeats a run's random draws.
+ *
+ * Tolerances, as ||gpu - ref|| / ||ref|| over a whole tensor.  Inputs are
+ * rounded to bf16 before the reference sees them, so these measure the
+ * engine's own rounding:
+ *   1e-2  bf16 outputs of one operation (bf16 keeps 8 significant bits,
+ *         one rounding is at most 2^-9 = 0.2% of a value)
+ *   1e-4  float32 outputs computed from bf16 inputs (statistics, the
+ *         loss rows, gradients accumulated in float32)
+ *   2e-2  attention gradients (the weights P and their gradient dS are
+ *         bf16 matrices between two products)
+ *   model forward: loss within 1e-2 absolute, logits 2e-2; backward:
+ *   each tensor's gradient within 5e-2 and all gradients together 3e-2
+ *   (bf16 activations through every layer); AdamW from the same gradients
+ *   1e-5; recomputation changes nothing (1e-6); training: each of 100
+ *   losses within 2% of the CPU engine's. */
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
+#include "err.h"
 #include "gpt_cuda.h"
+#include "gpt_cuda_test.h"
+#include "model.h"
+#include "optim.h"
+#include "test.h"
 
-int main(void)
+static struct gpt_rng rng;
+
+static float bf16r(float x)
 {
+	uint32_t u;
+	memcpy(&u, &x, 4);
+	if ((u & 0x7f800000u) == 0x7f800000u)
+		return x;
+	u += 0x7fffu + ((u >> 16) & 1u);
+	u &= 0xffff0000u;
+	memcpy(&x, &u, 4);
+	return x;
+}
+
+static double normal(void)
+{
+	double u1 = gpt_rng_uniform(&rng), u2 = gpt_rng_uniform(&rng);
+	return sqrt(-2.0 * log(1.0 - u1)) * cos(2.0 * M_PI * u2);
+}
+
+/* n floats, normal(0, std), rounded to bf16. */
+static float *randn(size_t n, double std)
+{
+	float *p = xmalloc(xmul(n ? n : 1, sizeof(float)));
+	for (size_t i = 0; i < n; i++)
+		p[i] = bf16r((float)(std * normal()));
+	return p;
+}
+
+static float *zeros(size_t n)
+{
+	return xcalloc(n ? n : 1, sizeof(float));
+}
+
+static float *copyf(const float *a, size_t n)
+{
+	float *p = xmalloc(xmul(n ? n : 1, sizeof(float)));
+	memcpy(p, a, n * sizeof(float));
+	return p;
+}
+
+/* ||a - b|| / ||b|| (||a - b|| when b is zero); infinity on NaN. */
+static double rel(const float *a, const float *b, size_t n)
+{
+	double d = 0, r = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!isfinite(a[i]) || !isfinite(b[i])) {
+			if (a[i] == b[i]) /* both -inf: padding logits */
+				continue;
+			return INFINITY;
+		}
+		d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+		r += (double)b[i] * b[i];
+	}
+	return r > 0 ? sqrt(d / r) : sqrt(d);
+}
+
+/* Print and check one comparison. */
+#define CMP(name, a, b, n, tol) do { \
+	double e_ = rel((a), (b), (n)); \
+	printf("  %-28s rel %.2e (tol %.0e)%s\n", (name), e_, (double)(tol), \
+	       e_ <= (tol) ? "" : "  MISMATCH"); \
+	CHECK(e_ <= (tol), "%s: rel %.3e > %.0e", (name), e_, (double)(tol)); \
+} while (0)
+
+/* ---- float64 references ---- */
+
+static void ref_layernorm(int N, int C, const float *x, const float *w, const float *b,
+                          const float *dy, float *out, float *mean, float *rstd,
+                          float *dres, float *dw, float *db)
+{
+	for (int r = 0; r < N; r++) {
+		const float *xr = x + (size_t)r * C, *dr = dy + (size_t)r * C;
+		double mu = 0, var = 0, m1 = 0, m2 = 0, rs;
+		for (int i = 0; i < C; i++)
+			mu += xr[i];
+		mu /= C;
+		for (int i = 0; i < C; i++)
+			var += (xr[i] - mu) * (xr[i] - mu);
+		rs = 1.0 / sqrt(var / C + 1e-5);
+		for (int i = 0; i < C; i++) {
+			double xh = (xr[i] - mu) * rs;
+			out[(size_t)r * C + i] = (float)(xh * w[i] + b[i]);
+			m1 += (double)dr[i] * w[i];
+			m2 += (double)dr[i] * w[i] * xh;
+			dw[i] += (float)(dr[i] * xh);
+			db[i] += dr[i];
+		}
+		m1 /= C;
+		m2 /= C;
+		for (int i = 0; i < C; i++) {
+			double xh = (xr[i] - mu) * rs;
+			dres[(size_t)r * C + i] += (float)(((double)dr[i] * w[i] - m1 - xh * m2) * rs);
+		}
+		mean[r] = (float)mu;
+		rstd[r] = (float)rs;
+	}
+}
+
+static void ref_gelu(size_t n, const float *x, const float *dy, float *out, float *dx)
+{
+	const double k = sqrt(2.0 / M_PI), a = 0.044715;
+	for (size_t i = 0; i < n; i++) {
+		double v = x[i], u = k * (v + a * v * v * v), t = tanh(u);
+		out[i] = (float)(0.5 * v * (1 + t));
+		dx[i] = (float)(dy[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * k *
+		                                          (1 + 3 * a * v * v)));
+	}
+}
+
+static void ref_matmul(int N, int C, int OC, const float *x, const float *W, const float *bias,
+                       const float *resid, const float *dy, float *out, float *dx, float *dW,
+                       float *dbias)
+{
+	for (int r = 0; r < N; r++)
+		for (int o = 0; o < OC; o++) {
+			double s = bias ? bias[o] : 0;
+			for (int i = 0; i < C; i++)
+				s += (double)x[(size_t)r * C + i] * W[(size_t)o * C + i];
+			if (resid)
+				s += resid[(size_t)r * OC + o];
+			out[(size_t)r * OC + o] = (float)s;
+		}
+	for (int r = 0; r < N; r++)
+		for (int i = 0; i < C; i++) {
+			double s = 0;
+			for (int o = 0; o < OC; o++)
+				s += (double)dy[(size_t)r * OC + o] * W[(size_t)o * C + i];
+			dx[(size_t)r * C + i] = (float)s;
+		}
+	for (int o = 0; o < OC; o++) {
+		double sb = 0;
+		for (int i = 0; i < C; i++) {
+			double s = 0;
+			for (int r = 0; r < N; r++)
+				s += (double)dy[(size_t)r * OC + o] * x[(size_t)r * C + i];
+			dW[(size_t)o * C + i] += (float)s;
+		}
+		for (int r = 0; r < N; r++)
+			sb += dy[(size_t)r * OC + o];
+		if (dbias)
+			dbias[o] += (float)sb;
+	}
+}
+
+static void ref_attention(int B, int T, int C, int H, const float *qkv, const float *dy,
+                          float *y, float *lse, float *dqkv)
+{
+	int hs = C / H, C3 = 3 * C;
+	double scale = 1.0 / sqrt((double)hs);
+	double *P = xmalloc(xmul((size_t)T * T, sizeof(double)));
+	double *dP = xmalloc(xmul((size_t)T * T, sizeof(double)));
+	memset(dqkv, 0, (size_t)B * T * C3 * sizeof(float));
+	for (int b = 0; b < B; b++)
+		for (int h = 0; h < H; h++) {
+			const float *Q = qkv + (size_t)b * T * C3 + h * hs, *K = Q + C, *V = Q + 2 * C;
+			const float *dY = dy + (size_t)b * T * C + h * hs;
+			float *dQ = dqkv + (size_t)b * T * C3 + h * hs, *dK = dQ + C, *dV = dQ + 2 * C;
+			for (int i = 0; i < T; i++) {
+				double mx = -INFINITY, sum = 0;
+				for (int j = 0; j <= i; j++) {
+					double s = 0;
+					for (int d = 0; d < hs; d++)
+						s += (double)Q[(size_t)i * C3 + d] * K[(size_t)j * C3 + d];
+					P[(size_t)i * T + j] = s * scale;
+					mx = fmax(mx, s * scale);
+				}
+				for (int j = 0; j <= i; j++)
+					sum += exp(P[(size_t)i * T + j] - mx);
+				lse[((size_t)b * H + h) * T + i] = (float)(mx + log(sum));
+				for (int j = 0; j <= i; j++)
+					P[(size_t)i * T + j] = exp(P[(size_t)i * T + j] - mx) / sum;
+				for (int d = 0; d < hs; d++) {
+					double s = 0;
+					for (int j = 0; j <= i; j++)
+						s += P[(size_t)i * T + j] * V[(size_t)j * C3 + d];
+					y[((size_t)b * T + i) * C + h * hs + d] = (float)s;
+				}
+			}
+			for (int i = 0; i < T; i++) {
+				double D = 0;
+				for (int j = 0; j <= i; j++) {
+					double s = 0;
+					for (int d = 0; d < hs; d++)
+						s += (double)dY[(size_t)i * C + d] * V[(size_t)j * C3 + d];
+					dP[(size_t)i * T + j] = s;
+					D += s * P[(size_t)i * T + j];
+				}
+				for (int j = 0; j <= i; j++) {
+					double ds = P[(size_t)i * T + j] * (dP[(size_t)i * T + j] - D) * scale;
+					for (int d = 0; d < hs; d++) {
+						dQ[(size_t)i * C3 + d] += (float)(ds * K[(size_t)j * C3 + d]);
+						dK[(size_t)j * C3 + d] += (float)(ds * Q[(size_t)i * C3 + d]);
+						dV[(size_t)j * C3 + d] +=
+							(float)(P[(size_t)i * T + j] * dY[(size_t)i * C + d]);
+					}
+				}
+			}
+		}
+	free(P);
+	free(dP);
+}
+
+static void ref_xent(int BT, int V, int Vp, const float *lg, const uint32_t *tg, float dscale,
+                     float *loss, float *dl)
+{
+	for (int r = 0; r < BT; r++) {
+		const float *l = lg + (size_t)r * Vp;
+		float *d = dl + (size_t)r * Vp;
+		double mx = -INFINITY, sum = 0, lse;
+		memset(d, 0, (size_t)Vp * sizeof(float));
+		loss[r] = 0;
+		if (tg[r] == GPT_IGNORE)
+			continue;
+		for (int i = 0; i < V; i++)
+			mx = fmax(mx, l[i]);
+		for (int i = 0; i < V; i++)
+			sum += exp(l[i] - mx);
+		lse = mx + log(sum);
+		loss[r] = (float)(lse - l[tg[r]]);
+		for (int i = 0; i < V; i++)
+			d[i] = (float)(exp(l[i] - lse) * dscale - (i == (int)tg[r] ? dscale : 0.0));
+	}
+}
+
+/* ---- kernels ---- */
+
+static void test_layernorm(void)
+{
+	static const int shapes[][2] = {{64, 768}, {37, 100}, {5, 1600}};
+	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+		int N = shapes[s][0], C = shapes[s][1];
+		size_t nc = (size_t)N * C;
+		float *x = randn(nc, 1.0), *w = randn(C, 1.0), *b = randn(C, 0.5);
+		float *dy = randn(nc, 1.0), *dres0 = randn(nc, 0.1);
+		float *o1 = zeros(nc), *m1 = zeros(N), *r1 = zeros(N), *dr1 = copyf(dres0, nc);
+		float *dw1 = randn(C, 0.1), *db1 = randn(C, 0.1);
+		float *o2 = zeros(nc), *m2 = zeros(N), *r2 = zeros(N), *dr2 = copyf(dres0, nc);
+		float *dw2 = copyf(dw1, C), *db2 = copyf(db1, C);
+		for (int i = 0; i < C; i++)
+			w[i] = bf16r(1.0f + 0.2f * w[i]);
+		gcuda_test_layernorm(N, C, x, w, b, dy, o1, m1, r1, dr1, dw1, db1);
+		ref_layernorm(N, C, x, w, b, dy, o2, m2, r2, dr2, dw2, db2);
+		printf(" layernorm %dx%d\n", N, C);
+		CMP("out (bf16)", o1, o2, nc, 1e-2);
+		CMP("mean", m1, m2, (size_t)N, 1e-4);
+		CMP("rstd", r1, r2, (size_t)N, 1e-4);
+		CMP("dres += dx", dr1, dr2, nc, 1e-4);
+		CMP("dweight", dw1, dw2, (size_t)C, 1e-4);
+		CMP("dbias", db1, db2, (size_t)C, 1e-4);
+		free(x); free(w); free(b); free(dy); free(dres0);
+		free(o1); free(m1); free(r1); free(dr1); free(dw1); free(db1);
+		free(o2); free(m2); free(r2); free(dr2); free(dw2); free(db2);
+	}
+}
+
+static void test_gelu(void)
+{
+	size_t n = 100003;
+	float *x = randn(n, 2.0), *dy = randn(n, 1.0);
+	float *o1 = zeros(n), *d1 = zeros(n), *o2 = zeros(n), *d2 = zeros(n);
+	gcuda_test_gelu(n, x, dy, o1, d1);
+	ref_gelu(n, x, dy, o2, d2);
+	printf(" gelu %zu\n", n);
+	CMP("out (bf16)", o1, o2, n, 1e-2);
+	CMP("dinp (bf16)", d1, d2, n, 1e-2);
+	free(x); free(dy); free(o1); free(d1); free(o2); free(d2);
+}
+
+static void test_matmul(void)
+{
+	static const int shapes[][3] = {{64, 128, 384}, {40, 96, 24}, {128, 256, 256}};
+	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+		int N = shapes[s][0], C = shapes[s][1], OC = shapes[s][2], with = s != 1;
+		size_t nc = (size_t)N * C, no = (size_t)N * OC, wc = (size_t)OC * C;
+		float *x = randn(nc, 1.0), *W = randn(wc, 0.05), *bias = with ? randn(OC, 0.1) : NULL;
+		float *resid = with ? randn(no, 1.0) : NULL, *dy = randn(no, 1.0);
+		float *o1 = zeros(no), *dx1 = zeros(nc), *dW1 = randn(wc, 0.1);
+		float *db1 = with ? randn(OC, 0.1) : NULL;
+		float *o2 = zeros(no), *dx2 = zeros(nc), *dW2 = copyf(dW1, wc);
+		float *db2 = with ? copyf(db1, OC) : NULL;
+		gcuda_test_matmul(N, C, OC, x, W, bias, resid, dy, o1, dx1, dW1, db1);
+		ref_matmul(N, C, OC, x, W, bias, resid, dy, o2, dx2, dW2, db2);
+		printf(" matmul %dx%d -> %d%s\n", N, C, OC, with ? " + bias + residual" : "");
+		CMP("out (bf16)", o1, o2, no, 1e-2);
+		CMP("dinp (bf16)", dx1, dx2, nc, 1e-2);
+		CMP("dweight +=", dW1, dW2, wc, 1e-4);
+		if (with)
+			CMP("dbias +=", db1, db2, (size_t)OC, 1e-4);
+		free(x); free(W); free(bias); free(resid); free(dy);
+		free(o1); free(dx1); free(dW1); free(db1); free(o2); free(dx2); free(dW2); free(db2);
+	}
+}
+
+static void test_attention(void)
+{
+	static const int shapes[][4] = {{2, 64, 128, 2}, {3, 13, 48, 4}, {1, 256, 64, 1}};
+	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+		int B = shapes[s][0], T = shapes[s][1], C = shapes[s][2], H = shapes[s][3];
+		size_t n3 = (size_t)B * T * 3 * C, n1 = (size_t)B * T * C, nl = (size_t)B * H * T;
+		float *qkv = randn(n3, 1.0), *dy = randn(n1, 1.0);
+		float *y1 = zeros(n1), *l1 = zeros(nl), *d1 = zeros(n3);
+		float *y2 = zeros(n1), *l2 = zeros(nl), *d2 = zeros(n3);
+		gcuda_test_attention(B, T, C, H, qkv, dy, y1, l1, d1);
+		ref_attention(B, T, C, H, qkv, dy, y2, l2, d2);
+		printf(" attention B=%d T=%d C=%d H=%d\n", B, T, C, H);
+		CMP("y (bf16)", y1, y2, n1, 1e-2);
+		CMP("lse", l1, l2, nl, 1e-4);
+		CMP("dqkv (bf16)", d1, d2, n3, 2e-2);
+		free(qkv); free(dy); free(y1); free(l1); free(d1); free(y2); free(l2); free(d2);
+	}
+}
+
+static void test_xent(void)
+{
+	int BT = 24, V = 1000, Vp = 1024;
+	size_t n = (size_t)BT * Vp;
+	float *lg = randn(n, 3.0), *l1 = zeros(BT), *d1 = zeros(n), *l2 = zeros(BT), *d2 = zeros(n);
+	uint32_t *tg = xcalloc((size_t)BT, sizeof *tg);
+	for (int r = 0; r < BT; r++)
+		tg[r] = r % 5 == 3 ? GPT_IGNORE : (uint32_t)(gpt_rng_next(&rng) % (uint64_t)V);
+	tg[0] = (uint32_t)V - 1; /* the last real id */
+	for (size_t i = 0; i < n; i++)
+		if ((int)(i % (size_t)Vp) >= V)
+			lg[i] = 0; /* padding: ignored whatever it holds */
+	gcuda_test_xent(BT, V, Vp, lg, tg, 0.05f, l1, d1);
+	ref_xent(BT, V, Vp, lg, tg, 0.05f, l2, d2);
+	printf(" cross-entropy BT=%d V=%d (padded %d)\n", BT, V, Vp);
+	CMP("row loss", l1, l2, (size_t)BT, 1e-4);
+	CMP("dlogits (bf16)", d1, d2, n, 1e-2);
+	for (int r = 0; r < BT; r++)
+		for (int i = V; i < Vp; i++)
+			CHECK(d1[(size_t)r * Vp + i] == 0, "padding gradient %g", d1[(size_t)r * Vp + i]);
+	free(lg); free(l1); free(d1); free(l2); free(d2); free(tg);
+}
+
+static void test_embedding(void)
+{
+	int B = 3, T = 40, C = 96, V = 50;
+	size_t BT = (size_t)B * T, nc = BT * C;
+	uint32_t *in = xcalloc(BT, sizeof *in);
+	float *wte = randn((size_t)V * C, 0.5), *wpe = randn((size_t)T * C, 0.5);
+	float *dres = randn(nc, 1.0), *o1 = zeros(nc), *o2 = zeros(nc);
+	float *dte1 = randn((size_t)V * C, 0.1), *dpe1 = randn((size_t)T * C, 0.1);
+	float *dte2 = copyf(dte1, (size_t)V * C), *dpe2 = copyf(dpe1, (size_t)T * C);
+	for (size_t i = 0; i < BT; i++)
+		in[i] = (uint32_t)(gpt_rng_next(&rng) % 7 * 7 % (uint64_t)V); /* many repeats */
+	gcuda_test_embedding(B, T, C, V, in, wte, wpe, dres, o1, dte1, dpe1);
+	for (size_t r = 0; r < BT; r++)
+		for (int i = 0; i < C; i++) {
+			o2[r * C + i] = wte[(size_t)in[r] * C + i] + wpe[(r % T) * C + i];
+			dte2[(size_t)in[r] * C + i] += dres[r * C + i];
+			dpe2[(r % T) * C + i] += dres[r * C + i];
+		}
+	printf(" embedding B=%d T=%d C=%d V=%d\n", B, T, C, V);
+	CMP("out (bf16)", o1, o2, nc, 1e-2);
+	CMP("dwte +=", dte1, dte2, (size_t)V * C, 1e-4);
+	CMP("dwpe +=", dpe1, dpe2, (size_t)T * C, 1e-4);
+	free(in); free(wte); free(wpe); free(dres); free(o1); free(o2);
+	free(dte1); free(dpe1); free(dte2); free(dpe2);
+}
+
+/* ---- whole models ---- */
+
+static void rand_tokens(uint32_t *in, uint32_t *tg, size_t n, int V, int ignore_every)
+{
+	for (size_t i = 0; i < n; i++) {
+		in[i] = (uint32_t)(gpt_rng_next(&rng) % (uint64_t)V);
+		tg[i] = (uint32_t)(gpt_rng_next(&rng) % (uint64_t)V);
+		if (ignore_every && i % (size_t)ignore_every == 1)
+			tg[i] = GPT_IGNORE;
+	}
+}
+
+static void model_case(int tied, int bias, int qkv_bias)
+{
+	struct gpt_config c = {0};
+	struct gpt_model m;
+	struct gcuda_model *g;
+	struct adamw_config ac;
+	struct adamw ocpu, ogpu;
+	int B = 4, T = 32, BT = B * T;
+	uint32_t *in = xcalloc((size_t)BT, 4), *tg = xcalloc((size_t)BT, 4);
+	float loss_c, loss_g, *gg, *lg, *p0, norm_c, norm_g;
+	double worst = 0;
+	size_t n;
+
+	c.n_layer = 2;
+	c.n_head = 4;
+	c.n_embd = 64;
+	c.n_ctx = 64;
+	c.vocab_size = 300;
+	c.tied = tied;
+	c.bias = bias;
+	c.qkv_bias = qkv_bias;
+	gpt_config_finish(&c);
+	gpt_model_init(&m, &c);
+	gpt_model_init_weights(&m, gpt_rng_next(&rng));
+	gpt_model_plan(&m, B, T, 1);
+	n = m.n_params;
+	rand_tokens(in, tg, (size_t)BT, c.vocab_size, 7);
+	printf(" model L=2 H=4 C=64 V=300 tied=%d bias=%d qkv_bias=%d, B=%d T=%d\n", tied, bias,
+	       qkv_bias, B, T);
+
+	g = gcuda_model_init(&c);
+	gcuda_model_plan(g, B, T, 1, 0);
+	gcuda_model_upload(g, &m);
+
+	/* forward: loss and logits */
+	loss_c = gpt_model_forward(&m, in, tg, B, T);
+	loss_g = gcuda_model_forward(g, in, tg, B, T);
+	printf("  %-28s cpu %.6f gpu %.6f (tol 1e-2)\n", "loss", loss_c, loss_g);
+	CHECK(fabsf(loss_c - loss_g) <= 1e-2f, "loss cpu %g gpu %g", loss_c, loss_g);
+	CHECK(gcuda_model_counted(g) == m.n_counted, "counted %ld vs %ld",
+	      gcuda_model_counted(g), m.n_counted);
+	lg = zeros((size_t)BT * c.padded_vocab);
+	gcuda_model_logits(g, 0, BT, lg);
+	CMP("logits", lg, gpt_model_logits(&m), (size_t)BT * c.padded_vocab, 2e-2);
+
+	/* backward, two micro-batches accumulated */
+	gpt_model_zero_grad(&m);
+	gpt_model_backward(&m, 0.5f);
+	gcuda_model_zero_grad(g);
+	gcuda_model_backward(g, 0.5f);
+	rand_tokens(in, tg, (size_t)BT, c.vocab_size, 0);
+	gpt_model_forward(&m, in, tg, B, T - 8);
+	gpt_model_backward(&m, 0.5f);
+	loss_g = gcuda_model_forward_backward(g, in, tg, B, T - 8, 0.5f);
+	CHECK(fabsf(m.loss - loss_g) <= 1e-2f, "second loss cpu %g gpu %g", m.loss, loss_g);
+	gg = zeros(n);
+	gcuda_model_download_grads(g, gg);
+	for (int i = 0; i < m.n_tensors; i++) {
+		const struct gpt_tensor *t = &m.tensors[i];
+		double e = rel(gg + t->offset, m.grads + t->offset, t->size);
+		if (e > worst)
+			worst = e;
+		if (e > 5e-2) {
+			printf("  grad %-23s rel %.2e (tol 5e-2)  MISMATCH\n", t->name, e);
+			CHECK(e <= 5e-2, "gradient of %s: rel %.3e", t->name, e);
+		}
+	}
+	printf("  %-28s worst tensor rel %.2e (tol 5e-2)\n", "gradients", worst);
+	CMP("all gradients", gg, m.grads, n, 3e-2);
+
+	/* the optimizer, from the GPU's gradients on both sides, clipped */
+	norm_g = gcuda_model_grad_norm(g);
+	norm_c = grad_global_norm(gg, n);
+	printf("  %-28s cpu %.6g gpu %.6g\n", "grad norm", norm_c, norm_g);
+	CHECK(fabsf(norm_c - norm_g) <= 1e-5f * norm_c, "norm cpu %g gpu %g", norm_c, norm_g);
+	adamw_config_default(&ac);
+	gpt_model_adamw_init(&m, &ocpu, &ac);
+	gpt_model_adamw_init(&m, &ogpu, &ac);
+	gcuda_adamw_init(g, &ogpu);
+	p0 = copyf(m.params, n);
+	for (int step = 0; step < 2; step++) {
+		adamw_step(&ocpu, m.params, gg, 1e-3f, grad_clip_scale(norm_c, 0.5f * norm_c));
+		gcuda_adamw_step(g, 1e-3f, 0.5f * norm_c);
+	}
+	CHECK(fabsf(gcuda_adamw_last_norm(g) - norm_g) <= 1e-6f * norm_g, "last norm");
+	{
+		float *pg = copyf(m.params, n), *pc = copyf(m.params, n);
+		struct gpt_model *mm = &m;
+		gcuda_model_download(g, mm); /* m.params now the GPU's */
+		memcpy(pg, m.params, n * sizeof(float));
+		gcuda_adamw_download(g, &ogpu);
+		for (size_t i = 0; i < n; i++) {
+			pg[i] -= p0[i];
+			pc[i] -= p0[i];
+		}
+		CMP("adamw update", pg, pc, n, 1e-5);
+		CMP("adamw m", ogpu.m, ocpu.m, n, 1e-5);
+		CMP("adamw v", ogpu.v, ocpu.v, n, 1e-5);
+		CHECK(ogpu.step == ocpu.step, "step %ld vs %ld", ogpu.step, ocpu.step);
+		free(pg);
+		free(pc);
+	}
+
+	/* recomputation gives the same gradients */
+	{
+		float *g1 = zeros(n), *g2 = zeros(n);
+		gcuda_model_zero_grad(g);
+		gcuda_model_forward_backward(g, in, tg, B, T, 1.0f);
+		gcuda_model_download_grads(g, g1);
+		gcuda_model_plan(g, B, T, 1, 1);
+		gcuda_model_zero_grad(g);
+		gcuda_model_forward_backward(g, in, tg, B, T, 1.0f);
+		gcuda_model_download_grads(g, g2);
+		CMP("recompute gradients", g2, g1, n, 1e-6);
+		free(g1);
+		free(g2);
+	}
+	printf("  peak gpu memory %.1f MiB\n", gcuda_model_peak_bytes(g) / 1048576.0);
+	gcuda_model_free(g);
+	adamw_free(&ocpu);
+	adamw_free(&ogpu);
+	gpt_model_free(&m);
+	free(in); free(tg); free(gg); free(lg); free(p0);
+}
+
+static void test_model_tied(void)
+{
+	model_case(1, 1, 1);
+}
+
+static void test_model_untied_nobias(void)
+{
+	model_case(0, 0, 0);
+}
+
+/* ---- training on real text ---- */
+
+static uint32_t *read_tokens(size_t *n)
+{
+	const char *bin = getenv("BIN");
+	char cmd[4096];
+	FILE *p;
+	size_t cap = 1 << 20, len = 0, got;
+	uint32_t *buf = xmalloc(cap * sizeof *buf);
+	snprintf(cmd, sizeof cmd,
+	         "'%s/gpt-tokenize' -q --offline --vocab '%s/data/gpt2' -f u32 "
+	         "'%s/data/text/tinyshakespeare.txt'",
+	         bin ? bin : "bin", test_shared(), test_shared());
+	p = popen(cmd, "r");
+	if (!p)
+		die_errno("cannot run: '%s'", cmd);
+	while ((got = fread(buf + len, sizeof *buf, cap - len, p)) > 0) {
+		len += got;
+		if (len == cap) {
+			cap *= 2;
+			buf = xrealloc(buf, cap * sizeof *buf);
+		}
+	}
+	if (pclose(p) != 0)
+		die("tokenizing failed: '%s'", cmd);
+	*n = len;
+	return buf;
+}
+
+static void test_train_shakespeare(void)
+{
+	struct gpt_config c = {0};
+	struct gpt_model m;
+	struct gcuda_model *g;
+	struct adamw_config ac;
+	struct adamw opt;
+	struct lr_schedule sch = {LR_COSINE, 1e-3f, 10, 100, 0, 0.1f};
+	int B = 8, T = 64, steps = 100, BT = B * T;
+	size_t ntok, at = 0;
+	uint32_t *tok = read_tokens(&ntok), *in = xcalloc((size_t)BT, 4), *tg = xcalloc((size_t)BT, 4);
+	double worst = 0, first = 0, last = 0;
+
+	CHECK(ntok > (size_t)BT * steps + 1, "only %zu tokens", ntok);
+	if (ntok <= (size_t)BT * steps + 1)
+		return;
+	c.n_layer = 4;
+	c.n_head = 4;
+	c.n_embd = 128;
+	c.n_ctx = T;
+	c.vocab_size = 50257;
+	c.tied = 1;
+	c.bias = 1;
+	c.qkv_bias = 1;
+	gpt_config_finish(&c);
+	gpt_model_init(&m, &c);
+	gpt_model_init_weights(&m, 1337);
+	gpt_model_plan(&m, B, T, 1);
+	adamw_config_default(&ac);
+	gpt_model_adamw_init(&m, &opt, &ac);
+	g = gcuda_model_init(&c);
+	gcuda_model_plan(g, B, T, 1, 0);
+	gcuda_model_upload(g, &m);
+	gcuda_adamw_init(g, &opt);
+	printf(" training L=4 H=4 C=128 B=%d T=%d on %zu tinyshakespeare tokens\n", B, T, ntok);
+	for (int s = 0; s < steps; s++) {
+		float lc, lgpu, lr = lr_schedule_at(&sch, s);
+		for (int i = 0; i < BT; i++) {
+			in[i] = tok[at + (size_t)i];
+			tg[i] = tok[at + (size_t)i + 1];
+		}
+		at += (size_t)BT;
+		gpt_model_zero_grad(&m);
+		lc = gpt_model_forward(&m, in, tg, B, T);
+		gpt_model_backward(&m, 1.0f);
+		adamw_step(&opt, m.params, m.grads, lr,
+		           grad_clip_scale(grad_global_norm(m.grads, m.n_params), 1.0f));
+		gcuda_model_zero_grad(g);
+		lgpu = gcuda_model_forward_backward(g, in, tg, B, T, 1.0f);
+		gcuda_adamw_step(g, lr, 1.0f);
+		double d = fabs((double)lgpu - lc) / lc;
+		if (d > worst)
+			worst = d;
+		if (s == 0)
+			first = lc;
+		last = lc;
+		if (s % 10 == 0 || s == steps - 1 || d > 0.02)
+			printf("  step %3d cpu %.4f gpu %.4f diff %.2f%%%s\n", s, lc, lgpu, 100 * d,
+			       d > 0.02 ? "  MISMATCH" : "");
+		CHECK(d <= 0.02, "step %d: cpu loss %.4f gpu %.4f", s, lc, lgpu);
+	}
+	printf("  worst difference %.2f%% (tol 2%%); cpu loss %.3f -> %.3f\n", 100 * worst, first,
+	       last);
+	CHECK(last < first - 1.0, "the cpu engine did not learn: %.3f -> %.3f", first, last);
+	gcuda_model_free(g);
+	adamw_free(&opt);
+	gpt_model_free(&m);
+	free(tok); free(in); free(tg);
+}
+
+int main(int argc, char **argv)
+{
+	const char *s = getenv("CUDA_TEST_SEED");
+	uint64_t seed = s ? strtoull(s, NULL, 10) : (uint64_t)time(NULL);
+	struct gcuda_device d;
+
+	(void)argc;
+	err_init(argv[0]);
 	if (!gcuda_available()) {
-		fprintf(stderr, "cuda-test: no usable gpu: %s\n", gcuda_why_not());
+		printf("fail cuda_test: no usable gpu: %s\n", gcuda_why_not());
 		return 1;
 	}
-	return 0;
+	gcuda_device_info(&d);
+	printf("device %s (sm_%d%d, %d SMs, %.1f GiB); CUDA_TEST_SEED=%llu\n", d.name, d.sm_major,
+	       d.sm_minor, d.multiprocessors, d.total_bytes / 1073741824.0,
+	       (unsigned long long)seed);
+	gpt_rng_seed(&rng, seed);
+	RUN(test_layernorm);
+	RUN(test_gelu);
+	RUN(test_matmul);
+	RUN(test_attention);
+	RUN(test_xent);
+	RUN(test_embedding);
+	RUN(test_model_tied);
+	RUN(test_model_untied_nobias);
+	RUN(test_train_shakespeare);
+	printf("%s\n", test_failed_total ? "cuda-test: MISMATCHES above" : "cuda-test: all passed");
+	return TEST_END();
 }
