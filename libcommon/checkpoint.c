@@ -402,18 +402,35 @@ static int check_table(struct ckpt *c, const unsigned char *t)
 	return 0;
 }
 
+/* The file a path means: a run folder means its "latest", and a link is
+ * followed one level so messages name the real checkpoint. */
 static char *resolve(const char *path)
 {
 	struct stat st;
+	char *p, target[4096];
+	ssize_t n;
 
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-		size_t n = strlen(path) + 8;
-		char *p = xmalloc(n);
+		size_t len = strlen(path) + 8;
 
-		snprintf(p, n, "%s/latest", path);
-		return p;
+		p = xmalloc(len);
+		snprintf(p, len, "%s/latest", path);
+	} else {
+		p = xstrdup(path);
 	}
-	return xstrdup(path);
+	n = readlink(p, target, sizeof target - 1);
+	if (n > 0) {
+		const char *slash = strrchr(p, '/');
+		size_t dir = target[0] == '/' || !slash ? 0 : (size_t)(slash - p) + 1;
+		size_t len = dir + (size_t)n + 1;
+		char *q = xmalloc(len);
+
+		target[n] = '\0';
+		snprintf(q, len, "%.*s%s", (int)dir, p, target);
+		free(p);
+		p = q;
+	}
+	return p;
 }
 
 static int open_checked(struct ckpt *c)

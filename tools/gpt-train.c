@@ -1,0 +1,1115 @@
+/* gpt-train: train a GPT-2 model on token shards, on the CPU engine.
+ * Parses options, keeps the run folder (checkpoints, latest, log.tsv,
+ * config), and drives the model, the optimizer and the shard reader of
+ * libcommon so that a resumed run continues its loss curve bit for bit. */
+#include "checkpoint.h"
+#include "cli.h"
+#include "err.h"
+#include "io.h"
+#include "model.h"
+#include "optim.h"
+#include "progress.h"
+#include "shard.h"
+#include "vocab.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <omp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void openblas_set_num_threads(int n);
+
+/* ---- options ------------------------------------------------------------ */
+
+struct opts {
+	char *train, *val, *out, *resume, *init, *model, *device, *vocab, *schedule;
+	uint64_t layers, heads, width, context, vocab_size;
+	uint64_t batch, total_batch, steps, tokens, warmup;
+	double lr, min_lr_frac, decay_frac, weight_decay, beta1, beta2, eps, clip;
+	uint64_t seed, val_every, val_batches, sample_every, sample_tokens;
+	uint64_t ckpt_every, keep, threads;
+	double skip_z;
+	enum progress_mode progress;
+};
+
+enum okind { K_STR, K_U64, K_DBL };
+/* Where an option may appear: SAVE ones are the run's settings, kept in
+ * every checkpoint and taken back by --resume; SHAPE ones fix the model
+ * and cannot change on resume. */
+enum { SAVE = 1, SHAPE = 2 };
+
+struct optdef {
+	const char *name;
+	int shortopt;
+	enum okind kind;
+	size_t off;
+	double min, max;
+	int flags;
+};
+
+#define S(f) offsetof(struct opts, f)
+static const struct optdef defs[] = {
+	{ "train", 'i', K_STR, S(train), 0, 0, SAVE },
+	{ "val", 'j', K_STR, S(val), 0, 0, SAVE },
+	{ "output", 'o', K_STR, S(out), 0, 0, 0 },
+	{ "resume", 0, K_STR, S(resume), 0, 0, 0 },
+	{ "init", 0, K_STR, S(init), 0, 0, SAVE },
+	{ "model", 0, K_STR, S(model), 0, 0, SHAPE },
+	{ "layers", 0, K_U64, S(layers), 1, 1024, SAVE | SHAPE },
+	{ "heads", 0, K_U64, S(heads), 1, 1024, SAVE | SHAPE },
+	{ "width", 0, K_U64, S(width), 1, 65536, SAVE | SHAPE },
+	{ "context", 0, K_U64, S(context), 2, 1 << 20, SAVE | SHAPE },
+	{ "vocab-size", 0, K_U64, S(vocab_size), 2, 1 << 24, SAVE | SHAPE },
+	{ "vocab", 0, K_STR, S(vocab), 0, 0, 0 },
+	{ "batch", 'b', K_U64, S(batch), 1, 1 << 20, SAVE },
+	{ "total-batch", 0, K_U64, S(total_batch), 1, 1e15, SAVE },
+	{ "steps", 'n', K_U64, S(steps), 1, 1e15, SAVE },
+	{ "tokens", 0, K_U64, S(tokens), 1, 1e18, 0 },
+	{ "lr", 0, K_DBL, S(lr), 0, 1e30, SAVE },
+	{ "warmup", 0, K_U64, S(warmup), 0, 1e15, SAVE },
+	{ "schedule", 0, K_STR, S(schedule), 0, 0, SAVE },
+	{ "min-lr-frac", 0, K_DBL, S(min_lr_frac), 0, 1, SAVE },
+	{ "decay-frac", 0, K_DBL, S(decay_frac), 0, 1, SAVE },
+	{ "weight-decay", 0, K_DBL, S(weight_decay), 0, 1e30, SAVE },
+	{ "beta1", 0, K_DBL, S(beta1), 0, 1, SAVE },
+	{ "beta2", 0, K_DBL, S(beta2), 0, 1, SAVE },
+	{ "eps", 0, K_DBL, S(eps), 0, 1, SAVE },
+	{ "clip", 0, K_DBL, S(clip), 0, 1e30, SAVE },
+	{ "seed", 0, K_U64, S(seed), 0, 1.8e19, SAVE },
+	{ "val-every", 0, K_U64, S(val_every), 0, 1e15, SAVE },
+	{ "val-batches", 0, K_U64, S(val_batches), 1, 1e9, SAVE },
+	{ "sample-every", 0, K_U64, S(sample_every), 0, 1e15, SAVE },
+	{ "sample-tokens", 0, K_U64, S(sample_tokens), 1, 1e6, SAVE },
+	{ "checkpoint-every", 0, K_U64, S(ckpt_every), 0, 1e15, SAVE },
+	{ "keep", 0, K_U64, S(keep), 0, 1e9, SAVE },
+	{ "skip-outliers", 0, K_DBL, S(skip_z), 0, 1e9, SAVE },
+	{ "threads", 0, K_U64, S(threads), 1, 4096, SAVE },
+	{ "device", 0, K_STR, S(device), 0, 0, 0 },
+};
+#undef S
+#define NDEFS (int)(sizeof defs / sizeof defs[0])
+enum { OPT_HELP = 1000, OPT_VERSION, OPT_PROGRESS };
+
+static int opt_index(const char *name)
+{
+	for (int i = 0; i < NDEFS; i++)
+		if (strcmp(defs[i].name, name) == 0)
+			return i;
+	return 0;
+}
+
+static void usage(void)
+{
+	printf("usage: gpt-train -i TRAIN_GLOB [-j VAL_GLOB] -o RUN [options]\n"
+	       "       gpt-train --resume RUN [options]\n"
+	       "Train a GPT-2 model on token shards; see gpt-train(1).\n"
+	       "  -i, --train GLOB        training shards\n"
+	       "  -j, --val GLOB          validation shards\n"
+	       "  -o, --output RUN        run folder (checkpoints, latest, log.tsv, config)\n"
+	       "      --resume RUN        continue the run in RUN from RUN/latest\n"
+	       "      --init CKPT         start from the weights of a checkpoint\n"
+	       "      --model NAME        d12, d24, d36, d48 or 163m (default d12)\n"
+	       "      --layers N --heads N --width N --context N   model shape\n"
+	       "      --vocab-size N      vocabulary (default: the shards')\n"
+	       "      --vocab PATH        tokenizer vocabulary, to print samples as text\n"
+	       "  -b, --batch B           sequences per micro-batch (default 4)\n"
+	       "      --total-batch TOK   tokens per step, by gradient accumulation (default B*T)\n"
+	       "  -n, --steps N           optimizer steps (default: one pass over the data)\n"
+	       "      --tokens N          training tokens instead of steps\n"
+	       "      --lr X              peak learning rate (default 6e-4)\n"
+	       "      --warmup N          warmup steps (default steps/20)\n"
+	       "      --schedule NAME     cosine, linear, wsd or constant (default cosine)\n"
+	       "      --min-lr-frac F     final rate as a fraction of --lr (default 0.1)\n"
+	       "      --decay-frac F      wsd: fraction of steps in the final decay (default 0.2)\n"
+	       "      --weight-decay X --beta1 X --beta2 X --eps X   AdamW (0.1 0.9 0.95 1e-8)\n"
+	       "      --clip X            clip the gradient norm to X, 0 off (default 1)\n"
+	       "      --seed N            initialisation, data order, sampling (default 1337)\n"
+	       "      --val-every N       validation loss every N steps, 0 off (default 250)\n"
+	       "      --val-batches N     micro-batches of validation (default 20)\n"
+	       "      --sample-every N    print a sample every N steps, 0 off (default 0)\n"
+	       "      --sample-tokens N   tokens per sample (default 64)\n"
+	       "      --checkpoint-every N  checkpoint every N steps, 0: only at the end (default 1000)\n"
+	       "      --keep K            keep the newest K checkpoints, 0 all (default 3)\n"
+	       "      --skip-outliers Z   skip updates whose loss or norm is Z sigmas high\n"
+	       "      --threads N         CPU threads\n"
+	       "      --device DEV        auto, cpu or cuda (default auto)\n"
+	       "  -q, --quiet             no progress, configuration or samples\n"
+	       "      --progress          progress even when stderr is not a terminal\n"
+	       "      --help, --version\n");
+	exit(EXIT_OK);
+}
+
+static void set_opt(struct opts *o, const struct optdef *d, const char *arg)
+{
+	char opt[48];
+	char *base = (char *)o + d->off;
+
+	snprintf(opt, sizeof opt, "--%s", d->name);
+	switch (d->kind) {
+	case K_STR:
+		free(*(char **)base);
+		*(char **)base = xstrdup(arg);
+		break;
+	case K_U64:
+		*(uint64_t *)base = cli_u64(opt, arg, (uint64_t)d->min, (uint64_t)d->max);
+		break;
+	case K_DBL:
+		*(double *)base = cli_double(opt, arg, d->min, d->max);
+		break;
+	}
+}
+
+static void defaults(struct opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->batch = 4;
+	o->lr = 6e-4;
+	o->schedule = xstrdup("cosine");
+	o->min_lr_frac = 0.1;
+	o->decay_frac = 0.2;
+	o->weight_decay = 0.1;
+	o->beta1 = 0.9;
+	o->beta2 = 0.95;
+	o->eps = 1e-8;
+	o->clip = 1.0;
+	o->seed = 1337;
+	o->val_every = 250;
+	o->val_batches = 20;
+	o->sample_tokens = 64;
+	o->ckpt_every = 1000;
+	o->keep = 3;
+	o->device = xstrdup("auto");
+}
+
+/* The run's settings as "key value" lines: what --resume takes back. */
+static char *settings_text(const struct opts *o)
+{
+	size_t cap = 4096, n = 0;
+	char *s = xmalloc(cap);
+
+	for (int i = 0; i < NDEFS; i++) {
+		const struct optdef *d = &defs[i];
+		const char *base = (const char *)o + d->off;
+		char val[64];
+		const char *v = val;
+		size_t need;
+
+		if (!(d->flags & SAVE))
+			continue;
+		if (d->kind == K_STR) {
+			v = *(char *const *)base;
+			if (!v)
+				continue;
+		} else if (d->kind == K_U64) {
+			snprintf(val, sizeof val, "%" PRIu64, *(const uint64_t *)base);
+		} else {
+			snprintf(val, sizeof val, "%.17g", *(const double *)base);
+		}
+		need = strlen(d->name) + strlen(v) + 3;
+		while (n + need + 1 > cap)
+			s = xrealloc(s, cap *= 2);
+		n += (size_t)snprintf(s + n, cap - n, "%s %s\n", d->name, v);
+	}
+	return s;
+}
+
+/* Take back the settings of a checkpoint for every option the command
+ * line did not give. */
+static void settings_apply(struct opts *o, const char *text, const int *given)
+{
+	char *copy = xstrdup(text), *line = copy, *next;
+
+	for (; line && *line; line = next) {
+		char *sp;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		sp = strchr(line, ' ');
+		if (!sp)
+			continue;
+		*sp = '\0';
+		for (int i = 0; i < NDEFS; i++)
+			if ((defs[i].flags & SAVE) && strcmp(defs[i].name, line) == 0 && !given[i])
+				set_opt(o, &defs[i], sp + 1);
+	}
+	free(copy);
+}
+
+/* ---- signals ------------------------------------------------------------ */
+
+static volatile sig_atomic_t stop_sig;
+
+static void on_stop(int sig)
+{
+	if (stop_sig) {
+		/* A second signal: stop now, without a checkpoint. */
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	stop_sig = sig;
+}
+
+static void install_stop(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ---- outlier statistics ------------------------------------------------- */
+
+/* Exponential moving mean and variance of a series (loss, grad norm). */
+struct ema {
+	uint64_t n;
+	double mean, var;
+};
+
+#define EMA_ALPHA 0.02
+#define EMA_WARM 20
+
+static double ema_z(const struct ema *e, double x)
+{
+	if (e->n < EMA_WARM || e->var <= 0)
+		return 0;
+	return (x - e->mean) / sqrt(e->var);
+}
+
+static void ema_add(struct ema *e, double x)
+{
+	if (e->n == 0) {
+		e->mean = x;
+		e->var = 0;
+	} else {
+		double d = x - e->mean;
+
+		e->mean += EMA_ALPHA * d;
+		e->var = (1 - EMA_ALPHA) * (e->var + EMA_ALPHA * d * d);
+	}
+	e->n++;
+}
+
+/* ---- the trainer -------------------------------------------------------- */
+
+struct trainer {
+	struct opts o;
+	struct gpt_config cfg;
+	struct gpt_model model;
+	struct adamw opt;
+	struct lr_schedule sched;
+	struct gpt_rng rng;
+	struct shards *train, *val;
+	int have_val;
+	int B, T;
+	uint64_t accum;           /* micro-batches per step */
+	uint64_t step, tokens;
+	struct ema loss_ema, norm_ema;
+	uint32_t *batch;          /* B*(T+1) tokens of one micro-batch */
+	uint32_t *inputs, *targets;
+	char tokenizer[CKPT_NAME_MAX];
+	struct vocab vocab;
+	int have_vocab;
+	double elapsed0;          /* seconds of earlier sessions */
+	FILE *log;
+	char *last_ckpt;
+	uint64_t saved_step;
+	int quiet;
+};
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void put_f64(unsigned char *p, double d)
+{
+	uint64_t v;
+
+	memcpy(&v, &d, 8);
+	put_u64(p, v);
+}
+
+static double get_f64(const unsigned char *p)
+{
+	uint64_t v = get_u64(p);
+	double d;
+
+	memcpy(&d, &v, 8);
+	return d;
+}
+
+/* The trainer state section: "GPTTRN1\0", the two outlier series
+ * (n, mean, var each), the loader position length and bytes. */
+#define TRN_MAGIC "GPTTRN1"
+#define TRN_FIXED (8 + 48 + 8)
+
+static unsigned char *trainer_state(const struct trainer *t, size_t *len)
+{
+	size_t plen = SHARD_POS_BYTES;
+	unsigned char *b = xmalloc(TRN_FIXED + plen);
+
+	memcpy(b, TRN_MAGIC, 8);
+	put_u64(b + 8, t->loss_ema.n);
+	put_f64(b + 16, t->loss_ema.mean);
+	put_f64(b + 24, t->loss_ema.var);
+	put_u64(b + 32, t->norm_ema.n);
+	put_f64(b + 40, t->norm_ema.mean);
+	put_f64(b + 48, t->norm_ema.var);
+	put_u64(b + 56, plen);
+	shards_pos_save(t->train, b + TRN_FIXED);
+	*len = TRN_FIXED + plen;
+	return b;
+}
+
+static void trainer_state_restore(struct trainer *t, const unsigned char *b, size_t len,
+				  const char *path)
+{
+	uint64_t plen;
+
+	if (len < TRN_FIXED || memcmp(b, TRN_MAGIC, 8) != 0)
+		die("checkpoint has no training state (weights only?): '%s'", path);
+	plen = get_u64(b + 56);
+	if (plen != len - TRN_FIXED || plen != SHARD_POS_BYTES)
+		die("checkpoint training state is corrupt: '%s'", path);
+	t->loss_ema.n = get_u64(b + 8);
+	t->loss_ema.mean = get_f64(b + 16);
+	t->loss_ema.var = get_f64(b + 24);
+	t->norm_ema.n = get_u64(b + 32);
+	t->norm_ema.mean = get_f64(b + 40);
+	t->norm_ema.var = get_f64(b + 48);
+	shards_pos_restore(t->train, b + TRN_FIXED);
+}
+
+static void tensors_to_ckpt(const struct gpt_model *m, struct ckpt_tensor *out)
+{
+	for (int i = 0; i < m->n_tensors; i++) {
+		const struct gpt_tensor *g = &m->tensors[i];
+		struct ckpt_tensor *e = &out[i];
+
+		memset(e, 0, sizeof *e);
+		snprintf(e->name, sizeof e->name, "%s", g->name);
+		e->ndim = (uint32_t)g->ndim;
+		e->shape[0] = (uint64_t)g->shape[0];
+		if (g->ndim == 2)
+			e->shape[1] = (uint64_t)g->shape[1];
+		e->offset = g->offset;
+		e->count = g->size;
+	}
+}
+
+static void config_to_ckpt(const struct gpt_config *c, struct ckpt_model *m)
+{
+	m->layers = (uint32_t)c->n_layer;
+	m->heads = (uint32_t)c->n_head;
+	m->width = (uint32_t)c->n_embd;
+	m->context = (uint32_t)c->n_ctx;
+	m->vocab = (uint32_t)c->vocab_size;
+	m->padded_vocab = (uint32_t)c->padded_vocab;
+	m->tied = (uint32_t)c->tied;
+	m->bias = (uint32_t)c->bias;
+	m->qkv_bias = (uint32_t)c->qkv_bias;
+}
+
+static void config_from_ckpt(const struct ckpt_model *m, struct gpt_config *c)
+{
+	c->n_layer = (int)m->layers;
+	c->n_head = (int)m->heads;
+	c->n_embd = (int)m->width;
+	c->n_ctx = (int)m->context;
+	c->vocab_size = (int)m->vocab;
+	c->padded_vocab = (int)m->padded_vocab;
+	c->tied = (int)m->tied;
+	c->bias = (int)m->bias;
+	c->qkv_bias = (int)m->qkv_bias;
+}
+
+/* Open a checkpoint and check its tensors against the model; dies naming
+ * the file on any problem. */
+static void ckpt_open_for(struct ckpt *c, const char *path, const struct gpt_model *m)
+{
+	struct ckpt_tensor *want;
+
+	if (ckpt_open(c, path) != 0)
+		die("%s", c->err);
+	want = xcalloc((size_t)m->n_tensors, sizeof *want);
+	tensors_to_ckpt(m, want);
+	if (c->n_params != m->n_params || ckpt_match_tensors(c, want, (uint32_t)m->n_tensors) != 0)
+		die("checkpoint does not fit the model: %s", c->err[0] ? c->err : c->path);
+	free(want);
+}
+
+static void save_checkpoint(struct trainer *t)
+{
+	struct ckpt c;
+	struct ckpt_tensor *tens = xcalloc((size_t)t->model.n_tensors, sizeof *tens);
+	char *path = ckpt_run_path(t->o.out, t->step);
+	char *settings = settings_text(&t->o);
+	size_t slen;
+	unsigned char *state = trainer_state(t, &slen);
+
+	memset(&c, 0, sizeof c);
+	config_to_ckpt(&t->cfg, &c.model);
+	c.sched.kind = (uint32_t)t->sched.kind;
+	c.sched.lr = t->o.lr;
+	c.sched.min_lr_frac = t->o.min_lr_frac;
+	c.sched.warmup = t->o.warmup;
+	c.sched.total_steps = t->o.steps;
+	c.sched.decay = (uint64_t)t->sched.decay;
+	c.sched.weight_decay = t->o.weight_decay;
+	c.sched.beta1 = t->o.beta1;
+	c.sched.beta2 = t->o.beta2;
+	c.sched.eps = t->o.eps;
+	c.sched.clip = t->o.clip;
+	c.step = t->step;
+	c.tokens = t->tokens;
+	c.adam_step = (uint64_t)t->opt.step;
+	memcpy(c.rng, t->rng.s, sizeof c.rng);
+	snprintf(c.tokenizer, sizeof c.tokenizer, "%s", t->tokenizer);
+	c.n_params = t->model.n_params;
+	c.n_tensors = (uint32_t)t->model.n_tensors;
+	tensors_to_ckpt(&t->model, tens);
+	c.tensors = tens;
+	c.params = t->model.params;
+	c.has_optim = 1;
+	c.m = t->opt.m;
+	c.v = t->opt.v;
+	c.loader = state;
+	c.loader_len = slen;
+	c.settings = settings;
+	c.settings_len = strlen(settings);
+	ckpt_write(&c, path);
+	ckpt_run_set_latest(t->o.out, t->step);
+	if (t->o.keep)
+		ckpt_run_prune(t->o.out, (unsigned)t->o.keep);
+	free(t->last_ckpt);
+	t->last_ckpt = path;
+	t->saved_step = t->step;
+	free(tens);
+	free(settings);
+	free(state);
+}
+
+/* Fill inputs/targets from B windows of T+1 tokens. */
+static void split_batch(struct trainer *t)
+{
+	size_t T1 = (size_t)t->T + 1;
+
+	for (int b = 0; b < t->B; b++)
+		for (int i = 0; i < t->T; i++) {
+			t->inputs[(size_t)b * t->T + i] = t->batch[b * T1 + i];
+			t->targets[(size_t)b * t->T + i] = t->batch[b * T1 + i + 1];
+		}
+}
+
+static void check_ids(struct trainer *t, const char *what)
+{
+	size_t n = (size_t)t->B * ((size_t)t->T + 1);
+
+	for (size_t i = 0; i < n; i++)
+		if (t->batch[i] >= (uint32_t)t->cfg.vocab_size)
+			die("token id %" PRIu32 " in the %s shards is outside the vocabulary of %d",
+			    t->batch[i], what, t->cfg.vocab_size);
+}
+
+/* Mean loss over the fixed validation windows: the first val-batches
+ * micro-batches of the validation shards, in order. */
+static double validate(struct trainer *t)
+{
+	uint64_t windows = (shards_tokens(t->val) - 1) / (uint64_t)t->T;
+	uint64_t nb = t->o.val_batches;
+	double sum = 0;
+
+	if (windows / (uint64_t)t->B < nb)
+		nb = windows / (uint64_t)t->B;
+	for (uint64_t k = 0; k < nb; k++) {
+		for (int b = 0; b < t->B; b++)
+			shards_read(t->val, (k * (uint64_t)t->B + (uint64_t)b) * (uint64_t)t->T,
+				    t->batch + (size_t)b * ((size_t)t->T + 1), (size_t)t->T + 1);
+		check_ids(t, "validation");
+		split_batch(t);
+		sum += gpt_model_forward(&t->model, t->inputs, t->targets, t->B, t->T);
+	}
+	return nb ? sum / (double)nb : NAN;
+}
+
+static void print_token(struct trainer *t, uint32_t id, FILE *f)
+{
+	size_t len;
+	const unsigned char *p;
+
+	if (!t->have_vocab) {
+		fprintf(f, " %" PRIu32, id);
+		return;
+	}
+	p = vocab_token(&t->vocab, id, &len);
+	if (p)
+		fwrite(p, 1, len, f);
+}
+
+/* A sample from the trainer's seeded generator, starting at the end of
+ * text token (or id 0 when there is none), on stderr. */
+static void sample(struct trainer *t)
+{
+	uint64_t n = t->o.sample_tokens;
+	uint32_t *seq = xmalloc(xmul((size_t)n + 1, sizeof *seq));
+	uint32_t start = shards_eot(t->train) < (uint32_t)t->cfg.vocab_size ? shards_eot(t->train) : 0;
+	size_t len = 1;
+
+	seq[0] = start;
+	fprintf(stderr, "gpt-train: step %" PRIu64 " sample:%s", t->step, t->have_vocab ? " " : "");
+	for (uint64_t k = 0; k < n; k++) {
+		size_t ctx = len > (size_t)t->T ? (size_t)t->T : len;
+		const float *logits;
+		double maxl = -INFINITY, sum = 0, r, acc = 0;
+		uint32_t pick = 0;
+
+		gpt_model_forward(&t->model, seq + len - ctx, NULL, 1, (int)ctx);
+		logits = gpt_model_logits(&t->model) + (ctx - 1) * (size_t)t->cfg.padded_vocab;
+		for (int v = 0; v < t->cfg.vocab_size; v++)
+			if (logits[v] > maxl)
+				maxl = logits[v];
+		for (int v = 0; v < t->cfg.vocab_size; v++)
+			sum += exp(logits[v] - maxl);
+		r = gpt_rng_uniform(&t->rng) * sum;
+		for (int v = 0; v < t->cfg.vocab_size; v++) {
+			acc += exp(logits[v] - maxl);
+			pick = (uint32_t)v;
+			if (acc > r)
+				break;
+		}
+		seq[len++] = pick;
+		print_token(t, pick, stderr);
+	}
+	fputc('\n', stderr);
+	free(seq);
+}
+
+/* ---- set-up ------------------------------------------------------------- */
+
+static void resolve_model(struct trainer *t, const int *given, uint32_t shard_vocab)
+{
+	struct opts *o = &t->o;
+	const char *why;
+
+	if (gpt_config_preset(o->model ? o->model : "d12", &t->cfg) != 0)
+		die_usage("unknown model '%s' (d12, d24, d36, d48, 163m)", o->model);
+	if (o->layers)
+		t->cfg.n_layer = (int)o->layers;
+	if (o->heads)
+		t->cfg.n_head = (int)o->heads;
+	if (o->width)
+		t->cfg.n_embd = (int)o->width;
+	if (o->context)
+		t->cfg.n_ctx = (int)o->context;
+	if (o->vocab_size)
+		t->cfg.vocab_size = (int)o->vocab_size;
+	else if (shard_vocab)
+		t->cfg.vocab_size = (int)shard_vocab;
+	gpt_config_finish(&t->cfg);
+	(void)given;
+	if ((why = gpt_config_check(&t->cfg)) != NULL)
+		die_usage("bad model shape (%d layers, %d heads, width %d, context %d, vocabulary %d): %s",
+			  t->cfg.n_layer, t->cfg.n_head, t->cfg.n_embd, t->cfg.n_ctx,
+			  t->cfg.vocab_size, why);
+	/* The run's settings record the resolved shape. */
+	o->layers = (uint64_t)t->cfg.n_layer;
+	o->heads = (uint64_t)t->cfg.n_head;
+	o->width = (uint64_t)t->cfg.n_embd;
+	o->context = (uint64_t)t->cfg.n_ctx;
+	o->vocab_size = (uint64_t)t->cfg.vocab_size;
+}
+
+static void print_config(const struct trainer *t)
+{
+	const struct opts *o = &t->o;
+
+	fprintf(stderr,
+		"gpt-train: model %d layers, %d heads, width %d, context %d, vocabulary %d (padded %d), %s head, %s\n"
+		"gpt-train: %zu parameters (%zu with padding)\n"
+		"gpt-train: batch %d x %d, %" PRIu64 " micro-batches per step, %" PRIu64 " tokens per step, %" PRIu64 " steps\n"
+		"gpt-train: lr %g, %s schedule, warmup %" PRIu64 ", floor %g, weight decay %g, betas %g %g, eps %g, clip %g\n"
+		"gpt-train: run folder '%s', %d threads, seed %" PRIu64 "\n",
+		t->cfg.n_layer, t->cfg.n_head, t->cfg.n_embd, t->cfg.n_ctx, t->cfg.vocab_size,
+		t->cfg.padded_vocab, t->cfg.tied ? "tied" : "untied",
+		t->cfg.bias ? (t->cfg.qkv_bias ? "biases" : "biases except qkv") : "no biases",
+		gpt_config_count_params(&t->cfg), t->model.n_params,
+		t->B, t->T, t->accum, t->accum * (uint64_t)t->B * (uint64_t)t->T, o->steps,
+		o->lr, o->schedule, o->warmup, o->min_lr_frac, o->weight_decay, o->beta1, o->beta2,
+		o->eps, o->clip, o->out, omp_get_max_threads(), o->seed);
+}
+
+static void write_config_file(const struct trainer *t)
+{
+	size_t n = strlen(t->o.out) + 16;
+	char *path = xmalloc(n), *s = settings_text(&t->o), line[160];
+	struct afile af;
+
+	snprintf(path, n, "%s/config", t->o.out);
+	afile_open(&af, path);
+	snprintf(line, sizeof line, "# gpt-train run settings; --resume reads them from the checkpoint\n"
+		 "# parameters %zu\n", gpt_config_count_params(&t->cfg));
+	out_write(&af.out, line, strlen(line));
+	out_write(&af.out, s, strlen(s));
+	afile_commit(&af);
+	free(path);
+	free(s);
+}
+
+#define LOG_HEADER "step\ttokens\ttrain_loss\tval_loss\tlr\tgrad_norm\ttokens_per_s\telapsed_s\n"
+
+/* On resume, keep the log lines up to the checkpoint's step (a crash may
+ * have logged steps past it) and take back the elapsed time. */
+static void log_trim(struct trainer *t, const char *path)
+{
+	size_t len;
+	unsigned char *buf;
+	struct afile af;
+	char *line, *next;
+
+	if (access(path, F_OK) != 0) {
+		FILE *f = fopen(path, "w");
+
+		if (!f)
+			die_errno("cannot create '%s'", path);
+		fputs(LOG_HEADER, f);
+		fclose(f);
+		return;
+	}
+	buf = io_read_file(path, (size_t)1 << 34, &len);
+	afile_open(&af, path);
+	for (line = (char *)buf; line && *line; line = next) {
+		char *end;
+		uint64_t step;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (line[0] < '0' || line[0] > '9') {
+			if (strncmp(line, "step\t", 5) == 0) {
+				out_write(&af.out, line, strlen(line));
+				out_putc(&af.out, '\n');
+			}
+			continue;
+		}
+		step = strtoull(line, &end, 10);
+		if (step > t->step)
+			continue;
+		{
+			/* elapsed_s is the eighth column */
+			char *p = line;
+
+			for (int col = 0; col < 7 && p; col++) {
+				p = strchr(p, '\t');
+				if (p)
+					p++;
+			}
+			if (p)
+				t->elapsed0 = strtod(p, NULL);
+		}
+		out_write(&af.out, line, strlen(line));
+		out_putc(&af.out, '\n');
+	}
+	afile_commit(&af);
+	free(buf);
+}
+
+static void open_log(struct trainer *t, int resuming)
+{
+	size_t n = strlen(t->o.out) + 16;
+	char *path = xmalloc(n);
+
+	snprintf(path, n, "%s/log.tsv", t->o.out);
+	if (resuming) {
+		log_trim(t, path);
+		t->log = fopen(path, "a");
+	} else {
+		t->log = fopen(path, "w");
+		if (t->log)
+			fputs(LOG_HEADER, t->log);
+	}
+	if (!t->log)
+		die_errno("cannot open '%s'", path);
+	free(path);
+}
+
+static void log_line(struct trainer *t, double loss, double val, float lr, float norm,
+		     double tps, double elapsed)
+{
+	char vbuf[32] = "";
+
+	if (!isnan(val))
+		snprintf(vbuf, sizeof vbuf, "%.9g", val);
+	fprintf(t->log, "%" PRIu64 "\t%" PRIu64 "\t%.9g\t%s\t%.9g\t%.9g\t%.1f\t%.3f\n", t->step,
+		t->tokens, loss, vbuf, (double)lr, (double)norm, tps, elapsed);
+	if (fflush(t->log) != 0)
+		die_errno("cannot write the log in '%s'", t->o.out);
+}
+
+static void make_run_dir(const char *run)
+{
+	size_t n;
+	uint64_t *steps;
+	char *p;
+
+	if (mkdir(run, 0755) != 0 && errno != EEXIST)
+		die_errno("cannot create run folder '%s'", run);
+	steps = ckpt_run_list(run, &n);
+	free(steps);
+	p = xmalloc(strlen(run) + 16);
+	snprintf(p, strlen(run) + 16, "%s/log.tsv", run);
+	if (n || access(p, F_OK) == 0)
+		die("run folder already holds a run; use --resume or another -o: '%s'", run);
+	free(p);
+}
+
+int main(int argc, char **argv)
+{
+	struct trainer tr, *t = &tr;
+	struct opts *o = &t->o;
+	struct option lopts[NDEFS + 5];
+	char shortopts[64] = "qi:j:o:b:n:";
+	int given[NDEFS], c, resuming;
+	struct ckpt ck;
+	uint64_t start_step, toks_per_step;
+	double t0, tlast;
+	struct progress prog;
+	char plabel[96];
+	enum progress_mode pmode = PROGRESS_AUTO;
+
+	err_init(argv[0]);
+	io_init();
+	memset(t, 0, sizeof *t);
+	defaults(o);
+	memset(given, 0, sizeof given);
+	for (int i = 0; i < NDEFS; i++) {
+		lopts[i].name = defs[i].name;
+		lopts[i].has_arg = required_argument;
+		lopts[i].flag = NULL;
+		lopts[i].val = defs[i].shortopt ? defs[i].shortopt : 256 + i;
+	}
+	lopts[NDEFS] = (struct option){ "help", no_argument, NULL, OPT_HELP };
+	lopts[NDEFS + 1] = (struct option){ "version", no_argument, NULL, OPT_VERSION };
+	lopts[NDEFS + 2] = (struct option){ "quiet", no_argument, NULL, 'q' };
+	lopts[NDEFS + 3] = (struct option){ "progress", no_argument, NULL, OPT_PROGRESS };
+	lopts[NDEFS + 4] = (struct option){ NULL, 0, NULL, 0 };
+	while ((c = getopt_long(argc, argv, shortopts, lopts, NULL)) != -1) {
+		int idx = -1;
+
+		if (c == OPT_HELP)
+			usage();
+		if (c == OPT_VERSION)
+			cli_version();
+		if (c == 'q') {
+			pmode = PROGRESS_QUIET;
+			continue;
+		}
+		if (c == OPT_PROGRESS) {
+			pmode = PROGRESS_FORCE;
+			continue;
+		}
+		if (c >= 256 && c < 256 + NDEFS)
+			idx = c - 256;
+		for (int i = 0; idx < 0 && i < NDEFS; i++)
+			if (defs[i].shortopt && defs[i].shortopt == c)
+				idx = i;
+		if (idx < 0)
+			die_usage("unknown option");
+		set_opt(o, &defs[idx], optarg);
+		given[idx] = 1;
+	}
+	if (optind < argc)
+		die_usage("unexpected argument '%s'", argv[optind]);
+	o->progress = pmode;
+	t->quiet = pmode == PROGRESS_QUIET;
+
+	if (strcmp(o->device, "cuda") == 0)
+		die("this gpt-train has no CUDA engine yet; use --device cpu");
+	if (strcmp(o->device, "auto") != 0 && strcmp(o->device, "cpu") != 0)
+		die_usage("unknown device '%s' (auto, cpu, cuda)", o->device);
+
+	resuming = o->resume != NULL;
+	if (resuming) {
+		for (int i = 0; i < NDEFS; i++)
+			if (given[i] && (defs[i].flags & SHAPE))
+				die_usage("--%s cannot change when resuming a run", defs[i].name);
+		if (o->init)
+			die_usage("--init and --resume exclude each other");
+		if (o->out && strcmp(o->out, o->resume) != 0)
+			die_usage("--resume continues in its own folder; drop -o");
+		if (ckpt_open(&ck, o->resume) != 0)
+			die("%s", ck.err);
+		settings_apply(o, ck.settings, given);
+		free(o->out);
+		o->out = xstrdup(o->resume);
+		free(o->init);
+		o->init = NULL;
+		if (!o->train)
+			die("checkpoint names no training shards; give -i: '%s'", ck.path);
+	} else {
+		if (!o->train)
+			die_usage("no training shards; give -i GLOB");
+		if (!o->out)
+			die_usage("no run folder; give -o RUN");
+	}
+	/* The thread count is part of the run: the same count on resume
+	 * gives the same bits. */
+	if (!o->threads)
+		o->threads = (uint64_t)omp_get_max_threads();
+	omp_set_num_threads((int)o->threads);
+	openblas_set_num_threads((int)o->threads);
+	{
+		enum lr_kind k;
+
+		if (lr_schedule_kind(o->schedule, &k) != 0)
+			die_usage("unknown schedule '%s' (cosine, linear, wsd, constant)", o->schedule);
+		t->sched.kind = k;
+	}
+
+	/* Data. */
+	t->train = shards_open(o->train);
+	if (o->val) {
+		t->val = shards_open(o->val);
+		t->have_val = 1;
+		if (shards_vocab(t->val) != shards_vocab(t->train) ||
+		    strcmp(shards_tokenizer(t->val), shards_tokenizer(t->train)) != 0)
+			die("validation and training shards have different tokenizers: '%s'", o->val);
+	}
+	snprintf(t->tokenizer, sizeof t->tokenizer, "%s", shards_tokenizer(t->train));
+
+	/* Model. */
+	if (resuming) {
+		config_from_ckpt(&ck.model, &t->cfg);
+	} else if (o->init) {
+		struct ckpt ic;
+
+		if (ckpt_open(&ic, o->init) != 0)
+			die("%s", ic.err);
+		for (int i = 0; i < NDEFS; i++)
+			if (given[i] && (defs[i].flags & SHAPE))
+				die_usage("--%s conflicts with --init: the checkpoint fixes the model", defs[i].name);
+		config_from_ckpt(&ic.model, &t->cfg);
+		ckpt_close(&ic);
+		o->layers = (uint64_t)t->cfg.n_layer;
+		o->heads = (uint64_t)t->cfg.n_head;
+		o->width = (uint64_t)t->cfg.n_embd;
+		o->context = (uint64_t)t->cfg.n_ctx;
+		o->vocab_size = (uint64_t)t->cfg.vocab_size;
+	} else {
+		resolve_model(t, given, shards_vocab(t->train));
+	}
+	if (gpt_config_check(&t->cfg) != NULL)
+		die("checkpoint has a model the engine refuses: %s", gpt_config_check(&t->cfg));
+	if (shards_vocab(t->train) > (uint32_t)t->cfg.vocab_size)
+		die("the training shards' vocabulary (%" PRIu32 ") is larger than the model's (%d): '%s'",
+		    shards_vocab(t->train), t->cfg.vocab_size, o->train);
+	t->B = (int)o->batch;
+	t->T = t->cfg.n_ctx;
+
+	/* Steps and batch. */
+	{
+		uint64_t bt = (uint64_t)t->B * (uint64_t)t->T;
+
+		if (!o->total_batch)
+			o->total_batch = bt;
+		if (o->total_batch % bt != 0)
+			die_usage("--total-batch %" PRIu64 " is not a multiple of batch x context (%" PRIu64 ")",
+				  o->total_batch, bt);
+		t->accum = o->total_batch / bt;
+		if (given[opt_index("tokens")]) {
+			o->steps = (o->tokens + o->total_batch - 1) / o->total_batch;
+		} else if (!o->steps) {
+			uint64_t w = (shards_tokens(t->train) - 1) / (uint64_t)t->T;
+
+			o->steps = w / ((uint64_t)t->B * t->accum);
+			if (o->steps < 1)
+				o->steps = 1;
+		}
+		if (!resuming && !given[opt_index("warmup")])
+			o->warmup = o->steps / 20;
+	}
+	t->sched.lr = (float)o->lr;
+	t->sched.warmup = (long)o->warmup;
+	t->sched.total = (long)o->steps;
+	t->sched.decay = (long)((double)o->steps * o->decay_frac);
+	t->sched.floor = (float)o->min_lr_frac;
+
+	shards_iter_init(t->train, (uint32_t)t->T, o->seed, 1, 0, 1);
+	if (shards_windows(t->train) < 1)
+		die("training shards hold fewer than %d tokens: '%s'", t->T + 1, o->train);
+	if (t->have_val && shards_tokens(t->val) < (uint64_t)t->T * (uint64_t)t->B + 1)
+		die("validation shards hold fewer than one batch of %d x %d tokens: '%s'",
+		    t->B, t->T, o->val);
+
+	gpt_model_init(&t->model, &t->cfg);
+	{
+		struct adamw_config ac = { (float)o->beta1, (float)o->beta2, (float)o->eps,
+					   (float)o->weight_decay };
+
+		gpt_model_adamw_init(&t->model, &t->opt, &ac);
+	}
+	gpt_rng_seed(&t->rng, o->seed);
+	if (resuming) {
+		struct ckpt_tensor *want = xcalloc((size_t)t->model.n_tensors, sizeof *want);
+
+		tensors_to_ckpt(&t->model, want);
+		if (ck.n_params != t->model.n_params ||
+		    ckpt_match_tensors(&ck, want, (uint32_t)t->model.n_tensors) != 0)
+			die("checkpoint does not fit the model: %s", ck.err);
+		free(want);
+		if (ckpt_read_params(&ck, t->model.params) != 0 ||
+		    ckpt_read_optim(&ck, t->opt.m, t->opt.v) != 0)
+			die("%s", ck.err);
+		t->opt.step = (long)ck.adam_step;
+		t->step = ck.step;
+		t->tokens = ck.tokens;
+		memcpy(t->rng.s, ck.rng, sizeof t->rng.s);
+		trainer_state_restore(t, ck.loader, ck.loader_len, ck.path);
+		t->last_ckpt = ckpt_run_path(o->out, t->step);
+		t->saved_step = t->step;
+		if (!t->quiet)
+			fprintf(stderr, "gpt-train: resuming from '%s' at step %" PRIu64 "\n", t->last_ckpt, t->step);
+		ckpt_close(&ck);
+	} else if (o->init) {
+		struct ckpt ic;
+
+		ckpt_open_for(&ic, o->init, &t->model);
+		if (ckpt_read_params(&ic, t->model.params) != 0)
+			die("%s", ic.err);
+		ckpt_close(&ic);
+	} else {
+		gpt_model_init_weights(&t->model, o->seed);
+	}
+	gpt_model_plan(&t->model, t->B, t->T, 1);
+	t->batch = xmalloc(xmul((size_t)t->B * ((size_t)t->T + 1), sizeof *t->batch));
+	t->inputs = xmalloc(xmul((size_t)t->B * (size_t)t->T, sizeof *t->inputs));
+	t->targets = xmalloc(xmul((size_t)t->B * (size_t)t->T, sizeof *t->targets));
+
+	if (o->vocab || (getenv("GPT_VOCAB") && strcmp(t->tokenizer, "gpt2") == 0 &&
+			 t->cfg.vocab_size == 50257)) {
+		char *vp = vocab_locate(o->vocab, 1);
+
+		vocab_load(&t->vocab, vp);
+		free(vp);
+		t->have_vocab = 1;
+	}
+
+	install_stop();
+	if (!resuming)
+		make_run_dir(o->out);
+	open_log(t, resuming);
+	write_config_file(t);
+	if (!t->quiet)
+		print_config(t);
+
+	/* Train. */
+	start_step = t->step;
+	toks_per_step = t->accum * (uint64_t)t->B * (uint64_t)t->T;
+	progress_init(&prog, pmode, plabel, "tok",
+		      o->steps > start_step ? (o->steps - start_step) * toks_per_step : 0);
+	snprintf(plabel, sizeof plabel, "gpt-train");
+	t0 = tlast = progress_now();
+	while (t->step < o->steps && !stop_sig) {
+		float lr = lr_schedule_at(&t->sched, (long)t->step), norm, scale;
+		double loss = 0, val = NAN, now;
+		int skip = 0;
+
+		tlast = progress_now();
+		gpt_model_zero_grad(&t->model);
+		for (uint64_t a = 0; a < t->accum; a++) {
+			float l;
+
+			for (int b = 0; b < t->B; b++)
+				shards_next(t->train, t->batch + (size_t)b * ((size_t)t->T + 1));
+			check_ids(t, "training");
+			split_batch(t);
+			l = gpt_model_forward(&t->model, t->inputs, t->targets, t->B, t->T);
+			if (!isfinite(l)) {
+				progress_end(&prog);
+				die("loss is %s at step %" PRIu64 "; stopping, the last good checkpoint is %s%s%s",
+				    isnan(l) ? "nan" : "infinite", t->step + 1,
+				    t->last_ckpt ? "'" : "", t->last_ckpt ? t->last_ckpt : "none",
+				    t->last_ckpt ? "'" : "");
+			}
+			gpt_model_backward(&t->model, 1.0f / (float)t->accum);
+			loss += l;
+		}
+		loss /= (double)t->accum;
+		norm = grad_global_norm(t->model.grads, t->model.n_params);
+		if (!isfinite(norm)) {
+			progress_end(&prog);
+			die("gradient norm is not finite at step %" PRIu64 "; stopping, the last good checkpoint is %s",
+			    t->step + 1, t->last_ckpt ? t->last_ckpt : "none");
+		}
+		if (o->skip_z > 0) {
+			double zl = ema_z(&t->loss_ema, loss), zn = ema_z(&t->norm_ema, norm);
+
+			skip = zl > o->skip_z || zn > o->skip_z;
+			if (skip) {
+				progress_end(&prog);
+				warnx("step %" PRIu64 " skipped: loss %.4f (%.1f sigma), grad norm %.4f (%.1f sigma)",
+				      t->step + 1, loss, zl, (double)norm, zn);
+			} else {
+				ema_add(&t->loss_ema, loss);
+				ema_add(&t->norm_ema, norm);
+			}
+		}
+		scale = grad_clip_scale(norm, (float)o->clip);
+		if (!skip)
+			adamw_step(&t->opt, t->model.params, t->model.grads, lr, scale);
+		t->step++;
+		t->tokens += toks_per_step;
+		now = progress_now();
+		if (t->have_val && o->val_every && (t->step % o->val_every == 0 || t->step == o->steps))
+			val = validate(t);
+		log_line(t, loss, val, lr, norm, (double)toks_per_step / (now - tlast),
+			 t->elapsed0 + (progress_now() - t0));
+		if (!isnan(val) && !t->quiet) {
+			progress_end(&prog);
+			fprintf(stderr, "gpt-train: step %" PRIu64 " val loss %.4f\n", t->step, val);
+		}
+		if (o->sample_every && t->step % o->sample_every == 0 && !t->quiet) {
+			progress_end(&prog);
+			sample(t);
+		}
+		if (o->ckpt_every && t->step % o->ckpt_every == 0 && t->step < o->steps && !stop_sig)
+			save_checkpoint(t);
+		snprintf(plabel, sizeof plabel, "step %" PRIu64 "/%" PRIu64 " loss %.4f", t->step,
+			 o->steps, loss);
+		progress_update(&prog, (t->step - start_step) * toks_per_step);
+	}
+	progress_end(&prog);
+	if (!t->last_ckpt || t->saved_step != t->step)
+		save_checkpoint(t);
+	if (fclose(t->log) != 0)
+		die_errno("cannot close the log in '%s'", o->out);
+	if (stop_sig)
+		fprintf(stderr, "gpt-train: stopped by signal at step %" PRIu64 "; saved '%s'; continue with --resume %s\n",
+			t->step, t->last_ckpt, o->out);
+	else if (!t->quiet)
+		fprintf(stderr, "gpt-train: done at step %" PRIu64 "; saved '%s'\n", t->step, t->last_ckpt);
+	return EXIT_OK;
+}
