@@ -95,6 +95,8 @@ all: $(TOOLS) $(UNITS)
 # The model's loops are written for the vectoriser: -O3, and no floating
 # point traps assumed (results are unchanged; never -ffast-math or -march).
 $(O)/libcommon/model.o: OPT = -O3 -fno-trapping-math
+# AdamW's loop vectorises once sqrtf need not set errno (same results).
+$(O)/libcommon/optim.o: OPT = -O3 -fno-math-errno
 
 $(O)/libcommon/%.o: libcommon/%.c
 	@mkdir -p $(@D)
