@@ -10,8 +10,10 @@
                       alphabet, so that pair counts tie and merges reach
                       the same bytes by two routes, mixed with words of
                       other scripts, digits, contractions and white space
-  expect VOCAB FILE [-z]   tiktoken's ids for FILE with the rank file VOCAB
-                      (and VOCAB.meta), in gpt-tokenize's text form
+  expect VOCAB OUTDIR FILE...   tiktoken's ids for each FILE with the rank
+                      file VOCAB (and VOCAB.meta), in gpt-tokenize's text
+                      form, into OUTDIR/NAME; FILEs named *.docs are read
+                      as NUL-terminated documents (gpt-tokenize -z)
 
 Rules shared with libcommon/bpetrain.c: the text is split with the
 pattern's regular expression, each document on its own; pairs are counted
@@ -120,12 +122,13 @@ def gen(out, seed, n):
             f.write("".join(parts).encode("utf-8") + b"\0")
 
 
-def expect(vocab, path, zero):
+def expect(vocab, outdir, paths):
     import tiktoken
     from tiktoken.load import load_tiktoken_bpe
     meta = {"name": os.path.basename(vocab).rsplit(".", 1)[0], "pattern": "gpt2"}
     specials = {}
-    for line in open(vocab + ".meta", encoding="utf-8"):
+    lines = open(vocab + ".meta", encoding="utf-8") if os.path.exists(vocab + ".meta") else []
+    for line in lines:
         key, _, val = line.rstrip("\n").partition(" ")
         if key == "special":
             text, _, i = val.rpartition(" ")
@@ -133,20 +136,24 @@ def expect(vocab, path, zero):
         elif key:
             meta[key] = val
     ranks = load_tiktoken_bpe(vocab)
+    if not specials:
+        specials["<|endoftext|>"] = max(ranks.values()) + 1
     enc = tiktoken.Encoding(meta["name"], mergeable_ranks=ranks, special_tokens=specials,
                             pat_str=GPT4_PATTERN if meta["pattern"] == "gpt4" else GPT2_PATTERN)
     eot = specials["<|endoftext|>"]
-    raw = open(path, "rb").read()
-    out = sys.stdout
-    if not zero:
-        out.write(" ".join(map(str, enc.encode_ordinary(raw.decode("utf-8")))) + "\n")
-        return
-    docs = raw.split(b"\0")
-    last = docs.pop()
-    for d in docs:
-        out.write(" ".join(map(str, enc.encode_ordinary(d.decode("utf-8")) + [eot])) + "\n")
-    if last:
-        out.write(" ".join(map(str, enc.encode_ordinary(last.decode("utf-8")))) + "\n")
+    for path in paths:
+        raw = open(path, "rb").read()
+        with open(os.path.join(outdir, os.path.basename(path)), "w") as out:
+            if not path.endswith(".docs"):
+                out.write(" ".join(map(str, enc.encode_ordinary(raw.decode("utf-8")))) + "\n")
+                continue
+            docs = raw.split(b"\0")
+            last = docs.pop()
+            for d in docs:
+                ids = enc.encode_ordinary(d.decode("utf-8")) + [eot]
+                out.write(" ".join(map(str, ids)) + "\n")
+            if last:
+                out.write(" ".join(map(str, enc.encode_ordinary(last.decode("utf-8")))) + "\n")
 
 
 def main(argv):
@@ -154,8 +161,8 @@ def main(argv):
         train(int(argv[2]), argv[3], argv[4] == "1", int(argv[5]), int(argv[6]), argv[7:])
     elif len(argv) == 5 and argv[1] == "gen":
         gen(argv[2], int(argv[3]), int(argv[4]))
-    elif len(argv) in (4, 5) and argv[1] == "expect":
-        expect(argv[2], argv[3], len(argv) == 5 and argv[4] == "-z")
+    elif len(argv) >= 5 and argv[1] == "expect":
+        expect(argv[2], argv[3], argv[4:])
     else:
         sys.exit(__doc__)
 

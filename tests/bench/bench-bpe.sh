@@ -1,0 +1,81 @@
+#!/bin/sh
+# make bench-bpe: gpt-bpe against Hugging Face tokenizers' ByteLevelBPE
+# trainer, both learning a 32,768-token vocabulary from the same 100 MB of
+# text (the texts under $SHARED/data: books, web pages, LAMBADA, the
+# instruction set, cut into paragraphs, shuffled and repeated) in one run.
+# Prints wall time and peak memory (/usr/bin/time -v) of each and the ratios.
+set -eu
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SHARED=${SHARED:-$(cd "$ROOT/.." && pwd)/shared}
+PY=${PY:-$ROOT/.venv/bin/python}
+[ -x "$PY" ] || PY=python3
+SIZE=${BPE_BENCH_SIZE:-32768}
+MB=${BPE_BENCH_MB:-100}
+OUT=$ROOT/build/bench
+mkdir -p "$OUT"
+export SHARED
+CORPUS=$OUT/bpe-corpus-$MB.txt
+
+[ -s "$CORPUS" ] || "$PY" - "$CORPUS" "$MB" <<'PY'
+import glob, gzip, json, os, random, sys
+out, mb = sys.argv[1], int(sys.argv[2])
+data = os.path.join(os.environ["SHARED"], "data")
+paras = []
+for f in sorted(glob.glob(os.path.join(data, "text", "*.txt"))):
+    paras += open(f, encoding="utf-8").read().split("\n\n")
+for f in sorted(glob.glob(os.path.join(data, "web", "*.gz"))):
+    paras += [json.loads(l)["text"] for l in gzip.open(f, "rt", encoding="utf-8") if l.strip()]
+for l in open(os.path.join(data, "eval", "lambada_test.jsonl"), encoding="utf-8"):
+    paras.append(json.loads(l)["text"])
+for d in json.load(open(os.path.join(data, "instruct", "instruction-data.json"), encoding="utf-8")):
+    paras.append("\n\n".join(d.get(k, "") for k in ("instruction", "input", "output")))
+r = random.Random(1)
+want, n = mb * 1000 * 1000, 0
+with open(out, "w", encoding="utf-8") as f:
+    while n < want:
+        r.shuffle(paras)
+        for p in paras:
+            s = p + "\n\n"
+            f.write(s)
+            n += len(s.encode())
+            if n >= want:
+                break
+PY
+
+echo "corpus: $CORPUS, $(($(wc -c <"$CORPUS") / 1000000)) MB; vocabulary $SIZE tokens; $(nproc) CPUs"
+
+# "seconds peakMB" of a command, from /usr/bin/time -v
+measure() {
+	/usr/bin/time -v "$@" >/dev/null 2>"$OUT/bpe-time.txt" || {
+		cat "$OUT/bpe-time.txt" >&2; exit 1; }
+	awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0;
+			for (i = 1; i <= n; i++) s = s * 60 + t[i] }
+		/Maximum resident set size/ { m = $2 / 1024 }
+		END { printf "%.2f %.0f\n", s, m }' "$OUT/bpe-time.txt"
+}
+
+set -- $(measure "$ROOT/bin/gpt-bpe" -v "$SIZE" -o "$OUT/bpe-bench.tiktoken" "$CORPUS")
+ours_s=$1 ours_m=$2
+grep '^gpt-bpe:' "$OUT/bpe-time.txt" || true
+echo "gpt-bpe (1 thread)        : ${ours_s} s, peak ${ours_m} MB"
+
+if ! "$PY" -c 'import tokenizers' 2>/dev/null; then
+	echo "tokenizers not installed (pip install tokenizers into .venv): no comparison"
+	exit 0
+fi
+cat >"$OUT/bpe-hf.py" <<'PY'
+import sys
+from tokenizers import ByteLevelBPETokenizer
+tok = ByteLevelBPETokenizer()
+tok.train([sys.argv[1]], vocab_size=int(sys.argv[2]), min_frequency=1,
+          special_tokens=["<|endoftext|>"], show_progress=False)
+PY
+set -- $(measure "$PY" "$OUT/bpe-hf.py" "$CORPUS" "$SIZE")
+hf_s=$1 hf_m=$2
+set -- $(RAYON_NUM_THREADS=1 measure "$PY" "$OUT/bpe-hf.py" "$CORPUS" "$SIZE")
+hf1_s=$1 hf1_m=$2
+echo "tokenizers ($(nproc) threads)     : ${hf_s} s, peak ${hf_m} MB"
+echo "tokenizers (1 thread)      : ${hf1_s} s, peak ${hf1_m} MB"
+awk -v o="$ours_s" -v om="$ours_m" -v h="$hf_s" -v hm="$hf_m" -v h1="$hf1_s" 'BEGIN {
+	printf "speed-up gpt-bpe vs tokenizers: %.2fx (all threads), %.2fx (1 thread)\n", h / o, h1 / o
+	printf "peak memory gpt-bpe / tokenizers: %.2f\n", om / hm }'
