@@ -174,6 +174,7 @@ extern "C" void gcuda_device_info(struct gcuda_device *d)
 
 struct gctx {
 	cudaStream_t s;
+	int flash; /* attention by flash.cu (GPT_CUDA_ATTENTION=flash) */
 	cublasLtHandle_t lt;
 	void *ws;
 	size_t bytes, peak; /* held now, most held */
@@ -216,6 +217,10 @@ static void ctx_init(struct gctx *x)
 {
 	need_device();
 	memset(x, 0, sizeof *x);
+	{
+		const char *a = getenv("GPT_CUDA_ATTENTION");
+		x->flash = a && strcmp(a, "flash") == 0;
+	}
 	CUDA_CHECK(cudaStreamCreateWithFlags(&x->s, cudaStreamNonBlocking));
 	LT_CHECK(p_cublasLtCreate(&x->lt));
 	x->ws = dalloc(x, WORKSPACE_BYTES, "cublaslt workspace");
@@ -415,6 +420,8 @@ struct attn_buf {
 	bf16 *q, *k, *v, *y, *dq, *dk, *dv; /* [B*H, T, hs] */
 	float *S;                           /* [B*H, T, T] scores, then dP */
 	bf16 *P;                            /* [B*H, T, T] weights, then dS */
+	float *D;                           /* [B*H*T] flash backward scratch */
+	int flash;                          /* flash.cu instead of the above */
 };
 
 static void attn_mm_opt(struct mm_opt *o, int BH, long long sa, long long sb, long long sd,
@@ -435,6 +442,10 @@ static void attention_fwd(struct gctx *x, const struct attn_buf *a, bf16 *y, flo
 	int hs = C / H, BH = B * H;
 	long long th = (long long)T * hs, tt = (long long)T * T;
 	struct mm_opt o;
+	if (a->flash) {
+		k_flash_fwd(y, lse, qkv, B, T, C, H, x->s);
+		return;
+	}
 	k_qkv_split(a->q, a->k, a->v, qkv, B, T, C, H, x->s);
 	attn_mm_opt(&o, BH, th, th, tt, 1);
 	mm(x, MM_NT, a->S, a->q, a->k, T, T, hs, &o);
@@ -444,15 +455,20 @@ static void attention_fwd(struct gctx *x, const struct attn_buf *a, bf16 *y, flo
 	k_heads_merge(y, a->y, B, T, C, H, x->s);
 }
 
-/* dqkv[B,T,3C] (overwritten) from dy[B,T,C], qkv and the saved lse. */
+/* dqkv[B,T,3C] (overwritten) from dy[B,T,C], qkv, the forward's output y
+ * and the saved lse. */
 static void attention_bwd(struct gctx *x, const struct attn_buf *a, bf16 *dqkv,
-                          const bf16 *dy, const bf16 *qkv, const float *lse, int B, int T,
-                          int C, int H)
+                          const bf16 *dy, const bf16 *y, const bf16 *qkv, const float *lse,
+                          int B, int T, int C, int H)
 {
 	int hs = C / H, BH = B * H;
 	long long th = (long long)T * hs, tt = (long long)T * T;
 	float scale = 1.0f / sqrtf((float)hs);
 	struct mm_opt o;
+	if (a->flash) {
+		k_flash_bwd(dqkv, a->D, dy, y, qkv, lse, B, T, C, H, x->s);
+		return;
+	}
 	k_qkv_split(a->q, a->k, a->v, qkv, B, T, C, H, x->s);
 	k_heads_split(a->y, dy, B, T, C, H, x->s); /* a->y holds dY */
 	attn_mm_opt(&o, BH, th, th, tt, 1);
@@ -469,10 +485,17 @@ static void attention_bwd(struct gctx *x, const struct attn_buf *a, bf16 *dqkv,
 	k_qkv_merge(dqkv, a->dq, a->dk, a->dv, B, T, C, H, x->s);
 }
 
+/* Flash attention when asked for and the head size allows, else the
+ * batched products with their T x T scratch. */
 static void attn_alloc(struct gctx *x, struct attn_buf *a, int B, int T, int C, int H)
 {
 	size_t btc = (size_t)B * T * C, tt = (size_t)B * H * T * T;
 	bf16 **v[] = {&a->q, &a->k, &a->v, &a->y, &a->dq, &a->dk, &a->dv};
+	memset(a, 0, sizeof *a);
+	a->D = (float *)dalloc(x, (size_t)B * H * T * sizeof(float), "attention rows");
+	a->flash = x->flash && k_flash_supported(C, H);
+	if (a->flash)
+		return;
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
 		*v[i] = (bf16 *)dalloc(x, btc * sizeof(bf16), "attention heads");
 	a->S = (float *)dalloc(x, tt * sizeof(float), "attention scores");
@@ -483,6 +506,11 @@ static void attn_free(struct gctx *x, struct attn_buf *a, int B, int T, int C, i
 {
 	size_t btc = (size_t)B * T * C, tt = (size_t)B * H * T * T;
 	bf16 *v[] = {a->q, a->k, a->v, a->y, a->dq, a->dk, a->dv};
+	dfree(x, a->D, (size_t)B * H * T * sizeof(float));
+	if (a->flash) {
+		memset(a, 0, sizeof *a);
+		return;
+	}
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
 		dfree(x, v[i], btc * sizeof(bf16));
 	dfree(x, a->S, tt * sizeof(float));
@@ -630,7 +658,7 @@ static void plan_free(struct gcuda_model *g)
 {
 	if (g->act_mem)
 		dfree(&g->x, g->act_mem, g->act_bytes);
-	if (g->att.S)
+	if (g->att.D)
 		attn_free(&g->x, &g->att, g->B, g->T, g->cfg.n_embd, g->cfg.n_head);
 	if (g->d_stage)
 		dfree(&g->x, g->d_stage, (4 * (size_t)g->B * g->T + 1) * sizeof(uint32_t));
@@ -955,7 +983,7 @@ extern "C" void gcuda_model_backward(struct gcuda_model *g, float scale)
 		                la->res2, W16(g, o->ln2w), la->ln2_mean, la->ln2_rstd, BT, C, x->s);
 		linear_bwd(x, g->dC2, G32(g, o->projw), G32(g, o->projb), g->part, g->dres_bf,
 		           la->atty, W16(g, o->projw), BT, C, C);
-		attention_bwd(x, &g->att, g->d4C, g->dC2, la->qkv, la->lse, B, T, C, H);
+		attention_bwd(x, &g->att, g->d4C, g->dC2, la->atty, la->qkv, la->lse, B, T, C, H);
 		linear_bwd(x, g->dC, G32(g, o->qkvw), G32(g, o->qkvb), g->part, g->d4C, la->ln1,
 		           W16(g, o->qkvw), BT, C, 3 * C);
 		k_layernorm_bwd(g->dres, g->dres_bf, G32(g, o->ln1w), G32(g, o->ln1b), g->part, g->dC,
@@ -1172,9 +1200,12 @@ static void free16(struct gctx *x, const bf16 *d, size_t n)
 	dfree(x, (void *)d, n * sizeof(bf16));
 }
 
+/* Filled with NaN, so an element a kernel forgets to write shows. */
 static bf16 *new16(struct gctx *x, size_t n)
 {
-	return (bf16 *)dalloc(x, n * sizeof(bf16), "test");
+	bf16 *d = (bf16 *)dalloc(x, n * sizeof(bf16), "test");
+	CUDA_CHECK(cudaMemsetAsync(d, 0xff, n * sizeof(bf16), x->s));
+	return d;
 }
 
 extern "C" void gcuda_test_layernorm(int N, int C, const float *inp, const float *w,
@@ -1251,26 +1282,31 @@ extern "C" void gcuda_test_matmul(int N, int C, int OC, const float *inp, const 
 	ctx_free(&x);
 }
 
-extern "C" void gcuda_test_attention(int B, int T, int C, int H, const float *qkv,
-                                     const float *dy, float *y, float *lse, float *dqkv)
+extern "C" int gcuda_test_attention(int B, int T, int C, int H, int flash,
+                                    const float *qkv, const float *dy, float *y, float *lse,
+                                    float *dqkv)
 {
 	struct gctx x;
 	struct attn_buf a;
 	size_t n3 = (size_t)B * T * 3 * C, n1 = (size_t)B * T * C, nl = (size_t)B * H * T;
+	int used;
 	ctx_init(&x);
+	x.flash = flash;
 	attn_alloc(&x, &a, B, T, C, H);
 	bf16 *dq = up16(&x, qkv, n3), *ddy = up16(&x, dy, n1);
 	bf16 *y16 = new16(&x, n1), *dqkv16 = new16(&x, n3);
 	float *dl = up32(&x, NULL, nl);
 	attention_fwd(&x, &a, y16, dl, dq, B, T, C, H);
-	attention_bwd(&x, &a, dqkv16, ddy, dq, dl, B, T, C, H);
+	attention_bwd(&x, &a, dqkv16, ddy, y16, dq, dl, B, T, C, H);
 	down16(&x, y, y16, n1);
 	down16(&x, dqkv, dqkv16, n3);
 	down32(&x, lse, dl, nl);
 	free16(&x, dq, n3);
 	free16(&x, ddy, n1);
+	used = a.flash;
 	attn_free(&x, &a, B, T, C, H);
 	ctx_free(&x);
+	return used;
 }
 
 extern "C" void gcuda_test_xent(int BT, int V, int Vp, const float *logits,

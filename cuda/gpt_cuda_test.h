@@ -28,9 +28,11 @@ void gcuda_test_gelu(size_t n, const float *inp, const float *dout, float *out, 
 void gcuda_test_matmul(int N, int C, int OC, const float *inp, const float *W,
                        const float *bias, const float *resid, const float *dout, float *out,
                        float *dinp, float *dW, float *dbias);
-/* y[B,T,C], lse[B*H*T] from qkv[B,T,3C]; dqkv from dy and those. */
-void gcuda_test_attention(int B, int T, int C, int H, const float *qkv, const float *dy,
-                          float *y, float *lse, float *dqkv);
+/* y[B,T,C], lse[B*H*T] from qkv[B,T,3C]; dqkv from dy and those.  flash
+ * 1 asks for flash.cu's kernels; returns 1 when they ran (head size 64),
+ * 0 when the batched products did. */
+int gcuda_test_attention(int B, int T, int C, int H, int flash, const float *qkv,
+                         const float *dy, float *y, float *lse, float *dqkv);
 /* row_loss[BT] and dlogits[BT*Vp] = (softmax - onehot) * dscale. */
 void gcuda_test_xent(int BT, int V, int Vp, const float *logits, const uint32_t *targets,
                      float dscale, float *row_loss, float *dlogits);

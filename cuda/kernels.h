@@ -71,6 +71,16 @@ void k_attn_softmax(bf16 *P, float *lse, const float *S, float scale, int nrows,
 void k_attn_softmax_bwd(bf16 *P, const float *dP, float scale, int nrows, int T,
                         cudaStream_t s);
 
+/* Flash-style causal attention (flash.cu), head size 64 only:
+ * k_flash_supported says whether C, H qualify.  Forward: y[B,T,C] and
+ * lse[B*H*T] from qkv[B,T,3C].  Backward: dqkv[B,T,3C] (overwritten) from
+ * dy, the forward's y and lse; D: B*H*T floats of scratch. */
+int k_flash_supported(int C, int H);
+void k_flash_fwd(bf16 *y, float *lse, const bf16 *qkv, int B, int T, int C, int H,
+                 cudaStream_t s);
+void k_flash_bwd(bf16 *dqkv, float *D, const bf16 *dy, const bf16 *y, const bf16 *qkv,
+                 const float *lse, int B, int T, int C, int H, cudaStream_t s);
+
 /* Per row: lse over the first V logits, loss = lse - logit[target]; rows
  * whose target is GPT_IGNORE get loss 0. */
 void k_xent_fwd(float *row_loss, float *row_lse, const bf16 *logits, const uint32_t *targets,

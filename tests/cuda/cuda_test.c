@@ -19,7 +19,10 @@
  *   each tensor's gradient within 5e-2 and all gradients together 3e-2
  *   (bf16 activations through every layer); AdamW from the same gradients
  *   1e-5; recomputation changes nothing (1e-6); training: each of 100
- *   losses within 2% of the CPU engine's. */
+ *   losses within 2% of the CPU engine's.
+ * Attention runs through the batched products unless GPT_CUDA_ATTENTION=
+ * flash is set; test_attention_flash and test_model_flash check flash.cu
+ * either way. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -328,23 +331,39 @@ static void test_matmul(void)
 	}
 }
 
-static void test_attention(void)
+/* Both paths: the batched products, and flash.cu where the head size is
+ * 64 (the shapes with other head sizes check the fallback). */
+static void attention_case(int flash)
 {
-	static const int shapes[][4] = {{2, 64, 128, 2}, {3, 13, 48, 4}, {1, 256, 64, 1}};
+	static const int shapes[][4] = {
+		{2, 64, 128, 2}, {3, 13, 48, 4}, {1, 256, 64, 1}, {2, 200, 256, 4}, {1, 7, 64, 1},
+	};
 	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-		int B = shapes[s][0], T = shapes[s][1], C = shapes[s][2], H = shapes[s][3];
+		int B = shapes[s][0], T = shapes[s][1], C = shapes[s][2], H = shapes[s][3], used;
 		size_t n3 = (size_t)B * T * 3 * C, n1 = (size_t)B * T * C, nl = (size_t)B * H * T;
 		float *qkv = randn(n3, 1.0), *dy = randn(n1, 1.0);
 		float *y1 = zeros(n1), *l1 = zeros(nl), *d1 = zeros(n3);
 		float *y2 = zeros(n1), *l2 = zeros(nl), *d2 = zeros(n3);
-		gcuda_test_attention(B, T, C, H, qkv, dy, y1, l1, d1);
+		used = gcuda_test_attention(B, T, C, H, flash, qkv, dy, y1, l1, d1);
 		ref_attention(B, T, C, H, qkv, dy, y2, l2, d2);
-		printf(" attention B=%d T=%d C=%d H=%d\n", B, T, C, H);
+		printf(" attention B=%d T=%d C=%d H=%d (%s)\n", B, T, C, H,
+		       used ? "flash" : "batched products");
+		CHECK(used == (flash && C / H == 64), "flash used %d", used);
 		CMP("y (bf16)", y1, y2, n1, 1e-2);
 		CMP("lse", l1, l2, nl, 1e-4);
 		CMP("dqkv (bf16)", d1, d2, n3, 2e-2);
 		free(qkv); free(dy); free(y1); free(l1); free(d1); free(y2); free(l2); free(d2);
 	}
+}
+
+static void test_attention(void)
+{
+	attention_case(0);
+}
+
+static void test_attention_flash(void)
+{
+	attention_case(1);
 }
 
 static void test_xent(void)
@@ -408,7 +427,7 @@ static void rand_tokens(uint32_t *in, uint32_t *tg, size_t n, int V, int ignore_
 	}
 }
 
-static void model_case(int tied, int bias, int qkv_bias)
+static void model_case(int tied, int bias, int qkv_bias, int H, int C)
 {
 	struct gpt_config c = {0};
 	struct gpt_model m;
@@ -422,8 +441,8 @@ static void model_case(int tied, int bias, int qkv_bias)
 	size_t n;
 
 	c.n_layer = 2;
-	c.n_head = 4;
-	c.n_embd = 64;
+	c.n_head = H;
+	c.n_embd = C;
 	c.n_ctx = 64;
 	c.vocab_size = 300;
 	c.tied = tied;
@@ -435,8 +454,8 @@ static void model_case(int tied, int bias, int qkv_bias)
 	gpt_model_plan(&m, B, T, 1);
 	n = m.n_params;
 	rand_tokens(in, tg, (size_t)BT, c.vocab_size, 7);
-	printf(" model L=2 H=4 C=64 V=300 tied=%d bias=%d qkv_bias=%d, B=%d T=%d\n", tied, bias,
-	       qkv_bias, B, T);
+	printf(" model L=2 H=%d C=%d V=300 tied=%d bias=%d qkv_bias=%d, B=%d T=%d%s\n", H, C,
+	       tied, bias, qkv_bias, B, T, getenv("GPT_CUDA_ATTENTION") ? ", GPT_CUDA_ATTENTION set" : "");
 
 	g = gcuda_model_init(&c);
 	gcuda_model_plan(g, B, T, 1, 0);
@@ -535,12 +554,21 @@ static void model_case(int tied, int bias, int qkv_bias)
 
 static void test_model_tied(void)
 {
-	model_case(1, 1, 1);
+	model_case(1, 1, 1, 4, 64);
 }
 
 static void test_model_untied_nobias(void)
 {
-	model_case(0, 0, 0);
+	model_case(0, 0, 0, 2, 128);
+}
+
+/* The whole model again with flash attention (the engine reads
+ * GPT_CUDA_ATTENTION when an engine is made); width 64 per head. */
+static void test_model_flash(void)
+{
+	setenv("GPT_CUDA_ATTENTION", "flash", 1);
+	model_case(1, 1, 1, 2, 128);
+	unsetenv("GPT_CUDA_ATTENTION");
 }
 
 /* ---- training on real text ---- */
@@ -589,7 +617,7 @@ static void test_train_shakespeare(void)
 	if (ntok <= (size_t)BT * steps + 1)
 		return;
 	c.n_layer = 4;
-	c.n_head = 4;
+	c.n_head = 2;
 	c.n_embd = 128;
 	c.n_ctx = T;
 	c.vocab_size = 50257;
@@ -606,7 +634,8 @@ static void test_train_shakespeare(void)
 	gcuda_model_plan(g, B, T, 1, 0);
 	gcuda_model_upload(g, &m);
 	gcuda_adamw_init(g, &opt);
-	printf(" training L=4 H=4 C=128 B=%d T=%d on %zu tinyshakespeare tokens\n", B, T, ntok);
+	printf(" training L=4 H=2 C=128 B=%d T=%d on %zu tinyshakespeare tokens%s\n", B, T, ntok,
+	       getenv("GPT_CUDA_ATTENTION") ? " (GPT_CUDA_ATTENTION set)" : "");
 	for (int s = 0; s < steps; s++) {
 		float lc, lgpu, lr = lr_schedule_at(&sch, s);
 		for (int i = 0; i < BT; i++) {
@@ -663,10 +692,12 @@ int main(int argc, char **argv)
 	RUN(test_gelu);
 	RUN(test_matmul);
 	RUN(test_attention);
+	RUN(test_attention_flash);
 	RUN(test_xent);
 	RUN(test_embedding);
 	RUN(test_model_tied);
 	RUN(test_model_untied_nobias);
+	RUN(test_model_flash);
 	RUN(test_train_shakespeare);
 	printf("%s\n", test_failed_total ? "cuda-test: MISMATCHES above" : "cuda-test: all passed");
 	return TEST_END();
