@@ -643,6 +643,14 @@ static void resolve_model(struct trainer *t, const int *given, uint32_t shard_vo
 	o->vocab_size = (uint64_t)t->cfg.vocab_size;
 }
 
+/* A checkpoint's model only makes sense on ids of its own tokenizer. */
+static void check_tokenizer(const char *ckpt_name, const char *shard_name, const char *path)
+{
+	if (ckpt_name[0] && strcmp(ckpt_name, shard_name) != 0)
+		die("checkpoint was trained on tokenizer '%s' but the shards hold '%s': '%s'",
+		    ckpt_name, shard_name, path);
+}
+
 static void print_config(const struct trainer *t)
 {
 	const struct opts *o = &t->o;
@@ -914,6 +922,7 @@ int main(int argc, char **argv)
 	/* Model. */
 	if (resuming) {
 		config_from_ckpt(&ck.model, &t->cfg);
+		check_tokenizer(ck.tokenizer, t->tokenizer, ck.path);
 	} else if (o->init) {
 		struct ckpt ic;
 
@@ -923,6 +932,7 @@ int main(int argc, char **argv)
 			if (given[i] && (defs[i].flags & SHAPE))
 				die_usage("--%s conflicts with --init: the checkpoint fixes the model", defs[i].name);
 		config_from_ckpt(&ic.model, &t->cfg);
+		check_tokenizer(ic.tokenizer, t->tokenizer, ic.path);
 		ckpt_close(&ic);
 		o->layers = (uint64_t)t->cfg.n_layer;
 		o->heads = (uint64_t)t->cfg.n_head;

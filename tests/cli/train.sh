@@ -117,3 +117,13 @@ check_status 1 "a run folder is not overwritten" gpt-train -q -i "$TR" -o "$TMP/
 check_grep "says to resume" "already holds a run" "$TMP/.err"
 check "--help" gpt-train --help
 check_grep "--help lists --resume" "--resume" "$TMP/.out"
+
+# -- --skip-outliers and a tokenizer mismatch -------------------------------
+check "--skip-outliers with a tiny threshold skips updates" gpt-train -q -i "$TR" -o "$TMP/o" \
+	$SHAPE --steps 30 --lr 1e-7 --skip-outliers 0.01 --checkpoint-every 0
+check_grep "and says which" "step [0-9]+ skipped: loss" "$TMP/.err"
+gpt-shard -q -f text -o "$TMP/data/other" --val-tokens 0 --vocab-size 64 \
+	--tokenizer other --eot 63 --frame-tokens 1024 <"$TMP/ids.txt"
+check_status 1 "--init on shards of another tokenizer is refused" gpt-train -q \
+	-i "$TMP/data/other-train-*" -o "$TMP/t" --init "$TMP/s/latest"
+check_grep "naming both tokenizers" "tokenizer 'tiny' but the shards hold 'other'" "$TMP/.err"
