@@ -172,12 +172,21 @@ extern "C" void gcuda_device_info(struct gcuda_device *d)
 
 /* ---- device memory, counted ---- */
 
+#define ALGO_CACHE 128
+
+struct algo_entry {
+	long long k[16];
+	cublasLtMatmulAlgo_t algo;
+};
+
 struct gctx {
 	cudaStream_t s;
 	int flash; /* attention by flash.cu (GPT_CUDA_ATTENTION=flash) */
 	cublasLtHandle_t lt;
 	void *ws;
 	size_t bytes, peak; /* held now, most held */
+	struct algo_entry *algo;
+	int n_algo;
 };
 
 static void *dalloc(struct gctx *x, size_t n, const char *what)
@@ -224,6 +233,7 @@ static void ctx_init(struct gctx *x)
 	CUDA_CHECK(cudaStreamCreateWithFlags(&x->s, cudaStreamNonBlocking));
 	LT_CHECK(p_cublasLtCreate(&x->lt));
 	x->ws = dalloc(x, WORKSPACE_BYTES, "cublaslt workspace");
+	x->algo = (struct algo_entry *)xcalloc(ALGO_CACHE, sizeof *x->algo);
 }
 
 static void ctx_free(struct gctx *x)
@@ -232,6 +242,7 @@ static void ctx_free(struct gctx *x)
 	dfree(x, x->ws, WORKSPACE_BYTES);
 	LT_CHECK(p_cublasLtDestroy(x->lt));
 	CUDA_CHECK(cudaStreamDestroy(x->s));
+	free(x->algo);
 }
 
 /* ---- matrix products through cuBLASLt ---- */
@@ -256,6 +267,41 @@ static uint32_t align_of(const void *p)
 	while (al > 2 && a % al)
 		al /= 2;
 	return al;
+}
+
+/* The heuristic's choice for a call's shape, kept so that each shape is
+ * asked about once: a step makes the same few hundred calls every time. */
+static void algo_key(struct algo_entry *e, const struct lt_call *c, const void *Cm)
+{
+	memset(e, 0, sizeof *e);
+	e->k[0] = c->m; e->k[1] = c->n; e->k[2] = c->k; e->k[3] = c->ta; e->k[4] = c->tb;
+	e->k[5] = c->lda; e->k[6] = c->ldb; e->k[7] = c->ldd; e->k[8] = c->d_f32;
+	e->k[9] = c->bias != NULL; e->k[10] = c->batch; e->k[11] = c->beta != 0;
+	e->k[12] = c->sA; e->k[13] = c->sB; e->k[14] = c->sD;
+	e->k[15] = (long long)align_of(c->A) << 24 | (long long)align_of(c->B) << 16 |
+	           (long long)align_of(Cm) << 8 | (align_of(c->D) & 0xff) |
+	           (long long)(align_of(c->bias) & 0xff) << 32;
+}
+
+static int algo_find(struct gctx *x, const struct lt_call *c, const void *Cm,
+                     cublasLtMatmulAlgo_t *algo)
+{
+	struct algo_entry e;
+	algo_key(&e, c, Cm);
+	for (int i = 0; i < x->n_algo; i++)
+		if (memcmp(x->algo[i].k, e.k, sizeof e.k) == 0) {
+			*algo = x->algo[i].algo;
+			return 1;
+		}
+	return 0;
+}
+
+static void algo_keep(struct gctx *x, const struct lt_call *c, const void *Cm,
+                      const cublasLtMatmulAlgo_t *algo)
+{
+	struct algo_entry *e = &x->algo[x->n_algo < ALGO_CACHE ? x->n_algo++ : ALGO_CACHE - 1];
+	algo_key(e, c, Cm);
+	e->algo = *algo;
 }
 
 static cublasLtMatrixLayout_t lt_layout(cudaDataType t, int rows, int cols, int ld, int batch,
@@ -323,14 +369,17 @@ static void lt_run(struct gctx *x, const struct lt_call *c)
 	al = align_of(c->D);
 	LT_CHECK(p_cublasLtMatmulPreferenceSetAttribute(
 		pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof al));
-	LT_CHECK(p_cublasLtMatmulAlgoGetHeuristic(x->lt, desc, la, lb, ld, ld, pref, 1, &heur,
-	                                          &found));
-	if (found == 0) {
-		char msg[256];
-		snprintf(msg, sizeof msg,
-		         "no cublaslt algorithm for m=%d n=%d k=%d ta=%d tb=%d batch=%d", c->m, c->n,
-		         c->k, c->ta, c->tb, batch);
-		gcuda_fail(msg, __FILE__, __LINE__);
+	if (!algo_find(x, c, Cm, &heur.algo)) {
+		LT_CHECK(p_cublasLtMatmulAlgoGetHeuristic(x->lt, desc, la, lb, ld, ld, pref, 1, &heur,
+		                                          &found));
+		if (found == 0) {
+			char msg[256];
+			snprintf(msg, sizeof msg,
+			         "no cublaslt algorithm for m=%d n=%d k=%d ta=%d tb=%d batch=%d", c->m,
+			         c->n, c->k, c->ta, c->tb, batch);
+			gcuda_fail(msg, __FILE__, __LINE__);
+		}
+		algo_keep(x, c, Cm, &heur.algo);
 	}
 	LT_CHECK(p_cublasLtMatmul(x->lt, desc, &alpha, c->A, la, c->B, lb, &beta, Cm, ld, c->D,
 	                          ld, &heur.algo, x->ws, WORKSPACE_BYTES, x->s));

@@ -6,7 +6,8 @@
 # torch.compile) on the same GPU in the same run, and their ratio.
 # Without a GPU (or a CPU-only build) it says so and exits 0, so that
 # `make bench` still runs elsewhere.  BENCH_GPU_B, BENCH_GPU_STEPS and
-# PEAK_TFLOPS (for a card not in the engine's table) change the run;
+# PEAK_TFLOPS (for a card not in the engine's table) change the run; the
+# engine runs twice per batch, attention by batched products and flash;
 # BENCH_GPU_RECOMPUTE=1 adds engine runs with activation recomputation.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -39,20 +40,23 @@ tps() { # the tok/s figure of a result line
 
 summary=""
 for B in $BS; do
-	c=$("$C_BIN" d12 "$B" "$T" "$STEPS" 2>&1 | tail -1)
+	c=$(GPT_CUDA_ATTENTION=matmul "$C_BIN" d12 "$B" "$T" "$STEPS" 2>&1 | tail -1)
 	echo "$c"
+	f=$(GPT_CUDA_ATTENTION=flash "$C_BIN" d12 "$B" "$T" "$STEPS" 2>&1 | tail -1)
+	echo "$f"
 	if [ "${BENCH_GPU_RECOMPUTE:-0}" = 1 ]; then
-		"$C_BIN" d12 "$B" "$T" "$STEPS" recompute 2>&1 | tail -1
+		GPT_CUDA_ATTENTION=flash "$C_BIN" d12 "$B" "$T" "$STEPS" recompute 2>&1 | tail -1
 	fi
 	if [ "$have_torch" = 1 ]; then
 		t=$("$PY" "$ROOT/tests/bench/bench_gpu_torch.py" --batch "$B" --context "$T" \
 			--steps "$STEPS" --peak "$PEAK" 2>&1 | tail -1)
 		echo "$t"
-		ct=$(tps "$c") tt=$(tps "$t")
+		ct=$(tps "$c") ft=$(tps "$f") tt=$(tps "$t")
 		if [ -n "$ct" ] && [ -n "$tt" ]; then
 			r=$(awk -v a="$ct" -v b="$tt" 'BEGIN { printf "%.2f", a / b }')
+			rf=$(awk -v a="${ft:-0}" -v b="$tt" 'BEGIN { printf "%.2f", a / b }')
 			summary="$summary
-d12 B=$B T=$T: cuda engine / PyTorch = ${r}x"
+d12 B=$B T=$T: cuda engine / PyTorch = ${r}x (batched products), ${rf}x (flash)"
 		else
 			summary="$summary
 d12 B=$B T=$T: no ratio (a side failed, see above)"

@@ -3,7 +3,8 @@
  * [recompute]" trains the preset MODEL (d12 ...) at micro-batch B and
  * context T on random tokens with AdamW on the GPU and prints one line:
  * tokens/s, step time, MFU against the card's dense bf16 peak (or
- * $PEAK_TFLOPS), and peak GPU memory held by the engine.  FLOPs per token
+ * $PEAK_TFLOPS), and peak GPU memory held by the engine (attention as
+ * GPT_CUDA_ATTENTION says).  FLOPs per token
  * are 6 N + 12 L C T (N parameters, the PaLM / nanoGPT estimate), the
  * same formula bench_gpu_torch.py uses. */
 #include <stdio.h>
@@ -45,7 +46,7 @@ int main(int argc, char **argv)
 	int B, T, steps, warm = 3, recompute;
 	double t0, dt, flops_tok, peak;
 	float loss = 0;
-	const char *pk = getenv("PEAK_TFLOPS");
+	const char *pk = getenv("PEAK_TFLOPS"), *att = getenv("GPT_CUDA_ATTENTION");
 
 	err_init(argv[0]);
 	if (argc == 2 && strcmp(argv[1], "probe") == 0) {
@@ -107,10 +108,12 @@ int main(int argc, char **argv)
 	flops_tok = 6.0 * (double)gpt_config_count_params(&c) +
 	            12.0 * c.n_layer * (double)c.n_embd * T;
 	printf("cuda    %s B=%-3d T=%d  %9.0f tok/s  step %7.1f ms  MFU %5.1f%%  peak %6.2f GiB  "
-	       "loss %.3f%s\n",
+	       "loss %.3f  (%s%s)\n",
 	       argv[1], B, T, B * T / dt, dt * 1e3,
 	       peak > 0 ? 100.0 * flops_tok * B * T / dt / (peak * 1e12) : 0.0,
-	       gcuda_model_peak_bytes(g) / 1073741824.0, loss, recompute ? "  (recompute)" : "");
+	       gcuda_model_peak_bytes(g) / 1073741824.0, loss,
+	       att && strcmp(att, "flash") == 0 ? "flash attention" : "batched-product attention",
+	       recompute ? ", recompute" : "");
 	gcuda_model_free(g);
 	adamw_free(&opt);
 	gpt_model_free(&m);
