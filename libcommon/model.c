@@ -433,19 +433,34 @@ static inline float sum8(const float *a, int n)
 	return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
+/* The maximum of a[0..n).  GCC vectors (portable, no intrinsics): the
+ * vectoriser will not turn a float max reduction into maxps by itself
+ * without -ffinite-math-only.  The result is exact whatever the order. */
+typedef float v4sf __attribute__((vector_size(16)));
+typedef int32_t v4si __attribute__((vector_size(16)));
+
 static inline float max8(const float *a, int n)
 {
-	float m[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
-	              -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+	v4sf m0 = {-INFINITY, -INFINITY, -INFINITY, -INFINITY}, m1 = m0, x0, x1;
+	float m;
 	int i = 0;
-	for (; i + 8 <= n; i += 8)
-		for (int k = 0; k < 8; k++)
-			m[k] = a[i + k] > m[k] ? a[i + k] : m[k];
+	for (; i + 8 <= n; i += 8) {
+		v4si g0, g1;
+		memcpy(&x0, a + i, sizeof x0);
+		memcpy(&x1, a + i + 4, sizeof x1);
+		g0 = x0 > m0;
+		g1 = x1 > m1;
+		m0 = (v4sf)(((v4si)x0 & g0) | ((v4si)m0 & ~g0));
+		m1 = (v4sf)(((v4si)x1 & g1) | ((v4si)m1 & ~g1));
+	}
+	m = -INFINITY;
+	for (int k = 0; k < 4; k++) {
+		m = m0[k] > m ? m0[k] : m;
+		m = m1[k] > m ? m1[k] : m;
+	}
 	for (; i < n; i++)
-		m[0] = a[i] > m[0] ? a[i] : m[0];
-	for (int k = 1; k < 8; k++)
-		m[0] = m[k] > m[0] ? m[k] : m[0];
-	return m[0];
+		m = a[i] > m ? a[i] : m;
+	return m;
 }
 
 /* sum of exp(a[i] - sub), in 8 fixed lanes */
