@@ -269,6 +269,17 @@ static uint32_t align_of(const void *p)
 	return al;
 }
 
+/* The alignment every matrix of a strided batch keeps: the base's, and
+ * the stride's in bytes. */
+static uint32_t align_batch(const void *p, long long stride, size_t elem, int batch)
+{
+	uint32_t a = align_of(p), b;
+	if (batch <= 1)
+		return a;
+	b = align_of((const void *)(uintptr_t)((unsigned long long)stride * elem));
+	return a < b ? a : b;
+}
+
 /* The heuristic's choice for a call's shape, kept so that each shape is
  * asked about once: a step makes the same few hundred calls every time. */
 static void algo_key(struct algo_entry *e, const struct lt_call *c, const void *Cm)
@@ -357,16 +368,16 @@ static void lt_run(struct gctx *x, const struct lt_call *c)
 	LT_CHECK(p_cublasLtMatmulPreferenceCreate(&pref));
 	LT_CHECK(p_cublasLtMatmulPreferenceSetAttribute(
 		pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
-	al = align_of(c->A);
+	al = align_batch(c->A, c->sA, sizeof(bf16), batch);
 	LT_CHECK(p_cublasLtMatmulPreferenceSetAttribute(
 		pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al, sizeof al));
-	al = align_of(c->B);
+	al = align_batch(c->B, c->sB, sizeof(bf16), batch);
 	LT_CHECK(p_cublasLtMatmulPreferenceSetAttribute(
 		pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al, sizeof al));
-	al = align_of(Cm);
+	al = align_batch(Cm, c->sD, c->d_f32 ? 4 : 2, batch);
 	LT_CHECK(p_cublasLtMatmulPreferenceSetAttribute(
 		pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al, sizeof al));
-	al = align_of(c->D);
+	al = align_batch(c->D, c->sD, c->d_f32 ? 4 : 2, batch);
 	LT_CHECK(p_cublasLtMatmulPreferenceSetAttribute(
 		pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof al));
 	if (!algo_find(x, c, Cm, &heur.algo)) {
