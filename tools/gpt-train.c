@@ -608,6 +608,31 @@ static void sample(struct trainer *t)
 	free(seq);
 }
 
+static void trainer_free(struct trainer *t)
+{
+	shards_close(t->train);
+	if (t->have_val)
+		shards_close(t->val);
+	if (t->have_vocab)
+		vocab_free(&t->vocab);
+	adamw_free(&t->opt);
+	gpt_model_free(&t->model);
+	free(t->batch);
+	free(t->inputs);
+	free(t->targets);
+}
+
+static void opts_free(struct opts *o)
+{
+	for (int i = 0; i < NDEFS; i++)
+		if (defs[i].kind == K_STR) {
+			char **p = (char **)((char *)o + defs[i].off);
+
+			free(*p);
+			*p = NULL;
+		}
+}
+
 /* ---- set-up ------------------------------------------------------------- */
 
 static void resolve_model(struct trainer *t, const int *given, uint32_t shard_vocab)
@@ -1127,10 +1152,13 @@ int main(int argc, char **argv)
 		save_checkpoint(t);
 	if (fclose(t->log) != 0)
 		die_errno("cannot close the log in '%s'", o->out);
+	trainer_free(t);
 	if (stop_sig)
 		fprintf(stderr, "gpt-train: stopped by signal at step %" PRIu64 "; saved '%s'; continue with --resume %s\n",
 			t->step, t->last_ckpt, o->out);
 	else if (!t->quiet)
 		fprintf(stderr, "gpt-train: done at step %" PRIu64 "; saved '%s'\n", t->step, t->last_ckpt);
+	free(t->last_ckpt);
+	opts_free(o);
 	return EXIT_OK;
 }
