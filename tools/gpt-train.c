@@ -693,6 +693,12 @@ static void print_config(const struct trainer *t)
 		t->B, t->T, t->accum, t->accum * (uint64_t)t->B * (uint64_t)t->T, o->steps,
 		o->lr, o->schedule, o->warmup, o->min_lr_frac, o->weight_decay, o->beta1, o->beta2,
 		o->eps, o->clip, o->out, omp_get_max_threads(), o->seed);
+	fprintf(stderr, "gpt-train: training data %" PRIu64 " tokens in %d shards (%.2f epochs in this run), tokenizer '%s'\n",
+		shards_tokens(t->train), shards_count(t->train),
+		(double)o->steps * (double)o->total_batch / (double)shards_tokens(t->train), t->tokenizer);
+	if (t->have_val)
+		fprintf(stderr, "gpt-train: validation data %" PRIu64 " tokens in %d shards\n",
+			shards_tokens(t->val), shards_count(t->val));
 }
 
 static void write_config_file(const struct trainer *t)
