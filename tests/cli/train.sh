@@ -51,6 +51,17 @@ cut -f1,2,3,4,5,6 "$TMP/r/log.tsv" >"$TMP/r.cols"
 check_files "resumed losses equal the straight run's bit for bit" "$TMP/s.cols" "$TMP/r.cols"
 check_files "and so do the final checkpoints" "$TMP/s/ckpt-00000040.gpt" "$TMP/r/ckpt-00000040.gpt"
 
+# -- a crash after the last checkpoint: resume redoes the steps once ------
+check "12 steps, checkpoint every 5" gpt-train -q -i "$TR" -o "$TMP/p" $SHAPE --steps 12 \
+	--checkpoint-every 5 --keep 0
+cp "$TMP/p/log.tsv" "$TMP/p.full"
+rm "$TMP/p/ckpt-00000012.gpt"
+ln -sf ckpt-00000010.gpt "$TMP/p/latest"
+check "resume from step 10 with steps 11-12 already logged" gpt-train -q --resume "$TMP/p"
+cut -f1-6 "$TMP/p.full" >"$TMP/p.a"
+cut -f1-6 "$TMP/p/log.tsv" >"$TMP/p.b"
+check_files "log lines past the checkpoint are replaced, not doubled" "$TMP/p.a" "$TMP/p.b"
+
 # -- the loss goes down ---------------------------------------------------
 first=$(awk -F'\t' 'NR == 2 { print $3 }' "$TMP/s/log.tsv")
 last=$(awk -F'\t' 'NR == 41 { print $3 }' "$TMP/s/log.tsv")
