@@ -149,6 +149,8 @@ static void meta_schema_element(struct meta_ctx *m, struct selem *e)
 		meta_fail(m, "corrupt schema: bad repetition %d", e->repetition);
 	if (e->num_children < 0)
 		meta_fail(m, "corrupt schema: negative child count");
+	if (!e->name)
+		meta_fail(m, "corrupt schema: an element without a name");
 	if (e->converted >= 0 &&
 	    (e->converted == 11 || e->converted == 12 || e->converted == 13 ||
 	     e->converted == 14))
@@ -360,8 +362,8 @@ static void meta_parse_body(struct meta_ctx *mp, const uint8_t *buf, size_t len)
 				meta_fail(mp, "corrupt metadata: bad row group list");
 			f->rgs = xcalloc(n ? n : 1, sizeof *f->rgs);
 			for (k = 0; k < n; k++) {
+				f->nrg = (int)k + 1;    /* so pq_close frees it */
 				meta_row_group(mp, &f->rgs[k]);
-				f->nrg = (int)k + 1;
 			}
 		} else if (id == 6 && type == THRIFT_BINARY && !f->created_by) {
 			size_t cl;

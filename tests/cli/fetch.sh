@@ -1,0 +1,313 @@
+# gpt-fetch: every parquet file of the shared test data with a readable
+# string or integer column against pyarrow (or, without pyarrow, against
+# committed golden hashes); FineWeb-shaped files written by pyarrow in
+# every writer variation, byte for byte; selection; bad and corrupted files
+# (a clear one-line error, never a crash: `make asan` runs this under
+# AddressSanitizer); JSONL, text, archives and compressed streams
+# recognised by content; URLs through the download cache.
+. "$ROOT/tests/lib.sh"
+F=gpt-fetch
+PQ=$SHARED/data/parquet
+FX=$ROOT/tests/fixtures/fetch
+cd "$TMP" || exit 1
+have_pyarrow() { "$PY" -c 'import pyarrow' 2>/dev/null; }
+
+# clean_fail DESC CMD...: exit status 1 with one line "gpt-fetch: ..." on
+# stderr and no sanitizer report.
+clean_fail() {
+	_d=$1; shift
+	"$@" >"$TMP/.out" 2>"$TMP/.err"
+	_rc=$?
+	if [ "$_rc" -eq 1 ] && [ "$(wc -l <"$TMP/.err")" -eq 1 ] &&
+	   grep -q '^gpt-fetch: ' "$TMP/.err" &&
+	   ! grep -Eq 'Sanitizer|runtime error' "$TMP/.err"; then pass "$_d"
+	else fail "$_d (status $_rc: $(head -c 300 "$TMP/.err"))"; fi
+}
+
+# no_crash DESC CMD...: status 0, or a clean failure.
+no_crash() {
+	_d=$1; shift
+	"$@" >"$TMP/.out" 2>"$TMP/.err"
+	_rc=$?
+	if [ "$_rc" -eq 0 ] && ! grep -Eq 'Sanitizer|runtime error' "$TMP/.err"; then pass "$_d"
+	else clean_fail "$_d" "$@"; fi
+}
+
+# ---- the shared parquet files, every flat string/binary/integer column
+if have_pyarrow; then
+	mkdir want
+	"$PY" "$ROOT/tests/fetch_ref.py" want want "$PQ"/data/*.parquet "$FX/fineweb-small.parquet" \
+		>list.tsv || fail "pyarrow reference"
+	n=0
+	while IFS="$(printf '\t')" read -r f c k; do
+		b=$(basename "$f")
+		case $b in
+		*corrupt-checksum*)
+			# pyarrow does not check page CRCs by default; we do.
+			clean_fail "$b $c: bad page CRC refused" $F -c "$c" "$f"
+			check_grep "$b $c: says checksum" "checksum" "$TMP/.err"
+			continue;;
+		esac
+		if $F -c "$c" "$f" >got 2>err; then
+			if cmp -s got "want/$k.want"; then n=$((n + 1)); else
+				fail "$b column '$c' differs from pyarrow: $(cmp got "want/$k.want" 2>&1 | head -1)"; fi
+		else
+			fail "$b column '$c': $(head -c 200 err)"
+		fi
+	done <list.tsv
+	check_eq "columns read as pyarrow reads them (at least 100)" "$([ "$n" -ge 100 ] && echo ok)" ok
+else
+	echo "note: pyarrow missing; checking against tests/fixtures/fetch/golden.sha256" >&2
+fi
+# Golden hashes: the same files, without pyarrow.
+n=0
+while IFS="$(printf '\t')" read -r h b c; do
+	case $b in fineweb-small.parquet) f=$FX/$b;; *) f=$PQ/data/$b;; esac
+	case $b in *corrupt-checksum*) continue;; esac
+	got=$($F -c "$c" "$f" 2>/dev/null | sha256sum | cut -c1-64)
+	if [ "$got" = "$h" ]; then n=$((n + 1)); else fail "golden: $b column '$c'"; fi
+done <"$FX/golden.sha256"
+check_eq "golden hashes matched (at least 100)" "$([ "$n" -ge 100 ] && echo ok)" ok
+
+# ---- FineWeb-shaped files from pyarrow, each writer variation
+if have_pyarrow; then
+	"$PY" - "$ROOT/tests" <<'EOF' || fail "FineWeb-shaped files not written"
+import sys
+sys.path.insert(0, sys.argv[1])
+from fetch_ref import cmd_fineweb as fw
+v = dict(unicode="1", meanlog="6.5", nulls="0.04", empty="0.03")
+def w(name, n, seed, **kw):
+    o = dict(v); o.update(kw)
+    fw(name + ".parquet", n, seed, ["%s=%s" % kv for kv in o.items()])
+w("snappy", 2300, 1)
+w("zstd", 1200, 2, compression="zstd")
+w("gzip", 1200, 3, compression="gzip")
+w("brotli", 600, 4, compression="brotli")
+w("lz4", 600, 5, compression="lz4")
+w("none", 600, 6, compression="none")
+w("nodict", 1200, 7, use_dictionary="0")
+w("v2", 1200, 8, data_page_version="2.0")
+w("v2zstd", 1200, 9, data_page_version="2.0", compression="zstd", use_dictionary="0")
+w("tiny", 700, 10, data_page_size="512", row_group_size="97")
+w("crc", 700, 11, write_page_checksum="1", data_page_version="2.0")
+w("big", 40, 12, big="2", row_group_size="7")
+w("allnull", 50, 13, nulls="1.0")
+w("noascii", 300, 14, meanlog="4")
+EOF
+	mkdir fw
+	"$PY" "$ROOT/tests/fetch_ref.py" want fw snappy.parquet zstd.parquet gzip.parquet brotli.parquet \
+		lz4.parquet none.parquet nodict.parquet v2.parquet v2zstd.parquet tiny.parquet \
+		crc.parquet big.parquet allnull.parquet noascii.parquet >fw.tsv || fail "pyarrow reference"
+	while IFS="$(printf '\t')" read -r f c k; do
+		case $c in text|url|token_count) ;; *) continue;; esac
+		$F -c "$c" "$f" >got 2>err
+		check_files "FineWeb-shaped ${f%.parquet}, column $c: as pyarrow" got "fw/$k.want"
+	done <fw.tsv
+	if $F big.parquet | "$PY" -c '
+import sys; sys.exit(sum(len(d) > 1000000 for d in sys.stdin.buffer.read().split(b"\0")) < 2)'; then
+		pass "big: documents over 1 MB"; else fail "big: no document over 1 MB"; fi
+	check_eq "allnull: no documents" "$($F allnull.parquet | wc -c | tr -d ' ')" 0
+	# A flipped byte inside a page that carries a CRC is caught.
+	"$PY" - <<'EOF'
+d = bytearray(open("crc.parquet", "rb").read())
+d[len(d) // 3] ^= 0x20
+open("crc-flip.parquet", "wb").write(d)
+EOF
+	clean_fail "crc: a flipped byte is a clean error" $F crc-flip.parquet
+	check_grep "crc: says checksum" "checksum" "$TMP/.err"
+
+	# ---- selection against pyarrow slices
+	sl() { "$PY" "$ROOT/tests/fetch_ref.py" slice snappy.parquet "$@"; }
+	sl 0 -1 0 - ">=" 0 all.want
+	sl 1500 2100 0 - ">=" 0 rows.want
+	sl 995 1003 0 - ">=" 0 edge.want
+	sl 0 -1 7 - ">=" 0 limit.want
+	sl 0 -1 3 - ">=" 0 lim3.want
+	sl 0 -1 0 token_count ">=" 500 where.want
+	sl 100 -1 20 language_score "<" 0.7 combo.want
+	$F --rows 1500:2100 snappy.parquet >got; check_files "--rows 1500:2100" got rows.want
+	$F --rows 995:1003 snappy.parquet >got; check_files "--rows across a row group edge" got edge.want
+	$F -n 7 snappy.parquet >got; check_files "--limit 7" got limit.want
+	$F --where 'token_count>=500' snappy.parquet >got; check_files "--where token_count>=500" got where.want
+	$F --rows 100: -n 20 --where 'language_score < 0.7' snappy.parquet >got
+	check_files "--rows 100: --limit 20 --where 'language_score < 0.7'" got combo.want
+	$F --rows 0:99999 snappy.parquet >got; check_files "--rows past the end" got all.want
+	$F -n 3 allnull.parquet snappy.parquet >got; check_files "--limit counts across inputs" got lim3.want
+	$F snappy.parquet zstd.parquet >got
+	k=$(awk -F'\t' '$1=="zstd.parquet" && $2=="text" {print $3}' fw.tsv)
+	cat all.want "fw/$k.want" >two.want
+	check_files "two inputs, in order" got two.want
+	$F - <snappy.parquet >got; check_files "parquet on stdin" got all.want
+	$F -o out.bin snappy.parquet; check_files "-o FILE" out.bin all.want
+	gzip -c snappy.parquet >snappy.gz; $F snappy.gz >got
+	check_files "parquet inside gzip, by content" got all.want
+
+	# ---- truncated and corrupted copies: clean errors, never a crash
+	sz=$(wc -c <snappy.parquet)
+	for cut in 11 100 $((sz / 2)) $((sz - 9)) $((sz - 5)) $((sz - 1)); do
+		head -c "$cut" snappy.parquet >cut.parquet
+		clean_fail "truncated to $cut bytes" $F cut.parquet
+	done
+	"$PY" - <<'EOF'
+import random
+d = open("tiny.parquet", "rb").read()
+r = random.Random(3)
+for i in range(16):
+    b = bytearray(d)
+    for _ in range(1 + i % 4):
+        p = r.randrange(len(b)) if i % 2 else len(b) - 8 - r.randrange(min(2000, len(b) - 8))
+        b[p] = r.randrange(256)
+    open("flip%02d.parquet" % i, "wb").write(b)
+EOF
+	for f in flip*.parquet; do
+		no_crash "$f" $F "$f"
+		no_crash "$f -c token_count" $F -c token_count "$f"
+	done
+else
+	echo "note: pyarrow missing; FineWeb-shaped variations skipped" >&2
+fi
+
+# ---- bad_data and fuzzer finds: every column read; a clean error somewhere
+for f in "$PQ"/bad_data/*.parquet "$ROOT"/tests/fuzz/regress/*; do
+	[ -f "$f" ] || continue
+	b=$(basename "$f")
+	if $F --schema "$f" >schema.txt 2>err; then
+		bad=0
+		# flat columns (nested ones are refused before any page is read;
+		# test_parquet reads every column of these files in-process)
+		for c in $(awk '/^column / && !/ nested$/ {print $2}' schema.txt) \
+			 $(awk '/^column / && / nested$/ {print $2}' schema.txt | head -1); do
+			$F -c "$c" "$f" >/dev/null 2>err
+			rc=$?
+			if [ $rc -gt 1 ] || grep -Eq 'Sanitizer|runtime error' err; then
+				fail "$b column '$c': status $rc: $(head -c 200 err)"; bad=2
+			elif [ $rc -eq 1 ]; then
+				if [ "$(wc -l <err)" -ne 1 ] || ! grep -q '^gpt-fetch: ' err; then
+					fail "$b column '$c': not one clear line: $(head -c 200 err)"; bad=2; fi
+				[ $bad -eq 0 ] && bad=1
+			fi
+		done
+		case $bad in
+		1) pass "$b: clear errors, no crash";;
+		0) fail "$b: read without complaint";;
+		esac
+	else
+		clean_fail "$b: --schema refuses it clearly" $F --schema "$f"
+		clean_fail "$b: reading refuses it clearly" $F "$f"
+	fi
+done
+
+# ---- schema, columns, usage
+$F --schema "$FX/fineweb-small.parquet" >schema.txt
+check_grep "--schema: text column" "^column text BYTE_ARRAY STRING optional" schema.txt
+check_grep "--schema: row groups and codec" "^row group 2: rows 60, .*SNAPPY" schema.txt
+clean_fail "missing column names the choices" $F -c nope "$FX/fineweb-small.parquet"
+check_grep "missing column: lists columns" "token_count" "$TMP/.err"
+clean_fail "nested column refused" $F -c a "$PQ/data/nested_lists.snappy.parquet"
+clean_fail "--where on a string column" $F --where 'url>3' "$FX/fineweb-small.parquet"
+check_status 2 "no input" $F
+check_status 2 "bad --rows" $F --rows 5 x
+check_status 2 "--rows end before start" $F --rows 9:3 x
+check_status 2 "bad --where" $F --where 'score>>x' x
+check_status 2 "bad --limit" $F -n 0 x
+check "--help" $F --help
+check_grep "--help names --where" "--where" "$TMP/.out"
+clean_fail "missing file" $F no-such-file
+clean_fail "--schema of a text file" $F --schema "$SHARED/data/text/the-verdict.txt"
+
+# ---- JSONL, text, archives, compression: recognised by content
+"$PY" - <<'EOF'
+import json, random
+r = random.Random(1)
+docs = []
+for i in range(500):
+    n = r.randrange(0, 300)
+    docs.append("".join(r.choice("abc \u00e9\u00fc\u4e2d\U0001F642\t\n\"\\/{}") for _ in range(n)))
+with open("d.jsonl", "w") as f:
+    for i, s in enumerate(docs):
+        obj = {"id": i, "text": s, "score": i % 5}
+        if i == 3:
+            obj = {"id": i, "body": "no text"}
+        if i == 4:
+            obj["text"] = None
+        f.write(json.dumps(obj, ensure_ascii=(i % 2 == 0)) + "\n")
+        if i == 10:
+            f.write("\n")
+with open("d.want", "wb") as f:
+    for i, s in enumerate(docs):
+        if i not in (3, 4):
+            f.write(s.encode() + b"\0")
+with open("d3.want", "wb") as f:
+    for i, s in enumerate(docs):
+        if i not in (3, 4) and i % 5 >= 3:
+            f.write(s.encode() + b"\0")
+with open("rows.want", "wb") as f:
+    f.write(docs[2].encode() + b"\0")
+with open("body.jsonl", "w") as f:
+    f.write('{"body": "one"}\n{"body": "two"}\n')
+EOF
+$F d.jsonl >got; check_files "JSONL: text field; nulls and missing skipped" got d.want
+cp d.jsonl d.txt; $F d.txt >got; check_files "JSONL named .txt: recognised by content" got d.want
+$F --where 'score>=3' d.jsonl >got; check_files "JSONL --where" got d3.want
+printf 'one\0two\0' >body.want
+$F --field body body.jsonl >got; check_files "JSONL --field" got body.want
+gzip -c d.jsonl >d.jsonl.gz; $F d.jsonl.gz >got; check_files "JSONL.gz" got d.want
+if xz -c d.jsonl >d.xz 2>/dev/null; then $F d.xz >got; check_files "JSONL.xz" got d.want; fi
+if zstd -q -c d.jsonl >d.zst 2>/dev/null; then $F d.zst >got; check_files "JSONL.zst" got d.want; fi
+if bzip2 -c d.jsonl >d.bz2 2>/dev/null; then $F d.bz2 >got; check_files "JSONL.bz2" got d.want; fi
+cat d.jsonl.gz d.jsonl.gz >dd.gz; $F dd.gz >got; cat d.want d.want >dd.want
+check_files "multi-member gzip" got dd.want
+gzip -c d.jsonl | $F - >got; check_files "gzip on stdin" got d.want
+$F -n 2 d.jsonl >got; check_eq "JSONL --limit" "$(tr -cd '\000' <got | wc -c | tr -d ' ')" 2
+$F --rows 2:5 d.jsonl >got; check_files "JSONL --rows 2:5 (rows 3 and 4 hold no text)" got rows.want
+printf 'plain text\nsecond line\n' >t1.txt
+: >empty.txt
+cp "$SHARED/data/text/the-verdict.txt" verdict.txt
+{ cat t1.txt; printf '\0'; } >t1.want
+$F t1.txt >got; check_files "text file: one document" got t1.want
+$F empty.txt >got; check_eq "empty text file: no document" "$(wc -c <got | tr -d ' ')" 0
+{ cat verdict.txt; printf '\0'; cat t1.want; } >vt.want
+$F verdict.txt t1.txt >got; check_files "two text files" got vt.want
+tar cf a.tar t1.txt d.jsonl d.jsonl.gz
+cat t1.want d.want d.want >tar.want
+$F a.tar >got; check_files "tar: each member by its own format" got tar.want
+gzip -c a.tar >a.tgz; $F a.tgz >got; check_files "tar.gz" got tar.want
+"$PY" -c '
+import zipfile
+z = zipfile.ZipFile("a.zip", "w", zipfile.ZIP_DEFLATED)
+z.write("t1.txt"); z.write("d.jsonl"); z.close()'
+$F a.zip >got; cat t1.want d.want >zip.want; check_files "zip" got zip.want
+printf '{"text": "a"}\n{"text": bad}\n' >bad.jsonl
+clean_fail "bad JSON: a clean error" $F bad.jsonl
+check_grep "bad JSON: names line 2" "line 2" "$TMP/.err"
+printf '{"text": 5}\n' >num.jsonl
+clean_fail "a non-string field" $F num.jsonl
+head -c 3000 d.jsonl.gz >cut.gz
+clean_fail "truncated gzip" $F cut.gz
+
+# ---- URLs through the download cache (tests/httpd.py on 127.0.0.1)
+unset GPT_OFFLINE HF_HUB_OFFLINE HF_TOKEN HF_ENDPOINT http_proxy https_proxy HTTP_PROXY HTTPS_PROXY
+no_proxy='*' NO_PROXY='*' GPT_HTTP_BACKOFF_MS=1
+export no_proxy NO_PROXY GPT_HTTP_BACKOFF_MS
+mkdir -p www/datasets/o/n/resolve/main/data
+cp "$FX/fineweb-small.parquet" www/fw.parquet
+cp "$FX/fineweb-small.parquet" www/datasets/o/n/resolve/main/data/x.parquet
+cp d.jsonl.gz www/d.jsonl.gz
+"$PY" "$ROOT/tests/httpd.py" --root www --port-file port --log log --timeout 60 &
+SRV=$!
+trap 'kill $SRV 2>/dev/null; rm -rf "$TMP"' EXIT
+i=0
+while [ ! -s port ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+U=http://127.0.0.1:$(cat port)
+$F "$FX/fineweb-small.parquet" >local.out
+$F -q --cache c "$U/_f/drop=20000/fw.parquet" >got 2>err
+check_files "URL with a dropped connection: same documents" got local.out
+HF_ENDPOINT=$U $F -q --cache c hf://datasets/o/n/data/x.parquet >got 2>err
+check_files "hf:// URL through HF_ENDPOINT" got local.out
+$F -q --cache c -j 3 "$U/fw.parquet" "$U/d.jsonl.gz" "$FX/fineweb-small.parquet" >got 2>err
+cat local.out d.want local.out >j.want
+check_files "-j 3: URLs downloaded ahead, read in order" got j.want
+$F --offline --cache c "$U/fw.parquet" >got 2>err
+check_files "--offline: from the cache" got local.out
+clean_fail "--offline: not in the cache" $F --offline --cache c "$U/nothere.parquet"
+kill $SRV 2>/dev/null
