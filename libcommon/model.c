@@ -15,6 +15,15 @@
 #define ATT_ROWS 64 /* query rows per attention block */
 #define NO_TENSOR ((size_t)-1)
 
+/* The exp-heavy loops get an AVX2 version chosen at run time (no -march:
+ * binaries travel).  Every reduction names its lanes, and AVX2 without FMA
+ * rounds each operation as SSE2 does, so both versions give the same bits. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(GPT_NO_CLONES)
+#define SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SIMD_CLONES
+#endif
+
 /* Offsets (in floats) of one block's tensors; NO_TENSOR when absent. */
 struct layer_off {
 	size_t ln1w, ln1b, qkvw, qkvb, projw, projb;
@@ -631,6 +640,7 @@ static void matmul_backward(const struct gpt_model_acts *a, float *dinp, float *
 /* GELU, tanh form: 0.5 x (1 + tanh(u)), u = K (x + A x^3).  Written as
  * x * sigmoid(2u) = x / (1 + exp(-2u)), which keeps full relative
  * precision where 1 + tanh(u) would cancel (x below about -2). */
+SIMD_CLONES
 static void gelu_forward(float *out, const float *inp, size_t n)
 {
 	long i;
@@ -644,6 +654,7 @@ static void gelu_forward(float *out, const float *inp, size_t n)
 
 /* d (in place: dout becomes dinp).  With s = sigmoid(2u), 1 - s = e s:
  * gelu'(x) = s + x s (1 - s) 2 u'(x). */
+SIMD_CLONES
 static void gelu_backward(float *d, const float *inp, size_t n)
 {
 	long i;
@@ -662,6 +673,7 @@ static void gelu_backward(float *d, const float *inp, size_t n)
  * row, with single-threaded products inside the thread that owns the
  * (sequence, head).  Saves the log-sum-exp of each row; backward
  * recomputes the weights from it. */
+SIMD_CLONES
 static void attention_forward(struct gpt_model_acts *a, float *y, float *lse,
                               const float *qkv, int B, int T, int C, int H)
 {
@@ -699,6 +711,7 @@ static void attention_forward(struct gpt_model_acts *a, float *y, float *lse,
 /* dqkv (overwritten) from dy, qkv and the saved log-sum-exp:
  * dP = dy v^T, dS = P (dP - rowsum(P dP)) / sqrt(hs), dq = dS k,
  * dk = dS^T q, dv = P^T dy. */
+SIMD_CLONES
 static void attention_backward(struct gpt_model_acts *a, float *dqkv, const float *dy,
                                const float *qkv, const float *lse, int B, int T,
                                int C, int H)
@@ -747,6 +760,50 @@ static void attention_backward(struct gpt_model_acts *a, float *dqkv, const floa
 			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hs, rows, 1.0f, P, n,
 			            dY + (size_t)i0 * C, C, 1.0f, dV, C3);
 		}
+	}
+}
+
+/* Per row of logits: padding to -inf and, where the target counts, the
+ * log-sum-exp and the loss. */
+SIMD_CLONES
+static void loss_rows(struct gpt_model_acts *a, const uint32_t *targets, int BT, int V,
+                      int Vp)
+{
+	int r;
+#pragma omp parallel for schedule(static) num_threads(a->nthreads)
+	for (r = 0; r < BT; r++) {
+		float *lg = a->logits + (size_t)r * Vp, mx;
+		for (int i = V; i < Vp; i++)
+			lg[i] = -INFINITY;
+		a->row_loss[r] = 0;
+		if (!targets || targets[r] == GPT_IGNORE)
+			continue;
+		mx = max8(lg, V);
+		a->row_lse[r] = mx + logf(sumexp8(lg, V, mx));
+		a->row_loss[r] = a->row_lse[r] - lg[targets[r]];
+	}
+}
+
+/* The logits become dscale * (softmax - one-hot(target)); rows that do
+ * not count and the padding become 0. */
+SIMD_CLONES
+static void dlogits_rows(struct gpt_model_acts *a, float dscale, int BT, int V, int Vp)
+{
+	int r;
+#pragma omp parallel for schedule(static) num_threads(a->nthreads)
+	for (r = 0; r < BT; r++) {
+		float *lg = a->logits + (size_t)r * Vp;
+		uint32_t t = a->targets[r];
+		if (t == GPT_IGNORE) {
+			memset(lg, 0, (size_t)Vp * sizeof(float));
+			continue;
+		}
+		float l = a->row_lse[r];
+		for (int i = 0; i < V; i++)
+			lg[i] = exp_fast(lg[i] - l) * dscale;
+		lg[t] -= dscale;
+		for (int i = V; i < Vp; i++)
+			lg[i] = 0;
 	}
 }
 
@@ -822,18 +879,7 @@ float gpt_model_forward(struct gpt_model *m, const uint32_t *inputs,
 	                  BT, C);
 	/* logits over the real vocabulary only; padding reads -inf */
 	gemm(a, 0, 1, BT, V, C, a->lnf, C, m->params + a->head, C, 0.0f, a->logits, Vp);
-#pragma omp parallel for schedule(static) num_threads(a->nthreads)
-	for (r = 0; r < BT; r++) {
-		float *lg = a->logits + (size_t)r * Vp, mx;
-		for (int i = V; i < Vp; i++)
-			lg[i] = -INFINITY;
-		a->row_loss[r] = 0;
-		if (!targets || targets[r] == GPT_IGNORE)
-			continue;
-		mx = max8(lg, V);
-		a->row_lse[r] = mx + logf(sumexp8(lg, V, mx));
-		a->row_loss[r] = a->row_lse[r] - lg[targets[r]];
-	}
+	loss_rows(a, targets, BT, V, Vp);
 	if (targets)
 		for (r = 0; r < BT; r++)
 			if (targets[r] != GPT_IGNORE) {
@@ -869,21 +915,7 @@ void gpt_model_backward(struct gpt_model *m, float scale)
 	dscale = m->n_counted ? scale / (float)m->n_counted : 0.0f;
 
 	/* dlogits, in place of the logits */
-#pragma omp parallel for schedule(static)
-	for (r = 0; r < BT; r++) {
-		float *lg = a->logits + (size_t)r * Vp;
-		uint32_t t = a->targets[r];
-		if (t == GPT_IGNORE) {
-			memset(lg, 0, (size_t)Vp * sizeof(float));
-			continue;
-		}
-		float l = a->row_lse[r];
-		for (int i = 0; i < V; i++)
-			lg[i] = exp_fast(lg[i] - l) * dscale;
-		lg[t] -= dscale;
-		for (int i = V; i < Vp; i++)
-			lg[i] = 0;
-	}
+	dlogits_rows(a, dscale, BT, V, Vp);
 	/* head: dlnf = dlogits . W; dW += dlogits^T . lnf */
 	gemm(a, 0, 0, BT, C, V, a->logits, Vp, m->params + a->head, C, 0.0f, a->dbufC, C);
 	gemm(a, 1, 0, V, C, BT, a->logits, Vp, a->lnf, C, 1.0f, m->grads + a->head, C);
