@@ -635,6 +635,20 @@ static void opts_free(struct opts *o)
 
 /* ---- set-up ------------------------------------------------------------- */
 
+static void absolute(char **path)
+{
+	char cwd[4096], *p;
+	size_t n;
+
+	if (!*path || (*path)[0] == '/' || !getcwd(cwd, sizeof cwd))
+		return;
+	n = strlen(cwd) + strlen(*path) + 2;
+	p = xmalloc(n);
+	snprintf(p, n, "%s/%s", cwd, *path);
+	free(*path);
+	*path = p;
+}
+
 static void resolve_model(struct trainer *t, const int *given, uint32_t shard_vocab)
 {
 	struct opts *o = &t->o;
@@ -939,7 +953,9 @@ int main(int argc, char **argv)
 		t->sched.kind = k;
 	}
 
-	/* Data. */
+	/* Data.  Globs are kept absolute so --resume works from anywhere. */
+	absolute(&o->train);
+	absolute(&o->val);
 	t->train = shards_open(o->train);
 	if (o->val) {
 		t->val = shards_open(o->val);
