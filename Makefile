@@ -39,6 +39,7 @@ MAN      = $(wildcard man/man1/*.1 man/man5/*.5 man/man7/*.7)
 # linked statically and cuBLASLt is opened with dlopen at run time, so the
 # same binaries start, and run on the CPU, where no CUDA is installed.
 # Without nvcc the build is CPU-only and says so once.
+.DEFAULT_GOAL := all
 CUDA_ARCH ?= 80 90
 NVCC_PATH := $(shell command -v $(NVCC) 2>/dev/null)
 ifneq ($(NVCC_PATH),)
