@@ -14,6 +14,11 @@
 #define LN_EPS 1e-5f
 #define ATT_ROWS 64 /* query rows per attention block */
 #define NO_TENSOR ((size_t)-1)
+/* Work below this many elements runs on one thread: waking a team costs
+ * more than it saves, and on a busy machine a descheduled team member
+ * stalls the others.  The choice depends on shapes only, so results stay
+ * reproducible. */
+#define PAR_MIN 32768L
 
 /* The exp-heavy loops get an AVX2 version chosen at run time (no -march:
  * binaries travel).  Every reduction names its lanes, and AVX2 without FMA
@@ -266,7 +271,7 @@ double gpt_rng_uniform(struct gpt_rng *r)
 static void fill_normal(float *p, size_t offset, size_t n, double std, uint64_t seed)
 {
 	long i;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
 	for (i = 0; i < (long)n; i++)
 		p[i] = (float)(std * normal_at(seed, offset + (size_t)i));
 }
@@ -496,7 +501,7 @@ static void gemm(const struct gpt_model_acts *a, int ta, int tb, int M, int N, i
                  int ldc)
 {
 	int by_cols = N >= M;
-#pragma omp parallel num_threads(a->nthreads)
+#pragma omp parallel num_threads(a->nthreads) if ((double)M * N * K > PAR_MIN * 32.0)
 	{
 		int t = omp_get_thread_num(), n = omp_get_num_threads();
 		long len = by_cols ? N : M;
@@ -527,7 +532,7 @@ static void layernorm_forward(float *out, float *mean, float *rstd, const float 
                               const float *w, const float *b, int N, int C)
 {
 	int r;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * C > PAR_MIN)
 	for (r = 0; r < N; r++) {
 		const float *x = inp + (size_t)r * C;
 		float *y = out + (size_t)r * C;
@@ -555,7 +560,7 @@ static void layernorm_backward(float *dinp, float *dw, float *db, const float *d
                                const float *rstd, int N, int C)
 {
 	int r, cb;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * C > PAR_MIN)
 	for (r = 0; r < N; r++) {
 		const float *x = inp + (size_t)r * C, *dy = dout + (size_t)r * C;
 		float *dx = dinp + (size_t)r * C, mu = mean[r], rs = rstd[r];
@@ -582,7 +587,7 @@ static void layernorm_backward(float *dinp, float *dw, float *db, const float *d
 	}
 	/* parameter gradients: columns split among threads, rows summed in
 	 * order, so the bits do not depend on the thread count */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * C > PAR_MIN)
 	for (cb = 0; cb < C; cb += 64) {
 		int ce = cb + 64 < C ? cb + 64 : C;
 		for (int rr = 0; rr < N; rr++) {
@@ -605,7 +610,7 @@ static void matmul_forward(const struct gpt_model_acts *a, float *out, const flo
 	gemm(a, 0, 1, N, OC, C, inp, C, W, C, accumulate ? 1.0f : 0.0f, out, OC);
 	if (!bias)
 		return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * OC > PAR_MIN)
 	for (r = 0; r < N; r++) {
 		float *o = out + (size_t)r * OC;
 		for (int i = 0; i < OC; i++)
@@ -623,7 +628,7 @@ static void matmul_backward(const struct gpt_model_acts *a, float *dinp, float *
 	gemm(a, 1, 0, OC, C, N, dout, OC, inp, C, 1.0f, dW, C);
 	if (!dbias)
 		return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * OC > PAR_MIN)
 	for (cb = 0; cb < OC; cb += 64) {
 		int ce = cb + 64 < OC ? cb + 64 : OC;
 		for (int r = 0; r < N; r++) {
@@ -644,7 +649,7 @@ SIMD_CLONES
 static void gelu_forward(float *out, const float *inp, size_t n)
 {
 	long i;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
 	for (i = 0; i < (long)n; i++) {
 		float x = inp[i];
 		float e = exp_fast(-2.0f * GELU_K * (x + GELU_A * x * x * x));
@@ -658,7 +663,7 @@ SIMD_CLONES
 static void gelu_backward(float *d, const float *inp, size_t n)
 {
 	long i;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
 	for (i = 0; i < (long)n; i++) {
 		float x = inp[i];
 		float e = exp_fast(-2.0f * GELU_K * (x + GELU_A * x * x * x));
@@ -679,7 +684,8 @@ static void attention_forward(struct gpt_model_acts *a, float *y, float *lse,
 {
 	int hs = C / H, bh, C3 = 3 * C;
 	float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for schedule(static) num_threads(a->nthreads)
+#pragma omp parallel for schedule(static) num_threads(a->nthreads) \
+	if ((long)B * H * T * T * hs > PAR_MIN * 16)
 	for (bh = 0; bh < B * H; bh++) {
 		int b = bh / H, h = bh % H;
 		float *S = a->scratch + (size_t)omp_get_thread_num() * a->scratch_n;
@@ -718,7 +724,8 @@ static void attention_backward(struct gpt_model_acts *a, float *dqkv, const floa
 {
 	int hs = C / H, bh, C3 = 3 * C;
 	float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for schedule(static) num_threads(a->nthreads)
+#pragma omp parallel for schedule(static) num_threads(a->nthreads) \
+	if ((long)B * H * T * T * hs > PAR_MIN * 16)
 	for (bh = 0; bh < B * H; bh++) {
 		int b = bh / H, h = bh % H;
 		float *P = a->scratch + (size_t)omp_get_thread_num() * a->scratch_n;
@@ -770,7 +777,8 @@ static void loss_rows(struct gpt_model_acts *a, const uint32_t *targets, int BT,
                       int Vp)
 {
 	int r;
-#pragma omp parallel for schedule(static) num_threads(a->nthreads)
+#pragma omp parallel for schedule(static) num_threads(a->nthreads) \
+	if ((long)BT * V > PAR_MIN)
 	for (r = 0; r < BT; r++) {
 		float *lg = a->logits + (size_t)r * Vp, mx;
 		for (int i = V; i < Vp; i++)
@@ -790,7 +798,8 @@ SIMD_CLONES
 static void dlogits_rows(struct gpt_model_acts *a, float dscale, int BT, int V, int Vp)
 {
 	int r;
-#pragma omp parallel for schedule(static) num_threads(a->nthreads)
+#pragma omp parallel for schedule(static) num_threads(a->nthreads) \
+	if ((long)BT * V > PAR_MIN)
 	for (r = 0; r < BT; r++) {
 		float *lg = a->logits + (size_t)r * Vp;
 		uint32_t t = a->targets[r];
@@ -848,7 +857,7 @@ float gpt_model_forward(struct gpt_model *m, const uint32_t *inputs,
 	a->has_targets = targets != NULL;
 
 	/* embeddings */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)BT * C > PAR_MIN)
 	for (r = 0; r < BT; r++) {
 		const float *te = m->params + a->wte + (size_t)inputs[r] * C;
 		const float *pe = m->params + a->wpe + (size_t)(r % T) * C;
@@ -953,7 +962,7 @@ void gpt_model_backward(struct gpt_model *m, float scale)
 			for (int i = 0; i < C; i++)
 				g[i] += d[i];
 		}
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)BT * C > PAR_MIN)
 		for (t = 0; t < T; t++)
 			for (int b = 0; b < B; b++) {
 				float *g = dwpe + (size_t)t * C;

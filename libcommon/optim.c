@@ -54,7 +54,7 @@ static void adamw_update(struct adamw *opt, float *p, const float *g,
 	float *m = opt->m, *v = opt->v;
 	long i;
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (hi - lo > 32768)
 	for (i = (long)lo; i < (long)hi; i++) {
 		float gi = g[i] * grad_scale;
 		float pi = p[i] * keep;
@@ -110,7 +110,7 @@ float grad_global_norm(const float *g, size_t n)
 	double total = 0;
 	long c;
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nchunks > 1)
 	for (c = 0; c < (long)nchunks; c++) {
 		size_t lo = (size_t)c * NORM_CHUNK;
 		size_t hi = lo + NORM_CHUNK < n ? lo + NORM_CHUNK : n;

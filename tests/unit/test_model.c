@@ -719,6 +719,34 @@ static void test_determinism(void)
 	gpt_model_backward(&m, 1.0f);
 	CHECK(l1 == l2 && memcmp(g1, m.grads, m.n_params * sizeof(float)) == 0,
 	      "second run differs: %.9g %.9g", l1, l2);
+	/* a model big enough for every loop to run threaded: same bits */
+	{
+		struct gpt_config cb = c;
+		struct gpt_model mb;
+		uint32_t ib[256], tb[256];
+		float *gb, lb1, lb2;
+		cb.n_head = 4;
+		cb.n_embd = 64;
+		cb.n_ctx = 128;
+		cb.vocab_size = 1000;
+		gpt_config_finish(&cb);
+		gpt_model_init(&mb, &cb);
+		gpt_model_init_weights(&mb, 8);
+		gpt_model_plan(&mb, 2, 128, 1);
+		tiny_batch(ib, tb, 256, cb.vocab_size, 5);
+		gpt_model_zero_grad(&mb);
+		lb1 = gpt_model_forward(&mb, ib, tb, 2, 128);
+		gpt_model_backward(&mb, 1.0f);
+		gb = malloc(mb.n_params * sizeof(float));
+		memcpy(gb, mb.grads, mb.n_params * sizeof(float));
+		gpt_model_zero_grad(&mb);
+		lb2 = gpt_model_forward(&mb, ib, tb, 2, 128);
+		gpt_model_backward(&mb, 1.0f);
+		CHECK(lb1 == lb2 && memcmp(gb, mb.grads, mb.n_params * sizeof(float)) == 0,
+		      "threaded run differs: %.9g %.9g", lb1, lb2);
+		free(gb);
+		gpt_model_free(&mb);
+	}
 	/* fresh buffers at other addresses (as after a resume): same bits */
 	gpt_model_plan(&m, B + 1, T, 1);
 	gpt_model_plan(&m, B, T, 1);
