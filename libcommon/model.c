@@ -20,7 +20,7 @@
  * reproducible. */
 #define PAR_MIN 32768L
 
-/* The exp-heavy loops get an AVX2 version chosen at run time (no -march:
+/* The exp-heavy and LayerNorm loops get an AVX2 version chosen at run time (no -march:
  * binaries travel).  Every reduction names its lanes, and AVX2 without FMA
  * rounds each operation as SSE2 does, so both versions give the same bits. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(GPT_NO_CLONES)
@@ -528,6 +528,7 @@ static void gemm(const struct gpt_model_acts *a, int ta, int tb, int M, int N, i
 	}
 }
 
+SIMD_CLONES
 static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                               const float *w, const float *b, int N, int C)
 {
@@ -555,6 +556,7 @@ static void layernorm_forward(float *out, float *mean, float *rstd, const float 
 }
 
 /* dinp += d/dinp; dw, db += (column sums, each in row order). */
+SIMD_CLONES
 static void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
                                const float *inp, const float *w, const float *mean,
                                const float *rstd, int N, int C)
