@@ -255,10 +255,13 @@ int bpetrain_feed(struct bpetrain *t, const void *data, size_t n)
 			}
 			doc_add(t, p, take, nul || capped);
 			if (capped) {
-				if (t->chars >= t->opt.max_chars)
+				if (t->chars >= t->opt.max_chars) {
 					t->full = 1;
-				else
+					if (t->opt.zero && !nul)
+						t->docs++;
+				} else {
 					t->skipping = 1;
+				}
 			}
 		}
 		if (nul) {
