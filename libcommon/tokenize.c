@@ -278,18 +278,50 @@ static size_t utf8_boundary(const unsigned char *buf, size_t q, size_t pos)
 	return q;
 }
 
+/* The inputs read in order as one stream into a growing buffer. */
+struct source {
+	struct in in;
+	char *const *paths;
+	int npaths, cur, eof;
+	unsigned char *buf;
+	size_t len, cap;
+};
+
+/* Reads until the buffer holds want bytes or the inputs end. */
+static void source_fill(struct source *src, size_t want)
+{
+	if (src->cap < want) {
+		src->cap = want + want / 2;
+		src->buf = xrealloc(src->buf, src->cap);
+	}
+	while (!src->eof && src->len < want) {
+		size_t got = in_read(&src->in, src->buf + src->len,
+				     src->cap - src->len);
+
+		if (got) {
+			src->len += got;
+			continue;
+		}
+		in_close(&src->in);
+		if (++src->cur < src->npaths)
+			in_open(&src->in, src->paths[src->cur]);
+		else
+			src->eof = 1;
+	}
+}
+
 uint64_t tokenize_stream(const struct vocab *v, char *const *paths, int npaths,
 			 struct out *o, const struct tokenize_opts *opt)
 {
 	size_t chunk = opt->chunk ? opt->chunk : DEFAULT_CHUNK;
 	int threads = opt->threads > 0 ? opt->threads : 1;
-	int maxjobs = threads * 2, nj, i, cur = 0, eof = 0, warned = 0;
+	int maxjobs = threads * 2, nj, i, warned = 0;
 	struct job *jobs = xcalloc((size_t)maxjobs, sizeof *jobs);
+	struct source src = { 0 };
 	unsigned char *buf;
-	size_t blen = 0, bcap, want;
+	size_t blen;
 	int prev_nul = 1, stream_start = 1, line_start = 1, any = 0;
 	uint64_t total = 0, doc = 0;
-	struct in in;
 	struct progress prog;
 	uint64_t consumed = 0;
 	static char *stdin_path[] = { "-" };
@@ -300,45 +332,28 @@ uint64_t tokenize_stream(const struct vocab *v, char *const *paths, int npaths,
 		paths = stdin_path;
 		npaths = 1;
 	}
-	bcap = chunk * (size_t)maxjobs + 4096;
-	buf = xmalloc(bcap);
-	in_open(&in, paths[0]);
+	src.paths = paths;
+	src.npaths = npaths;
+	in_open(&src.in, paths[0]);
 	progress_init(&prog, opt->progress, "gpt-tokenize", "B", 0);
 	for (;;) {
 		size_t pos = 0;
 
-		/* Fill: enough for a batch, or everything that is left. */
-		want = chunk * (size_t)maxjobs;
-		while (!eof && blen < want) {
-			size_t got;
-
-			if (bcap < want) {
-				bcap = want;
-				buf = xrealloc(buf, bcap);
-			}
-			got = in_read(&in, buf + blen, bcap - blen);
-			if (got == 0) {
-				in_close(&in);
-				if (++cur < npaths)
-					in_open(&in, paths[cur]);
-				else
-					eof = 1;
-				continue;
-			}
-			blen += got;
-		}
-		/* Cut the batch. */
+		/* Enough for a batch, or everything that is left. */
+		source_fill(&src, chunk * (size_t)maxjobs);
+		buf = src.buf;
+		blen = src.len;
 		nj = 0;
 		while (nj < maxjobs && pos < blen) {
 			size_t q;
 
-			if (eof && blen - pos <= chunk) {
+			if (src.eof && blen - pos <= chunk) {
 				q = blen;
 			} else if (blen - pos <= chunk) {
 				break;
 			} else {
 				q = find_cut(v, buf, blen, pos, pos + chunk, opt);
-				if (!q && eof)
+				if (!q && src.eof)
 					q = blen;
 				if (!q && blen - pos > TOKENIZE_MAX_RUN) {
 					q = utf8_boundary(buf, pos + chunk, pos);
@@ -357,26 +372,9 @@ uint64_t tokenize_stream(const struct vocab *v, char *const *paths, int npaths,
 			nj++;
 			pos = q;
 		}
-		if (nj == 0 && !eof) {
+		if (nj == 0 && !src.eof) {
 			/* No safe cut yet: read more into a larger buffer. */
-			want = blen + chunk;
-			if (bcap < want) {
-				bcap = want * 2;
-				buf = xrealloc(buf, bcap);
-			}
-			while (!eof && blen < want) {
-				size_t got = in_read(&in, buf + blen, bcap - blen);
-
-				if (got == 0) {
-					in_close(&in);
-					if (++cur < npaths)
-						in_open(&in, paths[cur]);
-					else
-						eof = 1;
-					continue;
-				}
-				blen += got;
-			}
+			source_fill(&src, blen + chunk);
 			continue;
 		}
 		if (nj == 0)
@@ -408,7 +406,7 @@ uint64_t tokenize_stream(const struct vocab *v, char *const *paths, int npaths,
 		consumed += pos;
 		progress_update(&prog, consumed);
 		memmove(buf, buf + pos, blen - pos);
-		blen -= pos;
+		src.len = blen - pos;
 	}
 	progress_end(&prog);
 	if (opt->count) {
@@ -428,7 +426,7 @@ uint64_t tokenize_stream(const struct vocab *v, char *const *paths, int npaths,
 		free(jobs[i].ids);
 	}
 	free(jobs);
-	free(buf);
+	free(src.buf);
 	return total;
 }
 
