@@ -721,7 +721,8 @@ static void rle_init(struct rle *d, const uint8_t *p, const uint8_t *end, int bw
 
 static uint32_t rle_next(struct pq_reader *r, struct rle *d)
 {
-	if (d->left == 0) {
+	/* A loop, not recursion: a page may hold many empty runs. */
+	while (d->left == 0) {
 		uint64_t h = varint(r, &d->p, d->end);
 
 		if (h & 1) {
@@ -754,8 +755,6 @@ static uint32_t rle_next(struct pq_reader *r, struct rle *d)
 				d->value |= (uint32_t)d->p[k] << (8 * k);
 			d->p += nb;
 			d->left = h >> 1;
-			if (d->left == 0)
-				return rle_next(r, d);
 		}
 	}
 	d->left--;
@@ -1254,8 +1253,9 @@ static void start_values(struct pq_reader *r, const uint8_t *p, const uint8_t *e
 	case ENC_BYTE_STREAM_SPLIT: {
 		size_t w = value_width(r->c);
 
-		if (w == 0 || type == PQ_INT96)
-			rd_fail(r, "BYTE_STREAM_SPLIT for a %s column", type_names[type]);
+		if (w == 0 || type == PQ_INT96 || w > sizeof r->scratch)
+			rd_fail(r, "BYTE_STREAM_SPLIT for a %s column of width %zu is not supported",
+				type_names[type], w);
 		if ((size_t)(end - p) % w)
 			rd_fail(r, "BYTE_STREAM_SPLIT data not a multiple of %zu", w);
 		r->nvals = (uint64_t)(end - p) / w;

@@ -192,7 +192,8 @@ int main(int argc, char **argv)
 		}
 		if (fflush(stdout) || ferror(stdout))
 			die_errno("cannot write the schema");
-		return EXIT_OK;
+		free(pf.paths);
+		exit(EXIT_OK);
 	}
 
 	if (output) {
@@ -236,5 +237,7 @@ int main(int argc, char **argv)
 			(unsigned long long)st.rows);
 	/* Download threads may still be fetching inputs past a --limit;
 	 * leaving them is what exit() is for. */
+	if (!threads)
+		free(pf.paths);
 	exit(EXIT_OK);
 }
