@@ -14,8 +14,8 @@ fi
 export BIN O ROOT SHARED PY
 export GPT_VOCAB="$SHARED/data/gpt2" GPT_OFFLINE=1
 filter=${1:-}
-logdir=$O/test-logs
-mkdir -p "$logdir"
+mkdir -p "$O"
+logdir=$(mktemp -d "$O/test-logs.XXXXXX")   # one per run: runs may overlap
 passed=0 failed=0
 
 run_one() { # name command...
@@ -54,5 +54,6 @@ for t in "$ROOT"/tests/cli/*.sh; do
 	case $n in *"$filter"*) ;; *) continue;; esac
 	run_one "$n" sh "$t"
 done
+[ "$failed" -eq 0 ] && rm -rf "$logdir"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
