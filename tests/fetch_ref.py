@@ -10,7 +10,9 @@ fetch_ref.py fineweb OUT.parquet NDOCS SEED [key=value...]
     language, language_score, token_count) the way FineWeb was written
     (pyarrow defaults: snappy, dictionary on; 1000 rows per row group).
     Keys: compression, use_dictionary (0/1), data_page_version (1.0/2.0),
-    data_page_size, row_group_size, nulls (fraction of null texts),
+    data_page_size, row_group_size, dict_limit (dictionary page size limit,
+    past which a chunk falls back to PLAIN, checked every write_batch_size
+    rows), encodings (COL:ENCODING+COL:ENCODING..., dictionary off), nulls (fraction of null texts),
     empty (fraction of empty texts), big (documents over 1 MB), unicode
     (0/1: non-ASCII text), meanlog (log of the typical document length,
     default 7.6: about 2 KB), corpus (a text file to cut documents from).
@@ -144,6 +146,13 @@ def cmd_fineweb(out, ndocs, seed, kv):
         kw["data_page_version"] = opt["data_page_version"]
     if "data_page_size" in opt:
         kw["data_page_size"] = int(opt["data_page_size"])
+    if "encodings" in opt:
+        kw["use_dictionary"] = False
+        kw["column_encoding"] = dict(x.split(":") for x in opt["encodings"].split("+"))
+    if "write_batch_size" in opt:
+        kw["write_batch_size"] = int(opt["write_batch_size"])
+    if "dict_limit" in opt:
+        kw["dictionary_pagesize_limit"] = int(opt["dict_limit"])
     if "write_page_checksum" in opt:
         kw["write_page_checksum"] = opt["write_page_checksum"] == "1"
     pq.write_table(table, out, row_group_size=int(opt.get("row_group_size", 1000)), **kw)

@@ -89,6 +89,11 @@ w("nodict", 1200, 7, use_dictionary="0")
 w("v2", 1200, 8, data_page_version="2.0")
 w("v2zstd", 1200, 9, data_page_version="2.0", compression="zstd", use_dictionary="0")
 w("tiny", 700, 10, data_page_size="512", row_group_size="97")
+w("fallback", 900, 15, dict_limit="3000", data_page_size="4000", row_group_size="450",
+  write_batch_size="16")
+w("dlba", 700, 16, encodings="text:DELTA_LENGTH_BYTE_ARRAY+token_count:DELTA_BINARY_PACKED")
+w("dba", 700, 17, encodings="text:DELTA_BYTE_ARRAY+url:DELTA_BYTE_ARRAY+language_score:BYTE_STREAM_SPLIT",
+  data_page_version="2.0", compression="zstd")
 w("crc", 700, 11, write_page_checksum="1", data_page_version="2.0")
 w("big", 40, 12, big="2", row_group_size="7")
 w("allnull", 50, 13, nulls="1.0")
@@ -97,7 +102,7 @@ EOF
 	mkdir fw
 	"$PY" "$ROOT/tests/fetch_ref.py" want fw snappy.parquet zstd.parquet gzip.parquet brotli.parquet \
 		lz4.parquet none.parquet nodict.parquet v2.parquet v2zstd.parquet tiny.parquet \
-		crc.parquet big.parquet allnull.parquet noascii.parquet >fw.tsv || fail "pyarrow reference"
+		crc.parquet big.parquet allnull.parquet noascii.parquet fallback.parquet dlba.parquet dba.parquet >fw.tsv || fail "pyarrow reference"
 	while IFS="$(printf '\t')" read -r f c k; do
 		case $c in text|url|token_count) ;; *) continue;; esac
 		$F -c "$c" "$f" >got 2>err
@@ -132,6 +137,12 @@ EOF
 	$F --rows 100: -n 20 --where 'language_score < 0.7' snappy.parquet >got
 	check_files "--rows 100: --limit 20 --where 'language_score < 0.7'" got combo.want
 	$F --rows 0:99999 snappy.parquet >got; check_files "--rows past the end" got all.want
+	"$PY" "$ROOT/tests/fetch_ref.py" slice dba.parquet 0 -1 0 language_score ">" 0.8 bss.want
+	$F --where 'language_score>0.8' dba.parquet >got
+	check_files "--where on a BYTE_STREAM_SPLIT column" got bss.want
+	"$PY" "$ROOT/tests/fetch_ref.py" slice dlba.parquet 0 -1 0 token_count "<" 200 dbp.want
+	$F --where 'token_count<200' dlba.parquet >got
+	check_files "--where on a DELTA_BINARY_PACKED column" got dbp.want
 	$F -n 3 allnull.parquet snappy.parquet >got; check_files "--limit counts across inputs" got lim3.want
 	$F snappy.parquet zstd.parquet >got
 	k=$(awk -F'\t' '$1=="zstd.parquet" && $2=="text" {print $3}' fw.tsv)
