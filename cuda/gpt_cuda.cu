@@ -29,6 +29,8 @@ extern "C" {
 
 /* ---- errors ---- */
 
+int gcuda_debug; /* GPT_CUDA_DEBUG=1: wait after every launch (kernels.h) */
+
 void gcuda_fail(const char *what, const char *file, int line)
 {
 	fprintf(stderr, "%s: cuda error at %s:%d: %s\n", prog_name ? prog_name : "gpt", file,
@@ -229,6 +231,8 @@ static void ctx_init(struct gctx *x)
 	{
 		const char *a = getenv("GPT_CUDA_ATTENTION");
 		x->flash = a && strcmp(a, "flash") == 0;
+		a = getenv("GPT_CUDA_DEBUG");
+		gcuda_debug = a && strcmp(a, "0") != 0;
 	}
 	CUDA_CHECK(cudaStreamCreateWithFlags(&x->s, cudaStreamNonBlocking));
 	LT_CHECK(p_cublasLtCreate(&x->lt));
@@ -394,6 +398,8 @@ static void lt_run(struct gctx *x, const struct lt_call *c)
 	}
 	LT_CHECK(p_cublasLtMatmul(x->lt, desc, &alpha, c->A, la, c->B, lb, &beta, Cm, ld, c->D,
 	                          ld, &heur.algo, x->ws, WORKSPACE_BYTES, x->s));
+	if (gcuda_debug)
+		CUDA_CHECK(cudaDeviceSynchronize());
 	LT_CHECK(p_cublasLtMatmulPreferenceDestroy(pref));
 	LT_CHECK(p_cublasLtMatrixLayoutDestroy(la));
 	LT_CHECK(p_cublasLtMatrixLayoutDestroy(lb));

@@ -19,8 +19,14 @@ void gcuda_fail(const char *what, const char *file, int line) __attribute__((nor
 	cudaError_t e_ = (call); \
 	if (e_ != cudaSuccess) gcuda_fail(cudaGetErrorString(e_), __FILE__, __LINE__); \
 } while (0)
-/* After a kernel launch: the launch configuration was accepted. */
-#define LAUNCH_CHECK() CUDA_CHECK(cudaGetLastError())
+/* After a kernel launch: the launch configuration was accepted.  With
+ * GPT_CUDA_DEBUG=1 in the environment every launch is also waited for, so
+ * a fault inside a kernel is reported at the line that launched it. */
+extern int gcuda_debug;
+#define LAUNCH_CHECK() do { \
+	CUDA_CHECK(cudaGetLastError()); \
+	if (gcuda_debug) CUDA_CHECK(cudaDeviceSynchronize()); \
+} while (0)
 
 /* Column-sum scratch: partial sums of up to GK_PARTS row chunks. */
 #define GK_PARTS 64
