@@ -943,6 +943,21 @@ static const uint8_t *decompress(struct pq_reader *r, int codec, const uint8_t *
 		return src;
 	if (m > r->f->max_alloc)
 		rd_fail(r, "page of %zu bytes is over the limit", m);
+	/* Where the compressed data states its size, check it before
+	 * allocating for the header's claim. */
+	if (codec == CODEC_SNAPPY) {
+		size_t len;
+
+		if (snappy_uncompressed_length((const char *)src, n, &len) != SNAPPY_OK || len != m)
+			rd_fail(r, "bad SNAPPY data or size");
+	} else if (codec == CODEC_ZSTD) {
+		unsigned long long fs = ZSTD_getFrameContentSize(src, n);
+
+		if (fs == ZSTD_CONTENTSIZE_ERROR)
+			rd_fail(r, "bad ZSTD data (no frame)");
+		if (fs != ZSTD_CONTENTSIZE_UNKNOWN && fs > m)
+			rd_fail(r, "ZSTD frame of %llu bytes, its page header says %zu", fs, m);
+	}
 	if (m > *cap) {
 		free(*buf);
 		*buf = xmalloc(m);
@@ -953,8 +968,6 @@ static const uint8_t *decompress(struct pq_reader *r, int codec, const uint8_t *
 	case CODEC_SNAPPY: {
 		size_t len;
 
-		if (snappy_uncompressed_length((const char *)src, n, &len) != SNAPPY_OK || len != m)
-			rd_fail(r, "bad SNAPPY data or size");
 		if (snappy_uncompress((const char *)src, n, (char *)dst, &len) != SNAPPY_OK || len != m)
 			rd_fail(r, "bad SNAPPY data");
 		break;
