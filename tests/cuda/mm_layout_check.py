@@ -38,20 +38,20 @@ for kind in ['nt','nn','tn']:
     if kind=='tn': a=rng.standard_normal((K,M)); b=rng.standard_normal((K,N)); ref=a.T@b
     D=mm(kind,a.ravel(),b.ravel(),M,N,K)
     got=D[:M*N].reshape(M,N)
-    e = np.abs(got-ref).max(); worst = max(worst, e)
+    e = np.abs(got-ref).max(); worst = e if not e <= worst else worst
     print(kind, e)
 # batched attention: S = Q K^T, with batch strides
 BH,T,hs=3,4,2
 q=rng.standard_normal((BH,T,hs)); k=rng.standard_normal((BH,T,hs))
 D=mm('nt',q.ravel(),k.ravel(),T,T,hs,BH,T*hs,T*hs,T*T)
-e = np.abs(D[:BH*T*T].reshape(BH,T,T)-q@k.transpose(0,2,1)).max(); worst = max(worst, e)
+e = np.abs(D[:BH*T*T].reshape(BH,T,T)-q@k.transpose(0,2,1)).max(); worst = e if not e <= worst else worst
 print('batched nt', e)
 p=rng.standard_normal((BH,T,T)); dy=rng.standard_normal((BH,T,hs))
 D=mm('tn',p.ravel(),dy.ravel(),T,hs,T,BH,T*T,T*hs,T*hs)
-e = np.abs(D[:BH*T*hs].reshape(BH,T,hs)-p.transpose(0,2,1)@dy).max(); worst = max(worst, e)
+e = np.abs(D[:BH*T*hs].reshape(BH,T,hs)-p.transpose(0,2,1)@dy).max(); worst = e if not e <= worst else worst
 print('batched tn (dV=P^T dY)', e)
 v=rng.standard_normal((BH,T,hs))
 D=mm('nn',p.ravel(),v.ravel(),T,hs,T,BH,T*T,T*hs,T*hs)
-e = np.abs(D[:BH*T*hs].reshape(BH,T,hs)-p@v).max(); worst = max(worst, e)
+e = np.abs(D[:BH*T*hs].reshape(BH,T,hs)-p@v).max(); worst = e if not e <= worst else worst
 print('batched nn (Y=P V)', e)
 sys.exit(0 if worst < 1e-9 else "mm_layout_check: MISMATCH %g" % worst)
