@@ -2,6 +2,7 @@
  * overlapping pairs, character caps, NUL-ended documents), and that how
  * the input is cut into feeds never changes the merges. */
 #include "bpetrain.h"
+#include "err.h"
 #include "test.h"
 
 #include <stdint.h>
@@ -98,7 +99,7 @@ static char *make_text(size_t n, uint32_t seed)
 		"the", " cat", " sat", "\n", "  ", "123456", " naïve", " Москва",
 		" 日本語", "'s", " don't", "!!", "\t", " 😀", " \n\n", "aaaa", "x",
 	};
-	char *s = malloc(n + 1);
+	char *s = xmalloc(n + 1);
 	size_t i = 0;
 
 	while (i < n) {
