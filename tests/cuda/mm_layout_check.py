@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-worst = 0.0
+errs = []
 rng=np.random.default_rng(1)
 def colmat(buf, rows, cols, ld, off=0):
     # column-major view: element (r,c) at off + c*ld + r
@@ -38,20 +38,20 @@ for kind in ['nt','nn','tn']:
     if kind=='tn': a=rng.standard_normal((K,M)); b=rng.standard_normal((K,N)); ref=a.T@b
     D=mm(kind,a.ravel(),b.ravel(),M,N,K)
     got=D[:M*N].reshape(M,N)
-    e = np.abs(got-ref).max(); worst = e if not e <= worst else worst
+    e = np.abs(got-ref).max(); errs.append(e)
     print(kind, e)
 # batched attention: S = Q K^T, with batch strides
 BH,T,hs=3,4,2
 q=rng.standard_normal((BH,T,hs)); k=rng.standard_normal((BH,T,hs))
 D=mm('nt',q.ravel(),k.ravel(),T,T,hs,BH,T*hs,T*hs,T*T)
-e = np.abs(D[:BH*T*T].reshape(BH,T,T)-q@k.transpose(0,2,1)).max(); worst = e if not e <= worst else worst
+e = np.abs(D[:BH*T*T].reshape(BH,T,T)-q@k.transpose(0,2,1)).max(); errs.append(e)
 print('batched nt', e)
 p=rng.standard_normal((BH,T,T)); dy=rng.standard_normal((BH,T,hs))
 D=mm('tn',p.ravel(),dy.ravel(),T,hs,T,BH,T*T,T*hs,T*hs)
-e = np.abs(D[:BH*T*hs].reshape(BH,T,hs)-p.transpose(0,2,1)@dy).max(); worst = e if not e <= worst else worst
+e = np.abs(D[:BH*T*hs].reshape(BH,T,hs)-p.transpose(0,2,1)@dy).max(); errs.append(e)
 print('batched tn (dV=P^T dY)', e)
 v=rng.standard_normal((BH,T,hs))
 D=mm('nn',p.ravel(),v.ravel(),T,hs,T,BH,T*T,T*hs,T*hs)
-e = np.abs(D[:BH*T*hs].reshape(BH,T,hs)-p@v).max(); worst = e if not e <= worst else worst
+e = np.abs(D[:BH*T*hs].reshape(BH,T,hs)-p@v).max(); errs.append(e)
 print('batched nn (Y=P V)', e)
-sys.exit(0 if worst < 1e-9 else "mm_layout_check: MISMATCH %g" % worst)
+sys.exit(0 if all(e < 1e-9 for e in errs) else "mm_layout_check: MISMATCH %s" % errs)
