@@ -186,7 +186,7 @@ static void print_number(struct ctx *c, const struct pq_column *col,
 			 const struct pq_value *v)
 {
 	char tmp[40];
-	int n;
+	int n, prec;
 
 	switch (col->type) {
 	case PQ_BOOLEAN:
@@ -198,10 +198,21 @@ static void print_number(struct ctx *c, const struct pq_column *col,
 				     : snprintf(tmp, sizeof tmp, "%lld", (long long)v->i);
 		break;
 	case PQ_FLOAT:
-		n = snprintf(tmp, sizeof tmp, "%.9g", v->d);
+		/* the shortest form that reads back as the same value */
+		for (prec = 6; prec < 9; prec++) {
+			n = snprintf(tmp, sizeof tmp, "%.*g", prec, v->d);
+			if ((float)strtod(tmp, NULL) == (float)v->d)
+				break;
+		}
+		n = snprintf(tmp, sizeof tmp, "%.*g", prec, v->d);
 		break;
 	default:
-		n = snprintf(tmp, sizeof tmp, "%.17g", v->d);
+		for (prec = 15; prec < 17; prec++) {
+			n = snprintf(tmp, sizeof tmp, "%.*g", prec, v->d);
+			if (strtod(tmp, NULL) == v->d)
+				break;
+		}
+		n = snprintf(tmp, sizeof tmp, "%.*g", prec, v->d);
 	}
 	ctx_emit(c, tmp, (size_t)n);
 }
@@ -212,7 +223,7 @@ static void read_parquet(struct ctx *c, struct pq_file *f, const char *name)
 	struct pq_reader *r, *w = NULL;
 	const struct pq_column *col;
 	struct pq_value v, wv;
-	int ci, wi, got;
+	int ci, wi, got, in_range = 0;
 
 	ci = pq_find_column(f, colname);
 	if (ci < 0)
@@ -222,6 +233,10 @@ static void read_parquet(struct ctx *c, struct pq_file *f, const char *name)
 		die("column '%s' holds INT96 values, which have no text form: '%s'", colname, name);
 	if (!(r = pq_reader_new(f, ci)))
 		die("%s: '%s'", f->err, name);
+	if (col->max_rep > 0 && (c->o->where_op || c->o->row_start ||
+				 c->o->row_end != UINT64_MAX))
+		die("--rows and --where need a flat column; '%s' is nested: '%s'",
+		    colname, name);
 	if (c->o->where_op) {
 		wi = pq_find_column(f, c->o->where_name);
 		if (wi < 0)
@@ -229,6 +244,8 @@ static void read_parquet(struct ctx *c, struct pq_file *f, const char *name)
 		if (f->cols[wi].type == PQ_BYTE_ARRAY || f->cols[wi].type == PQ_FIXED_LEN_BYTE_ARRAY ||
 		    f->cols[wi].type == PQ_INT96)
 			die("--where column '%s' is not numeric: '%s'", c->o->where_name, name);
+		if (f->cols[wi].max_rep > 0)
+			die("--where column '%s' is nested: '%s'", c->o->where_name, name);
 		if (!(w = pq_reader_new(f, wi)))
 			die("%s: '%s'", f->err, name);
 	}
@@ -257,7 +274,9 @@ static void read_parquet(struct ctx *c, struct pq_file *f, const char *name)
 				die("column '%s' ends before column '%s': '%s'",
 				    c->o->where_name, colname, name);
 		}
-		if (!ctx_row(c) || v.null)
+		if (v.new_row)
+			in_range = ctx_row(c);
+		if (!in_range || v.null)
 			continue;
 		if (w && (wv.null || !where_ok(c->o, wv.d)))
 			continue;

@@ -649,7 +649,8 @@ struct pq_reader {
 	int enc;
 	uint8_t *page_buf;
 	size_t page_cap;
-	struct rle def;
+	struct rle def, rep;
+	int chunk_started;          /* a level entry of this chunk was read */
 	const uint8_t *vp, *vend;   /* value bytes */
 	const uint8_t *vstart;
 	struct rle idx;
@@ -1331,6 +1332,21 @@ static int load_page(struct pq_reader *r)
 			p = decompress(r, r->chunk->codec, raw, (size_t)h.csize,
 				       (size_t)h.usize, &r->page_buf, &r->page_cap);
 			end = p + h.usize;
+			if (r->c->max_rep > 0) {
+				uint32_t len;
+
+				if (h.rep_enc != ENC_RLE)
+					rd_fail(r, "repetition level encoding %d is not supported",
+						h.rep_enc);
+				if (end - p < 4)
+					rd_fail(r, "truncated repetition levels");
+				len = load_u32(p);
+				p += 4;
+				if (len > (size_t)(end - p))
+					rd_fail(r, "repetition levels longer than the page");
+				rle_init(&r->rep, p, p + len, 32 - __builtin_clz((unsigned)r->c->max_rep));
+				p += len;
+			}
 			if (r->c->max_def > 0) {
 				uint32_t len;
 
@@ -1349,7 +1365,7 @@ static int load_page(struct pq_reader *r)
 			start_values(r, p, end, (uint64_t)h.num_values);
 		} else {
 			const uint8_t *vals;
-			size_t vlen, ulen;
+			size_t vlen, ulen, lv;
 			int codec = r->chunk->codec;
 
 			if (h.def_len < 0 || h.rep_len < 0 ||
@@ -1358,18 +1374,22 @@ static int load_page(struct pq_reader *r)
 				rd_fail(r, "bad level sizes in a v2 page header");
 			if (h.num_nulls < 0 || h.num_nulls > h.num_values)
 				rd_fail(r, "bad null count in a v2 page header");
-			if (h.rep_len)
+			if (r->c->max_rep > 0)
+				rle_init(&r->rep, raw, raw + h.rep_len,
+					 32 - __builtin_clz((unsigned)r->c->max_rep));
+			else if (h.rep_len)
 				rd_fail(r, "repetition levels in a flat column");
 			if (r->c->max_def > 0)
-				rle_init(&r->def, raw, raw + h.def_len,
+				rle_init(&r->def, raw + h.rep_len, raw + h.rep_len + h.def_len,
 					 32 - __builtin_clz((unsigned)r->c->max_def));
 			else if (h.def_len)
 				rd_fail(r, "definition levels in a required column");
-			vlen = (size_t)h.csize - (size_t)h.def_len;
-			ulen = (size_t)h.usize - (size_t)h.def_len;
+			lv = (size_t)h.rep_len + (size_t)h.def_len;
+			vlen = (size_t)h.csize - lv;
+			ulen = (size_t)h.usize - lv;
 			if (!h.is_compressed)
 				codec = CODEC_NONE;
-			vals = decompress(r, codec, raw + h.def_len, vlen, ulen,
+			vals = decompress(r, codec, raw + lv, vlen, ulen,
 					  &r->page_buf, &r->page_cap);
 			start_values(r, vals, vals + ulen,
 				     (uint64_t)(h.num_values - h.num_nulls));
@@ -1400,7 +1420,11 @@ static void start_chunk(struct pq_reader *r)
 	r->have_dict = 0;
 	r->page_left = 0;
 	r->page_no = 0;
-	if (r->chunk->num_values != g->num_rows)
+	r->chunk_started = 0;
+	/* In a flat column a level entry is a row; nested columns hold at
+	 * least one entry a row. */
+	if (r->c->max_rep == 0 ? r->chunk->num_values != g->num_rows
+			       : r->chunk->num_values < g->num_rows)
 		rd_fail(r, "column chunk holds %lld values, its row group %lld rows",
 			(long long)r->chunk->num_values, (long long)g->num_rows);
 }
@@ -1591,7 +1615,22 @@ int pq_next(struct pq_reader *r, struct pq_value *v)
 	if (!advance(r))
 		return 0;
 	r->page_left--;
-	r->rg_rows_left--;
+	v->new_row = 1;
+	if (r->c->max_rep > 0) {
+		uint32_t rl = rle_next(r, &r->rep);
+
+		if (rl > (uint32_t)r->c->max_rep)
+			rd_fail(r, "repetition level %u over the maximum %d", rl, r->c->max_rep);
+		if (!r->chunk_started && rl != 0)
+			rd_fail(r, "repetition levels start with %u, not 0", rl);
+		v->new_row = rl == 0;
+	}
+	r->chunk_started = 1;
+	if (v->new_row) {
+		if (r->rg_rows_left <= 0)
+			rd_fail(r, "more rows than the row group holds");
+		r->rg_rows_left--;
+	}
 	v->null = 0;
 	v->s = NULL;
 	v->len = 0;
@@ -1615,6 +1654,11 @@ int pq_skip(struct pq_reader *r, uint64_t n)
 {
 	struct pq_value v;
 
+	if (n > 0 && r->c->max_rep > 0) {
+		snprintf(r->err, sizeof r->err,
+			 "rows of nested column '%s' cannot be skipped", r->c->path);
+		return -1;
+	}
 	while (n > 0) {
 		int got;
 
@@ -1646,13 +1690,7 @@ struct pq_reader *pq_reader_new(struct pq_file *f, int col)
 		return NULL;
 	}
 	c = &f->cols[col];
-	if (c->max_rep > 0) {
-		snprintf(f->err, sizeof f->err,
-			 "column '%s' is nested (repeated); only flat columns can be read",
-			 c->path);
-		return NULL;
-	}
-	if (c->max_def > 255) {
+	if (c->max_def > 255 || c->max_rep > 255) {
 		snprintf(f->err, sizeof f->err, "column '%s' nested too deeply", c->path);
 		return NULL;
 	}

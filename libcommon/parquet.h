@@ -1,6 +1,7 @@
 /* parquet: a reader for Apache Parquet files, written from the format
- * specification, for flat (non-repeated) columns: the text column of a
- * web corpus and the numeric columns beside it.
+ * specification, one leaf column at a time: the text column of a web
+ * corpus and the numeric columns beside it, or the leaves of lists, maps
+ * and structs, flattened.
  *
  *   pq_open(f, path)          map a file and decode its footer; 0, or -1
  *                             with the reason in f->err (then pq_close)
@@ -9,12 +10,17 @@
  *   pq_find_column(f, name)   leaf column index by dotted path (or by its
  *                             last part when that is unique); -1 if none
  *   pq_print_schema(f, fp)    columns, types, row groups and codecs
- *   pq_reader_new(f, col)     a cursor over one column, row by row; NULL
- *                             with the reason in f->err when the column
- *                             cannot be read (nested, an unknown type)
- *   pq_next(r, v)             the next row's value: 1, 0 at the end of the
- *                             file, -1 on bad data (reason: pq_error(r))
- *   pq_skip(r, n)             skip n rows (whole row groups unread): 0/-1
+ *   pq_reader_new(f, col)     a cursor over one column; NULL with the
+ *                             reason in f->err when it cannot be read
+ *   pq_next(r, v)             the next value: 1, 0 at the end of the file,
+ *                             -1 on bad data (reason: pq_error(r)).  In a
+ *                             flat column one value is one row; in a
+ *                             nested (repeated) column a row holds one or
+ *                             more level entries, v->new_row marking the
+ *                             first, and a value is null unless present
+ *                             at the leaf (empty and null lists: null)
+ *   pq_skip(r, n)             skip n rows (whole row groups unread): 0/-1;
+ *                             flat columns only
  *   pq_reader_free(r)
  *
  * Pages: v1 and v2.  Encodings: PLAIN, PLAIN_DICTIONARY, RLE_DICTIONARY
@@ -84,6 +90,7 @@ const char *pq_codec_name(int codec);
 
 struct pq_value {
 	int null;
+	int new_row;                /* the first value of a row (always, when flat) */
 	const uint8_t *s;           /* BYTE_ARRAY / FIXED_LEN_BYTE_ARRAY / INT96 */
 	size_t len;
 	int64_t i;                  /* BOOLEAN, INT32, INT64 */

@@ -2,9 +2,10 @@
 """pyarrow, the reference for gpt-fetch's parquet reader.
 
 fetch_ref.py want OUTDIR FILE...
-    For each flat string, binary or integer column of each FILE that pyarrow
-    reads, writes OUTDIR/N.want (every non-null value: strings as UTF-8,
-    integers in decimal, each followed by NUL) and prints FILE<TAB>COLUMN<TAB>N.
+    For each string, binary or integer leaf column of each FILE that pyarrow
+    reads (inside lists, maps and structs too, flattened), writes
+    OUTDIR/N.want (every non-null value: strings as UTF-8, integers in
+    decimal, each followed by NUL) and prints FILE<TAB>COLUMN<TAB>N.
 fetch_ref.py fineweb OUT.parquet NDOCS SEED [key=value...]
     Writes a FineWeb-shaped file (text, id, dump, url, date, file_path,
     language, language_score, token_count) the way FineWeb was written
@@ -26,22 +27,58 @@ import random
 import sys
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 
-def flat_columns(path):
+def leaf_columns(path):
+    """Parquet leaf paths whose values are strings, binary or integers."""
     try:
-        sch = pq.ParquetFile(path).schema_arrow
+        sch = pq.ParquetFile(path).schema
     except Exception:
         return []
     out = []
-    for f in sch:
-        t = f.type
-        if pa.types.is_string(t) or pa.types.is_large_string(t) or \
-           pa.types.is_binary(t) or pa.types.is_large_binary(t) or \
-           pa.types.is_integer(t):
-            out.append(f.name)
+    for i in range(len(sch)):
+        c = sch.column(i)
+        if c.physical_type in ("BYTE_ARRAY", "FIXED_LEN_BYTE_ARRAY", "INT32", "INT64"):
+            lt = str(c.logical_type)
+            if c.physical_type.startswith("INT") and \
+               ("Timestamp" in lt or "Time" in lt or "Date" in lt or "Decimal" in lt or
+                c.converted_type in ("DECIMAL", "DATE", "TIME_MILLIS", "TIME_MICROS",
+                                     "TIMESTAMP_MILLIS", "TIMESTAMP_MICROS")):
+                continue
+            out.append(c.path)
     return out
+
+
+def leaf_values(path, leaf):
+    """The values of one leaf column as pyarrow reads them, lists, maps and
+    structs flattened in storage order, nulls dropped."""
+    comps = leaf.split(".")
+    t = pq.read_table(path, columns=[comps[0]], use_threads=False)
+    arr = t.column(0).combine_chunks()
+    comps = comps[1:]
+    while comps:
+        ty = arr.type
+        if pa.types.is_struct(ty):
+            arr = pc.struct_field(arr, [ty.get_field_index(comps[0])])
+            comps = comps[1:]
+        elif pa.types.is_map(ty):
+            arr = arr.keys if comps[1] == "key" else arr.items
+            comps = comps[2:]
+        elif pa.types.is_list(ty) or pa.types.is_large_list(ty) or \
+                pa.types.is_fixed_size_list(ty):
+            arr = arr.flatten()
+            nested = pa.types.is_struct(arr.type) or pa.types.is_map(arr.type) or \
+                pa.types.is_list(arr.type)
+            comps = comps[1:] if len(comps) == 1 and not nested else comps[2:]
+        else:
+            raise ValueError("cannot follow %s into %s" % (leaf, ty))
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or
+            pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type) or
+            pa.types.is_fixed_size_binary(arr.type) or pa.types.is_integer(arr.type)):
+        raise ValueError("not a string or integer leaf")
+    return [v for v in arr.to_pylist() if v is not None]
 
 
 def as_bytes(v):
@@ -55,15 +92,14 @@ def as_bytes(v):
 def cmd_want(outdir, files):
     n = 0
     for p in files:
-        for c in flat_columns(p):
+        for c in leaf_columns(p):
             try:
-                t = pq.read_table(p, columns=[c], use_threads=False)
+                vals = leaf_values(p, c)
             except Exception:
                 continue
             with open(os.path.join(outdir, "%d.want" % n), "wb") as w:
-                for v in t.column(0).to_pylist():
-                    if v is not None:
-                        w.write(as_bytes(v) + b"\0")
+                for v in vals:
+                    w.write(as_bytes(v) + b"\0")
             print("%s\t%s\t%d" % (p, c, n))
             n += 1
 
