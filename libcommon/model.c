@@ -422,19 +422,7 @@ static inline float exp_fast(float x)
 	return p * u.f;
 }
 
-/* A dot product in 8 fixed lanes: deterministic, and vectorisable. */
-static inline float dot(const float *a, const float *b, int n)
-{
-	float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-	int i = 0;
-	for (; i + 8 <= n; i += 8)
-		for (int k = 0; k < 8; k++)
-			s[k] += a[i + k] * b[i + k];
-	for (; i < n; i++)
-		s[0] += a[i] * b[i];
-	return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-}
-
+/* A sum in 8 fixed lanes: deterministic, and vectorisable. */
 static inline float sum8(const float *a, int n)
 {
 	float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};

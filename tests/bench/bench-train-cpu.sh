@@ -59,7 +59,7 @@ run_shape() { # name L H C T B V STEPS
 sgemm_best
 sgemm_best
 sgemm_best
-echo "machine: $(nproc) cores, $THREADS threads, sgemm ${sgemm} GFLOP/s (1024^3 single precision, OpenBLAS, best of 21)"
+echo "machine: $(nproc) cores, $THREADS threads, sgemm ${sgemm} GFLOP/s (1024^3 single precision, OpenBLAS split as the model splits it, best of 21)"
 #         name                        L H C   T   B V     steps
 run_shape "tiny 2x64 ctx64 B8 V50257"  2 4 64  64  8 50257 6
 run_shape "4x256 ctx256 B4 V50257"     4 4 256 256 4 50257 3
