@@ -113,6 +113,8 @@ static void ctx_emit(struct ctx *c, const void *p, size_t n)
 	c->st->bytes += n;
 	if (c->o->limit && c->st->written >= c->o->limit)
 		c->done = 1;
+	if (c->o->progress && (c->st->written & 255) == 0)
+		progress_update(c->o->progress, c->st->bytes);
 }
 
 static int where_ok(const struct docsrc_opts *o, double x)

@@ -19,6 +19,7 @@
 #define GPT_DOCSRC_H
 
 #include "io.h"
+#include "progress.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -34,6 +35,7 @@ struct docsrc_opts {
 	enum docsrc_op where_op;
 	double where_value;
 	const char *label;          /* name for messages; NULL: the path */
+	struct progress *progress;  /* updated with bytes written; may be NULL */
 };
 
 struct docsrc_stats {

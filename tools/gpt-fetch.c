@@ -204,6 +204,7 @@ int main(int argc, char **argv)
 		out = &so;
 	}
 	progress_init(&prog, pmode, "gpt-fetch", "B", 0);
+	o.progress = &prog;
 	for (i = 0; i < n; i++) {
 		char *path;
 		int stop;
