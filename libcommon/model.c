@@ -310,7 +310,8 @@ void gpt_model_plan(struct gpt_model *m, int B, int T, int training)
 	size_t C = (size_t)c->n_embd, L = (size_t)c->n_layer, H = (size_t)c->n_head;
 	size_t BT, per, total, nl, at = 0;
 
-	if (B < 1 || T < 1 || T > c->n_ctx)
+	/* positions are counted in int (and rows of logits in size_t) */
+	if (B < 1 || T < 1 || T > c->n_ctx || (long)B * T > (1L << 28))
 		die("model: bad batch shape: '%dx%d'", B, T);
 	BT = xmul((size_t)B, (size_t)T);
 	free(a->buf);
