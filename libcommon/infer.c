@@ -128,7 +128,9 @@ static void matmul(float *out, int ldo, const float *inp, const float *W, const 
 {
 	int nt = omp_get_max_threads(), chunks, ch;
 
-	chunks = OC / 64 < nt * 4 ? OC / 64 : nt * 4;
+	/* threads only pay off on products of some size: a parallel region
+	 * costs microseconds, more when other processes hold the cores */
+	chunks = (size_t)N * OC * C < (1u << 20) ? 1 : OC / 64 < nt * 4 ? OC / 64 : nt * 4;
 	if (chunks < 1)
 		chunks = 1;
 #pragma omp parallel for schedule(static) if (chunks > 1)
@@ -171,7 +173,7 @@ static void attention(struct infer *s, int l, int p0, int n)
 	const float *K = s->kc + (size_t)l * c->n_ctx * C;
 	const float *V = s->vc + (size_t)l * c->n_ctx * C;
 
-#pragma omp parallel for schedule(dynamic, 1) if (n * H > 1)
+#pragma omp parallel for schedule(dynamic, 1) if ((long)n * H * (p0 + n) * hs > 65536)
 	for (rh = 0; rh < n * H; rh++) {
 		int r = rh / H, h = rh % H, t = p0 + r;
 		const float *q = s->qkv + (size_t)r * 3 * C + h * hs;
