@@ -34,7 +34,7 @@ static void usage(void)
 	       "  -w, --windows N      score N windows spread evenly over the shards\n"
 	       "                       (default: every window)\n"
 	       "  -T, --context N      tokens per window (default: the model's context)\n"
-	       "  -b, --batch N        windows per forward pass (default 4)\n"
+	       "  -b, --batch N        windows per forward pass (default 1)\n"
 	       "      --hellaswag FILE HellaSwag JSONL: accuracy by summed and by mean loss\n"
 	       "      --lambada FILE   LAMBADA JSONL: last-word accuracy (greedy) and perplexity\n"
 	       "      --limit N        score only the first N benchmark examples\n"
@@ -59,7 +59,7 @@ struct opts {
 struct row {
 	int n;
 	const char *key[MAX_COLS];
-	char val[MAX_COLS][64];
+	char val[MAX_COLS][512];
 	int is_str[MAX_COLS];
 };
 
@@ -165,7 +165,7 @@ static void eval_one(const char *ckpt, const struct opts *o, const struct vocab 
 		die("vocabulary '%s' has %u ids, the model only %d: '%s'", v->name, v->n_ids,
 		    m.cfg.vocab_size, ckpt);
 	T = o->context && o->context < m.cfg.n_ctx ? o->context : m.cfg.n_ctx;
-	put(r, "checkpoint", 1, "%.63s", ckpt);
+	put(r, "checkpoint", 1, "%.511s", ckpt);
 	put(r, "params", 0, "%zu", gpt_config_count_params(&m.cfg));
 	if (sh) {
 		struct shard_src src = {sh, T, 0, 0};
@@ -294,7 +294,7 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct opts o = {.batch = 4};
+	struct opts o = {.batch = 1};
 	const char *vocab_path = NULL, *env;
 	char **ckpts, *vpath;
 	int nckpt = 0, offline, c;

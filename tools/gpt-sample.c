@@ -236,7 +236,7 @@ static void run_plain(struct session *S, const struct opts *o, const char *promp
 {
 	for (int k = 0; k < o->samples; k++) {
 		struct emitter e = {.o = out, .stop = o->stop, .tokens = o->tokens, .first_id = 1};
-		size_t n, cap, n0;
+		size_t n, cap;
 		uint32_t *seq = encode(S, prompt, plen, &n, &cap);
 		int eot_only = n == 1 && seq[0] == S->v.eot && plen == 0;
 
@@ -245,7 +245,6 @@ static void run_plain(struct session *S, const struct opts *o, const char *promp
 		utf8_init(&e.u);
 		if (k > 0)
 			out_write(out, "----\n", 5);
-		n0 = n;
 		if (o->echo && !eot_only) {
 			if (o->tokens)
 				for (size_t i = 0; i < n; i++)
@@ -255,7 +254,6 @@ static void run_plain(struct session *S, const struct opts *o, const char *promp
 		}
 		generate(S, o, &seq, &n, &cap, &e);
 		emit_finish(&e);
-		(void)n0;
 		out_putc(out, '\n');
 		out_flush(out);
 		free(e.hold);
