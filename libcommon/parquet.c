@@ -967,7 +967,7 @@ static const uint8_t *decompress(struct pq_reader *r, int codec, const uint8_t *
 	dst = *buf;
 	switch (codec) {
 	case CODEC_SNAPPY: {
-		size_t len;
+		size_t len = m;    /* in: room in dst; out: bytes written */
 
 		if (snappy_uncompress((const char *)src, n, (char *)dst, &len) != SNAPPY_OK || len != m)
 			rd_fail(r, "bad SNAPPY data");
