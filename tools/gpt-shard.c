@@ -6,6 +6,7 @@
 #include "progress.h"
 #include "shard.h"
 #include "tokio.h"
+#include "vocab.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -34,6 +35,7 @@ static void usage(void)
 	       "      --start-index N   number of the first shard (default 0)\n"
 	       "      --vocab-size N    vocabulary size recorded and checked (default 50257)\n"
 	       "      --tokenizer NAME  tokenizer name recorded (default gpt2)\n"
+	       "      --vocab PATH      take name, size and end-of-text id from a vocabulary\n"
 	       "      --eot N|none      end-of-text id counted as documents (default vocab-size - 1)\n"
 	       "      --frame-tokens N  tokens per zstd frame (default 65536)\n"
 	       "      --level N         zstd level, 1..19 (default 3)\n"
@@ -405,6 +407,7 @@ int main(int argc, char **argv)
 		{ "start-index", required_argument, NULL, 'I' },
 		{ "vocab-size", required_argument, NULL, 'N' },
 		{ "tokenizer", required_argument, NULL, 'T' },
+		{ "vocab", required_argument, NULL, 'B' },
 		{ "eot", required_argument, NULL, 'E' },
 		{ "frame-tokens", required_argument, NULL, 'F' },
 		{ "level", required_argument, NULL, 'L' },
@@ -420,7 +423,8 @@ int main(int argc, char **argv)
 	struct sharder s;
 	enum tok_format fmt = FMT_TEXT;
 	enum progress_mode pm = PROGRESS_AUTO;
-	const char *cmd = NULL, *eot_arg = NULL;
+	const char *cmd = NULL, *eot_arg = NULL, *vocab_path = NULL;
+	int vocab_size_set = 0, tokenizer_set = 0;
 	int c, json = 0;
 	uint64_t start = 0;
 
@@ -446,8 +450,10 @@ int main(int argc, char **argv)
 		case 'V': s.val_tokens = cli_u64("--val-tokens", optarg, 0, UINT64_MAX); break;
 		case 'S': s.shard_tokens = cli_u64("--shard-tokens", optarg, 1, UINT64_MAX); break;
 		case 'I': start = cli_u64("--start-index", optarg, 0, 999999); break;
-		case 'N': s.p.vocab = (uint32_t)cli_u64("--vocab-size", optarg, 1, UINT32_MAX); break;
-		case 'T': s.p.tokenizer = optarg; break;
+		case 'N': s.p.vocab = (uint32_t)cli_u64("--vocab-size", optarg, 1, UINT32_MAX);
+			vocab_size_set = 1; break;
+		case 'T': s.p.tokenizer = optarg; tokenizer_set = 1; break;
+		case 'B': vocab_path = optarg; break;
 		case 'E': eot_arg = optarg; break;
 		case 'F': s.p.frame_tokens = (uint32_t)cli_u64("--frame-tokens", optarg, 1,
 								SHARD_MAX_FRAME_TOKENS); break;
@@ -472,13 +478,32 @@ int main(int argc, char **argv)
 		return cmd_verify(s.quiet, argv, argc);
 	if (!s.prefix)
 		die_usage("missing -o PREFIX");
+	if (vocab_path) {
+		/* The vocabulary names itself: its name, size and end-of-text id
+		 * go into the header unless given explicitly. */
+		struct vocab v;
+		static char name[SHARD_NAME_MAX];
+
+		vocab_load(&v, vocab_path);
+		if (strlen(v.name) >= sizeof name)
+			die("vocabulary name too long for a shard header: '%s'", v.name);
+		memcpy(name, v.name, strlen(v.name) + 1);
+		if (!tokenizer_set)
+			s.p.tokenizer = name;
+		if (!vocab_size_set)
+			s.p.vocab = v.n_ids;
+		if (!eot_arg)
+			s.p.eot = v.eot;
+		vocab_free(&v);
+	}
 	if (!*s.p.tokenizer || strlen(s.p.tokenizer) >= SHARD_NAME_MAX ||
 	    strpbrk(s.p.tokenizer, " \t\n"))
 		die_usage("--tokenizer wants a name of 1 to %d characters without spaces: '%s'",
 			  SHARD_NAME_MAX - 1, s.p.tokenizer);
-	if (!eot_arg)
-		s.p.eot = s.p.vocab - 1;
-	else if (strcmp(eot_arg, "none") == 0)
+	if (!eot_arg) {
+		if (!vocab_path)
+			s.p.eot = s.p.vocab - 1;
+	} else if (strcmp(eot_arg, "none") == 0)
 		s.p.eot = UINT32_MAX;
 	else
 		s.p.eot = (uint32_t)cli_u64("--eot", eot_arg, 0, s.p.vocab - 1);
