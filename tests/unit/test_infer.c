@@ -463,6 +463,37 @@ static void test_safetensors_bounds(void)
 	unlink(path);
 }
 
+/* The JSON reader under the safetensors header and the benchmark files. */
+static void test_json(void)
+{
+	static const char *const bad[] = {
+		"", "{", "[1,]", "{\"a\" 1}", "\"abc", "\"\\q\"", "\"\\u12\"", "01x", "tru",
+		"{\"a\":1} x", "\"a\tb\"", "[1 2]", "-", "{1:2}",
+	};
+	char deep[200], err[128];
+	struct json j;
+	const char *ok = " {\"s\": \"a\\u00e9\\ud83d\\ude00\\n\\\"\", \"n\": -12.5e1, "
+	                 "\"a\": [true, false, null, []], \"o\": {}, \"lone\": \"\\ud800x\"} ";
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		CHECK(json_parse(bad[i], strlen(bad[i]), &j, err, sizeof err) < 0,
+		      "accepted bad JSON '%s'", bad[i]);
+		CHECK(err[0] != 0, "no reason for '%s'", bad[i]);
+	}
+	memset(deep, '[', sizeof deep);
+	CHECK(json_parse(deep, sizeof deep, &j, err, sizeof err) < 0, "accepted 200 open brackets");
+	CHECK(json_parse(ok, strlen(ok), &j, err, sizeof err) == 0, "refused good JSON: %s", err);
+	if (test_failed_now)
+		return;
+	CHECK(strcmp(json_get(&j, "s")->str, "a\xC3\xA9\xF0\x9F\x98\x80\n\"") == 0, "escapes decoded");
+	CHECK(json_get(&j, "n")->num == -125.0, "number %g", json_get(&j, "n")->num);
+	CHECK(json_get(&j, "a")->n == 4 && json_get(&j, "a")->items[0].boolean == 1 &&
+	      json_get(&j, "a")->items[2].type == JSON_NULL, "array members");
+	CHECK(strcmp(json_get(&j, "lone")->str, "\xEF\xBF\xBDx") == 0, "lone surrogate is U+FFFD");
+	CHECK(json_get(&j, "missing") == NULL, "missing key found");
+	json_free(&j);
+}
+
 int main(void)
 {
 	RUN(test_cache_matches_forward);
@@ -473,5 +504,6 @@ int main(void)
 	RUN(test_hf_import_matches_transformers);
 	RUN(test_hf_export_round_trip);
 	RUN(test_safetensors_bounds);
+	RUN(test_json);
 	return TEST_END();
 }
