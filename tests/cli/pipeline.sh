@@ -1,0 +1,117 @@
+# The pipelines end to end, shortened: the quickstart on part of
+# tinyshakespeare must bring the validation loss well below a fresh
+# model's, and the FineWeb pipeline runs offline on tiny FineWeb-shaped
+# parquet files served by tests/httpd.py.  A second run of each must skip
+# every finished stage.
+. "$ROOT/tests/lib.sh"
+
+# ---- the quickstart ----
+head -c 150000 "$SHARED/data/text/tinyshakespeare.txt" >"$TMP/shakes.txt"
+Q=$TMP/qs
+qs() {
+	env WORK="$Q" DATA="$TMP/shakes.txt" LAYERS=1 HEADS=2 WIDTH=32 CONTEXT=32 \
+		BATCH=8 STEPS=40 LR=1e-2 VAL_EVERY=20 VAL_BATCHES=4 EVAL_WINDOWS=32 \
+		SAMPLE_TOKENS=20 THREADS=2 sh "$ROOT/pipelines/quickstart.sh"
+}
+check "quickstart runs" qs
+cp "$TMP/.out" "$TMP/qs1.out"
+check_grep "quickstart: says what fetch did" '^quickstart: fetch: .* 1 documents, 150001 bytes' "$TMP/qs1.out"
+check_grep "quickstart: says what tokenize did" '^quickstart: tokenize: [0-9]+ tokens' "$TMP/qs1.out"
+check_grep "quickstart: ends with the validation loss" 'validation loss [0-9.]+ nats' "$TMP/qs1.out"
+check_grep "quickstart: prints the sample" '^ROMEO:' "$TMP/qs1.out"
+loss=$(sed -n 's/.*validation loss \([0-9.]*\) nats.*/\1/p' "$TMP/qs1.out")
+log=$(ls "$Q"/corpus-*/run-*/log.tsv)
+fresh=$(sed -n 2p "$log" | cut -f3)
+# a fresh model scores about ln 50257 = 10.82; training must take 2 nats off
+check_eq "quickstart: first step at the untrained loss" \
+	"$(awk -v f="$fresh" 'BEGIN{print (f > 10.3 && f < 11.3)}')" 1
+check_eq "quickstart: validation loss $loss well below untrained $fresh" \
+	"$(awk -v l="$loss" -v f="$fresh" 'BEGIN{print (l != "" && l < f - 2)}')" 1
+check "quickstart: second run" qs
+cp "$TMP/.out" "$TMP/qs2.out"
+check_eq "quickstart: second run skips all six stages" \
+	"$(grep -c 'done before' "$TMP/qs2.out")" 6
+check_grep "quickstart: second run gives the same loss" "validation loss $loss nats" "$TMP/qs2.out"
+check_eq "quickstart: second run did not train" "$(grep -c 'gpt-train' "$TMP/.err")" 0
+check "quickstart: offline URL falls back to a local corpus" \
+	env GPT_OFFLINE=1 WORK="$TMP/qs-off" DATA=http://127.0.0.1:9/none.txt STEPS=1 \
+	LAYERS=1 HEADS=2 WIDTH=32 CONTEXT=32 BATCH=2 VAL_EVERY=0 EVAL_WINDOWS=2 \
+	SAMPLE_TOKENS=2 sh "$ROOT/pipelines/quickstart.sh"
+check_grep "quickstart: says the download failed" 'cannot download .* using .*tinyshakespeare' "$TMP/.out"
+
+# ---- the FineWeb pipeline, offline ----
+unset GPT_OFFLINE HF_HUB_OFFLINE HF_TOKEN HTTPD_FAULTS
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
+no_proxy='*' NO_PROXY='*' GPT_HTTP_BACKOFF_MS=1
+export no_proxy NO_PROXY GPT_HTTP_BACKOFF_MS
+W=$TMP/www
+P=$W/datasets/HuggingFaceFW/fineweb/resolve/main/sample/10BT
+mkdir -p "$P"
+"$PY" - "$SHARED/data/text" "$P" >"$TMP/rows" <<'EOF'
+import sys, pyarrow as pa, pyarrow.parquet as pq
+src, out = sys.argv[1], sys.argv[2]
+paras = []
+for name in ("botchan.txt", "the-verdict.txt"):
+    text = open(f"{src}/{name}", encoding="utf-8", errors="replace").read()
+    paras += [p.strip() for p in text.split("\n\n") if len(p.strip()) > 200]
+for f in range(2):
+    rows = paras[f::2][:150]
+    n = len(rows)
+    t = pa.table({
+        "text": rows,
+        "id": [f"<urn:uuid:{f}-{i}>" for i in range(n)],
+        "dump": ["CC-MAIN-2024-10"] * n,
+        "url": [f"https://example.com/{f}/{i}" for i in range(n)],
+        "date": ["2024-02-21T00:00:00Z"] * n,
+        "file_path": ["s3://commoncrawl/x.warc.gz"] * n,
+        "language": ["en"] * n,
+        "language_score": pa.array([0.9] * n, pa.float64()),
+        "token_count": pa.array([len(r) // 4 for r in rows], pa.int64()),
+    })
+    pq.write_table(t, f"{out}/{f:03d}_00000.parquet", row_group_size=50)
+    print(n)
+EOF
+"$PY" "$ROOT/tests/httpd.py" --root "$W" --port-file "$TMP/port" \
+	--log "$TMP/log" --timeout 170 &
+SRV=$!
+trap 'kill $SRV 2>/dev/null; rm -rf "$TMP"' EXIT
+i=0
+while [ ! -s "$TMP/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+HF_ENDPOINT=http://127.0.0.1:$(cat "$TMP/port")
+export HF_ENDPOINT
+F=$TMP/fw
+fw() {
+	env FILES=2 JOBS=2 VAL_TOKENS=3000 CONTEXT=32 BATCH=4 TOTAL_BATCH=128 \
+		TOKENS=1280 WARMUP=2 LR=1e-2 DEVICE=cpu \
+		TRAIN_ARGS="--layers 1 --heads 2 --width 32 --val-batches 2 --threads 2" \
+		sh "$ROOT/pipelines/fineweb-gpt2.sh" -d "$F" "$@"
+}
+check "fineweb: the whole pipeline" fw
+cp "$TMP/.out" "$TMP/fw1.out"
+check_grep "fineweb: fetched from the local hub" 'GET /datasets/HuggingFaceFW/fineweb/resolve/main/sample/10BT/001_00000.parquet' "$TMP/log"
+check "fineweb: validation shard verifies" gpt-shard verify "$F"/shards/fineweb-000-val-000000.tok.zst
+check "fineweb: training shards verify" sh -c "gpt-shard verify '$F'/shards/fineweb-00[01]-train-*"
+docs=$(gpt-shard info --json "$F"/shards/fineweb-001-train-* | grep -o '"documents": *[0-9]*' | grep -o '[0-9]*$')
+check_eq "fineweb: file 001 is all training, every row a document" "$docs" "$(sed -n 2p "$TMP/rows")"
+check_eq "fineweb: ten steps trained" "$(tail -n 1 "$F/run/log.tsv" | cut -f1)" 10
+check_grep "fineweb: eval has a loss" '^[^	]+	[0-9]+	32	[0-9]+	[0-9.]+' "$F/eval.tsv"
+check "fineweb: a sample was written" test -s "$F/sample.txt"
+gets=$(grep -c '^GET ' "$TMP/log")
+check "fineweb: second run" fw
+check_eq "fineweb: second run skips all five stages" "$(grep -c 'done before' "$TMP/.out")" 5
+check_eq "fineweb: second run downloads nothing" "$(grep -c '^GET ' "$TMP/log")" "$gets"
+cp "$F/eval.tsv" "$TMP/eval1.tsv"
+touch -d '2000-01-01' "$F/eval.tsv"
+check "fineweb: --only eval" fw --only eval
+check_grep "fineweb: --only eval runs eval alone" '^fineweb-gpt2: eval: ->' "$TMP/.out"
+check_eq "fineweb: --only eval: no other stage" "$(grep -c 'done before\|sample:' "$TMP/.out")" 0
+check_files "fineweb: eval again gives the same table" "$F/eval.tsv" "$TMP/eval1.tsv"
+check_status 2 "fineweb: unknown stage refused" fw --only nosuch
+check_status 1 "fineweb: a missing parquet file fails" env FILES="sample/10BT/000_00000.parquet sample/10BT/nosuch.parquet" \
+	sh "$ROOT/pipelines/fineweb-gpt2.sh" -d "$TMP/fw-bad" --only shard
+check_eq "fineweb: no shard for the missing file" "$(ls "$TMP/fw-bad/shards" | grep -c '^fineweb-001')" 0
+
+# ---- the loss chart of both runs ----
+check "plot-loss: two runs on one chart" sh -c "sh '$ROOT/pipelines/plot-loss.sh' '$F/run' '$log' >'$TMP/loss.png'"
+check_eq "plot-loss: a PNG" "$(head -c 4 "$TMP/loss.png" | od -An -c | tr -d ' ')" '211PNG'
+check_status 1 "plot-loss: a file that is not a log is refused" sh "$ROOT/pipelines/plot-loss.sh" "$TMP/shakes.txt"
