@@ -223,6 +223,19 @@ printf 'a\0b\0c\0d\0a\0b\0c\0d\0e\0a\0b\0c\0d\0e\0f\0' >nested.want
 $F -c element "$PQ/data/nested_lists.snappy.parquet" >got 2>/dev/null
 check_files "nested lists flattened, by the leaf's last name" got nested.want
 clean_fail "--where on a string column" $F --where 'url>3' "$FX/fineweb-small.parquet"
+# The codec of the text column patched to LZO (3) in the footer's thrift:
+# path_in_schema ["text"] is followed by field 4, codec, SNAPPY (zigzag 2).
+"$PY" - "$FX/fineweb-small.parquet" <<'EOF'
+import sys
+d = open(sys.argv[1], "rb").read()
+pat = b"\x19\x18\x04text\x15\x02"
+assert d.count(pat) == 3, d.count(pat)
+open("lzo.parquet", "wb").write(d.replace(pat, b"\x19\x18\x04text\x15\x06"))
+EOF
+clean_fail "a codec we lack is a clear error" $F lzo.parquet
+check_grep "the codec is named" "codec LZO" "$TMP/.err"
+$F --schema lzo.parquet >lzo.txt
+check_grep "--schema names the codec" "codecs LZO" lzo.txt
 check_status 2 "no input" $F
 check_status 2 "bad --rows" $F --rows 5 x
 check_status 2 "--rows end before start" $F --rows 9:3 x
