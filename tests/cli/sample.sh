@@ -73,6 +73,14 @@ check "chat reply" sh -c "echo ' we will go' | gpt-sample $V --chat -t 0 -m 40 '
 check "chat reply has no User: turn" sh -c "! grep -q 'User:' '$TMP/chat'"
 check "chat reply is one line" test "$(wc -l <"$TMP/chat")" -eq 1
 
+# --chat on a terminal (script(1) gives it one): a reply per line typed,
+# until the end of input.
+if command -v script >/dev/null 2>&1; then
+	printf ' we will go\n they can\n' | timeout 60 script -qec \
+		"gpt-sample $V --chat -t 0 -m 8 '$TMP/b.gpt'" /dev/null >"$TMP/tty" 2>&1
+	check_eq "interactive chat: two replies" "$(grep -o 'Bot:' "$TMP/tty" | wc -l)" 2
+fi
+
 # Long generations slide the context (64 tokens here) and go on.
 S -s 2 -m 200 --ignore-eot --tokens --no-echo "$TMP/r.gpt" "$P" >"$TMP/long"
 check_eq "200 tokens beyond a context of 64" "$(wc -w <"$TMP/long")" 200
