@@ -337,6 +337,8 @@ static void jsonl_line(struct ctx *c, const char *line, size_t n, uint64_t linen
 	char why[128];
 	size_t k;
 
+	if (lineno == 1 && n >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0)
+		line += 3, n -= 3;      /* a byte-order mark */
 	for (k = 0; k < n && isspace((unsigned char)line[k]); k++)
 		;
 	if (k == n)

@@ -308,6 +308,9 @@ import zipfile
 z = zipfile.ZipFile("a.zip", "w", zipfile.ZIP_DEFLATED)
 z.write("t1.txt"); z.write("d.jsonl"); z.close()'
 $F a.zip >got; cat t1.want d.want >zip.want; check_files "zip" got zip.want
+printf '\357\273\277{"text": "bom"}\r\n{"text": "crlf"}\r\n' >bom.jsonl
+printf 'bom\0crlf\0' >bom.want
+$F bom.jsonl >got; check_files "JSONL with a byte-order mark and CRLF lines" got bom.want
 printf '{"text": "a"}\n{"text": bad}\n' >bad.jsonl
 clean_fail "bad JSON: a clean error" $F bad.jsonl
 check_grep "bad JSON: names line 2" "line 2" "$TMP/.err"
