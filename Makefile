@@ -155,6 +155,11 @@ install: $(TOOLS)
 	cp $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	for f in $(MAN); do \
 	  s=$${f#man/}; cp $$f $(DESTDIR)$(PREFIX)/share/man/$$s; done
+	# The GPT-2 vocabulary, when a copy is at hand, so the tools work offline.
+	v=$${GPT_VOCAB:-../shared/data/gpt2}; \
+	if [ -f "$$v/encoder.json" ] && [ -f "$$v/vocab.bpe" ]; then \
+	  mkdir -p $(DESTDIR)$(PREFIX)/share/gpt/gpt2 && \
+	  cp "$$v/encoder.json" "$$v/vocab.bpe" $(DESTDIR)$(PREFIX)/share/gpt/gpt2/; fi
 
 clean:
 	rm -rf build bin
