@@ -168,7 +168,7 @@ int docsrc_parse_where(const char *expr, struct docsrc_opts *o)
 
 /* -------------------------------------------------------------- parquet */
 
-static void pq_die_columns(const struct pq_file *f, const char *what,
+static void die_no_column(const struct pq_file *f, const char *what,
 			   const char *col, const char *name)
 {
 	char list[512];
@@ -229,7 +229,7 @@ static void read_parquet(struct ctx *c, struct pq_file *f, const char *name)
 
 	ci = pq_find_column(f, colname);
 	if (ci < 0)
-		pq_die_columns(f, "parquet", colname, name);
+		die_no_column(f, "parquet", colname, name);
 	col = &f->cols[ci];
 	if (col->type == PQ_INT96)
 		die("column '%s' holds INT96 values, which have no text form: '%s'", colname, name);
@@ -242,7 +242,7 @@ static void read_parquet(struct ctx *c, struct pq_file *f, const char *name)
 	if (c->o->where_op) {
 		wi = pq_find_column(f, c->o->where_name);
 		if (wi < 0)
-			pq_die_columns(f, "--where", c->o->where_name, name);
+			die_no_column(f, "--where", c->o->where_name, name);
 		if (f->cols[wi].type == PQ_BYTE_ARRAY || f->cols[wi].type == PQ_FIXED_LEN_BYTE_ARRAY ||
 		    f->cols[wi].type == PQ_INT96)
 			die("--where column '%s' is not numeric: '%s'", c->o->where_name, name);
