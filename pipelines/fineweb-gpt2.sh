@@ -91,9 +91,9 @@ url() { echo "hf://datasets/$REPO/$1"; }
 wanted() {
 	if [ -n "$only" ]; then [ "$1" = "$only" ]; return; fi
 	[ -z "$from" ] && return 0
-	for s in $STAGES; do
-		[ "$s" = "$from" ] && return 0
-		[ "$s" = "$1" ] && return 1
+	for _w in $STAGES; do
+		[ "$_w" = "$from" ] && return 0
+		[ "$_w" = "$1" ] && return 1
 	done
 }
 forced() { [ "$1" = "$only" ] || [ "$1" = "$from" ] ||
@@ -136,16 +136,18 @@ fi
 # marker is missing, JOBS at a time.
 run_files() {
 	stage=$1 mdir=$2
-	mkdir -p "$mdir"
-	if forced "$stage"; then rm -f "$mdir"/.done-*; fi
+	again=0
+	forced "$stage" && again=1
 	todo=$(file_list | while read -r n p; do
-		[ -e "$mdir/.done-$n" ] || echo "$n $p"; done)
+		[ $again = 0 ] && [ -e "$mdir/.done-$n" ] || echo "$n $p"; done)
 	if [ -z "$todo" ]; then
 		say "$stage: done before: $(file_list | wc -l | tr -d ' ') files"
 		return
 	fi
 	say "$stage: $(echo "$todo" | wc -l | tr -d ' ') files, $JOBS at a time"
 	if [ $dry = 1 ]; then echo "$todo" | sed "s/^/  $stage /"; return; fi
+	mkdir -p "$mdir"
+	[ $again = 1 ] && rm -f "$mdir"/.done-*
 	echo "$todo" | FINEWEB_WORKER=$stage xargs -P "$JOBS" -L 1 sh "$0" -d "$DIR" ||
 		{ echo "fineweb-gpt2: $stage: some files failed; run again to retry them" >&2; exit 1; }
 }
@@ -204,9 +206,9 @@ stage_sample() {
 }
 
 say "$REPO/$SUBSET, $(file_list | wc -l | tr -d ' ') parquet files, in $DIR"
-for s in $STAGES; do
-	wanted "$s" || continue
-	case $s in
+for stage_name in $STAGES; do
+	wanted "$stage_name" || continue
+	case $stage_name in
 	fetch) run_files fetch "$DIR/.fetch";;
 	shard) run_files shard "$SH";;
 	train) stage_train;;

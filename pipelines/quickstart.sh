@@ -66,11 +66,13 @@ else
 		say "fetch: downloading $src"
 		# a short backoff: an unreachable network is reported in seconds
 		GPT_HTTP_BACKOFF_MS=${GPT_HTTP_BACKOFF_MS:-100} \
-			gpt-fetch -q -o "$D/corpus.docs" "$src" || ok=0
+			gpt-fetch -q -o "$D/corpus.docs" "$src" 2>"$D/fetch.err" || ok=0
 		if [ $ok = 0 ]; then
+			tail -n 1 "$D/fetch.err" >&2
 			src=$(fallback)
 			say "fetch: cannot download $DATA (network unreachable or offline); using $src instead"
 		fi
+		rm -f "$D/fetch.err"
 	fi
 	if ! is_url "$src" && { [ $ok = 0 ] || [ ! -s "$D/corpus.docs" ]; }; then
 		if [ -d "$src" ]; then

@@ -106,6 +106,11 @@ check "fineweb: --only eval" fw --only eval
 check_grep "fineweb: --only eval runs eval alone" '^fineweb-gpt2: eval: ->' "$TMP/.out"
 check_eq "fineweb: --only eval: no other stage" "$(grep -c 'done before\|sample:' "$TMP/.out")" 0
 check_files "fineweb: eval again gives the same table" "$F/eval.tsv" "$TMP/eval1.tsv"
+check "fineweb: --from sample" fw --from sample
+check_grep "fineweb: --from sample redoes the sample" '^fineweb-gpt2: sample: ->' "$TMP/.out"
+check_eq "fineweb: --from sample: no earlier stage" "$(grep -c 'fetch:\|shard:\|train:\|eval:' "$TMP/.out")" 0
+check "fineweb: --dry-run" fw --dry-run --from train
+check_grep "fineweb: --dry-run shows the training command" '^  gpt-train .*--total-batch 128' "$TMP/.out"
 check_status 2 "fineweb: unknown stage refused" fw --only nosuch
 check_status 1 "fineweb: a missing parquet file fails" env FILES="sample/10BT/000_00000.parquet sample/10BT/nosuch.parquet" \
 	sh "$ROOT/pipelines/fineweb-gpt2.sh" -d "$TMP/fw-bad" --only shard
