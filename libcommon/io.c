@@ -288,6 +288,25 @@ void afile_abort(struct afile *a)
 	a->tmp = a->path = NULL;
 }
 
+void io_mkdirs(const char *path)
+{
+	char *p = xstrdup(path), *q;
+
+	for (q = p + 1; ; q++) {
+		char c = *q;
+
+		if (c != '/' && c != '\0')
+			continue;
+		*q = '\0';
+		if (mkdir(p, 0755) != 0 && errno != EEXIST)
+			die_errno("cannot create folder '%s'", p);
+		*q = c;
+		if (!c)
+			break;
+	}
+	free(p);
+}
+
 void io_refuse_binary_tty(int fd, const char *what)
 {
 	if (isatty(fd))

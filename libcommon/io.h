@@ -78,6 +78,10 @@ void io_refuse_binary_tty(int fd, const char *what);
  * Returns a malloc'd buffer with a NUL after the data. */
 unsigned char *io_read_file(const char *path, size_t max, size_t *len);
 
+/* mkdir -p: creates path and its missing parents; dies naming the folder
+ * that cannot be made. */
+void io_mkdirs(const char *path);
+
 /* Ignore SIGPIPE so writes report EPIPE; call at the start of main. */
 void io_init(void);
 

@@ -704,22 +704,6 @@ static char *vocab_cache_dir(void)
 	return xstrdup(p);
 }
 
-static void mkdirs(char *path)
-{
-	char *p;
-
-	for (p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0755) != 0 && errno != EEXIST)
-			die_errno("cannot create '%s'", path);
-		*p = '/';
-	}
-	if (mkdir(path, 0755) != 0 && errno != EEXIST)
-		die_errno("cannot create '%s'", path);
-}
-
 /* OpenAI's published GPT-2 files and their SHA-256 sums. */
 static const struct {
 	const char *name, *sha256;
@@ -736,7 +720,7 @@ static void download_gpt2(char *dir)
 
 	if (!base || !*base)
 		base = "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main";
-	mkdirs(dir);
+	io_mkdirs(dir);
 	for (i = 0; i < sizeof gpt2_files / sizeof gpt2_files[0]; i++) {
 		char url[4096], dst[4096];
 		struct http_opts ho = { 0 };

@@ -133,16 +133,14 @@ static void install_stop(void)
 /* mkdir -p of the folder the prefix names, so `-o data/fw` just works. */
 static void make_parent(const char *prefix)
 {
-	char *d = xstrdup(prefix), *p;
+	const char *slash = strrchr(prefix, '/');
+	char *d;
 
-	for (p = d + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(d, 0777) != 0 && errno != EEXIST)
-			die_errno("cannot create folder '%s'", d);
-		*p = '/';
-	}
+	if (!slash || slash == prefix)
+		return;
+	d = xstrdup(prefix);
+	d[slash - prefix] = '\0';
+	io_mkdirs(d);
 	free(d);
 }
 

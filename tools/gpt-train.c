@@ -828,19 +828,7 @@ static void make_run_dir(const char *run)
 	uint64_t *steps;
 	char *p;
 
-	char *parents = xstrdup(run);
-
-	/* Create missing parents too, as mkdir -p. */
-	for (char *q = parents + 1; *q; q++)
-		if (*q == '/') {
-			*q = '\0';
-			if (mkdir(parents, 0755) != 0 && errno != EEXIST)
-				die_errno("cannot create folder '%s'", parents);
-			*q = '/';
-		}
-	free(parents);
-	if (mkdir(run, 0755) != 0 && errno != EEXIST)
-		die_errno("cannot create run folder '%s'", run);
+	io_mkdirs(run);
 	steps = ckpt_run_list(run, &n);
 	free(steps);
 	p = xmalloc(strlen(run) + 16);
