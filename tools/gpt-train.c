@@ -11,6 +11,9 @@
 #include "progress.h"
 #include "shard.h"
 #include "vocab.h"
+#ifdef GPT_CUDA
+#include "gpt_cuda.h"
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -328,7 +331,103 @@ struct trainer {
 	char *last_ckpt;
 	uint64_t saved_step;
 	int quiet;
+#ifdef GPT_CUDA
+	struct gcuda_model *gpu;  /* the CUDA engine, or NULL: the CPU one */
+	float *gpu_logits;        /* one row, for samples */
+#endif
 };
+
+/* ---- the engine: CPU, or CUDA in a build with nvcc (GPT_CUDA) ---------- */
+
+static int on_gpu(const struct trainer *t)
+{
+#ifdef GPT_CUDA
+	return t->gpu != NULL;
+#else
+	(void)t;
+	return 0;
+#endif
+}
+
+static float model_forward(struct trainer *t, const uint32_t *in, const uint32_t *tg, int B,
+			   int T)
+{
+#ifdef GPT_CUDA
+	if (t->gpu)
+		return gcuda_model_forward(t->gpu, in, tg, B, T);
+#endif
+	return gpt_model_forward(&t->model, in, tg, B, T);
+}
+
+/* Logits of row r of the last forward: padded_vocab floats. */
+static const float *model_logits_row(struct trainer *t, int r)
+{
+#ifdef GPT_CUDA
+	if (t->gpu) {
+		gcuda_model_logits(t->gpu, r, 1, t->gpu_logits);
+		return t->gpu_logits;
+	}
+#endif
+	return gpt_model_logits(&t->model) + (size_t)r * (size_t)t->cfg.padded_vocab;
+}
+
+static void model_zero_grad(struct trainer *t)
+{
+#ifdef GPT_CUDA
+	if (t->gpu) {
+		gcuda_model_zero_grad(t->gpu);
+		return;
+	}
+#endif
+	gpt_model_zero_grad(&t->model);
+}
+
+static void model_backward(struct trainer *t, float scale)
+{
+#ifdef GPT_CUDA
+	if (t->gpu) {
+		gcuda_model_backward(t->gpu, scale);
+		return;
+	}
+#endif
+	gpt_model_backward(&t->model, scale);
+}
+
+static float model_grad_norm(struct trainer *t)
+{
+#ifdef GPT_CUDA
+	if (t->gpu)
+		return gcuda_model_grad_norm(t->gpu);
+#endif
+	return grad_global_norm(t->model.grads, t->model.n_params);
+}
+
+/* One AdamW step; the GPU clips by the same rule on the device. */
+static void model_step(struct trainer *t, float lr, float scale, float clip)
+{
+#ifdef GPT_CUDA
+	if (t->gpu) {
+		gcuda_adamw_step(t->gpu, lr, clip);
+		return;
+	}
+#endif
+	(void)clip;
+	adamw_step(&t->opt, t->model.params, t->model.grads, lr, scale);
+}
+
+/* Weights and optimizer state back in t->model and t->opt (checkpoints
+ * are one format on both engines). */
+static void model_to_host(struct trainer *t)
+{
+#ifdef GPT_CUDA
+	if (t->gpu) {
+		gcuda_model_download(t->gpu, &t->model);
+		gcuda_adamw_download(t->gpu, &t->opt);
+	}
+#else
+	(void)t;
+#endif
+}
 
 static void put_u64(unsigned char *p, uint64_t v)
 {
@@ -471,6 +570,7 @@ static void save_checkpoint(struct trainer *t)
 	size_t slen;
 	unsigned char *state = trainer_state(t, &slen);
 
+	model_to_host(t);
 	memset(&c, 0, sizeof c);
 	config_to_ckpt(&t->cfg, &c.model);
 	c.sched.kind = (uint32_t)t->sched.kind;
@@ -551,7 +651,7 @@ static double validate(struct trainer *t)
 				    t->batch + (size_t)b * ((size_t)t->T + 1), (size_t)t->T + 1);
 		check_ids(t, "validation");
 		split_batch(t);
-		sum += gpt_model_forward(&t->model, t->inputs, t->targets, t->B, t->T);
+		sum += model_forward(t, t->inputs, t->targets, t->B, t->T);
 	}
 	return nb ? sum / (double)nb : NAN;
 }
@@ -587,8 +687,8 @@ static void sample(struct trainer *t)
 		double maxl = -INFINITY, sum = 0, r, acc = 0;
 		uint32_t pick = 0;
 
-		gpt_model_forward(&t->model, seq + len - ctx, NULL, 1, (int)ctx);
-		logits = gpt_model_logits(&t->model) + (ctx - 1) * (size_t)t->cfg.padded_vocab;
+		model_forward(t, seq + len - ctx, NULL, 1, (int)ctx);
+		logits = model_logits_row(t, (int)ctx - 1);
 		for (int v = 0; v < t->cfg.vocab_size; v++)
 			if (logits[v] > maxl)
 				maxl = logits[v];
@@ -615,6 +715,10 @@ static void trainer_free(struct trainer *t)
 		shards_close(t->val);
 	if (t->have_vocab)
 		vocab_free(&t->vocab);
+#ifdef GPT_CUDA
+	gcuda_model_free(t->gpu);
+	free(t->gpu_logits);
+#endif
 	adamw_free(&t->opt);
 	gpt_model_free(&t->model);
 	free(t->batch);
@@ -851,6 +955,9 @@ int main(int argc, char **argv)
 	struct progress prog;
 	char plabel[96];
 	enum progress_mode pmode = PROGRESS_AUTO;
+#ifdef GPT_CUDA
+	int use_gpu = 0;
+#endif
 
 	err_init(argv[0]);
 	io_init();
@@ -898,10 +1005,17 @@ int main(int argc, char **argv)
 	o->progress = pmode;
 	t->quiet = pmode == PROGRESS_QUIET;
 
-	if (strcmp(o->device, "cuda") == 0)
-		die("this gpt-train has no CUDA engine yet; use --device cpu");
-	if (strcmp(o->device, "auto") != 0 && strcmp(o->device, "cpu") != 0)
+	if (strcmp(o->device, "auto") != 0 && strcmp(o->device, "cpu") != 0 &&
+	    strcmp(o->device, "cuda") != 0)
 		die_usage("unknown device '%s' (auto, cpu, cuda)", o->device);
+#ifdef GPT_CUDA
+	if (strcmp(o->device, "cuda") == 0 && !gcuda_available())
+		die("no CUDA engine for --device cuda: no usable gpu: %s", gcuda_why_not());
+	use_gpu = strcmp(o->device, "cpu") != 0 && gcuda_available();
+#else
+	if (strcmp(o->device, "cuda") == 0)
+		die("no CUDA engine in this build (no nvcc when it was built); use --device cpu");
+#endif
 
 	resuming = o->resume != NULL;
 	if (resuming) {
@@ -1059,7 +1173,23 @@ int main(int argc, char **argv)
 	} else {
 		gpt_model_init_weights(&t->model, o->seed);
 	}
-	gpt_model_plan(&t->model, t->B, t->T, 1);
+#ifdef GPT_CUDA
+	if (use_gpu) {
+		t->gpu = gcuda_model_init(&t->cfg);
+		gcuda_model_plan(t->gpu, t->B, t->T, 1, 0);
+		gcuda_model_upload(t->gpu, &t->model);
+		gcuda_adamw_init(t->gpu, &t->opt);
+		t->gpu_logits = xmalloc(xmul((size_t)t->cfg.padded_vocab, sizeof(float)));
+		if (!t->quiet) {
+			struct gcuda_device dev;
+
+			gcuda_device_info(&dev);
+			fprintf(stderr, "gpt-train: training on the gpu: %s\n", dev.name);
+		}
+	}
+#endif
+	if (!on_gpu(t))
+		gpt_model_plan(&t->model, t->B, t->T, 1);
 	t->batch = xmalloc(xmul((size_t)t->B * ((size_t)t->T + 1), sizeof *t->batch));
 	t->inputs = xmalloc(xmul((size_t)t->B * (size_t)t->T, sizeof *t->inputs));
 	t->targets = xmalloc(xmul((size_t)t->B * (size_t)t->T, sizeof *t->targets));
@@ -1094,7 +1224,7 @@ int main(int argc, char **argv)
 		int skip = 0;
 
 		tlast = progress_now();
-		gpt_model_zero_grad(&t->model);
+		model_zero_grad(t);
 		for (uint64_t a = 0; a < t->accum; a++) {
 			float l;
 
@@ -1102,7 +1232,7 @@ int main(int argc, char **argv)
 				shards_next(t->train, t->batch + (size_t)b * ((size_t)t->T + 1));
 			check_ids(t, "training");
 			split_batch(t);
-			l = gpt_model_forward(&t->model, t->inputs, t->targets, t->B, t->T);
+			l = model_forward(t, t->inputs, t->targets, t->B, t->T);
 			if (!isfinite(l)) {
 				progress_end(&prog);
 				die("loss is %s at step %" PRIu64 "; stopping, the last good checkpoint is %s%s%s",
@@ -1110,11 +1240,11 @@ int main(int argc, char **argv)
 				    t->last_ckpt ? "'" : "", t->last_ckpt ? t->last_ckpt : "none",
 				    t->last_ckpt ? "'" : "");
 			}
-			gpt_model_backward(&t->model, 1.0f / (float)t->accum);
+			model_backward(t, 1.0f / (float)t->accum);
 			loss += l;
 		}
 		loss /= (double)t->accum;
-		norm = grad_global_norm(t->model.grads, t->model.n_params);
+		norm = model_grad_norm(t);
 		if (!isfinite(norm)) {
 			progress_end(&prog);
 			die("gradient norm is not finite at step %" PRIu64 "; stopping, the last good checkpoint is %s",
@@ -1135,7 +1265,7 @@ int main(int argc, char **argv)
 		}
 		scale = grad_clip_scale(norm, (float)o->clip);
 		if (!skip)
-			adamw_step(&t->opt, t->model.params, t->model.grads, lr, scale);
+			model_step(t, lr, scale, (float)o->clip);
 		t->step++;
 		t->tokens += toks_per_step;
 		now = progress_now();
@@ -1162,6 +1292,11 @@ int main(int argc, char **argv)
 		save_checkpoint(t);
 	if (fclose(t->log) != 0)
 		die_errno("cannot close the log in '%s'", o->out);
+#ifdef GPT_CUDA
+	if (t->gpu && !t->quiet)
+		fprintf(stderr, "gpt-train: peak gpu memory %.2f GiB\n",
+			gcuda_model_peak_bytes(t->gpu) / 1073741824.0);
+#endif
 	trainer_free(t);
 	if (stop_sig)
 		fprintf(stderr, "gpt-train: stopped by signal at step %" PRIu64 "; saved '%s'; continue with --resume %s\n",
