@@ -7,6 +7,7 @@
 #include "err.h"
 #include "http.h"
 #include "io.h"
+#include "json.h"
 #include "unicode.h"
 
 #include <errno.h>
@@ -317,123 +318,11 @@ static void gpt2_unicode_to_byte(int map[512])
 	}
 }
 
-struct json {
-	const unsigned char *p, *end;
-	const char *src;
-};
-
-static void json_ws(struct json *j)
-{
-	while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\t' ||
-				 *j->p == '\r'))
-		j->p++;
-}
-
-static void json_expect(struct json *j, int c)
-{
-	json_ws(j);
-	if (j->p >= j->end || *j->p != c)
-		die("malformed JSON (expected '%c'): '%s'", c, j->src);
-	j->p++;
-}
-
-static unsigned json_hex4(struct json *j)
-{
-	unsigned v = 0;
-	int i;
-
-	if (j->end - j->p < 4)
-		die("malformed JSON escape: '%s'", j->src);
-	for (i = 0; i < 4; i++) {
-		int c = *j->p++;
-
-		v <<= 4;
-		if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-		else die("malformed JSON escape: '%s'", j->src);
-	}
-	return v;
-}
-
-/* Reads a JSON string as code points into cps (at most cap). */
-static size_t json_string(struct json *j, uint32_t *cps, size_t cap)
-{
-	size_t n = 0;
-
-	json_expect(j, '"');
-	for (;;) {
-		uint32_t cp;
-
-		if (j->p >= j->end)
-			die("unterminated JSON string: '%s'", j->src);
-		if (*j->p == '"') {
-			j->p++;
-			return n;
-		}
-		if (*j->p == '\\') {
-			j->p++;
-			if (j->p >= j->end)
-				die("unterminated JSON string: '%s'", j->src);
-			switch (*j->p++) {
-			case '"': cp = '"'; break;
-			case '\\': cp = '\\'; break;
-			case '/': cp = '/'; break;
-			case 'b': cp = 8; break;
-			case 'f': cp = 12; break;
-			case 'n': cp = 10; break;
-			case 'r': cp = 13; break;
-			case 't': cp = 9; break;
-			case 'u':
-				cp = json_hex4(j);
-				if (cp >= 0xD800 && cp < 0xDC00 && j->end - j->p >= 6 &&
-				    j->p[0] == '\\' && j->p[1] == 'u') {
-					uint32_t lo;
-
-					j->p += 2;
-					lo = json_hex4(j);
-					cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-				}
-				break;
-			default:
-				die("malformed JSON escape: '%s'", j->src);
-			}
-		} else {
-			size_t l = utf8_next(j->p, (size_t)(j->end - j->p), &cp);
-
-			if (cp == UINT32_MAX)
-				die("invalid UTF-8 in JSON: '%s'", j->src);
-			j->p += l;
-		}
-		if (n >= cap)
-			die("JSON string too long: '%s'", j->src);
-		cps[n++] = cp;
-	}
-}
-
-static uint32_t json_uint(struct json *j)
-{
-	uint64_t v = 0;
-	int digits = 0;
-
-	json_ws(j);
-	while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
-		v = v * 10 + (uint64_t)(*j->p++ - '0');
-		if (v >= VOCAB_MAX_TOKENS)
-			die("token id too large in '%s'", j->src);
-		digits++;
-	}
-	if (!digits)
-		die("malformed JSON: expected a token id: '%s'", j->src);
-	return (uint32_t)v;
-}
-
 static void load_gpt2_dir(struct vocab *v, const char *dir)
 {
-	char path[4096];
+	char path[4096], err[128];
 	unsigned char *buf, tok[MAX_TOKEN_BYTES];
-	uint32_t cps[MAX_TOKEN_BYTES];
-	size_t len, lines = 0, i;
+	size_t len, lines = 0, i, k;
 	int map[512];
 	struct json j;
 	struct builder b = { 0 };
@@ -442,47 +331,39 @@ static void load_gpt2_dir(struct vocab *v, const char *dir)
 	snprintf(path, sizeof path, "%s/encoder.json", dir);
 	buf = io_read_file(path, MAX_VOCAB_FILE, &len);
 	b.src = path;
-	j.p = buf;
-	j.end = buf + len;
-	j.src = path;
-	json_expect(&j, '{');
-	json_ws(&j);
-	if (j.p < j.end && *j.p == '}')
-		die("empty vocabulary: '%s'", path);
-	for (;;) {
-		size_t n = json_string(&j, cps, MAX_TOKEN_BYTES);
+	if (json_parse((const char *)buf, len, &j, err, sizeof err) != 0)
+		die("malformed JSON (%s): '%s'", err, path);
+	free(buf);
+	if (j.type != JSON_OBJ || j.n == 0)
+		die("expected an object of tokens: '%s'", path);
+	for (k = 0; k < j.n; k++) {
+		const unsigned char *key = (const unsigned char *)j.keys[k];
+		size_t klen = strlen(j.keys[k]), n = 0;
+		double idv = j.items[k].num;
 		uint32_t id;
 
-		json_expect(&j, ':');
-		id = json_uint(&j);
-		if (n == 13) {
-			char txt[14];
-
-			for (i = 0; i < 13; i++)
-				txt[i] = cps[i] < 128 ? (char)cps[i] : '?';
-			txt[13] = '\0';
-			if (strcmp(txt, "<|endoftext|>") == 0) {
-				add_special(v, txt, 13, id);
-				goto next;
-			}
-		}
-		for (i = 0; i < n; i++) {
-			if (cps[i] >= 512 || map[cps[i]] < 0)
-				die("character U+%04X is not a GPT-2 byte: '%s'",
-				    cps[i], path);
-			tok[i] = (unsigned char)map[cps[i]];
-		}
-		builder_add(&b, id, tok, n);
-next:
-		json_ws(&j);
-		if (j.p < j.end && *j.p == ',') {
-			j.p++;
+		if (j.items[k].type != JSON_NUM || idv < 0 || idv >= VOCAB_MAX_TOKENS ||
+		    idv != (double)(uint32_t)idv)
+			die("token id of '%s' is not a whole number below %u: '%s'",
+			    j.keys[k], VOCAB_MAX_TOKENS, path);
+		id = (uint32_t)idv;
+		if (strcmp(j.keys[k], "<|endoftext|>") == 0) {
+			add_special(v, j.keys[k], klen, id);
 			continue;
 		}
-		json_expect(&j, '}');
-		break;
+		for (i = 0; i < klen; n++) {
+			uint32_t cp;
+
+			i += utf8_next(key + i, klen - i, &cp);
+			if (cp >= 512 || map[cp] < 0)
+				die("character U+%04X is not a GPT-2 byte: '%s'", cp, path);
+			if (n >= MAX_TOKEN_BYTES)
+				die("token too long: '%s'", path);
+			tok[n] = (unsigned char)map[cp];
+		}
+		builder_add(&b, id, tok, n);
 	}
-	free(buf);
+	json_free(&j);
 
 	/* vocab.bpe must agree: one merge per token beyond the 256 bytes. */
 	snprintf(path, sizeof path, "%s/vocab.bpe", dir);
