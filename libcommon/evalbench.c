@@ -38,20 +38,23 @@ static double row_lse(const float *l, int V)
 	return mx + log(s);
 }
 
-void evalbench_loss(struct gpt_model *m, const struct vocab *v, eval_window_fn src,
-                    void *ctx, int T, int B, struct eval_loss *res, enum progress_mode pm)
+void evalbench_loss(struct gpt_model *m, const struct eval_engine *e, const struct vocab *v,
+                    eval_window_fn src, void *ctx, int T, int B, struct eval_loss *res,
+                    enum progress_mode pm)
 {
 	int V = m->cfg.vocab_size, Vp = m->cfg.padded_vocab;
 	uint32_t *win = xmalloc(xmul(xmul((size_t)B, (size_t)T + 1), sizeof *win));
 	uint32_t *inp = xmalloc(xmul(xmul((size_t)B, (size_t)T), sizeof *inp));
 	size_t *len = xcalloc((size_t)B, sizeof *len);
 	double *rl = xmalloc(xmul(xmul((size_t)B, (size_t)T), sizeof *rl));
+	uint32_t *tgt = e ? xmalloc(xmul(xmul((size_t)B, (size_t)T), sizeof *tgt)) : NULL;
 	uint64_t k = 0;
 	struct progress p;
 	int done = 0;
 
 	memset(res, 0, sizeof *res);
-	gpt_model_plan(m, B, T, 0);
+	if (!e)
+		gpt_model_plan(m, B, T, 0);
 	progress_init(&p, pm, "eval", "windows", 0);
 	while (!done) {
 		int nb = 0, r;
@@ -70,15 +73,24 @@ void evalbench_loss(struct gpt_model *m, const struct vocab *v, eval_window_fn s
 		}
 		if (nb == 0)
 			break;
-		gpt_model_forward(m, inp, NULL, nb, T);
-		lg = gpt_model_logits(m);
+		if (e) {
+			for (r = 0; r < nb * T; r++) {
+				int b = r / T, t = r % T;
+				tgt[r] = (size_t)t + 1 < len[b] ? win[(size_t)b * (T + 1) + t + 1]
+				                                : GPT_IGNORE;
+			}
+			e->losses(e->ctx, inp, tgt, nb, T, rl);
+		} else {
+			gpt_model_forward(m, inp, NULL, nb, T);
+			lg = gpt_model_logits(m);
 #pragma omp parallel for schedule(static)
-		for (r = 0; r < nb * T; r++) {
-			int b = r / T, t = r % T;
-			if ((size_t)t + 1 < len[b]) {
-				const float *row = lg + (size_t)r * Vp;
-				uint32_t y = win[(size_t)b * (T + 1) + t + 1];
-				rl[r] = row_lse(row, V) - row[y];
+			for (r = 0; r < nb * T; r++) {
+				int b = r / T, t = r % T;
+				if ((size_t)t + 1 < len[b]) {
+					const float *row = lg + (size_t)r * Vp;
+					uint32_t y = win[(size_t)b * (T + 1) + t + 1];
+					rl[r] = row_lse(row, V) - row[y];
+				}
 			}
 		}
 		/* summed in a fixed order: the same result for any thread count */
@@ -101,12 +113,15 @@ void evalbench_loss(struct gpt_model *m, const struct vocab *v, eval_window_fn s
 	free(inp);
 	free(len);
 	free(rl);
+	free(tgt);
 }
 
 /* ---- continuation scoring through the cache ---- */
 
 struct scorer {
-	struct infer inf;
+	struct infer inf;        /* the CPU cache, when e is NULL */
+	const struct eval_engine *e;
+	int pos;                 /* tokens in the cache */
 	int V, Vp, n_ctx;
 	uint32_t eot;
 	float *rows, *last;
@@ -115,10 +130,13 @@ struct scorer {
 	size_t nprev;
 };
 
-static void scorer_init(struct scorer *sc, const struct gpt_model *m, const struct vocab *v)
+static void scorer_init(struct scorer *sc, const struct gpt_model *m,
+                        const struct eval_engine *e, const struct vocab *v)
 {
 	memset(sc, 0, sizeof *sc);
-	infer_init(&sc->inf, m);
+	sc->e = e;
+	if (!e)
+		infer_init(&sc->inf, m);
 	sc->V = m->cfg.vocab_size;
 	sc->Vp = m->cfg.padded_vocab;
 	sc->n_ctx = m->cfg.n_ctx;
@@ -129,10 +147,28 @@ static void scorer_init(struct scorer *sc, const struct gpt_model *m, const stru
 
 static void scorer_free(struct scorer *sc)
 {
-	infer_free(&sc->inf);
+	if (!sc->e)
+		infer_free(&sc->inf);
 	free(sc->rows);
 	free(sc->last);
 	free(sc->prev);
+}
+
+static void scorer_rewind(struct scorer *sc, int pos)
+{
+	if (sc->e)
+		sc->e->rewind(sc->e->ctx, pos);
+	else
+		infer_rewind(&sc->inf, pos);
+	sc->pos = pos;
+}
+
+static const float *scorer_feed(struct scorer *sc, const uint32_t *ids, int n, float *all)
+{
+	sc->pos += n;
+	if (sc->e)
+		return sc->e->feed(sc->e->ctx, ids, n, all);
+	return infer_feed(&sc->inf, ids, n, all);
 }
 
 /* Summed loss of cont given ctx, and whether each token of cont is the
@@ -153,13 +189,13 @@ static double score(struct scorer *sc, const uint32_t *ctx, size_t nctx, const u
 		ncont = (size_t)sc->n_ctx - 1;
 	keep = nctx < (size_t)sc->n_ctx - ncont ? nctx : (size_t)sc->n_ctx - ncont;
 	pre = ctx + nctx - keep;
-	if (keep == sc->nprev && sc->inf.pos >= (int)keep &&
+	if (keep == sc->nprev && sc->pos >= (int)keep &&
 	    memcmp(pre, sc->prev, keep * sizeof *pre) == 0) {
-		infer_rewind(&sc->inf, (int)keep);
+		scorer_rewind(sc, (int)keep);
 	} else {
 		const float *l;
-		infer_rewind(&sc->inf, 0);
-		l = infer_feed(&sc->inf, pre, (int)keep, NULL);
+		scorer_rewind(sc, 0);
+		l = scorer_feed(sc, pre, (int)keep, NULL);
 		memcpy(sc->last, l, (size_t)sc->Vp * sizeof(float));
 		memcpy(sc->prev, pre, keep * sizeof *pre);
 		sc->nprev = keep;
@@ -171,7 +207,7 @@ static double score(struct scorer *sc, const uint32_t *ctx, size_t nctx, const u
 			sc->rows = xmalloc(xmul(need, sizeof(float)));
 			sc->rows_cap = need;
 		}
-		infer_feed(&sc->inf, cont, (int)ncont - 1, sc->rows);
+		scorer_feed(sc, cont, (int)ncont - 1, sc->rows);
 	}
 	*greedy = 1;
 	for (size_t i = 0; i < ncont; i++) {
@@ -347,14 +383,15 @@ static void lambada_line(void *vctx, const struct json *j, const char *path, uin
 	free(tids);
 }
 
-static void run_bench(const struct gpt_model *m, const struct vocab *v, const char *path,
-                      uint64_t limit, struct eval_bench *r, FILE *detail, enum progress_mode pm,
-                      line_fn fn, const char *label)
+static void run_bench(const struct gpt_model *m, const struct eval_engine *e,
+                      const struct vocab *v, const char *path, uint64_t limit,
+                      struct eval_bench *r, FILE *detail, enum progress_mode pm, line_fn fn,
+                      const char *label)
 {
 	struct bench_ctx b;
 
 	memset(r, 0, sizeof *r);
-	scorer_init(&b.sc, m, v);
+	scorer_init(&b.sc, m, e, v);
 	b.v = v;
 	b.r = r;
 	b.detail = detail;
@@ -362,16 +399,16 @@ static void run_bench(const struct gpt_model *m, const struct vocab *v, const ch
 	scorer_free(&b.sc);
 }
 
-void evalbench_hellaswag(const struct gpt_model *m, const struct vocab *v, const char *path,
-                         uint64_t limit, struct eval_bench *r, FILE *detail,
-                         enum progress_mode pm)
+void evalbench_hellaswag(const struct gpt_model *m, const struct eval_engine *e,
+                         const struct vocab *v, const char *path, uint64_t limit,
+                         struct eval_bench *r, FILE *detail, enum progress_mode pm)
 {
-	run_bench(m, v, path, limit, r, detail, pm, hellaswag_line, "hellaswag");
+	run_bench(m, e, v, path, limit, r, detail, pm, hellaswag_line, "hellaswag");
 }
 
-void evalbench_lambada(const struct gpt_model *m, const struct vocab *v, const char *path,
-                       uint64_t limit, struct eval_bench *r, FILE *detail,
-                       enum progress_mode pm)
+void evalbench_lambada(const struct gpt_model *m, const struct eval_engine *e,
+                       const struct vocab *v, const char *path, uint64_t limit,
+                       struct eval_bench *r, FILE *detail, enum progress_mode pm)
 {
-	run_bench(m, v, path, limit, r, detail, pm, lambada_line, "lambada");
+	run_bench(m, e, v, path, limit, r, detail, pm, lambada_line, "lambada");
 }

@@ -1,7 +1,7 @@
 /* evalbench: what gpt-eval measures, over a model on the CPU.
  *
  * Language-model loss over windows of tokens (from shards or a text):
- *   evalbench_loss(m, v, src, T, B, res, pm)  scores every window src gives:
+ *   evalbench_loss(m, e, v, src, T, B, res, pm)  scores every window src gives:
  *       window k is tokens ids[0..len) with len <= T + 1; each of its
  *       tokens after the first is predicted from those before it in the
  *       window.  res gets the summed loss (nats) and count of predicted
@@ -26,7 +26,11 @@
  *   detail, when not NULL, receives one line per example
  *   (HellaSwag: "index label pred pred_norm sum... mean...", LAMBADA:
  *   "index hit loss").
- * The model is read, never changed; memory is freed before returning. */
+ * The model is read, never changed; memory is freed before returning.
+ *
+ * The engine: e NULL runs the model on the CPU (model.h for the loss,
+ * infer.h's cache for the benchmarks).  A program with another engine
+ * (gpt-eval on the GPU) passes its own; m then only gives the shape. */
 #ifndef GPT_EVALBENCH_H
 #define GPT_EVALBENCH_H
 
@@ -44,12 +48,28 @@ struct eval_loss {
 	uint64_t bytes;         /* their decoded bytes */
 };
 
+struct eval_engine {
+	void *ctx;
+	/* The loss of every position r of nb windows of T inputs whose
+	 * target tgt[r] is not GPT_IGNORE, into loss[r]; the others are
+	 * left alone. */
+	void (*losses)(void *ctx, const uint32_t *inp, const uint32_t *tgt, int nb, int T,
+	               double *loss);
+	/* A key/value cache as infer.h's: keep the first pos tokens; feed n
+	 * more, returning the last one's logits (padded_vocab floats, padding
+	 * -INFINITY, valid until the next call), all n rows into all when
+	 * it is not NULL. */
+	void (*rewind)(void *ctx, int pos);
+	const float *(*feed)(void *ctx, const uint32_t *ids, int n, float *all);
+};
+
 /* Fills ids with window k (at most cap ids) and returns its length, or 0
  * when there is no window k. */
 typedef size_t (*eval_window_fn)(void *ctx, uint64_t k, uint32_t *ids, size_t cap);
 
-void evalbench_loss(struct gpt_model *m, const struct vocab *v, eval_window_fn src,
-                    void *ctx, int T, int B, struct eval_loss *res, enum progress_mode pm);
+void evalbench_loss(struct gpt_model *m, const struct eval_engine *e, const struct vocab *v,
+                    eval_window_fn src, void *ctx, int T, int B, struct eval_loss *res,
+                    enum progress_mode pm);
 
 struct eval_bench {
 	uint64_t n;             /* examples scored */
@@ -58,11 +78,11 @@ struct eval_bench {
 	double loss;            /* LAMBADA: summed target loss over examples */
 };
 
-void evalbench_hellaswag(const struct gpt_model *m, const struct vocab *v, const char *path,
-                         uint64_t limit, struct eval_bench *r, FILE *detail,
-                         enum progress_mode pm);
-void evalbench_lambada(const struct gpt_model *m, const struct vocab *v, const char *path,
-                       uint64_t limit, struct eval_bench *r, FILE *detail,
-                       enum progress_mode pm);
+void evalbench_hellaswag(const struct gpt_model *m, const struct eval_engine *e,
+                         const struct vocab *v, const char *path, uint64_t limit,
+                         struct eval_bench *r, FILE *detail, enum progress_mode pm);
+void evalbench_lambada(const struct gpt_model *m, const struct eval_engine *e,
+                       const struct vocab *v, const char *path, uint64_t limit,
+                       struct eval_bench *r, FILE *detail, enum progress_mode pm);
 
 #endif

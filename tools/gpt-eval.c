@@ -177,7 +177,7 @@ static void eval_one(const char *ckpt, const struct opts *o, const struct vocab 
 		if (src.W == 0)
 			die("the shards hold fewer than %d tokens, one window", T + 1);
 		src.n = o->windows && o->windows < src.W ? o->windows : src.W;
-		evalbench_loss(&m, v, shard_window, &src, T, o->batch, &l, o->pm);
+		evalbench_loss(&m, NULL, v, shard_window, &src, T, o->batch, &l, o->pm);
 		put_loss(r, &l, T);
 	}
 	if (o->text) {
@@ -185,14 +185,14 @@ static void eval_one(const char *ckpt, const struct opts *o, const struct vocab 
 		struct eval_loss l;
 		if (ntext < 2)
 			die("the text on stdin is shorter than two tokens");
-		evalbench_loss(&m, v, text_window, &src, T, o->batch, &l, o->pm);
+		evalbench_loss(&m, NULL, v, text_window, &src, T, o->batch, &l, o->pm);
 		put_loss(r, &l, T);
 	}
 	if (o->hellaswag) {
 		struct eval_bench b;
 		if (details)
 			fprintf(details, "# hellaswag %s\n", ckpt);
-		evalbench_hellaswag(&m, v, o->hellaswag, o->limit, &b, details, o->pm);
+		evalbench_hellaswag(&m, NULL, v, o->hellaswag, o->limit, &b, details, o->pm);
 		put(r, "hellaswag_n", 0, "%llu", (unsigned long long)b.n);
 		put(r, "hellaswag", 0, "%.4f", b.n ? (double)b.hits / (double)b.n : NAN);
 		put(r, "hellaswag_norm", 0, "%.4f", b.n ? (double)b.hits_norm / (double)b.n : NAN);
@@ -201,7 +201,7 @@ static void eval_one(const char *ckpt, const struct opts *o, const struct vocab 
 		struct eval_bench b;
 		if (details)
 			fprintf(details, "# lambada %s\n", ckpt);
-		evalbench_lambada(&m, v, o->lambada, o->limit, &b, details, o->pm);
+		evalbench_lambada(&m, NULL, v, o->lambada, o->limit, &b, details, o->pm);
 		put(r, "lambada_n", 0, "%llu", (unsigned long long)b.n);
 		put(r, "lambada", 0, "%.4f", b.n ? (double)b.hits / (double)b.n : NAN);
 		put(r, "lambada_ppl", 0, "%.3f", b.n ? exp(b.loss / (double)b.n) : NAN);
