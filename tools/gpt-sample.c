@@ -1,5 +1,6 @@
 /* gpt-sample: text from a checkpoint, streamed as it is generated: a
- * prompt, then tokens drawn one at a time through the key/value cache. */
+ * prompt, then tokens drawn one at a time through the key/value cache, on
+ * the CPU or (in a build with nvcc) the GPU; drawing is on the CPU. */
 #include "checkpoint.h"
 #include "cli.h"
 #include "err.h"
@@ -16,6 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#ifdef GPT_CUDA
+#include "gpt_cuda.h"
+#include "gpt_cuda_infer.h"
+#endif
 
 #define PROMPT_MAX (64u << 20)
 
@@ -49,6 +55,7 @@ static void usage(void)
 	       "      --stats          tokens and tokens/s on stderr\n"
 	       "      --vocab PATH     tokenizer vocabulary (default: the GPT-2 one)\n"
 	       "      --offline        never download the vocabulary\n"
+	       "      --device DEV     auto, cpu or cuda (default auto: the GPU when one is usable)\n"
 	       "  -h, --help, --version\n");
 	exit(EXIT_OK);
 }
@@ -138,13 +145,66 @@ static void emit_id(struct emitter *e, uint32_t id)
 
 struct session {
 	struct gpt_model m;
-	struct infer inf;
+	struct infer inf;        /* the CPU cache, unless on the GPU */
+#ifdef GPT_CUDA
+	struct gcuda_model *gpu; /* the GPU engine and its cache, or NULL */
+	struct gcuda_decoder *dec;
+	float *gpu_logits;
+#endif
 	struct vocab v;
 	struct sampler smp;
 	int vocab;               /* ids the sampler may choose */
 	uint64_t generated;
 	double gen_seconds;
 };
+
+/* --device: 1 for the GPU, 0 for the CPU; cuda where none is usable dies. */
+static int device_pick(const char *dev)
+{
+	if (strcmp(dev, "auto") != 0 && strcmp(dev, "cpu") != 0 && strcmp(dev, "cuda") != 0)
+		die_usage("unknown device '%s' (auto, cpu, cuda)", dev);
+#ifdef GPT_CUDA
+	if (strcmp(dev, "cuda") == 0 && !gcuda_available())
+		die("no CUDA engine for --device cuda: no usable gpu: %s", gcuda_why_not());
+	return strcmp(dev, "cpu") != 0 && gcuda_available();
+#else
+	if (strcmp(dev, "cuda") == 0)
+		die("no CUDA engine in this build (no nvcc when it was built); use --device cpu");
+	return 0;
+#endif
+}
+
+/* The cache, on whichever device holds it (infer.h's contract). */
+static int cache_pos(const struct session *S)
+{
+#ifdef GPT_CUDA
+	if (S->dec)
+		return gcuda_decoder_pos(S->dec);
+#endif
+	return S->inf.pos;
+}
+
+static void cache_rewind(struct session *S, int pos)
+{
+#ifdef GPT_CUDA
+	if (S->dec) {
+		gcuda_decoder_rewind(S->dec, pos);
+		return;
+	}
+#endif
+	infer_rewind(&S->inf, pos);
+}
+
+static const float *cache_feed(struct session *S, const uint32_t *ids, int n)
+{
+#ifdef GPT_CUDA
+	if (S->dec) {
+		gcuda_decoder_step(S->dec, ids, n, S->gpu_logits);
+		return S->gpu_logits;
+	}
+#endif
+	return infer_feed(&S->inf, ids, n, NULL);
+}
 
 /* Feeds the tail of seq[0..n) when the cache cannot hold it all, keeping
  * three quarters of the context. */
@@ -154,16 +214,16 @@ static const float *feed_window(struct session *S, const uint32_t *seq, size_t n
 	int ctx = S->m.cfg.n_ctx;
 	size_t todo = n - fed_from;
 
-	if ((size_t)S->inf.pos + todo > (size_t)ctx) {
+	if ((size_t)cache_pos(S) + todo > (size_t)ctx) {
 		size_t keep = (size_t)ctx * 3 / 4;
 		if (keep < 1)
 			keep = 1;
 		if (keep > n)
 			keep = n;
-		infer_rewind(&S->inf, 0);
-		return infer_feed(&S->inf, seq + n - keep, (int)keep, NULL);
+		cache_rewind(S, 0);
+		return cache_feed(S, seq + n - keep, (int)keep);
 	}
-	return infer_feed(&S->inf, seq + fed_from, (int)todo, NULL);
+	return cache_feed(S, seq + fed_from, (int)todo);
 }
 
 /* One sample continuing prompt ids; writes to e.  Returns the sequence
@@ -176,7 +236,7 @@ static void generate(struct session *S, const struct opts *o, uint32_t **seqp, s
 	const float *lg;
 	double t0 = progress_now();
 
-	infer_rewind(&S->inf, 0);
+	cache_rewind(S, 0);
 	lg = feed_window(S, seq, n, 0);
 	for (int i = 0; i < o->max_tokens; i++) {
 		uint32_t id = sampler_next(&S->smp, lg);
@@ -351,16 +411,17 @@ int main(int argc, char **argv)
 		{ "stats", no_argument, NULL, 'A' },
 		{ "vocab", required_argument, NULL, 'V' },
 		{ "offline", no_argument, NULL, 'O' },
+		{ "device", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = {.temperature = 1.0, .top_p = 1.0, .top_k = 40, .max_tokens = 256,
 	                 .samples = 1, .echo = 1, .seed = 1337};
-	const char *vocab_path = NULL, *env, *ckpt;
+	const char *vocab_path = NULL, *env, *ckpt, *device = "auto";
 	char tokenizer[CKPT_NAME_MAX], *vpath, *prompt;
 	size_t plen = 0;
-	int offline, c, interactive = 0, have_prompt;
+	int offline, c, interactive = 0, have_prompt, gpu;
 	struct session S;
 	struct out out;
 
@@ -388,6 +449,7 @@ int main(int argc, char **argv)
 		case 'A': o.stats = 1; break;
 		case 'V': vocab_path = optarg; break;
 		case 'O': offline = 1; break;
+		case 'D': device = optarg; break;
 		case 'h': usage(); break;
 		case 'v': cli_version(); break;
 		default: die_usage("unknown option");
@@ -399,6 +461,7 @@ int main(int argc, char **argv)
 		die_usage("--chat and --tokens cannot be used together");
 	ckpt = argv[optind++];
 	have_prompt = optind < argc;
+	gpu = device_pick(device);
 
 	memset(&S, 0, sizeof S);
 	infer_load(ckpt, &S.m, tokenizer);
@@ -410,7 +473,16 @@ int main(int argc, char **argv)
 		      S.v.name);
 	S.vocab = S.m.cfg.vocab_size < (int)S.v.n_ids ? S.m.cfg.vocab_size : (int)S.v.n_ids;
 	sampler_init(&S.smp, S.vocab, o.temperature, o.top_k, o.top_p, o.seed);
-	infer_init(&S.inf, &S.m);
+#ifdef GPT_CUDA
+	if (gpu) {
+		S.gpu = gcuda_model_init(&S.m.cfg);
+		gcuda_model_upload(S.gpu, &S.m);
+		S.dec = gcuda_decoder_init(S.gpu, S.m.cfg.n_ctx);
+		S.gpu_logits = xmalloc(xmul((size_t)S.m.cfg.padded_vocab, sizeof(float)));
+	}
+#endif
+	if (!gpu)
+		infer_init(&S.inf, &S.m);
 	out_init(&out, STDOUT_FILENO, "stdout");
 
 	if (have_prompt) {
@@ -443,7 +515,15 @@ int main(int argc, char **argv)
 		        S.gen_seconds > 0 ? (double)S.generated / S.gen_seconds : 0.0);
 	free(prompt);
 	sampler_free(&S.smp);
-	infer_free(&S.inf);
+#ifdef GPT_CUDA
+	if (S.gpu) {
+		gcuda_decoder_free(S.dec);
+		gcuda_model_free(S.gpu);
+		free(S.gpu_logits);
+	}
+#endif
+	if (!gpu)
+		infer_free(&S.inf);
 	vocab_free(&S.v);
 	gpt_model_free(&S.m);
 	return EXIT_OK;
