@@ -1,7 +1,9 @@
-/* gpt-train: train a GPT-2 model on token shards, on the CPU engine.
- * Parses options, keeps the run folder (checkpoints, latest, log.tsv,
- * config), and drives the model, the optimizer and the shard reader of
- * libcommon so that a resumed run continues its loss curve bit for bit. */
+/* gpt-train: train a GPT-2 model on token shards, on the CPU engine or, in
+ * a build with nvcc, the CUDA one (cuda/gpt_cuda.h).  Parses options, keeps
+ * the run folder (checkpoints, latest, log.tsv, config), and drives the
+ * model, the optimizer and the shard reader of libcommon so that a resumed
+ * run continues its loss curve bit for bit; checkpoints are one format on
+ * both engines, so a run may resume on the other device. */
 #include "checkpoint.h"
 #include "cli.h"
 #include "err.h"
@@ -41,6 +43,7 @@ struct opts {
 	uint64_t seed, val_every, val_batches, sample_every, sample_tokens;
 	uint64_t ckpt_every, keep, threads;
 	double skip_z;
+	int recompute;            /* --recompute: a memory choice, not saved */
 	enum progress_mode progress;
 };
 
@@ -100,7 +103,7 @@ static const struct optdef defs[] = {
 };
 #undef S
 #define NDEFS (int)(sizeof defs / sizeof defs[0])
-enum { OPT_HELP = 1000, OPT_VERSION, OPT_PROGRESS };
+enum { OPT_HELP = 1000, OPT_VERSION, OPT_PROGRESS, OPT_RECOMPUTE };
 
 static int opt_index(const char *name)
 {
@@ -145,6 +148,9 @@ static void usage(void)
 	       "      --skip-outliers Z   skip updates whose loss or norm is Z sigmas high\n"
 	       "      --threads N         CPU threads\n"
 	       "      --device DEV        auto, cpu or cuda (default auto)\n"
+	       "      --recompute         gpu: recompute LayerNorm and GELU in the backward pass,\n"
+	       "                          about 40%% less activation memory for a little more\n"
+	       "                          time; for a micro-batch that does not fit otherwise\n"
 	       "  -q, --quiet             no progress, configuration or samples\n"
 	       "      --progress          progress even when stderr is not a terminal\n"
 	       "      --help, --version\n");
@@ -382,15 +388,23 @@ static void model_zero_grad(struct trainer *t)
 	gpt_model_zero_grad(&t->model);
 }
 
-static void model_backward(struct trainer *t, float scale)
+/* Forward and backward of one training micro-batch; returns the loss.  On
+ * the GPU one call that waits once, for the loss, after the backward pass
+ * is queued.  On the CPU a loss that is not finite skips the backward pass
+ * (the caller stops on it either way). */
+static float model_forward_backward(struct trainer *t, float scale)
 {
+	float l;
+
 #ifdef GPT_CUDA
-	if (t->gpu) {
-		gcuda_model_backward(t->gpu, scale);
-		return;
-	}
+	if (t->gpu)
+		return gcuda_model_forward_backward(t->gpu, t->inputs, t->targets, t->B, t->T,
+						    scale);
 #endif
-	gpt_model_backward(&t->model, scale);
+	l = gpt_model_forward(&t->model, t->inputs, t->targets, t->B, t->T);
+	if (isfinite(l))
+		gpt_model_backward(&t->model, scale);
+	return l;
 }
 
 static float model_grad_norm(struct trainer *t)
@@ -946,7 +960,7 @@ int main(int argc, char **argv)
 {
 	struct trainer tr, *t = &tr;
 	struct opts *o = &t->o;
-	struct option lopts[NDEFS + 5];
+	struct option lopts[NDEFS + 6];
 	char shortopts[64] = "qi:j:o:b:n:";
 	int given[NDEFS], c, resuming;
 	struct ckpt ck;
@@ -974,7 +988,8 @@ int main(int argc, char **argv)
 	lopts[NDEFS + 1] = (struct option){ "version", no_argument, NULL, OPT_VERSION };
 	lopts[NDEFS + 2] = (struct option){ "quiet", no_argument, NULL, 'q' };
 	lopts[NDEFS + 3] = (struct option){ "progress", no_argument, NULL, OPT_PROGRESS };
-	lopts[NDEFS + 4] = (struct option){ NULL, 0, NULL, 0 };
+	lopts[NDEFS + 4] = (struct option){ "recompute", no_argument, NULL, OPT_RECOMPUTE };
+	lopts[NDEFS + 5] = (struct option){ NULL, 0, NULL, 0 };
 	while ((c = getopt_long(argc, argv, shortopts, lopts, NULL)) != -1) {
 		int idx = -1;
 
@@ -988,6 +1003,10 @@ int main(int argc, char **argv)
 		}
 		if (c == OPT_PROGRESS) {
 			pmode = PROGRESS_FORCE;
+			continue;
+		}
+		if (c == OPT_RECOMPUTE) {
+			o->recompute = 1;
 			continue;
 		}
 		if (c >= 256 && c < 256 + NDEFS)
@@ -1045,6 +1064,15 @@ int main(int argc, char **argv)
 	 * gives the same bits. */
 	if (!o->threads)
 		o->threads = (uint64_t)omp_get_max_threads();
+	/* A run moved to a machine with fewer processors (from a GPU server
+	 * to a small CPU box, say) would crawl with more threads than cores;
+	 * its bits differ on another machine anyway: use the cores, say so. */
+	if (resuming && !given[opt_index("threads")] && o->threads > (uint64_t)omp_get_num_procs()) {
+		warnx("the run used %" PRIu64 " threads but this machine has %d processors: using %d "
+		      "(--threads %" PRIu64 " keeps the run's count)",
+		      o->threads, omp_get_num_procs(), omp_get_num_procs(), o->threads);
+		o->threads = (uint64_t)omp_get_num_procs();
+	}
 	omp_set_num_threads((int)o->threads);
 	openblas_set_num_threads((int)o->threads);
 	{
@@ -1176,7 +1204,7 @@ int main(int argc, char **argv)
 #ifdef GPT_CUDA
 	if (use_gpu) {
 		t->gpu = gcuda_model_init(&t->cfg);
-		gcuda_model_plan(t->gpu, t->B, t->T, 1, 0);
+		gcuda_model_plan(t->gpu, t->B, t->T, 1, o->recompute);
 		gcuda_model_upload(t->gpu, &t->model);
 		gcuda_adamw_init(t->gpu, &t->opt);
 		t->gpu_logits = xmalloc(xmul((size_t)t->cfg.padded_vocab, sizeof(float)));
@@ -1184,12 +1212,16 @@ int main(int argc, char **argv)
 			struct gcuda_device dev;
 
 			gcuda_device_info(&dev);
-			fprintf(stderr, "gpt-train: training on the gpu: %s\n", dev.name);
+			fprintf(stderr, "gpt-train: training on the gpu: %s%s\n", dev.name,
+				o->recompute ? ", recomputing LayerNorm and GELU in the backward pass" : "");
 		}
 	}
 #endif
-	if (!on_gpu(t))
+	if (!on_gpu(t)) {
 		gpt_model_plan(&t->model, t->B, t->T, 1);
+		if (o->recompute)
+			warnx("--recompute has no effect on the cpu engine (it keeps every activation)");
+	}
 	t->batch = xmalloc(xmul((size_t)t->B * ((size_t)t->T + 1), sizeof *t->batch));
 	t->inputs = xmalloc(xmul((size_t)t->B * (size_t)t->T, sizeof *t->inputs));
 	t->targets = xmalloc(xmul((size_t)t->B * (size_t)t->T, sizeof *t->targets));
@@ -1232,7 +1264,7 @@ int main(int argc, char **argv)
 				shards_next(t->train, t->batch + (size_t)b * ((size_t)t->T + 1));
 			check_ids(t, "training");
 			split_batch(t);
-			l = model_forward(t, t->inputs, t->targets, t->B, t->T);
+			l = model_forward_backward(t, 1.0f / (float)t->accum);
 			if (!isfinite(l)) {
 				progress_end(&prog);
 				die("loss is %s at step %" PRIu64 "; stopping, the last good checkpoint is %s%s%s",
@@ -1240,15 +1272,15 @@ int main(int argc, char **argv)
 				    t->last_ckpt ? "'" : "", t->last_ckpt ? t->last_ckpt : "none",
 				    t->last_ckpt ? "'" : "");
 			}
-			model_backward(t, 1.0f / (float)t->accum);
 			loss += l;
 		}
 		loss /= (double)t->accum;
 		norm = model_grad_norm(t);
 		if (!isfinite(norm)) {
 			progress_end(&prog);
-			die("gradient norm is not finite at step %" PRIu64 "; stopping, the last good checkpoint is %s",
-			    t->step + 1, t->last_ckpt ? t->last_ckpt : "none");
+			die("gradient norm is not finite at step %" PRIu64 "; stopping, the last good checkpoint is %s%s%s",
+			    t->step + 1, t->last_ckpt ? "'" : "", t->last_ckpt ? t->last_ckpt : "none",
+			    t->last_ckpt ? "'" : "");
 		}
 		if (o->skip_z > 0) {
 			double zl = ema_z(&t->loss_ema, loss), zn = ema_z(&t->norm_ema, norm);

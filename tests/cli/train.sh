@@ -1,7 +1,11 @@
 # gpt-train on a tiny model: an interrupted and resumed run gives the same
 # losses bit for bit as a straight one; checkpoints every N with --keep;
 # corrupt and truncated checkpoints refused; --init; bad options; a loss
-# that blows up stops naming the step; the loss goes down.
+# that blows up stops naming the step; the loss goes down; --recompute.
+# These run on the CPU engine (--device cpu, also where a GPU is).  Then
+# --device cuda: without a usable GPU it is refused in one line; with one,
+# a GPU run writes the CPU's checkpoint format and each device resumes the
+# other's checkpoints.
 . "$ROOT/tests/lib.sh"
 
 # A tiny language of 64 ids: five-token sentences, the third token a
@@ -15,7 +19,8 @@ gpt-shard -q -f text -o "$TMP/data/tiny" --val-tokens 3000 --vocab-size 64 \
 	--tokenizer tiny --eot 63 --frame-tokens 1024 <"$TMP/ids.txt"
 TR="$TMP/data/tiny-train-*"
 VA="$TMP/data/tiny-val-*"
-SHAPE="--layers 2 --heads 4 --width 64 --context 64 --batch 8 --threads 1"
+DEV="--device cpu"
+SHAPE="--layers 2 --heads 4 --width 64 --context 64 --batch 8 --threads 1 $DEV"
 
 # -- straight vs interrupted + resumed -----------------------------------
 check "straight 40-step run" gpt-train -q -i "$TR" -j "$VA" -o "$TMP/s" $SHAPE \
@@ -45,7 +50,7 @@ if [ "$stopped" -ge 10 ] && [ "$stopped" -lt 40 ]; then pass "stopped mid-run (s
 	fail "stopped mid-run (step $stopped)"; fi
 check_eq "SIGTERM: checkpoint of the step it stopped at" "$(readlink "$TMP/r/latest")" \
 	"$(printf 'ckpt-%08d.gpt' "$stopped")"
-check "resume" gpt-train -q --resume "$TMP/r"
+check "resume" gpt-train -q --resume "$TMP/r" $DEV
 cut -f1,2,3,4,5,6 "$TMP/s/log.tsv" >"$TMP/s.cols"
 cut -f1,2,3,4,5,6 "$TMP/r/log.tsv" >"$TMP/r.cols"
 check_files "resumed losses equal the straight run's bit for bit" "$TMP/s.cols" "$TMP/r.cols"
@@ -57,7 +62,7 @@ check "12 steps, checkpoint every 5" gpt-train -q -i "$TR" -o "$TMP/p" $SHAPE --
 cp "$TMP/p/log.tsv" "$TMP/p.full"
 rm "$TMP/p/ckpt-00000012.gpt"
 ln -sf ckpt-00000010.gpt "$TMP/p/latest"
-check "resume from step 10 with steps 11-12 already logged" gpt-train -q --resume "$TMP/p"
+check "resume from step 10 with steps 11-12 already logged" gpt-train -q --resume "$TMP/p" $DEV
 cut -f1-6 "$TMP/p.full" >"$TMP/p.a"
 cut -f1-6 "$TMP/p/log.tsv" >"$TMP/p.b"
 check_files "log lines past the checkpoint are replaced, not doubled" "$TMP/p.a" "$TMP/p.b"
@@ -94,7 +99,7 @@ check_grep "message says bad magic" "magic" "$TMP/.err"
 
 # -- --init from a checkpoint ---------------------------------------------
 check "--init from a trained checkpoint" gpt-train -q -i "$TR" -o "$TMP/i" --init "$TMP/s/latest" \
-	--threads 1 --batch 8 --steps 3 --lr 1e-4
+	--threads 1 --batch 8 --steps 3 --lr 1e-4 $DEV
 first_i=$(awk -F'\t' 'NR == 2 { print $3 }' "$TMP/i/log.tsv")
 check "starts where the checkpoint was ($first_i < $first / 2)" \
 	awk -v a="$first" -v b="$first_i" 'BEGIN { exit !(b < a / 2) }'
@@ -107,7 +112,7 @@ check_grep "error names the step" "(nan|infinite|not finite).* at step [0-9]+" "
 nstep=$(sed -n 's/.* at step \([0-9]*\).*/\1/p' "$TMP/.err")
 check_eq "the previous checkpoint stays latest" "$(readlink "$TMP/n/latest")" \
 	"$(printf 'ckpt-%08d.gpt' $((nstep - 1)))"
-check_status 1 "and it still loads (fails again at the same step)" gpt-train -q --resume "$TMP/n"
+check_status 1 "and it still loads (fails again at the same step)" gpt-train -q --resume "$TMP/n" $DEV
 check_grep "same step again" " at step $nstep" "$TMP/.err"
 
 # -- bad usage -------------------------------------------------------------
@@ -122,8 +127,6 @@ check_status 2 "heads not dividing width" gpt-train -i "$TR" -o "$TMP/u" --layer
 check_status 2 "total batch not a multiple" gpt-train -i "$TR" -o "$TMP/u" $SHAPE --total-batch 1000
 check_status 2 "shape change on resume" gpt-train --resume "$TMP/s" --width 128
 check_status 2 "unknown device" gpt-train -i "$TR" -o "$TMP/u" --device tpu
-check_status 1 "cuda is refused in this build" gpt-train -i "$TR" -o "$TMP/u" --device cuda
-check_grep "with a clear message" "no CUDA engine" "$TMP/.err"
 check_status 1 "a run folder is not overwritten" gpt-train -q -i "$TR" -o "$TMP/s" $SHAPE --steps 1
 check_grep "says to resume" "already holds a run" "$TMP/.err"
 check "--help" gpt-train --help
@@ -138,3 +141,103 @@ gpt-shard -q -f text -o "$TMP/data/other" --val-tokens 0 --vocab-size 64 \
 check_status 1 "--init on shards of another tokenizer is refused" gpt-train -q \
 	-i "$TMP/data/other-train-*" -o "$TMP/t" --init "$TMP/s/latest"
 check_grep "naming both tokenizers" "tokenizer 'tiny' but the shards hold 'other'" "$TMP/.err"
+
+# -- --recompute: a GPU memory saving; the CPU engine says so and ignores it -
+check "--recompute on the cpu" gpt-train -q -i "$TR" -o "$TMP/rc" $SHAPE --steps 12 \
+	--checkpoint-every 5 --keep 0 --recompute
+check_grep "says once that it has no effect there" "recompute has no effect on the cpu" "$TMP/.err"
+check_eq "only once" "$(grep -c recompute "$TMP/.err")" 1
+cut -f1-6 "$TMP/rc/log.tsv" >"$TMP/rc.cols"
+check_files "same losses as without it, bit for bit" "$TMP/p.a" "$TMP/rc.cols"
+check_files "and the same checkpoint" "$TMP/p/ckpt-00000010.gpt" "$TMP/rc/ckpt-00000010.gpt"
+
+# -- a run resumed on a machine with fewer processors than its threads ------
+more=$(($(nproc) + 1))
+check "a run with $more threads" gpt-train -q -i "$TR" -o "$TMP/th" --layers 1 --heads 2 \
+	--width 32 --context 32 --steps 2 --threads "$more" $DEV
+check "resumes with one thread per processor" gpt-train -q --resume "$TMP/th" --steps 3 $DEV
+check_grep "and says so" "used $more threads but this machine has $(nproc) processors: using $(nproc)" \
+	"$TMP/.err"
+check_grep "which the run keeps" "^threads $(nproc)\$" "$TMP/th/config"
+
+# -- --device cuda ----------------------------------------------------------
+# Whether a usable GPU is here, the program itself says: without one (or in
+# a build without nvcc) --device cuda is refused with "no CUDA engine".
+G="--layers 2 --heads 4 --width 64 --context 64 --batch 8 --threads 1 --steps 10 --lr 3e-3
+	--checkpoint-every 5 --keep 0"
+gpt-train -i "$TR" -o "$TMP/g" $G --device cuda >"$TMP/g.out" 2>"$TMP/g.err"
+rc=$?
+if [ "$rc" -eq 1 ] && grep -q "no CUDA engine" "$TMP/g.err"; then
+	check_eq "no usable gpu: --device cuda is refused in one line" \
+		"$(wc -l <"$TMP/g.err" | tr -d ' ')" 1
+	check_grep "naming why" "^gpt-train: no CUDA engine (in this build|for --device cuda: no usable gpu: .)" \
+		"$TMP/g.err"
+	check "before it writes anything" test ! -e "$TMP/g"
+	check_status 1 "resuming with --device cuda is refused too" gpt-train -q --resume "$TMP/s" \
+		--device cuda
+else
+	# A GPU: its run writes the CPU's format with the same counters, data
+	# position and settings, weights and AdamW moments alike (bf16 keeps
+	# them from being equal), and each device resumes the other's
+	# checkpoint of step 5 to reach the other's step 10.
+	cat >"$TMP/ck.py" <<'PY'
+import array, math, struct, sys
+def load(p):
+    b = open(p, "rb").read()
+    return b, [struct.unpack_from("<QQQ", b, 280 + 24 * i) for i in range(6)]
+(a, sa), (b, sb) = load(sys.argv[2]), load(sys.argv[3])
+bad = []
+if sys.argv[1] == "same":
+    # header fields (steps, tokens, AdamW step, random state, schedule),
+    # section sizes, tensor table, trainer state and settings
+    if a[:280] != b[:280] or [s[:2] for s in sa] != [s[:2] for s in sb]:
+        bad.append("header")
+    for i in (0, 4, 5):
+        if a[sa[i][0]:sa[i][0] + sa[i][1]] != b[sb[i][0]:sb[i][0] + sb[i][1]]:
+            bad.append("section %d" % i)
+else:
+    for i, what, mincos in ((1, "weights", 0.99), (2, "adamw m", 0.9), (3, "adamw v", 0.9)):
+        x, y = array.array("f"), array.array("f")
+        x.frombytes(a[sa[i][0]:sa[i][0] + sa[i][1]])
+        y.frombytes(b[sb[i][0]:sb[i][0] + sb[i][1]])
+        xx, yy = math.fsum(v * v for v in x), math.fsum(v * v for v in y)
+        xy = math.fsum(u * v for u, v in zip(x, y))
+        cos = xy / math.sqrt(xx * yy) if xx > 0 and yy > 0 else 0.0
+        ratio = math.sqrt(xx / yy) if yy > 0 else 0.0
+        if len(x) != len(y) or cos < mincos or not 0.8 <= ratio <= 1.25:
+            bad.append("%s: cosine %.4f, norm ratio %.4f" % (what, cos, ratio))
+print("; ".join(bad), file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+	check_eq "a tiny --device cuda run works" "$rc" 0
+	check_grep "says it trains on the gpu" "training on the gpu: " "$TMP/g.err"
+	check_grep "and its peak gpu memory" "peak gpu memory [0-9.]+ GiB" "$TMP/g.err"
+	check "the same run on the cpu" gpt-train -q -i "$TR" -o "$TMP/gc" $G --device cpu
+	for n in 5 10; do
+		f=$(printf 'ckpt-%08d.gpt' $n)
+		check "gpu and cpu checkpoints of step $n: one format, the same counters" \
+			"$PY" "$TMP/ck.py" same "$TMP/g/$f" "$TMP/gc/$f"
+		check "and weights and moments alike" "$PY" "$TMP/ck.py" close "$TMP/g/$f" "$TMP/gc/$f"
+	done
+	check "the gpu's losses follow the cpu's within 5%" awk -F'\t' '
+		NR == FNR { l[FNR] = $3; next }
+		FNR > 1 { d = ($3 - l[FNR]) / l[FNR]; if ($3 !~ /^[0-9.]+(e[-+]?[0-9]+)?$/ || !(d <= 0.05 && d >= -0.05)) exit 1 }
+		END { if (FNR != 11) exit 1 }' "$TMP/gc/log.tsv" "$TMP/g/log.tsv"
+	for way in "g cpu" "gc cuda"; do
+		set -- $way
+		cp -r "$TMP/$1" "$TMP/$1x"
+		rm "$TMP/$1x/ckpt-00000010.gpt"
+		ln -sf ckpt-00000005.gpt "$TMP/$1x/latest"
+		check "--device $2 resumes the other device's step 5" gpt-train -q --resume "$TMP/$1x" \
+			--device "$2"
+		check "to step 10 with the same counters" \
+			"$PY" "$TMP/ck.py" same "$TMP/$1/ckpt-00000010.gpt" "$TMP/$1x/ckpt-00000010.gpt"
+		check "and the moments carried over" \
+			"$PY" "$TMP/ck.py" close "$TMP/$1/ckpt-00000010.gpt" "$TMP/$1x/ckpt-00000010.gpt"
+	done
+	check "--recompute on the gpu" gpt-train -q -i "$TR" -o "$TMP/gr" $G --device cuda --recompute
+	check "gives the same losses (within 1e-4)" awk -F'\t' '
+		NR == FNR { l[FNR] = $3; next }
+		FNR > 1 { d = ($3 - l[FNR]) / l[FNR]; if ($3 !~ /^[0-9.]+(e[-+]?[0-9]+)?$/ || !(d <= 1e-4 && d >= -1e-4)) exit 1 }
+		END { if (FNR != 11) exit 1 }' "$TMP/g/log.tsv" "$TMP/gr/log.tsv"
+fi
