@@ -1,67 +1,115 @@
 #!/bin/sh
-# make bench-gpu: GPT-2 small (d12) training on the GPU, context 1024,
-# micro-batches 8, 16 and 32: tokens/s, step time, MFU against the card's
-# dense bf16 peak and peak memory, for the CUDA engine and for a PyTorch
-# reference of the same model (bf16 autocast, SDPA, fused AdamW,
-# torch.compile) on the same GPU in the same run, and their ratio.
-# Without a GPU (or a CPU-only build) it says so and exits 0, so that
-# `make bench` still runs elsewhere.  BENCH_GPU_B, BENCH_GPU_STEPS and
-# PEAK_TFLOPS (for a card not in the engine's table) change the run; the
-# engine runs twice per batch, attention by batched products and flash;
-# BENCH_GPU_RECOMPUTE=1 adds engine runs with activation recomputation.
+# make bench-gpu: GPT-2 small (d12) training on the GPU, context 1024:
+# tokens/s, step time, MFU against the card's dense bf16 peak and peak
+# memory of the CUDA engine at micro-batches 8, 16 and 32 (attention by
+# batched products, the engine's default, and by the flash kernel), one
+# row with activation recomputation, and a PyTorch reference of the same
+# model (bf16 autocast, SDPA, fused AdamW, torch.compile) on the same GPU
+# in the same run, with the engine / PyTorch ratio for each batch.
+# It fails, status 1 with the reason on stderr, where it cannot measure:
+# no usable GPU, a build without nvcc, no PyTorch with CUDA for $PY, or a
+# row that failed.  BENCH_GPU_OPTIONAL=1 turns "no GPU here" into a skip
+# with status 0 (make bench sets it, so a CPU machine runs the rest);
+# BENCH_GPU_NO_TORCH=1 accepts engine rows without the reference.
+# BENCH_GPU_B (batches), BENCH_GPU_STEPS, BENCH_GPU_RECOMPUTE_B (the
+# recompute row's batch; empty for none) and PEAK_TFLOPS (a card not in
+# the engine's table) change the run.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 O=${O:-$ROOT/build}
 PY=${PY:-$ROOT/.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 BS=${BENCH_GPU_B:-8 16 32}
+RB=${BENCH_GPU_RECOMPUTE_B-32}
 STEPS=${BENCH_GPU_STEPS:-20}
 T=1024
 C_BIN=$O/tests/bench-gpu
 
-if [ ! -x "$C_BIN" ]; then
-	echo "bench-gpu: $C_BIN not built (a CPU-only build, no nvcc): skipped"
-	exit 0
-fi
-if ! probe=$("$C_BIN" probe); then
-	echo "bench-gpu: no usable GPU here: skipped"
-	exit 0
+cannot() { # why
+	if [ "${BENCH_GPU_OPTIONAL:-0}" = 1 ]; then
+		echo "bench-gpu: $1: skipped"
+		exit 0
+	fi
+	echo "bench-gpu: $1; this benchmark needs an NVIDIA GPU of compute capability 8.0 or newer and a build with nvcc" >&2
+	exit 1
+}
+
+[ -x "$C_BIN" ] || cannot "$C_BIN not built (a CPU-only build: no nvcc)"
+if ! probe=$("$C_BIN" probe 2>&1); then
+	cannot "no usable GPU here ($(echo "$probe" | tail -1 | sed 's/^bench-gpu: \(no usable gpu: \)\{0,1\}//'))"
 fi
 echo "device: $(echo "$probe" | head -1)"
 PEAK=$(echo "$probe" | awk '/^peak_tflops/ {print $2}')
 have_torch=1
-"$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null ||
+if ! "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
 	have_torch=0
-[ "$have_torch" = 1 ] || echo "bench-gpu: PyTorch with CUDA not importable by $PY: engine only"
+	if [ "${BENCH_GPU_NO_TORCH:-0}" != 1 ]; then
+		echo "bench-gpu: PyTorch with CUDA is not importable by $PY, so there is no reference to compare with;" \
+			"install it (pip install torch), point PY at a python that has it, or set BENCH_GPU_NO_TORCH=1" >&2
+		exit 1
+	fi
+	echo "bench-gpu: PyTorch with CUDA not importable by $PY: engine rows only (BENCH_GPU_NO_TORCH=1)"
+fi
 
-tps() { # the tok/s figure of a result line
-	echo "$1" | awk '{for (i = 1; i < NF; i++) if ($(i+1) == "tok/s") print $i}'
+field() { # the number before (tok/s) or after (peak) a word in a result line
+	echo "$2" | awk -v w="$1" '{for (i = 2; i < NF; i++) {
+		if (w == "tok/s" && $(i+1) == w) print $i; if (w == "peak" && $i == w) print $(i+1) }}'
+}
+
+failed=0
+line=""
+row() { # label command...: prints the result line into $line, or counts a failure
+	_l=$1
+	shift
+	_out=$("$@" 2>&1)
+	_rc=$?
+	line=$(printf '%s\n' "$_out" | tail -1)
+	if [ "$_rc" -ne 0 ] || [ -z "$(field tok/s "$line")" ]; then
+		echo "bench-gpu: $_l failed (status $_rc): $line" >&2
+		failed=$((failed + 1))
+		line=""
+		return 1
+	fi
+	echo "$line"
+}
+
+ratio() { # tokens/s of two result lines, "-" when one is missing
+	if [ -n "$1" ] && [ -n "$2" ]; then
+		awk -v a="$(field tok/s "$1")" -v b="$(field tok/s "$2")" 'BEGIN { printf "%.2fx", a / b }'
+	else
+		printf '%s' -
+	fi
 }
 
 summary=""
+add() { summary="$summary
+$*"; }
+flash_line=""
 for B in $BS; do
-	c=$(GPT_CUDA_ATTENTION=matmul "$C_BIN" d12 "$B" "$T" "$STEPS" 2>&1 | tail -1)
-	echo "$c"
-	f=$(GPT_CUDA_ATTENTION=flash "$C_BIN" d12 "$B" "$T" "$STEPS" 2>&1 | tail -1)
-	echo "$f"
-	if [ "${BENCH_GPU_RECOMPUTE:-0}" = 1 ]; then
-		GPT_CUDA_ATTENTION=flash "$C_BIN" d12 "$B" "$T" "$STEPS" recompute 2>&1 | tail -1
-	fi
-	if [ "$have_torch" = 1 ]; then
-		t=$("$PY" "$ROOT/tests/bench/bench_gpu_torch.py" --batch "$B" --context "$T" \
-			--steps "$STEPS" --peak "$PEAK" 2>&1 | tail -1)
-		echo "$t"
-		ct=$(tps "$c") ft=$(tps "$f") tt=$(tps "$t")
-		if [ -n "$ct" ] && [ -n "$tt" ]; then
-			r=$(awk -v a="$ct" -v b="$tt" 'BEGIN { printf "%.2f", a / b }')
-			rf=$(awk -v a="${ft:-0}" -v b="$tt" 'BEGIN { printf "%.2f", a / b }')
-			summary="$summary
-d12 B=$B T=$T: cuda engine / PyTorch = ${r}x (batched products), ${rf}x (flash)"
-		else
-			summary="$summary
-d12 B=$B T=$T: no ratio (a side failed, see above)"
-		fi
-	fi
+	row "engine B=$B" env GPT_CUDA_ATTENTION=matmul "$C_BIN" d12 "$B" "$T" "$STEPS"
+	c=$line
+	row "engine B=$B flash" env GPT_CUDA_ATTENTION=flash "$C_BIN" d12 "$B" "$T" "$STEPS"
+	f=$line
+	[ "$B" = "$RB" ] && flash_line=$f
+	[ "$have_torch" = 1 ] || continue
+	row "PyTorch B=$B" "$PY" "$ROOT/tests/bench/bench_gpu_torch.py" --batch "$B" --context "$T" \
+		--steps "$STEPS" --peak "$PEAK"
+	t=$line
+	add "d12 B=$B T=$T: cuda engine / PyTorch = $(ratio "$c" "$t") (batched products)," \
+		"$(ratio "$f" "$t") (flash)"
 done
+if [ -n "$RB" ]; then
+	row "engine B=$RB flash recompute" env GPT_CUDA_ATTENTION=flash "$C_BIN" d12 "$RB" "$T" \
+		"$STEPS" recompute
+	r=$line
+	if [ -n "$r" ] && [ -n "$flash_line" ]; then
+		add "d12 B=$RB T=$T flash: --recompute peak $(field peak "$r") GiB against" \
+			"$(field peak "$flash_line") GiB without, at $(ratio "$r" "$flash_line") the tokens/s"
+	fi
+fi
 [ -n "$summary" ] && echo "$summary" | sed '/^$/d'
+if [ "$failed" -gt 0 ]; then
+	echo "bench-gpu: $failed run(s) failed, see above" >&2
+	exit 1
+fi
 exit 0
