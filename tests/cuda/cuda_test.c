@@ -32,7 +32,9 @@
 
 #include "err.h"
 #include "gpt_cuda.h"
+#include "gpt_cuda_infer.h"
 #include "gpt_cuda_test.h"
+#include "infer.h"
 #include "model.h"
 #include "optim.h"
 #include "test.h"
@@ -671,6 +673,240 @@ static void test_train_shakespeare(void)
 	free(tok); free(in); free(tg);
 }
 
+/* ---- inference: the GPU decoder and gpt-eval on the GPU ----
+ * Tolerances: logits 2e-2 (as the whole model's), the loss 1e-2 absolute;
+ * a rewound cache refed with the same tokens repeats its logits exactly
+ * (every reduction has a fixed order). */
+
+/* A tiny model with a context past the decoder's 256-key tiles. */
+static void decoder_case(int tied, int bias, int H, int C)
+{
+	struct gpt_config c = {0};
+	struct gpt_model m;
+	struct gcuda_model *g;
+	struct gcuda_decoder *d;
+	struct infer s;
+	int P = 200, N = 290, Vp;
+	uint32_t *ids = xcalloc((size_t)N, sizeof *ids);
+	float *gall, *call, *gstep, *cstep, *again;
+
+	c.n_layer = 2;
+	c.n_head = H;
+	c.n_embd = C;
+	c.n_ctx = 300;
+	c.vocab_size = 300;
+	c.tied = tied;
+	c.bias = bias;
+	c.qkv_bias = bias;
+	gpt_config_finish(&c);
+	Vp = c.padded_vocab;
+	gpt_model_init(&m, &c);
+	gpt_model_init_weights(&m, gpt_rng_next(&rng));
+	for (int i = 0; i < N; i++)
+		ids[i] = (uint32_t)(gpt_rng_next(&rng) % (uint64_t)c.vocab_size);
+	gall = zeros((size_t)P * Vp);
+	call = zeros((size_t)P * Vp);
+	gstep = zeros((size_t)(N - P + 1) * Vp);
+	cstep = zeros((size_t)(N - P + 1) * Vp);
+	again = zeros((size_t)(N - P + 1) * Vp);
+	printf(" decoder L=2 H=%d C=%d tied=%d bias=%d: a prompt of %d, then %d tokens one at "
+	       "a time\n", H, C, tied, bias, P, N - P);
+
+	g = gcuda_model_init(&c);
+	gcuda_model_upload(g, &m);
+	d = gcuda_decoder_init(g, c.n_ctx);
+	infer_init(&s, &m);
+
+	/* the prompt in one call: every row, and the last row alone */
+	gcuda_decoder_step_all(d, ids, P, gall);
+	memcpy(cstep, infer_feed(&s, ids, P, call), (size_t)Vp * sizeof(float));
+	CMP("prompt logits, every row", gall, call, (size_t)P * Vp, 2e-2);
+	CHECK(gcuda_decoder_pos(d) == P, "pos %d after the prompt", gcuda_decoder_pos(d));
+	gcuda_decoder_rewind(d, 0);
+	gcuda_decoder_step(d, ids, P, gstep);
+	CMP("prompt logits, last row", gstep, cstep, (size_t)Vp, 2e-2);
+
+	/* then one token at a time, across the 256-key tile boundary */
+	for (int t = P; t < N; t++) {
+		size_t r = (size_t)(t - P + 1) * Vp;
+		gcuda_decoder_step(d, ids + t, 1, gstep + r);
+		memcpy(cstep + r, infer_feed(&s, ids + t, 1, NULL), (size_t)Vp * sizeof(float));
+	}
+	CHECK(gcuda_decoder_pos(d) == N, "pos %d at the end", gcuda_decoder_pos(d));
+	CMP("token-by-token logits", gstep + Vp, cstep + Vp, (size_t)(N - P) * Vp, 2e-2);
+	for (int i = 0; i < N - P; i++) {
+		size_t r = (size_t)(i + 1) * Vp;
+		for (int k = c.vocab_size; k < Vp; k++)
+			CHECK(gstep[r + k] == -INFINITY, "padding logit %d: %g", k, gstep[r + k]);
+	}
+
+	/* back to the prompt, and the same tokens again: the same logits */
+	gcuda_decoder_rewind(d, P);
+	for (int t = P; t < N; t++)
+		gcuda_decoder_step(d, ids + t, 1, again + (size_t)(t - P + 1) * Vp);
+	CMP("after a rewind, again", again + Vp, gstep + Vp, (size_t)(N - P) * Vp, 0);
+
+	/* the decoder's prompt rows equal the engine's full forward pass */
+	gcuda_model_plan(g, 1, P, 0, 0);
+	gcuda_model_forward(g, ids, NULL, 1, P);
+	{
+		float *fw = zeros((size_t)P * Vp);
+		gcuda_model_logits(g, 0, P, fw);
+		CMP("prompt rows vs gpu forward", gall, fw, (size_t)P * Vp, 2e-2);
+		free(fw);
+	}
+
+	/* per-row losses of a forward with targets: their mean is the loss */
+	{
+		uint32_t *tg = xcalloc((size_t)P, sizeof *tg);
+		float *rl = zeros((size_t)P), loss;
+		double sum = 0;
+		long cnt = 0;
+		for (int i = 0; i < P; i++)
+			tg[i] = i % 9 == 4 ? GPT_IGNORE : ids[i + 1];
+		loss = gcuda_model_forward(g, ids, tg, 1, P);
+		gcuda_model_row_loss(g, 0, P, rl);
+		for (int i = 0; i < P; i++) {
+			if (tg[i] == GPT_IGNORE) {
+				CHECK(rl[i] == 0, "ignored row %d has loss %g", i, rl[i]);
+				continue;
+			}
+			sum += rl[i];
+			cnt++;
+		}
+		printf("  %-28s mean %.6f loss %.6f\n", "row losses", sum / (double)cnt, loss);
+		CHECK(fabs(sum / (double)cnt - loss) <= 1e-5 * loss, "row losses' mean %g, loss %g",
+		      sum / (double)cnt, loss);
+		free(tg);
+		free(rl);
+	}
+	gcuda_decoder_free(d);
+	gcuda_model_free(g);
+	infer_free(&s);
+	gpt_model_free(&m);
+	free(ids); free(gall); free(call); free(gstep); free(cstep); free(again);
+}
+
+static void test_decoder(void)
+{
+	decoder_case(1, 1, 4, 64);
+	decoder_case(0, 0, 2, 128);
+}
+
+/* The value of "key": in gpt-eval's one-row JSON, or NAN. */
+static double json_num(const char *json, const char *key)
+{
+	char pat[64];
+	const char *p;
+	snprintf(pat, sizeof pat, "\"%s\": ", key);
+	p = strstr(json, pat);
+	return p ? strtod(p + strlen(pat), NULL) : NAN;
+}
+
+/* Runs cmd; its standard output (at most cap - 1 bytes) into buf; 0 when
+ * it exited 0. */
+static int run_capture(const char *cmd, char *buf, size_t cap)
+{
+	FILE *p = popen(cmd, "r");
+	size_t n;
+	if (!p)
+		die_errno("cannot run: '%s'", cmd);
+	n = fread(buf, 1, cap - 1, p);
+	buf[n] = 0;
+	return pclose(p);
+}
+
+/* bin/gpt-eval on a tiny GPT-2-vocabulary model: the loss and bits per
+ * byte of a text, batched, and LAMBADA through the decoder, on both
+ * devices. */
+static void test_gpt_eval(void)
+{
+	struct gpt_config c = {0};
+	struct gpt_model m;
+	const char *bin = getenv("BIN"), *sh = test_shared();
+	char dir[] = "/tmp/cuda-test.XXXXXX", cmd[8192], out[2][4096];
+	const char *dev[2] = {"cpu", "cuda"};
+
+	if (!mkdtemp(dir))
+		die_errno("cannot make a folder: '%s'", dir);
+	c.n_layer = 2;
+	c.n_head = 2;
+	c.n_embd = 64;
+	c.n_ctx = 128;
+	c.vocab_size = 50257;
+	c.tied = 1;
+	c.bias = 1;
+	c.qkv_bias = 1;
+	gpt_config_finish(&c);
+	gpt_model_init(&m, &c);
+	gpt_model_init_weights(&m, gpt_rng_next(&rng));
+	snprintf(cmd, sizeof cmd, "%s/tiny.gpt", dir);
+	infer_save(&m, "gpt2", cmd);
+	gpt_model_free(&m);
+	printf(" gpt-eval L=2 H=2 C=64 T=128 on the cpu and the gpu\n");
+	for (int k = 0; k < 2; k++) {
+		snprintf(cmd, sizeof cmd,
+		         "head -c 20000 '%s/data/text/tinyshakespeare.txt' | '%s/gpt-eval' -q "
+		         "--offline --vocab '%s/data/gpt2' --device %s -b 3 --json --text "
+		         "--lambada '%s/data/eval/lambada_test.jsonl' --limit 20 "
+		         "--details '%s/details-%s' '%s/tiny.gpt'",
+		         sh, bin ? bin : "bin", sh, dev[k], sh, dir, dev[k], dir);
+		CHECK(run_capture(cmd, out[k], sizeof out[k]) == 0, "failed: %s", cmd);
+	}
+	{
+		double lc = json_num(out[0], "loss"), lg = json_num(out[1], "loss");
+		double bc = json_num(out[0], "bpb"), bg = json_num(out[1], "bpb");
+		double pc = json_num(out[0], "lambada_ppl"), pg = json_num(out[1], "lambada_ppl");
+		printf("  %-28s cpu %.4f gpu %.4f (tol 1e-2)\n", "text loss", lc, lg);
+		printf("  %-28s cpu %.4f gpu %.4f (tol 1%%)\n", "bits per byte", bc, bg);
+		printf("  %-28s cpu %.3f gpu %.3f (tol 2%%)\n", "lambada perplexity", pc, pg);
+		CHECK(json_num(out[0], "tokens") == json_num(out[1], "tokens"), "tokens differ");
+		CHECK(fabs(lc - lg) <= 1e-2, "text loss cpu %g gpu %g", lc, lg);
+		CHECK(fabs(bc - bg) <= 1e-2 * bc, "bpb cpu %g gpu %g", bc, bg);
+		CHECK(fabs(pc - pg) <= 2e-2 * pc, "lambada ppl cpu %g gpu %g", pc, pg);
+		CHECK(json_num(out[1], "lambada_n") == 20, "lambada examples %g",
+		      json_num(out[1], "lambada_n"));
+	}
+	/* each example's target loss */
+	{
+		char pc[4096], pg[4096];
+		FILE *fc, *fg;
+		double worst = 0;
+		int n = 0;
+		snprintf(pc, sizeof pc, "%s/details-cpu", dir);
+		snprintf(pg, sizeof pg, "%s/details-cuda", dir);
+		fc = fopen(pc, "r");
+		fg = fopen(pg, "r");
+		CHECK(fc && fg, "no details files in %s", dir);
+		while (fc && fg && fgets(pc, sizeof pc, fc) && fgets(pg, sizeof pg, fg)) {
+			unsigned long ic, ig;
+			int hc, hg;
+			double a, b;
+			if (pc[0] == '#')
+				continue;
+			if (sscanf(pc, "%lu %d %lf", &ic, &hc, &a) != 3 ||
+			    sscanf(pg, "%lu %d %lf", &ig, &hg, &b) != 3 || ic != ig) {
+				CHECK(0, "details lines differ: '%s' '%s'", pc, pg);
+				break;
+			}
+			if (fabs(a - b) / a > worst)
+				worst = fabs(a - b) / a;
+			n++;
+		}
+		printf("  %-28s %d examples, worst rel %.2e (tol 2e-2)\n", "lambada target losses", n,
+		       worst);
+		CHECK(n == 20, "%d lambada details", n);
+		CHECK(worst <= 2e-2, "lambada target loss rel %.3e", worst);
+		if (fc)
+			fclose(fc);
+		if (fg)
+			fclose(fg);
+	}
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		warnx("cannot remove '%s'", dir);
+}
+
 int main(int argc, char **argv)
 {
 	const char *s = getenv("CUDA_TEST_SEED");
@@ -698,6 +934,8 @@ int main(int argc, char **argv)
 	RUN(test_model_tied);
 	RUN(test_model_untied_nobias);
 	RUN(test_model_flash);
+	RUN(test_decoder);
+	RUN(test_gpt_eval);
 	RUN(test_train_shakespeare);
 	printf("%s\n", test_failed_total ? "cuda-test: MISMATCHES above" : "cuda-test: all passed");
 	return TEST_END();
