@@ -4,9 +4,10 @@
  * context T on random tokens with AdamW on the GPU and prints one line:
  * tokens/s, step time, MFU against the card's dense bf16 peak (or
  * $PEAK_TFLOPS), and peak GPU memory held by the engine (attention as
- * GPT_CUDA_ATTENTION says).  FLOPs per token
- * are 6 N + 12 L C T (N parameters, the PaLM / nanoGPT estimate), the
- * same formula bench_gpu_torch.py uses. */
+ * GPT_CUDA_ATTENTION says); exits 1 when the loss is not finite.  FLOPs
+ * per token are 6 N + 12 L C T (N parameters, the PaLM / nanoGPT
+ * estimate), the same formula bench_gpu_torch.py uses. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,9 @@ int main(int argc, char **argv)
 	}
 	gcuda_model_sync(g);
 	dt = (now() - t0) / steps;
+	/* a broken engine must not pass for a fast one */
+	if (!isfinite(loss))
+		die("the loss is not finite after %d steps: '%g'", warm + steps, (double)loss);
 	flops_tok = 6.0 * (double)gpt_config_count_params(&c) +
 	            12.0 * c.n_layer * (double)c.n_embd * T;
 	printf("cuda    %s B=%-3d T=%d  %9.0f tok/s  step %7.1f ms  MFU %5.1f%%  peak %6.2f GiB  "

@@ -131,6 +131,7 @@ check_status 1 "a run folder is not overwritten" gpt-train -q -i "$TR" -o "$TMP/
 check_grep "says to resume" "already holds a run" "$TMP/.err"
 check "--help" gpt-train --help
 check_grep "--help lists --resume" "--resume" "$TMP/.out"
+check_grep "and --recompute" "--recompute " "$TMP/.out"
 
 # -- --skip-outliers and a tokenizer mismatch -------------------------------
 check "--skip-outliers with a tiny threshold skips updates" gpt-train -q -i "$TR" -o "$TMP/o" \
