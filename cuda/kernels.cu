@@ -332,7 +332,9 @@ static __global__ void gelu_bwd_kernel(bf16 *d, const bf16 *inp, size_t n)
 	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
 	     i += (size_t)gridDim.x * blockDim.x) {
 		float x = bf(inp[i]);
-		float e = expf(-2.0f * GELU_K * (x + GELU_A * x * x * x));
+		/* clamped as the CPU engine's exp: below x ~ -10 expf would give
+		 * inf, and inf * 0 a NaN gradient */
+		float e = expf(fminf(-2.0f * GELU_K * (x + GELU_A * x * x * x), 88.0f));
 		float sg = 1.0f / (1.0f + e);
 		float g = sg + x * sg * (e * sg) * 2.0f * GELU_K * (1.0f + 3.0f * GELU_A * x * x);
 		d[i] = tobf(bf(d[i]) * g);
