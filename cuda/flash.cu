@@ -132,10 +132,12 @@ flash_fwd_kernel(bf16 *y, float *lse, const bf16 *qkv, int T, int C, int H, floa
 		mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
 		float m_new = fmaxf(m_i, mx); /* finite: every row sees key k0 */
 		float alpha = expf(m_i - m_new);
+		/* the row sum in float32, as the log-sum-exp the backward reuses
+		 * is defined; only the weights for the product are rounded */
 		for (int c = half * 32; c < half * 32 + 32; c++) {
-			bf16 p = __float2bfloat16(expf(srow[c] - m_new));
-			sP[r * LDP + c] = p;
-			sum += __bfloat162float(p);
+			float p = expf(srow[c] - m_new);
+			sP[r * LDP + c] = __float2bfloat16(p);
+			sum += p;
 		}
 		sum += __shfl_xor_sync(0xffffffffu, sum, 1);
 		l_i = l_i * alpha + sum;
