@@ -78,16 +78,60 @@ $(O)/tests/bench-gpu: tests/bench/bench_gpu.c $(CUDA_LIB) $(LIB)
 cuda-test: all
 	SHARED=$${SHARED:-$(abspath ..)/shared} BIN=$(abspath $(BIN)) $(O)/tests/cuda-test
 
+# cudasim (tests/cudasim): the same cuda/ sources compiled as host C++ and
+# run on the CPU, one fiber per CUDA thread, with a stand-in cuBLASLt, so
+# that `make cuda-sim-test` runs cuda-test's checks where there is no GPU.
+SIM         = $(O)/sim
+SIM_OBJ     = $(patsubst %.cu,$(SIM)/%.o,$(wildcard cuda/*.cu)) $(SIM)/cudasim.o
+SIMFLAGS    = -std=c++17 -O2 -g -fopenmp -Wall -Wno-unused-function -Wno-unknown-pragmas \
+              -include tests/cudasim/cudasim.h -I$(CUDA_HOME)/include -Icuda -Ilibcommon \
+              -DGCUDA_LIBDIR='"$(abspath $(SIM))"'
+$(SIM)/cuda/%.cpp: cuda/%.cu tests/cudasim/prep.pl
+	@mkdir -p $(@D)
+	perl tests/cudasim/prep.pl $< > $@
+$(SIM)/cuda/%.o: $(SIM)/cuda/%.cpp tests/cudasim/cudasim.h
+	$(CXX) $(SIMFLAGS) -Icuda -c -o $@ $<
+$(SIM)/cudasim.o: tests/cudasim/cudasim.cpp tests/cudasim/cudasim.h
+	@mkdir -p $(@D)
+	$(CXX) $(SIMFLAGS) -c -o $@ $<
+$(SIM)/libcublasLt.so.13: tests/cudasim/cublaslt.cpp
+	@mkdir -p $(@D)
+	$(CXX) -std=c++17 -O2 -fPIC -shared -Wall -I$(CUDA_HOME)/include -o $@ $< -lopenblas
+SIM_LINK    = -rdynamic -Wl,--disable-new-dtags,-rpath,$(abspath $(SIM)) $(SIM_OBJ) $(LIB) \
+              $(filter-out $(CUDA_LIB) $(LIB) %libcudart_static.a,$(LDLIBS))
+$(SIM)/cuda-test: tests/cuda/cuda_test.c $(SIM_OBJ) $(LIB) $(SIM)/libcublasLt.so.13
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< $(SIM_LINK)
+# The programs that take --device, with the emulator as their GPU.
+SIM_TOOLS   = $(patsubst %,$(SIM)/bin/%,gpt-train gpt-eval gpt-sample)
+$(SIM)/bin/%: $(O)/tools/%.o $(SIM_OBJ) $(LIB) $(SIM)/libcublasLt.so.13
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(SIM_LINK)
+
+$(SIM)/selftest.cpp: tests/cudasim/selftest.cu tests/cudasim/prep.pl
+	@mkdir -p $(@D)
+	perl tests/cudasim/prep.pl $< > $@
+$(SIM)/selftest: $(SIM)/selftest.cpp $(SIM)/cudasim.o tests/cudasim/cudasim.h
+	$(CXX) $(SIMFLAGS) -o $@ $< $(SIM)/cudasim.o
+
+all: $(SIM)/cuda-test $(SIM)/selftest $(SIM_TOOLS)
+
+# No GPU needed: the emulator's own checks, then all of cuda-test's on it
+# (about ten minutes on 2 cores; tests/cli/cudasim.sh runs the quick part).
+cuda-sim-test: $(SIM)/cuda-test $(SIM)/selftest $(TOOLS) $(SIM_TOOLS)
+	$(SIM)/selftest
+	mkdir -p $(SIM)/allbin && cp -f $(TOOLS) $(SIM)/allbin/ && cp -f $(SIM_TOOLS) $(SIM)/allbin/
+	SHARED=$${SHARED:-$(abspath ..)/shared} BIN=$(abspath $(SIM)/allbin) $(SIM)/cuda-test
+
 -include $(CUDA_OBJ:.o=.d)
 else
 ifeq ($(MAKELEVEL),0)
 $(info nvcc not found: CPU-only build)
 endif
-cuda-test:
-	@echo "cuda-test: nvcc not found: this is a CPU-only build" >&2; exit 1
+cuda-test cuda-sim-test:
+	@echo "$@: nvcc not found: this is a CPU-only build" >&2; exit 1
 endif
 
-.PHONY: all test check asan ubsan demo install clean bench lint-man cuda-test
+.PHONY: all test check asan ubsan demo install clean bench lint-man cuda-test cuda-sim-test
 .DELETE_ON_ERROR:
 .SECONDARY:
 

@@ -1,0 +1,28 @@
+# The CUDA engine on the CPU emulator (tests/cudasim): the emulator's own
+# checks, then cuda-test's kernel and tiny-model comparisons against the
+# CPU engine, with the block's threads scheduled forwards and in reverse
+# (a missing barrier reads stale data in one order or the other).  The
+# 100-step training comparison is left to `make cuda-sim-test` (minutes).
+. "$ROOT/tests/lib.sh"
+
+SIM=$O/sim
+if [ ! -x "$SIM/cuda-test" ]; then
+	echo "note: no nvcc in this build: the CUDA emulator is not built" >&2
+	exit 0
+fi
+
+check "emulator: shuffles, barriers, limits, stale reads" "$SIM/selftest"
+check_status 3 "emulator: a warp split between barriers is a deadlock" "$SIM/selftest" deadlock
+check_grep "emulator: the deadlock is named" "deadlock in block" "$TMP/.err"
+
+QUICK="test_layernorm test_gelu test_matmul test_attention test_attention_flash test_xent
+test_embedding test_model_tied test_model_untied_nobias test_model_flash"
+for order in fwd rev; do
+	GSIM_ORDER=$order CUDA_TEST_ONLY=$(echo $QUICK) CUDA_TEST_SEED=${CUDA_TEST_SEED:-7} \
+		"$SIM/cuda-test" >"$TMP/ct.$order" 2>&1
+	rc=$?
+	check_eq "cuda-test on the emulator ($order order) exits 0" "$rc" 0
+	check_grep "cuda-test ($order): every kernel and model passed" "^cuda-test: all passed" "$TMP/ct.$order"
+	[ "$rc" -eq 0 ] || grep -E "MISMATCH|^fail" "$TMP/ct.$order" | head -5 >&2
+done
+check_eq "cuda-test ran all ten quick tests" "$(grep -c '^pass test_' "$TMP/ct.fwd")" 10

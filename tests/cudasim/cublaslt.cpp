@@ -1,0 +1,312 @@
+/* cublaslt: a stand-in libcublasLt.so.13 for cudasim, with the calls the
+ * engine makes, written from the cuBLASLt documentation's definition:
+ * column-major matrices, D = alpha op(A) op(B) + beta C (C not read when
+ * beta is 0), then the epilogue (BIAS adds bias[row] to every column),
+ * over strided batches.  Products run through OpenBLAS in float32 (bf16
+ * inputs are exact in float32) and round once to D's type.  Layout mistakes are refused as the library would refuse
+ * them, and every matrix is checked to lie inside device memory (through
+ * gsim_check_range, exported by the test program). */
+#include <cblas.h>
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vector>
+
+extern "C" void gsim_check_range(const void *p, size_t n, const char *what);
+
+namespace {
+
+struct desc {
+	cublasComputeType_t compute;
+	cudaDataType_t scale;
+	cublasOperation_t ta = CUBLAS_OP_N, tb = CUBLAS_OP_N;
+	cublasLtEpilogue_t ep = CUBLASLT_EPILOGUE_DEFAULT;
+	const void *bias = nullptr;
+	cudaDataType_t bias_type = CUDA_R_32F;
+	int bias_type_set = 0;
+};
+
+struct layout {
+	cudaDataType_t type;
+	uint64_t rows, cols;
+	int64_t ld;
+	int32_t batch = 1;
+	int64_t stride = 0;
+};
+
+size_t type_size(cudaDataType_t t)
+{
+	return t == CUDA_R_32F ? 4 : t == CUDA_R_16BF ? 2 : 0;
+}
+
+double get(const void *p, cudaDataType_t t, size_t i)
+{
+	if (t == CUDA_R_32F)
+		return ((const float *)p)[i];
+	return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
+}
+
+void put(void *p, cudaDataType_t t, size_t i, double v)
+{
+	if (t == CUDA_R_32F)
+		((float *)p)[i] = (float)v;
+	else
+		((__nv_bfloat16 *)p)[i] = __float2bfloat16((float)v);
+}
+
+cublasStatus_t bad(const char *why)
+{
+	fprintf(stderr, "cublaslt (cudasim): %s\n", why);
+	return CUBLAS_STATUS_INVALID_VALUE;
+}
+
+/* Bytes a layout's matrices span, from the first element of batch 0. */
+size_t span(const layout *l)
+{
+	size_t one = ((l->cols - 1) * (size_t)l->ld + l->rows) * type_size(l->type);
+	return one + (size_t)(l->batch - 1) * (size_t)l->stride * type_size(l->type);
+}
+
+/* One matrix of a batch, packed (leading dimension = rows), as float. */
+void unpack(float *dst, const void *src, const layout *l, size_t off)
+{
+	for (uint64_t c = 0; c < l->cols; c++)
+		for (uint64_t r = 0; r < l->rows; r++)
+			dst[c * l->rows + r] = (float)get(src, l->type, off + r + c * (size_t)l->ld);
+}
+
+} // namespace
+
+extern "C" {
+
+cublasStatus_t cublasLtCreate(cublasLtHandle_t *h)
+{
+	*h = (cublasLtHandle_t)malloc(16);
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtDestroy(cublasLtHandle_t h)
+{
+	free(h);
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+const char *cublasLtGetStatusString(cublasStatus_t s)
+{
+	return s == CUBLAS_STATUS_SUCCESS ? "success" : s == CUBLAS_STATUS_NOT_SUPPORTED ? "not supported" : "invalid value";
+}
+
+cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t *d, cublasComputeType_t c,
+                                        cudaDataType_t s)
+{
+	desc *x = new desc();
+	x->compute = c;
+	x->scale = s;
+	if (c != CUBLAS_COMPUTE_32F || s != CUDA_R_32F)
+		return bad("only float32 compute and scale are modelled");
+	*d = (cublasLtMatmulDesc_t)x;
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t d)
+{
+	delete (desc *)d;
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d,
+                                              cublasLtMatmulDescAttributes_t a, const void *buf,
+                                              size_t n)
+{
+	desc *x = (desc *)d;
+	switch (a) {
+	case CUBLASLT_MATMUL_DESC_TRANSA:
+		if (n != sizeof(int32_t)) return bad("TRANSA size");
+		memcpy(&x->ta, buf, n);
+		break;
+	case CUBLASLT_MATMUL_DESC_TRANSB:
+		if (n != sizeof(int32_t)) return bad("TRANSB size");
+		memcpy(&x->tb, buf, n);
+		break;
+	case CUBLASLT_MATMUL_DESC_EPILOGUE:
+		if (n != sizeof(uint32_t)) return bad("EPILOGUE size");
+		memcpy(&x->ep, buf, n);
+		if (x->ep != CUBLASLT_EPILOGUE_DEFAULT && x->ep != CUBLASLT_EPILOGUE_BIAS)
+			return bad("epilogue not modelled");
+		break;
+	case CUBLASLT_MATMUL_DESC_BIAS_POINTER:
+		if (n != sizeof(void *)) return bad("BIAS_POINTER size");
+		memcpy(&x->bias, buf, n);
+		break;
+	case CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE:
+		if (n != sizeof(int32_t)) return bad("BIAS_DATA_TYPE size");
+		memcpy(&x->bias_type, buf, n);
+		x->bias_type_set = 1;
+		break;
+	default:
+		return bad("matmul descriptor attribute not modelled");
+	}
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t *l, cudaDataType t, uint64_t rows,
+                                          uint64_t cols, int64_t ld)
+{
+	if (type_size(t) == 0)
+		return bad("matrix type not modelled");
+	if (rows == 0 || cols == 0 || ld < (int64_t)rows)
+		return bad("layout: leading dimension below the row count");
+	layout *x = new layout();
+	x->type = t;
+	x->rows = rows;
+	x->cols = cols;
+	x->ld = ld;
+	*l = (cublasLtMatrixLayout_t)x;
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t l)
+{
+	delete (layout *)l;
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatrixLayoutSetAttribute(cublasLtMatrixLayout_t l,
+                                                cublasLtMatrixLayoutAttribute_t a, const void *buf,
+                                                size_t n)
+{
+	layout *x = (layout *)l;
+	switch (a) {
+	case CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT:
+		if (n != sizeof(int32_t)) return bad("BATCH_COUNT size");
+		memcpy(&x->batch, buf, n);
+		if (x->batch < 1) return bad("batch count below 1");
+		break;
+	case CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET:
+		if (n != sizeof(int64_t)) return bad("STRIDED_BATCH_OFFSET size");
+		memcpy(&x->stride, buf, n);
+		break;
+	default:
+		return bad("layout attribute not modelled");
+	}
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t *p)
+{
+	*p = (cublasLtMatmulPreference_t)malloc(16);
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t p)
+{
+	free(p);
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t p,
+                                                    cublasLtMatmulPreferenceAttributes_t a,
+                                                    const void *buf, size_t n)
+{
+	(void)p; (void)a; (void)buf; (void)n;
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+/* The shapes must fit together for an algorithm to exist. */
+static cublasStatus_t check_shapes(const desc *x, const layout *A, const layout *B,
+                                   const layout *C, const layout *D)
+{
+	uint64_t m = D->rows, n = D->cols;
+	uint64_t am = x->ta == CUBLAS_OP_N ? A->rows : A->cols, ak = x->ta == CUBLAS_OP_N ? A->cols : A->rows;
+	uint64_t bk = x->tb == CUBLAS_OP_N ? B->rows : B->cols, bn = x->tb == CUBLAS_OP_N ? B->cols : B->rows;
+	if (am != m || bn != n || ak != bk)
+		return bad("op(A) op(B) does not have D's shape");
+	if (A->type != CUDA_R_16BF || B->type != CUDA_R_16BF)
+		return bad("only bf16 A and B are modelled");
+	if (C->type != D->type || C->rows != D->rows || C->cols != D->cols)
+		return bad("C and D differ in type or shape");
+	if (A->batch != D->batch || B->batch != D->batch || C->batch != D->batch)
+		return bad("batch counts differ");
+	if (x->ep == CUBLASLT_EPILOGUE_BIAS && !x->bias)
+		return bad("BIAS epilogue without a bias pointer");
+	if (x->ep == CUBLASLT_EPILOGUE_BIAS && x->bias_type_set && x->bias_type != D->type &&
+	    !(D->type == CUDA_R_32F && x->bias_type == CUDA_R_16BF))
+		return bad("bias type does not suit D's type");
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t h, cublasLtMatmulDesc_t d,
+                                              cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
+                                              cublasLtMatrixLayout_t c, cublasLtMatrixLayout_t dd,
+                                              cublasLtMatmulPreference_t p, int want,
+                                              cublasLtMatmulHeuristicResult_t *res, int *found)
+{
+	(void)h; (void)p;
+	*found = 0;
+	if (want < 1)
+		return bad("asked for no algorithms");
+	cublasStatus_t st = check_shapes((const desc *)d, (const layout *)a, (const layout *)b,
+	                                 (const layout *)c, (const layout *)dd);
+	if (st != CUBLAS_STATUS_SUCCESS)
+		return CUBLAS_STATUS_NOT_SUPPORTED;
+	memset(res, 0, sizeof *res);
+	res->state = CUBLAS_STATUS_SUCCESS;
+	res->wavesCount = 1;
+	*found = 1;
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t dsc, const void *alpha,
+                              const void *Ap, cublasLtMatrixLayout_t al, const void *Bp,
+                              cublasLtMatrixLayout_t bl, const void *beta, const void *Cp,
+                              cublasLtMatrixLayout_t cl, void *Dp, cublasLtMatrixLayout_t dl,
+                              const cublasLtMatmulAlgo_t *algo, void *ws, size_t wsn,
+                              cudaStream_t s)
+{
+	(void)h; (void)algo; (void)ws; (void)wsn; (void)s;
+	const desc *x = (const desc *)dsc;
+	const layout *A = (const layout *)al, *B = (const layout *)bl, *C = (const layout *)cl,
+	             *D = (const layout *)dl;
+	cublasStatus_t st = check_shapes(x, A, B, C, D);
+	if (st != CUBLAS_STATUS_SUCCESS)
+		return st;
+	if (Cp == Dp && (C->ld != D->ld || C->stride != D->stride))
+		return bad("in place with C's layout unlike D's");
+	double a = *(const float *)alpha, bt = *(const float *)beta;
+	gsim_check_range(Ap, span(A), "cublasLtMatmul A");
+	gsim_check_range(Bp, span(B), "cublasLtMatmul B");
+	gsim_check_range(Dp, span(D), "cublasLtMatmul D");
+	if (bt != 0)
+		gsim_check_range(Cp, span(C), "cublasLtMatmul C");
+	cudaDataType_t btype = x->bias_type_set ? x->bias_type : D->type;
+	if (x->ep == CUBLASLT_EPILOGUE_BIAS)
+		gsim_check_range(x->bias, D->rows * type_size(btype), "cublasLtMatmul bias");
+	int64_t m = (int64_t)D->rows, n = (int64_t)D->cols, k = (int64_t)(x->ta == CUBLAS_OP_N ? A->cols : A->rows);
+	std::vector<float> af(A->rows * A->cols), bf(B->rows * B->cols), prod((size_t)(m * n));
+	for (int32_t bi = 0; bi < D->batch; bi++) {
+		size_t oa = (size_t)bi * A->stride, ob = (size_t)bi * B->stride,
+		       oc = (size_t)bi * C->stride, od = (size_t)bi * D->stride;
+		unpack(af.data(), Ap, A, oa);
+		unpack(bf.data(), Bp, B, ob);
+		/* float32 products with float32 accumulation, as the tensor cores */
+		cblas_sgemm(CblasColMajor, x->ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
+		            x->tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, (int)m, (int)n, (int)k,
+		            1.0f, af.data(), (int)A->rows, bf.data(), (int)B->rows, 0.0f, prod.data(),
+		            (int)m);
+		for (int64_t j = 0; j < n; j++)
+			for (int64_t i = 0; i < m; i++) {
+				float v = (float)a * prod[(size_t)(i + j * m)];
+				if (bt != 0)
+					v += (float)bt * (float)get(Cp, C->type, oc + (size_t)(i + j * C->ld));
+				if (x->ep == CUBLASLT_EPILOGUE_BIAS)
+					v += (float)get(x->bias, btype, (size_t)i);
+				put(Dp, D->type, od + (size_t)(i + j * D->ld), v);
+			}
+	}
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+} // extern "C"
