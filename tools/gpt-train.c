@@ -1219,6 +1219,15 @@ int main(int argc, char **argv)
 #endif
 	if (!on_gpu(t)) {
 		gpt_model_plan(&t->model, t->B, t->T, 1);
+		if (!t->quiet) {
+#ifdef GPT_CUDA
+			/* auto found no usable gpu: say why once */
+			if (strcmp(o->device, "auto") == 0)
+				fprintf(stderr, "gpt-train: training on the cpu: %s\n", gcuda_why_not());
+			else
+#endif
+				fprintf(stderr, "gpt-train: training on the cpu\n");
+		}
 		if (o->recompute)
 			warnx("--recompute has no effect on the cpu engine (it keeps every activation)");
 	}
