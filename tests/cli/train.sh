@@ -176,6 +176,9 @@ if [ "$rc" -eq 1 ] && grep -q "no CUDA engine" "$TMP/g.err"; then
 	check "before it writes anything" test ! -e "$TMP/g"
 	check_status 1 "resuming with --device cuda is refused too" gpt-train -q --resume "$TMP/s" \
 		--device cuda
+	check "--device auto trains on the cpu" gpt-train -i "$TR" -o "$TMP/auto" --layers 1 --heads 2 \
+		--width 32 --context 32 --steps 1 --threads 1
+	check_grep "and says so" "^gpt-train: training on the cpu" "$TMP/.err"
 else
 	# A GPU: its run writes the CPU's format with the same counters, data
 	# position and settings, weights and AdamW moments alike (bf16 keeps
