@@ -113,13 +113,17 @@ $(SIM)/selftest.cpp: tests/cudasim/selftest.cu tests/cudasim/prep.pl
 $(SIM)/selftest: $(SIM)/selftest.cpp $(SIM)/cudasim.o tests/cudasim/cudasim.h
 	$(CXX) $(SIMFLAGS) -o $@ $< $(SIM)/cudasim.o
 
-all: $(SIM)/cuda-test $(SIM)/selftest $(SIM_TOOLS)
+# Every program, those three emulated: a BIN for tests of --device cuda.
+$(SIM)/allbin/.done: $(TOOLS) $(SIM_TOOLS)
+	@mkdir -p $(@D)
+	cp -f $(TOOLS) $(@D)/ && cp -f $(SIM_TOOLS) $(@D)/ && touch $@
+
+all: $(SIM)/cuda-test $(SIM)/selftest $(SIM)/allbin/.done
 
 # No GPU needed: the emulator's own checks, then all of cuda-test's on it
 # (about ten minutes on 2 cores; tests/cli/cudasim.sh runs the quick part).
-cuda-sim-test: $(SIM)/cuda-test $(SIM)/selftest $(TOOLS) $(SIM_TOOLS)
+cuda-sim-test: $(SIM)/cuda-test $(SIM)/selftest $(SIM)/allbin/.done
 	$(SIM)/selftest
-	mkdir -p $(SIM)/allbin && cp -f $(TOOLS) $(SIM)/allbin/ && cp -f $(SIM_TOOLS) $(SIM)/allbin/
 	SHARED=$${SHARED:-$(abspath ..)/shared} BIN=$(abspath $(SIM)/allbin) $(SIM)/cuda-test
 
 -include $(CUDA_OBJ:.o=.d)

@@ -26,3 +26,15 @@ for order in fwd rev; do
 	[ "$rc" -eq 0 ] || grep -E "MISMATCH|^fail" "$TMP/ct.$order" | head -5 >&2
 done
 check_eq "cuda-test ran all ten quick tests" "$(grep -c '^pass test_' "$TMP/ct.fwd")" 10
+
+# The programs' own --device cuda tests, with gpt-train, gpt-eval and
+# gpt-sample built on the emulator: the GPU halves of those scripts run.
+for t in "train-device:a tiny --device cuda run works" \
+	"device:gpt-eval --device cuda: bigram lambada"; do
+	name=${t%%:*} want=${t#*:}
+	BIN=$SIM/allbin sh "$ROOT/tests/cli/$name.sh" >"$TMP/$name.out" 2>&1
+	rc=$?
+	sed -n "s/^\(pass\|fail\) $name: /\1 $name on the emulated gpu: /p" "$TMP/$name.out"
+	check_eq "$name.sh on the emulated gpu exits 0" "$rc" 0
+	check "$name.sh took its gpu branch" grep -qF "pass $name: $want" "$TMP/$name.out"
+done
