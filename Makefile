@@ -113,12 +113,15 @@ $(SIM)/selftest.cpp: tests/cudasim/selftest.cu tests/cudasim/prep.pl
 $(SIM)/selftest: $(SIM)/selftest.cpp $(SIM)/cudasim.o tests/cudasim/cudasim.h
 	$(CXX) $(SIMFLAGS) -o $@ $< $(SIM)/cudasim.o
 
+$(SIM)/memplan: tests/cudasim/memplan.c $(SIM_OBJ) $(LIB) $(SIM)/libcublasLt.so.13
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(SIM_LINK)
+
 # Every program, those three emulated: a BIN for tests of --device cuda.
 $(SIM)/allbin/.done: $(TOOLS) $(SIM_TOOLS)
 	@mkdir -p $(@D)
 	cp -f $(TOOLS) $(@D)/ && cp -f $(SIM_TOOLS) $(@D)/ && touch $@
 
-all: $(SIM)/cuda-test $(SIM)/selftest $(SIM)/allbin/.done
+all: $(SIM)/cuda-test $(SIM)/selftest $(SIM)/memplan $(SIM)/allbin/.done
 
 # No GPU needed: the emulator's own checks, then all of cuda-test's on it
 # (about ten minutes on 2 cores; tests/cli/cudasim.sh runs the quick part).

@@ -27,6 +27,23 @@ for order in fwd rev; do
 done
 check_eq "cuda-test ran all ten quick tests" "$(grep -c '^pass test_' "$TMP/ct.fwd")" 10
 
+# Memory, as the engine's own allocator counts it (tests/cudasim/memplan,
+# weights mapped, not filled): the RTX 3090 experiment's model, GPT-2
+# small with an untied head at T=1024, must train at micro-batch 16 within
+# 24 GB; 22 GiB leaves room for the CUDA context and cuBLASLt's buffers.
+for att in batched flash; do
+	GSIM_LAZY=1 GPT_CUDA_ATTENTION=$att "$SIM/memplan" 163m 16 1024 >"$TMP/mem.$att"
+	gib=$(sed -n 's/.*: \([0-9.]*\) GiB .*/\1/p' "$TMP/mem.$att")
+	cat "$TMP/mem.$att" >&2
+	check "163m B=16 T=1024 ($att attention) plans $gib GiB, within 22" \
+		awk -v g="$gib" 'BEGIN { exit !(g > 2 && g < 22) }'
+done
+GSIM_LAZY=1 "$SIM/memplan" 163m 16 1024 recompute >"$TMP/mem.rc"
+gib_rc=$(sed -n 's/.*: \([0-9.]*\) GiB .*/\1/p' "$TMP/mem.rc")
+check "--recompute plans less ($gib_rc GiB)" \
+	awk -v a="$gib_rc" -v b="$(sed -n 's/.*: \([0-9.]*\) GiB .*/\1/p' "$TMP/mem.batched")" \
+	'BEGIN { exit !(a > 0 && a < b) }'
+
 # The programs' own --device cuda tests, with gpt-train, gpt-eval and
 # gpt-sample built on the emulator: the GPU halves of those scripts run.
 for t in "train-device:a tiny --device cuda run works" \

@@ -413,14 +413,36 @@ cudaError_t cudaMemGetInfo(size_t *fr, size_t *tot)
 	return cudaSuccess;
 }
 
+/* GSIM_LAZY=1: device memory is mapped, not filled, so that a program
+ * can plan a full-size model (to count its memory) without the host
+ * holding it. */
+static int lazy_memory(void)
+{
+	static int lazy = -1;
+	if (lazy < 0) {
+		const char *l = getenv("GSIM_LAZY");
+		lazy = l && strcmp(l, "0") != 0;
+	}
+	return lazy;
+}
+
 cudaError_t cudaMalloc(void **p, size_t n)
 {
-	if (n > TOTAL_BYTES - alloc_bytes || !(*p = aligned_alloc(256, (n + 255) / 256 * 256))) {
-		*p = NULL;
+	size_t rounded = (n + 4095) / 4096 * 4096;
+	*p = NULL;
+	if (n <= TOTAL_BYTES - alloc_bytes) {
+		if (lazy_memory()) {
+			void *m = mmap(NULL, rounded, PROT_READ | PROT_WRITE,
+			               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+			*p = m == MAP_FAILED ? NULL : m;
+		} else if ((*p = aligned_alloc(256, rounded)) != NULL) {
+			memset(*p, 0xff, n);
+		}
+	}
+	if (!*p) {
 		last_error = cudaErrorMemoryAllocation;
 		return cudaErrorMemoryAllocation;
 	}
-	memset(*p, 0xff, n);
 	allocs[(uintptr_t)*p] = n;
 	alloc_bytes += n;
 	return cudaSuccess;
@@ -433,9 +455,13 @@ cudaError_t cudaFree(void *p)
 	auto it = allocs.find((uintptr_t)p);
 	if (it == allocs.end())
 		fatal("cudaFree of %p, which cudaMalloc did not return", p);
-	alloc_bytes -= it->second;
+	size_t n = it->second;
+	alloc_bytes -= n;
 	allocs.erase(it);
-	free(p);
+	if (lazy_memory())
+		munmap(p, (n + 4095) / 4096 * 4096);
+	else
+		free(p);
 	return cudaSuccess;
 }
 
