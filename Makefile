@@ -85,7 +85,7 @@ SIM         = $(O)/sim
 SIM_OBJ     = $(patsubst %.cu,$(SIM)/%.o,$(wildcard cuda/*.cu)) $(SIM)/cudasim.o
 SIMFLAGS    = -std=c++17 -O2 -g -fopenmp -Wall -Wno-unused-function -Wno-unknown-pragmas \
               -include tests/cudasim/cudasim.h -I$(CUDA_HOME)/include -Icuda -Ilibcommon \
-              -DGCUDA_LIBDIR='"$(abspath $(SIM))"'
+              -DGCUDA_LIBDIR='"$(abspath $(SIM))"' $(SANFLAGS)
 $(SIM)/cuda/%.cpp: cuda/%.cu tests/cudasim/prep.pl
 	@mkdir -p $(@D)
 	perl tests/cudasim/prep.pl $< > $@

@@ -14,6 +14,11 @@ fi
 check "emulator: shuffles, barriers, limits, stale reads" "$SIM/selftest"
 check_status 3 "emulator: a warp split between barriers is a deadlock" "$SIM/selftest" deadlock
 check_grep "emulator: the deadlock is named" "deadlock in block" "$TMP/.err"
+"$SIM/selftest" oob >"$TMP/oob" 2>&1
+if grep -q AddressSanitizer "$TMP/oob"; then # make asan's emulator
+	check_grep "emulator under asan: a kernel writing past its allocation is caught" \
+		"heap-buffer-overflow" "$TMP/oob"
+fi
 
 QUICK="test_layernorm test_gelu test_matmul test_attention test_attention_flash test_xent
 test_embedding test_model_tied test_model_untied_nobias test_model_flash"

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <ucontext.h>
 
 #include <algorithm>
@@ -26,6 +27,14 @@ enum { RUN, WAIT_BLOCK, WAIT_WARP, DONE };
 /* Switching fibers: on x86-64 a few instructions that keep the
  * callee-saved registers (swapcontext also makes two system calls a
  * switch, which made runs several times slower); elsewhere ucontext. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#define GSIM_ASAN 1 /* tell AddressSanitizer about each stack switch */
+#else
+#define GSIM_ASAN 0
+#endif
+
 #if defined(__x86_64__)
 extern "C" void gsim_switch(void **save_sp, void *load_sp);
 asm(".text\n"
@@ -40,10 +49,16 @@ asm(".text\n"
     ".size gsim_switch, .-gsim_switch\n");
 struct context {
 	void *sp;
+	const void *stack; /* bottom and size, for AddressSanitizer */
+	size_t size;
+	void *fake;
 };
 #else
 struct context {
 	ucontext_t uc;
+	const void *stack;
+	size_t size;
+	void *fake;
 };
 #endif
 
@@ -82,30 +97,46 @@ static const size_t STACK_BYTES = 256 << 10;
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
-	exit(3);
+	fflush(stdout);
+	_exit(3); /* from inside a fiber: no atexit work (nor leak checks) */
 }
 
-static void ctx_switch(context *save, context *load)
+static void ctx_switch(context *save, context *load, bool exiting = false)
 {
+#if GSIM_ASAN
+	__sanitizer_start_switch_fiber(exiting ? NULL : &save->fake, load->stack, load->size);
+#else
+	(void)exiting;
+#endif
 #if defined(__x86_64__)
 	gsim_switch(&save->sp, load->sp);
 #else
 	swapcontext(&save->uc, &load->uc);
 #endif
+#if GSIM_ASAN
+	__sanitizer_finish_switch_fiber(save->fake, NULL, NULL);
+#endif
 }
 
 static void trampoline(void)
 {
+#if GSIM_ASAN
+	__sanitizer_finish_switch_fiber(NULL, &S.main.stack, &S.main.size);
+#endif
 	(*S.body)();
 	S.f[S.running].state = DONE;
 	context dead;
-	ctx_switch(&dead, &S.main); /* never resumed */
+	ctx_switch(&dead, &S.main, true); /* never resumed */
 	abort();
 }
 
 /* A fiber that starts in trampoline on the given stack. */
 static void ctx_make(context *c, char *stack, size_t bytes)
 {
+#if GSIM_ASAN
+	/* the last fiber on this stack left its frames' red zones behind */
+	__asan_unpoison_memory_region(stack, bytes);
+#endif
 #if defined(__x86_64__)
 	/* 16-byte aligned; six saved registers, then trampoline as the return
 	 * address, so that it starts with the stack as after a call */
@@ -116,7 +147,11 @@ static void ctx_make(context *c, char *stack, size_t bytes)
 	sp[6] = (void *)trampoline;
 	sp[7] = 0;
 	c->sp = sp;
+	c->stack = stack;
+	c->size = bytes;
 #else
+	c->stack = stack;
+	c->size = bytes;
 	getcontext(&c->uc);
 	c->uc.uc_stack.ss_sp = stack;
 	c->uc.uc_stack.ss_size = bytes;
@@ -435,8 +470,16 @@ cudaError_t cudaMalloc(void **p, size_t n)
 			void *m = mmap(NULL, rounded, PROT_READ | PROT_WRITE,
 			               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 			*p = m == MAP_FAILED ? NULL : m;
-		} else if ((*p = aligned_alloc(256, rounded)) != NULL) {
-			memset(*p, 0xff, n);
+		} else {
+#if GSIM_ASAN
+			/* exactly n bytes, so that AddressSanitizer sees a kernel
+			 * step past the end (malloc aligns to 16, enough for uint4) */
+			*p = malloc(n ? n : 1);
+#else
+			*p = aligned_alloc(256, rounded);
+#endif
+			if (*p)
+				memset(*p, 0xff, n);
 		}
 	}
 	if (!*p) {

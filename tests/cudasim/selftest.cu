@@ -5,7 +5,8 @@
  * threads at different barriers are reported as a deadlock.  Built only
  * for the emulator (make cuda-sim-test).  Modes: no argument runs the
  * checks and prints "selftest: N failed"; "deadlock" must die with
- * cudasim's deadlock message (exit 3). */
+ * cudasim's deadlock message (exit 3); "oob" writes one int past a
+ * 2048-byte allocation, which an AddressSanitizer build must report. */
 #include <stdio.h>
 #include <string.h>
 
@@ -70,6 +71,13 @@ static __global__ void deadlock_kernel(int *out)
 	out[threadIdx.x] = 1;
 }
 
+/* One element past the end: AddressSanitizer (make asan's emulator)
+ * reports it as compute-sanitizer would on a GPU. */
+static __global__ void oob_kernel(int *out, int n)
+{
+	out[threadIdx.x + n - 31] = 1;
+}
+
 static __global__ void big_smem_kernel(int *out)
 {
 	extern __shared__ int dyn[];
@@ -84,6 +92,11 @@ int main(int argc, char **argv)
 	cudaMalloc((void **)&d_in, sizeof h);
 	cudaMalloc((void **)&d_x, sizeof h);
 
+	if (argc > 1 && strcmp(argv[1], "oob") == 0) {
+		oob_kernel<<<1, 32>>>(d_out, 512); /* d_out holds 512 ints */
+		printf("no out-of-bounds write reported\n");
+		return 0;
+	}
 	if (argc > 1 && strcmp(argv[1], "deadlock") == 0) {
 		deadlock_kernel<<<1, 64>>>(d_out);
 		printf("no deadlock reported\n");
