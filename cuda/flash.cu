@@ -100,8 +100,8 @@ static __global__ void __launch_bounds__(NW * 32)
 flash_fwd_kernel(bf16 *y, float *lse, const bf16 *qkv, int T, int C, int H, float scale)
 {
 	extern __shared__ __align__(128) unsigned char smem[];
-	int nq = gridDim.x, qt = nq - 1 - blockIdx.x; /* longest rows first */
-	int bh = blockIdx.y, b = bh / H, h = bh % H, w = threadIdx.x / 32, lane = threadIdx.x % 32;
+	int nq = gridDim.y, qt = nq - 1 - blockIdx.y; /* longest rows first */
+	int bh = blockIdx.x, b = bh / H, h = bh % H, w = threadIdx.x / 32, lane = threadIdx.x % 32;
 	int q0 = qt * BR, r = lane / 2, half = lane % 2, i = q0 + w * 16 + r;
 	size_t C3 = 3 * (size_t)C;
 	bf16 *sQ = (bf16 *)smem, *sK = sQ + BR * LDH, *sV = sK + BC * LDH;
@@ -186,7 +186,7 @@ flash_bwd_kv_kernel(bf16 *dqkv, const bf16 *dy, const bf16 *qkv, const float *ls
                     const float *D, int T, int C, int H, float scale)
 {
 	extern __shared__ __align__(128) unsigned char smem[];
-	int kt = blockIdx.x, bh = blockIdx.y, b = bh / H, h = bh % H;
+	int kt = blockIdx.y, bh = blockIdx.x, b = bh / H, h = bh % H;
 	int w = threadIdx.x / 32, lane = threadIdx.x % 32, r = lane / 2, half = lane % 2;
 	int k0 = kt * BC, j = k0 + w * 16 + r;
 	size_t C3 = 3 * (size_t)C;
@@ -247,7 +247,7 @@ flash_bwd_q_kernel(bf16 *dqkv, const bf16 *dy, const bf16 *qkv, const float *lse
                    const float *D, int T, int C, int H, float scale)
 {
 	extern __shared__ __align__(128) unsigned char smem[];
-	int nq = gridDim.x, qt = nq - 1 - blockIdx.x, bh = blockIdx.y, b = bh / H, h = bh % H;
+	int nq = gridDim.y, qt = nq - 1 - blockIdx.y, bh = blockIdx.x, b = bh / H, h = bh % H;
 	int w = threadIdx.x / 32, lane = threadIdx.x % 32, r = lane / 2, half = lane % 2;
 	int q0 = qt * BR, i = q0 + w * 16 + r;
 	size_t C3 = 3 * (size_t)C;
@@ -309,10 +309,17 @@ static void flash_setup(void)
 	done = 1;
 }
 
+/* Heads on grid.x (up to 2^31 - 1), tiles on grid.y: B * H passes
+ * grid.y's 65535 already at B = 4096 with 16 heads. */
+static dim3 flash_grid(int B, int T, int H)
+{
+	return dim3((unsigned)B * (unsigned)H, (unsigned)(T + BR - 1) / BR);
+}
+
 void k_flash_fwd(bf16 *y, float *lse, const bf16 *qkv, int B, int T, int C, int H,
                  cudaStream_t s)
 {
-	dim3 grid((T + BR - 1) / BR, B * H);
+	dim3 grid = flash_grid(B, T, H);
 	flash_setup();
 	flash_fwd_kernel<<<grid, NW * 32, FWD_SMEM, s>>>(y, lse, qkv, T, C, H,
 	                                                 1.0f / sqrtf((float)HS));
@@ -322,7 +329,7 @@ void k_flash_fwd(bf16 *y, float *lse, const bf16 *qkv, int B, int T, int C, int 
 void k_flash_bwd(bf16 *dqkv, float *D, const bf16 *dy, const bf16 *y, const bf16 *qkv,
                  const float *lse, int B, int T, int C, int H, cudaStream_t s)
 {
-	dim3 grid((T + BR - 1) / BR, B * H);
+	dim3 grid = flash_grid(B, T, H);
 	size_t n = (size_t)B * H * T;
 	float scale = 1.0f / sqrtf((float)HS);
 	flash_setup();
