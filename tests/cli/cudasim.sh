@@ -1,5 +1,5 @@
 # The CUDA engine on the CPU emulator (tests/cudasim): the emulator's own
-# checks, then cuda-test's kernel and tiny-model comparisons against the
+# checks, then cuda-test's kernel, tiny-model and decoder comparisons against the
 # CPU engine, with the block's threads scheduled forwards and in reverse
 # (a missing barrier reads stale data in one order or the other).  The
 # 100-step training comparison is left to `make cuda-sim-test` (minutes).
@@ -21,7 +21,7 @@ if grep -q AddressSanitizer "$TMP/oob"; then # make asan's emulator
 fi
 
 QUICK="test_layernorm test_gelu test_matmul test_attention test_attention_flash test_xent
-test_embedding test_model_tied test_model_untied_nobias test_model_flash"
+test_embedding test_model_tied test_model_untied_nobias test_model_flash test_decoder"
 for order in fwd rev; do
 	GSIM_ORDER=$order CUDA_TEST_ONLY=$(echo $QUICK) CUDA_TEST_SEED=${CUDA_TEST_SEED:-7} \
 		"$SIM/cuda-test" >"$TMP/ct.$order" 2>&1
@@ -30,7 +30,7 @@ for order in fwd rev; do
 	check_grep "cuda-test ($order): every kernel and model passed" "^cuda-test: all passed" "$TMP/ct.$order"
 	[ "$rc" -eq 0 ] || grep -E "MISMATCH|^fail" "$TMP/ct.$order" | head -5 >&2
 done
-check_eq "cuda-test ran all ten quick tests" "$(grep -c '^pass test_' "$TMP/ct.fwd")" 10
+check_eq "cuda-test ran all eleven quick tests" "$(grep -c '^pass test_' "$TMP/ct.fwd")" 11
 
 # Memory, as the engine's own allocator counts it (tests/cudasim/memplan,
 # weights mapped, not filled): the RTX 3090 experiment's model, GPT-2
