@@ -124,7 +124,8 @@ void k_embed_fwd(bf16 *out, const uint32_t *inputs, const bf16 *wte, const bf16 
 
 /* One block per distinct token: the rows holding it are summed in
  * position order, then added once, so no two blocks touch one row of
- * dwte and no atomics are needed. */
+ * dwte and no atomics are needed.  The sum is a double: one token may
+ * hold most of a 65536-row batch (padding, a repeated character). */
 static __global__ void embed_bwd_wte_kernel(float *dwte, const float *dres,
                                             const uint32_t *inputs, const uint32_t *order,
                                             const uint32_t *seg, int C)
@@ -132,10 +133,10 @@ static __global__ void embed_bwd_wte_kernel(float *dwte, const float *dres,
 	uint32_t lo = seg[blockIdx.x], hi = seg[blockIdx.x + 1];
 	size_t tok = inputs[order[lo]];
 	for (int c = threadIdx.x; c < C; c += blockDim.x) {
-		float sum = 0;
+		double sum = 0;
 		for (uint32_t j = lo; j < hi; j++)
 			sum += dres[(size_t)order[j] * C + c];
-		dwte[tok * C + c] += sum;
+		dwte[tok * C + c] += (float)sum;
 	}
 }
 
