@@ -6,7 +6,6 @@
  * machine with no CUDA installed at all. */
 #include <cublasLt.h>
 #include <dlfcn.h>
-#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -748,9 +747,10 @@ extern "C" void gcuda_model_plan(struct gcuda_model *g, int B, int T, int traini
 	if (B < 1 || T < 1 || T > c->n_ctx)
 		die("gpu model: bad batch shape: '%dx%d'", B, T);
 	/* rows are counted in int: B*T by every kernel and cuBLASLt, B*H*T by
-	 * the attention softmax and the log-sum-exp */
-	if ((size_t)B * (size_t)T * H > INT_MAX)
-		die("gpu model: batch shape beyond 2^31 rows of attention (batch x context x "
+	 * the attention softmax and the log-sum-exp; 2^30 leaves the kernels'
+	 * rounding up (rows + chunk - 1) room in an int */
+	if ((size_t)B * (size_t)T * H > (size_t)1 << 30)
+		die("gpu model: batch shape beyond 2^30 rows of attention (batch x context x "
 		    "heads): '%dx%d'", B, T);
 	CUDA_CHECK(cudaStreamSynchronize(g->x.s));
 	plan_free(g);

@@ -169,12 +169,21 @@ void k_embed_bwd(float *dwte, float *dwpe, const float *dres, const uint32_t *in
 
 #define ROWS_PER_BLOCK 8 /* one warp per row, 256 threads */
 
+/* Blocks for n rows, and the row index in unsigned: n may be up to
+ * INT_MAX (B*H*T softmax rows), where n + 7 and the last block's row
+ * would wrap an int. */
+static unsigned row_blocks(int n)
+{
+	return (unsigned)(((size_t)n + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
+}
+
 static __global__ void layernorm_fwd_kernel(bf16 *out, float *mean, float *rstd,
                                             const bf16 *inp, const bf16 *w, const bf16 *b,
                                             int N, int C)
 {
-	int row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / 32, lane = threadIdx.x % 32;
-	if (row >= N)
+	unsigned row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / 32;
+	int lane = threadIdx.x % 32;
+	if (row >= (unsigned)N)
 		return;
 	const bf16 *x = inp + (size_t)row * C;
 	bf16 *y = out + (size_t)row * C;
@@ -199,8 +208,8 @@ static __global__ void layernorm_fwd_kernel(bf16 *out, float *mean, float *rstd,
 void k_layernorm_fwd(bf16 *out, float *mean, float *rstd, const bf16 *inp, const bf16 *w,
                      const bf16 *b, int N, int C, cudaStream_t s)
 {
-	layernorm_fwd_kernel<<<(N + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK, 32 * ROWS_PER_BLOCK, 0,
-	                       s>>>(out, mean, rstd, inp, w, b, N, C);
+	layernorm_fwd_kernel<<<row_blocks(N), 32 * ROWS_PER_BLOCK, 0, s>>>(out, mean, rstd, inp,
+	                                                                 w, b, N, C);
 	LAUNCH_CHECK();
 }
 
@@ -209,8 +218,9 @@ static __global__ void layernorm_bwd_dx_kernel(float *dres, bf16 *dres_bf, const
                                                const float *mean, const float *rstd, int N,
                                                int C)
 {
-	int row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / 32, lane = threadIdx.x % 32;
-	if (row >= N)
+	unsigned row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / 32;
+	int lane = threadIdx.x % 32;
+	if (row >= (unsigned)N)
 		return;
 	const bf16 *x = inp + (size_t)row * C, *dy = dout + (size_t)row * C;
 	float *dx = dres + (size_t)row * C;
@@ -279,8 +289,8 @@ void k_layernorm_bwd(float *dres, bf16 *dres_bf, float *dw, float *db, float *pa
                      const float *rstd, int N, int C, cudaStream_t s)
 {
 	int chunk, P = parts_for(N, &chunk);
-	layernorm_bwd_dx_kernel<<<(N + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK, 32 * ROWS_PER_BLOCK,
-	                          0, s>>>(dres, dres_bf, dout, inp, w, mean, rstd, N, C);
+	layernorm_bwd_dx_kernel<<<row_blocks(N), 32 * ROWS_PER_BLOCK, 0, s>>>(
+		dres, dres_bf, dout, inp, w, mean, rstd, N, C);
 	LAUNCH_CHECK();
 	layernorm_bwd_dwdb_kernel<<<dim3((C + 255) / 256, P), 256, 0, s>>>(part, dout, inp, mean,
 	                                                                 rstd, N, C, chunk);
@@ -423,10 +433,11 @@ void k_heads_split(bf16 *yh, const bf16 *y, int B, int T, int C, int H, cudaStre
 static __global__ void attn_softmax_kernel(bf16 *P, float *lse, const float *S, float scale,
                                            int nrows, int T, int have_lse)
 {
-	int row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / 32, lane = threadIdx.x % 32;
-	if (row >= nrows)
+	unsigned row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / 32;
+	int lane = threadIdx.x % 32;
+	if (row >= (unsigned)nrows)
 		return;
-	int len = row % T + 1;
+	int len = (int)(row % (unsigned)T) + 1;
 	const float *s = S + (size_t)row * T;
 	bf16 *p = P + (size_t)row * T;
 	float l;
@@ -448,18 +459,19 @@ static __global__ void attn_softmax_kernel(bf16 *P, float *lse, const float *S, 
 void k_attn_softmax(bf16 *P, float *lse, const float *S, float scale, int nrows, int T,
                     int have_lse, cudaStream_t s)
 {
-	attn_softmax_kernel<<<(nrows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK, 32 * ROWS_PER_BLOCK,
-	                      0, s>>>(P, lse, S, scale, nrows, T, have_lse);
+	attn_softmax_kernel<<<row_blocks(nrows), 32 * ROWS_PER_BLOCK, 0, s>>>(P, lse, S, scale,
+	                                                                     nrows, T, have_lse);
 	LAUNCH_CHECK();
 }
 
 static __global__ void attn_softmax_bwd_kernel(bf16 *P, const float *dP, float scale,
                                                int nrows, int T)
 {
-	int row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / 32, lane = threadIdx.x % 32;
-	if (row >= nrows)
+	unsigned row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / 32;
+	int lane = threadIdx.x % 32;
+	if (row >= (unsigned)nrows)
 		return;
-	int len = row % T + 1;
+	int len = (int)(row % (unsigned)T) + 1;
 	bf16 *p = P + (size_t)row * T;
 	const float *dp = dP + (size_t)row * T;
 	float D = 0;
@@ -474,8 +486,8 @@ static __global__ void attn_softmax_bwd_kernel(bf16 *P, const float *dP, float s
 void k_attn_softmax_bwd(bf16 *P, const float *dP, float scale, int nrows, int T,
                         cudaStream_t s)
 {
-	attn_softmax_bwd_kernel<<<(nrows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK,
-	                          32 * ROWS_PER_BLOCK, 0, s>>>(P, dP, scale, nrows, T);
+	attn_softmax_bwd_kernel<<<row_blocks(nrows), 32 * ROWS_PER_BLOCK, 0, s>>>(P, dP, scale,
+	                                                                         nrows, T);
 	LAUNCH_CHECK();
 }
 
