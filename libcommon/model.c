@@ -139,59 +139,53 @@ size_t gpt_config_count_params(const struct gpt_config *c)
 	return config_floats(c, 0);
 }
 
-/* ---- model setup ---- */
+/* ---- the tensor table: the one definition of the layout ---- */
 
-static size_t table_add(struct gpt_model *m, int cap, const char *name,
-                        int rows, int cols, int ndim)
+static int layout_add(struct gpt_layout *L, int cap, const char *name, int rows, int cols,
+                      int ndim)
 {
 	struct gpt_tensor *t;
-	if (m->n_tensors >= cap)
+	if (L->n_tensors >= cap)
 		die("model: tensor table overflow");
-	t = &m->tensors[m->n_tensors++];
+	t = &L->tensors[L->n_tensors];
 	snprintf(t->name, sizeof t->name, "%s", name);
 	t->ndim = ndim;
 	t->shape[0] = rows;
 	t->shape[1] = cols;
 	t->size = (size_t)rows * (size_t)cols;
-	t->offset = m->n_params;
+	t->offset = L->n_params;
 	t->decay = ndim == 2;
-	m->n_params += t->size;
-	return t->offset;
+	L->n_params += t->size;
+	return L->n_tensors++;
 }
 
-void gpt_model_init(struct gpt_model *m, const struct gpt_config *c)
+void gpt_layout_init(struct gpt_layout *L, const struct gpt_config *c)
 {
 	const char *why = gpt_config_check(c);
-	int C, L, cap;
-	struct gpt_model_acts *a;
+	int C, cap;
 	char nm[40];
 
 	if (why)
 		die("model: bad configuration: '%s'", why);
-	memset(m, 0, sizeof *m);
-	m->cfg = *c;
+	memset(L, 0, sizeof *L);
 	C = c->n_embd;
-	L = c->n_layer;
-	cap = 4 + 12 * L + 1;
-	m->tensors = xcalloc((size_t)cap, sizeof *m->tensors);
-	a = m->acts = xcalloc(1, sizeof *a);
-	a->off = xcalloc((size_t)L, sizeof *a->off);
-
-	a->wte = table_add(m, cap, "wte.weight", c->padded_vocab, C, 2);
-	a->wpe = table_add(m, cap, "wpe.weight", c->n_ctx, C, 2);
-	for (int l = 0; l < L; l++) {
-		struct layer_off *o = &a->off[l];
+	cap = 4 + 12 * c->n_layer + 1;
+	L->tensors = xcalloc((size_t)cap, sizeof *L->tensors);
+	L->layer = xcalloc((size_t)c->n_layer, sizeof *L->layer);
+	L->wte = layout_add(L, cap, "wte.weight", c->padded_vocab, C, 2);
+	L->wpe = layout_add(L, cap, "wpe.weight", c->n_ctx, C, 2);
+	for (int l = 0; l < c->n_layer; l++) {
+		struct gpt_layer_ix *o = &L->layer[l];
 #define ADD(field, suffix, r, cc, nd) do { \
 		snprintf(nm, sizeof nm, "h.%d.%s", l, suffix); \
-		o->field = table_add(m, cap, nm, r, cc, nd); } while (0)
+		o->field = layout_add(L, cap, nm, r, cc, nd); } while (0)
+		o->qkvb = o->projb = o->fcb = o->mprojb = GPT_NO_TENSOR;
 		ADD(ln1w, "ln_1.weight", C, 1, 1);
 		ADD(ln1b, "ln_1.bias", C, 1, 1);
 		ADD(qkvw, "attn.c_attn.weight", 3 * C, C, 2);
-		o->qkvb = NO_TENSOR;
 		if (c->qkv_bias)
 			ADD(qkvb, "attn.c_attn.bias", 3 * C, 1, 1);
 		ADD(projw, "attn.c_proj.weight", C, C, 2);
-		o->projb = o->fcb = o->mprojb = NO_TENSOR;
 		if (c->bias)
 			ADD(projb, "attn.c_proj.bias", C, 1, 1);
 		ADD(ln2w, "ln_2.weight", C, 1, 1);
@@ -204,12 +198,63 @@ void gpt_model_init(struct gpt_model *m, const struct gpt_config *c)
 			ADD(mprojb, "mlp.c_proj.bias", C, 1, 1);
 #undef ADD
 	}
-	a->lnfw = table_add(m, cap, "ln_f.weight", C, 1, 1);
-	a->lnfb = table_add(m, cap, "ln_f.bias", C, 1, 1);
-	a->head = c->tied ? a->wte
-	                  : table_add(m, cap, "lm_head.weight", c->padded_vocab, C, 2);
-	if (m->n_params != config_floats(c, 1))
+	L->lnfw = layout_add(L, cap, "ln_f.weight", C, 1, 1);
+	L->lnfb = layout_add(L, cap, "ln_f.bias", C, 1, 1);
+	L->head = c->tied ? L->wte : layout_add(L, cap, "lm_head.weight", c->padded_vocab, C, 2);
+	if (L->n_params != config_floats(c, 1))
 		die("model: internal error: parameter count mismatch");
+}
+
+void gpt_layout_free(struct gpt_layout *L)
+{
+	free(L->tensors);
+	free(L->layer);
+	memset(L, 0, sizeof *L);
+}
+
+/* ---- model setup ---- */
+
+/* Offset in floats of tensor i, or NO_TENSOR when it is absent. */
+static size_t off_of(const struct gpt_layout *L, int i)
+{
+	return i == GPT_NO_TENSOR ? NO_TENSOR : L->tensors[i].offset;
+}
+
+void gpt_model_init(struct gpt_model *m, const struct gpt_config *c)
+{
+	struct gpt_model_acts *a;
+	const struct gpt_layout *L;
+
+	memset(m, 0, sizeof *m);
+	gpt_layout_init(&m->layout, c);
+	L = &m->layout;
+	m->cfg = *c;
+	m->n_tensors = L->n_tensors;
+	m->tensors = L->tensors;
+	m->n_params = L->n_params;
+	a = m->acts = xcalloc(1, sizeof *a);
+	a->off = xcalloc((size_t)c->n_layer, sizeof *a->off);
+	a->wte = off_of(L, L->wte);
+	a->wpe = off_of(L, L->wpe);
+	a->lnfw = off_of(L, L->lnfw);
+	a->lnfb = off_of(L, L->lnfb);
+	a->head = off_of(L, L->head);
+	for (int l = 0; l < c->n_layer; l++) {
+		const struct gpt_layer_ix *x = &L->layer[l];
+		struct layer_off *o = &a->off[l];
+		o->ln1w = off_of(L, x->ln1w);
+		o->ln1b = off_of(L, x->ln1b);
+		o->qkvw = off_of(L, x->qkvw);
+		o->qkvb = off_of(L, x->qkvb);
+		o->projw = off_of(L, x->projw);
+		o->projb = off_of(L, x->projb);
+		o->ln2w = off_of(L, x->ln2w);
+		o->ln2b = off_of(L, x->ln2b);
+		o->fcw = off_of(L, x->fcw);
+		o->fcb = off_of(L, x->fcb);
+		o->mprojw = off_of(L, x->mprojw);
+		o->mprojb = off_of(L, x->mprojb);
+	}
 	m->params = xcalloc(m->n_params, sizeof(float));
 }
 
@@ -391,7 +436,7 @@ void gpt_model_free(struct gpt_model *m)
 		free(a->scratch);
 		free(a);
 	}
-	free(m->tensors);
+	gpt_layout_free(&m->layout);
 	free(m->params);
 	free(m->grads);
 	memset(m, 0, sizeof *m);

@@ -130,12 +130,40 @@ struct gpt_tensor {
 	                    gpt_model_adamw_init) */
 };
 
+/* The tensor table: GPT-2's parameter layout, defined once (in model.c)
+ * for every engine.  tensors[0..n_tensors) in buffer order as listed at
+ * the top of this file; the indices below name tensors in it, and
+ * GPT_NO_TENSOR marks one the configuration leaves out (a bias).  The
+ * CPU model uses it as it is; another engine adds its own storage (the
+ * GPU's bf16 copies) per entry. */
+#define GPT_NO_TENSOR (-1)
+
+struct gpt_layer_ix {
+	int ln1w, ln1b, qkvw, qkvb, projw, projb;
+	int ln2w, ln2b, fcw, fcb, mprojw, mprojb;
+};
+
+struct gpt_layout {
+	int n_tensors;
+	struct gpt_tensor *tensors;
+	size_t n_params;           /* floats, padding included */
+	int wte, wpe, lnfw, lnfb;  /* tensor indices */
+	int head;                  /* == wte when tied */
+	struct gpt_layer_ix *layer; /* n_layer entries */
+};
+
+/* Build the table for c (dies unless gpt_config_check(c) passes); owned
+ * by L, released by gpt_layout_free. */
+void gpt_layout_init(struct gpt_layout *L, const struct gpt_config *c);
+void gpt_layout_free(struct gpt_layout *L);
+
 struct gpt_model_acts; /* private */
 
 struct gpt_model {
 	struct gpt_config cfg;
-	int n_tensors;
-	struct gpt_tensor *tensors;
+	struct gpt_layout layout;
+	int n_tensors;                /* layout.n_tensors */
+	struct gpt_tensor *tensors;   /* layout.tensors */
 	size_t n_params;       /* floats in params (padding included) */
 	float *params;
 	float *grads;          /* NULL until gpt_model_plan(..., training=1) */

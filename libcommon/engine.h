@@ -1,0 +1,172 @@
+/* engine: a model on a device, behind one table of operations, so that a
+ * tool asks for "auto", "cpu" or "cuda" and never names an engine itself.
+ * The CPU engine (engine_cpu.c, over model.c, optim.c and infer.c) is
+ * always there; the CUDA engine (cuda/engine.cu) fills the same table in a
+ * build with nvcc, and engine_open finds it at link time (a weak symbol),
+ * so libcommon neither includes nor depends on cuda/.
+ *
+ * The host model.  Every engine holds a struct gpt_model (e->model: the
+ * configuration, the tensor table of model.h, float32 weights in host
+ * memory) and, once engine_optim has been called, an AdamW state e->opt in
+ * the same layout.  These are what checkpoints read and write: fill them,
+ * then engine_push; engine_pull brings the device's weights and optimizer
+ * state back into them.  On the CPU the host model IS the engine's model,
+ * so push and pull do nothing; on a GPU they copy.
+ *
+ * A training step with gradient accumulation over A micro-batches:
+ *     engine_zero_grad(e);
+ *     for each micro-batch: loss = engine_forward_backward(e, in, tg, B, T, 1.0f / A);
+ *     norm = engine_grad_norm(e);
+ *     engine_step(e, lr, clip);
+ * (train.h's train_grads / train_step do exactly this.)  The loss mask is
+ * the targets: a position whose target is GPT_IGNORE has no loss and no
+ * gradient, and the loss is the mean over the others.
+ *
+ * Inference: engine_forward (with or without targets), then
+ * engine_logits (rows of the last forward) or engine_losses (each
+ * position's loss); engine_decoder_open for incremental decoding with a
+ * key/value cache.
+ *
+ * Room for what comes next: a data-parallel trainer reduces the gradients
+ * between the last engine_forward_backward and engine_grad_norm; the
+ * operation it needs, gradients in and out of the engine, is
+ * engine_grads_get / engine_grads_set (on a GPU an NCCL all-reduce would be
+ * a further operation on the device buffer, added to the table then).  A
+ * second model family is another table whose open takes its own
+ * configuration; the trainer sees only this header.
+ *
+ * Memory: engine_open returns an engine owned by the caller, released by
+ * engine_close with everything it holds (the host model too).  Decoders
+ * borrow their engine: close them first.  Errors (a failed CUDA call, out
+ * of memory, a shape beyond the plan) print one line and exit 1. */
+#ifndef GPT_ENGINE_H
+#define GPT_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "optim.h"
+
+struct engine;
+struct engine_decoder;
+
+/* The table an engine fills.  impl is the engine's own state.  Every
+ * operation is required unless its comment says it may be NULL. */
+struct engine_ops {
+	const char *name;              /* "cpu", "cuda" */
+	/* NULL when this engine can run here, else a short lowercase reason
+	 * ("no cuda device", ...).  Never dies. */
+	const char *(*unavailable)(void);
+	/* Set up e->impl for e->model (already built, weights filled). */
+	void (*open)(struct engine *e);
+	void (*close)(struct engine *e);
+	/* One line about the device, e.g. "the gpu: NVIDIA H200". */
+	void (*describe)(struct engine *e, char *buf, size_t cap);
+	void (*plan)(struct engine *e, int B, int T, int training, int recompute);
+	void (*optim)(struct engine *e);   /* e->opt was just made */
+	void (*push)(struct engine *e);
+	void (*pull)(struct engine *e);
+	float (*forward)(struct engine *e, const uint32_t *in, const uint32_t *tg, int B, int T);
+	long (*counted)(struct engine *e);
+	void (*logits)(struct engine *e, int r0, int n, float *dst);
+	void (*losses)(struct engine *e, const uint32_t *in, const uint32_t *tg, int B, int T,
+	               double *loss);
+	void (*zero_grad)(struct engine *e);
+	float (*forward_backward)(struct engine *e, const uint32_t *in, const uint32_t *tg, int B,
+	                          int T, float scale);
+	float (*grad_norm)(struct engine *e);
+	void (*step)(struct engine *e, float lr, float clip);
+	void (*grads_get)(struct engine *e, float *dst);
+	void (*grads_set)(struct engine *e, const float *src);
+	size_t (*peak_bytes)(struct engine *e);   /* device memory; 0 on the cpu */
+	struct engine_decoder *(*decoder_open)(struct engine *e, int max_T);
+	const float *(*decoder_feed)(struct engine_decoder *d, const uint32_t *ids, int n,
+	                             float *all);
+	void (*decoder_rewind)(struct engine_decoder *d, int pos);
+	int (*decoder_pos)(struct engine_decoder *d);
+	void (*decoder_close)(struct engine_decoder *d);
+};
+
+struct engine {
+	const struct engine_ops *ops;
+	struct gpt_model model;        /* the host model (see above) */
+	struct adamw opt;              /* valid once has_opt */
+	int has_opt;
+	char why[256];                 /* auto: why this engine ("" when no
+	                                  other was passed over) */
+	void *impl;
+};
+
+/* The CPU engine's table, and the CUDA engine's where it is linked in. */
+extern const struct engine_ops engine_cpu;
+extern const struct engine_ops engine_cuda __attribute__((weak));
+
+/* 0 when name is "auto", "cpu" or "cuda", else -1 (for option parsing:
+ * an unknown device is a usage error). */
+int engine_device_check(const char *name);
+/* The engine for device ("auto": cuda where it is built and usable, else
+ * cpu, with e->why saying why not cuda) over the host model m, which the
+ * engine takes: *m is moved into e->model and zeroed.  The weights are
+ * pushed.  "cuda" where it cannot run dies with the reason. */
+struct engine *engine_open(const char *device, struct gpt_model *m);
+/* Plan batches of up to B x T (T <= n_ctx): activations, and when training
+ * gradients too.  recompute: trade time for activation memory where the
+ * engine can (the GPU); others ignore it. */
+void engine_plan(struct engine *e, int B, int T, int training, int recompute);
+/* Make e->opt for the model (AdamW with c, decay as model.h says) with
+ * zero moments at step 0; fill it from a checkpoint, then engine_push. */
+void engine_optim(struct engine *e, const struct adamw_config *c);
+void engine_push(struct engine *e);
+void engine_pull(struct engine *e);
+/* "the cpu" or "the gpu: NAME". */
+void engine_describe(struct engine *e, char *buf, size_t cap);
+/* Mean loss over the counted positions (0 with no targets or none). */
+float engine_forward(struct engine *e, const uint32_t *in, const uint32_t *tg, int B, int T);
+long engine_counted(struct engine *e);
+/* Rows r0..r0+n of the last forward's B*T rows of logits, padded_vocab
+ * floats each (padding -INFINITY), into dst; valid until the next
+ * backward. */
+void engine_logits(struct engine *e, int r0, int n, float *dst);
+/* Forward over B x T and the loss of each position r whose tg[r] is not
+ * GPT_IGNORE into loss[r] (others untouched), as log-sum-exp minus the
+ * target's logit (in double on the cpu). */
+void engine_losses(struct engine *e, const uint32_t *in, const uint32_t *tg, int B, int T,
+                   double *loss);
+void engine_zero_grad(struct engine *e);
+/* Forward with targets, then add scale * the gradient of its mean loss to
+ * the gradients; a loss that is not finite is returned with no backward
+ * pass on the cpu (callers stop on it). */
+float engine_forward_backward(struct engine *e, const uint32_t *in, const uint32_t *tg, int B,
+                              int T, float scale);
+/* Global L2 norm of the gradients, in a fixed order. */
+float engine_grad_norm(struct engine *e);
+/* One AdamW step at rate lr after clipping to global norm clip (<= 0: no
+ * clipping), as optim.h: grad_clip_scale(grad_global_norm(g), clip). */
+void engine_step(struct engine *e, float lr, float clip);
+/* The gradients to and from host memory, n_params floats in the host
+ * model's layout (for checks, and for a host-side all-reduce). */
+void engine_grads_get(struct engine *e, float *dst);
+void engine_grads_set(struct engine *e, const float *src);
+size_t engine_peak_bytes(struct engine *e);
+void engine_close(struct engine *e);
+
+/* Incremental decoding, as infer.h: a cache of max_T positions (1 <=
+ * max_T <= n_ctx).  feed runs n tokens at positions pos..pos+n-1 and
+ * returns the last one's logits (padded_vocab floats, padding -INFINITY,
+ * valid until the next feed); all, when not NULL, receives all n rows.
+ * rewind forgets the cache beyond pos tokens.  Feeding beyond max_T
+ * dies.  The engine must not train while a decoder is open. */
+struct engine_decoder *engine_decoder_open(struct engine *e, int max_T);
+const float *engine_decoder_feed(struct engine_decoder *d, const uint32_t *ids, int n,
+                                 float *all);
+void engine_decoder_rewind(struct engine_decoder *d, int pos);
+int engine_decoder_pos(struct engine_decoder *d);
+void engine_decoder_close(struct engine_decoder *d);
+
+/* What every decoder starts with: the engine it belongs to. */
+struct engine_decoder {
+	struct engine *e;
+};
+
+#endif
