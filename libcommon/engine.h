@@ -105,6 +105,11 @@ extern const struct engine_ops engine_cuda __attribute__((weak));
 /* 0 when name is "auto", "cpu" or "cuda", else -1 (for option parsing:
  * an unknown device is a usage error). */
 int engine_device_check(const char *name);
+/* The table for device, as engine_open picks it (below), without opening
+ * anything: for a program that checks --device before its other work.
+ * why (cap bytes, may be NULL) gets the reason auto passed over cuda, or
+ * "".  Dies as engine_open does. */
+const struct engine_ops *engine_find(const char *device, char *why, size_t cap);
 /* The engine for device ("auto": cuda where it is built and usable, else
  * cpu, with e->why saying why not cuda) over the host model m, which the
  * engine takes: *m is moved into e->model and zeroed.  The weights are

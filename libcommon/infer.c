@@ -246,6 +246,18 @@ static void feed_chunk(struct infer *s, const uint32_t *ids, int n, int want_all
 	s->pos += n;
 }
 
+double infer_lse(const float *l, int V)
+{
+	float mx = l[0];
+	double s = 0;
+
+	for (int i = 1; i < V; i++)
+		mx = l[i] > mx ? l[i] : mx;
+	for (int i = 0; i < V; i++)
+		s += exp((double)l[i] - mx);
+	return mx + log(s);
+}
+
 const float *infer_feed(struct infer *s, const uint32_t *ids, int n, float *all)
 {
 	const struct gpt_config *c = &s->m->cfg;
@@ -266,95 +278,4 @@ const float *infer_feed(struct infer *s, const uint32_t *ids, int n, float *all)
 		done += k;
 	}
 	return s->logits + (size_t)last * Vp;
-}
-
-/* ---- checkpoint files ---- */
-
-void infer_load(const char *path, struct gpt_model *m, char *tokenizer)
-{
-	struct ckpt c;
-	struct gpt_config cfg;
-	const char *why;
-
-	memset(&c, 0, sizeof c);
-	if (ckpt_open(&c, path) < 0)
-		die("%s", c.err);
-	memset(&cfg, 0, sizeof cfg);
-	cfg.n_layer = (int)c.model.layers;
-	cfg.n_head = (int)c.model.heads;
-	cfg.n_embd = (int)c.model.width;
-	cfg.n_ctx = (int)c.model.context;
-	cfg.vocab_size = (int)c.model.vocab;
-	cfg.tied = (int)c.model.tied;
-	cfg.bias = (int)c.model.bias;
-	cfg.qkv_bias = (int)c.model.qkv_bias;
-	gpt_config_finish(&cfg);
-	if ((why = gpt_config_check(&cfg)) != NULL)
-		die("bad model configuration in checkpoint: %s: '%s'", why, path);
-	if ((uint32_t)cfg.padded_vocab != c.model.padded_vocab)
-		die("checkpoint pads the vocabulary to %u, not %d: '%s'", c.model.padded_vocab,
-		    cfg.padded_vocab, path);
-	gpt_model_init(m, &cfg);
-	if (c.n_params != m->n_params)
-		die("checkpoint holds %llu weights where the model has %zu: '%s'",
-		    (unsigned long long)c.n_params, m->n_params, path);
-	{
-		struct ckpt_tensor *want = xcalloc((size_t)m->n_tensors, sizeof *want);
-		for (int i = 0; i < m->n_tensors; i++) {
-			const struct gpt_tensor *t = &m->tensors[i];
-			snprintf(want[i].name, sizeof want[i].name, "%s", t->name);
-			want[i].ndim = (uint32_t)t->ndim;
-			want[i].shape[0] = (uint64_t)t->shape[0];
-			if (t->ndim == 2)
-				want[i].shape[1] = (uint64_t)t->shape[1];
-			want[i].offset = t->offset;
-			want[i].count = t->size;
-		}
-		if (ckpt_match_tensors(&c, want, (uint32_t)m->n_tensors) < 0)
-			die("%s", c.err);
-		free(want);
-	}
-	if (ckpt_read_params(&c, m->params) < 0)
-		die("%s", c.err);
-	if (tokenizer)
-		snprintf(tokenizer, CKPT_NAME_MAX, "%s", c.tokenizer);
-	ckpt_close(&c);
-}
-
-void infer_save(const struct gpt_model *m, const char *tokenizer, const char *path)
-{
-	struct ckpt c;
-	const struct gpt_config *g = &m->cfg;
-
-	memset(&c, 0, sizeof c);
-	c.model.layers = (uint32_t)g->n_layer;
-	c.model.heads = (uint32_t)g->n_head;
-	c.model.width = (uint32_t)g->n_embd;
-	c.model.context = (uint32_t)g->n_ctx;
-	c.model.vocab = (uint32_t)g->vocab_size;
-	c.model.padded_vocab = (uint32_t)g->padded_vocab;
-	c.model.tied = (uint32_t)g->tied;
-	c.model.bias = (uint32_t)g->bias;
-	c.model.qkv_bias = (uint32_t)g->qkv_bias;
-	snprintf(c.tokenizer, sizeof c.tokenizer, "%s", tokenizer ? tokenizer : "gpt2");
-	c.n_params = m->n_params;
-	c.n_tensors = (uint32_t)m->n_tensors;
-	c.tensors = xcalloc((size_t)m->n_tensors, sizeof *c.tensors);
-	for (int i = 0; i < m->n_tensors; i++) {
-		const struct gpt_tensor *t = &m->tensors[i];
-		snprintf(c.tensors[i].name, sizeof c.tensors[i].name, "%s", t->name);
-		c.tensors[i].ndim = (uint32_t)t->ndim;
-		c.tensors[i].shape[0] = (uint64_t)t->shape[0];
-		if (t->ndim == 2)
-			c.tensors[i].shape[1] = (uint64_t)t->shape[1];
-		c.tensors[i].offset = t->offset;
-		c.tensors[i].count = t->size;
-	}
-	c.params = m->params;
-	c.sched.lr = 0;
-	c.sched.beta1 = 0.9;
-	c.sched.beta2 = 0.95;
-	c.sched.eps = 1e-8;
-	ckpt_write(&c, path);
-	free(c.tensors);
 }

@@ -19,11 +19,7 @@
  * that run longer slide the window themselves (infer_rewind(s, 0) and
  * feed the tail again).
  *
- * Also the one way programs load a model from a checkpoint file:
- *   infer_load(path, m, tokenizer)  checkpoint (or run folder) -> model;
- *                           tokenizer (CKPT_NAME_MAX bytes, may be NULL)
- *                           receives the tokenizer name; dies on errors.
- *   infer_save(m, tokenizer, path)  weights only (no optimizer state). */
+ * Loading a model from a checkpoint file is modelio.h's. */
 #ifndef GPT_INFER_H
 #define GPT_INFER_H
 
@@ -50,9 +46,14 @@ struct infer {
 void infer_init(struct infer *s, const struct gpt_model *m);
 const float *infer_feed(struct infer *s, const uint32_t *ids, int n, float *all);
 void infer_rewind(struct infer *s, int pos);
+/* log-sum-exp of the first V logits, in double: a position's loss is
+ * infer_lse(row, V) - row[target]. */
+double infer_lse(const float *logits, int V);
 void infer_free(struct infer *s);
 
-void infer_load(const char *path, struct gpt_model *m, char *tokenizer);
-void infer_save(const struct gpt_model *m, const char *tokenizer, const char *path);
+/* Until every caller says modelio_load / modelio_save (being switched). */
+#define infer_load modelio_load
+#define infer_save modelio_save
+#include "modelio.h"
 
 #endif

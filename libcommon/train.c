@@ -1,0 +1,1092 @@
+/* train: the training loop of gpt-train as a library (train.h): the run's
+ * settings and how --resume takes them back, the run folder (checkpoints,
+ * latest, log.tsv, config), gradient accumulation, schedules, validation,
+ * samples, outlier skipping and signals, over any engine (engine.h), so
+ * that a resumed run continues its loss curve bit for bit; checkpoints are
+ * one format on every engine, so a run may resume on another device. */
+#include "checkpoint.h"
+#include "cli.h"
+#include "engine.h"
+#include "err.h"
+#include "io.h"
+#include "model.h"
+#include "modelio.h"
+#include "optim.h"
+#include "progress.h"
+#include "shard.h"
+#include "train.h"
+#include "vocab.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <omp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void openblas_set_num_threads(int n);
+
+#define S(f) offsetof(struct train_opts, f)
+const struct train_optdef train_optdefs[] = {
+	{ "train", 'i', TRAIN_STR, S(train), 0, 0, TRAIN_SAVE },
+	{ "val", 'j', TRAIN_STR, S(val), 0, 0, TRAIN_SAVE },
+	{ "output", 'o', TRAIN_STR, S(out), 0, 0, 0 },
+	{ "resume", 0, TRAIN_STR, S(resume), 0, 0, 0 },
+	{ "init", 0, TRAIN_STR, S(init), 0, 0, TRAIN_SAVE },
+	{ "model", 0, TRAIN_STR, S(model), 0, 0, TRAIN_SHAPE },
+	{ "layers", 0, TRAIN_U64, S(layers), 1, 1024, TRAIN_SAVE | TRAIN_SHAPE },
+	{ "heads", 0, TRAIN_U64, S(heads), 1, 1024, TRAIN_SAVE | TRAIN_SHAPE },
+	{ "width", 0, TRAIN_U64, S(width), 1, 65536, TRAIN_SAVE | TRAIN_SHAPE },
+	{ "context", 0, TRAIN_U64, S(context), 2, 1 << 20, TRAIN_SAVE | TRAIN_SHAPE },
+	{ "vocab-size", 0, TRAIN_U64, S(vocab_size), 2, 1 << 24, TRAIN_SAVE | TRAIN_SHAPE },
+	{ "vocab", 0, TRAIN_STR, S(vocab), 0, 0, 0 },
+	{ "batch", 'b', TRAIN_U64, S(batch), 1, 1 << 20, TRAIN_SAVE },
+	{ "total-batch", 0, TRAIN_U64, S(total_batch), 1, 1e15, TRAIN_SAVE },
+	{ "steps", 'n', TRAIN_U64, S(steps), 1, 1e15, TRAIN_SAVE },
+	{ "tokens", 0, TRAIN_U64, S(tokens), 1, 1e18, 0 },
+	{ "lr", 0, TRAIN_DBL, S(lr), 0, 1e30, TRAIN_SAVE },
+	{ "warmup", 0, TRAIN_U64, S(warmup), 0, 1e15, TRAIN_SAVE },
+	{ "schedule", 0, TRAIN_STR, S(schedule), 0, 0, TRAIN_SAVE },
+	{ "min-lr-frac", 0, TRAIN_DBL, S(min_lr_frac), 0, 1, TRAIN_SAVE },
+	{ "decay-frac", 0, TRAIN_DBL, S(decay_frac), 0, 1, TRAIN_SAVE },
+	{ "weight-decay", 0, TRAIN_DBL, S(weight_decay), 0, 1e30, TRAIN_SAVE },
+	{ "beta1", 0, TRAIN_DBL, S(beta1), 0, 1, TRAIN_SAVE },
+	{ "beta2", 0, TRAIN_DBL, S(beta2), 0, 1, TRAIN_SAVE },
+	{ "eps", 0, TRAIN_DBL, S(eps), 0, 1, TRAIN_SAVE },
+	{ "clip", 0, TRAIN_DBL, S(clip), 0, 1e30, TRAIN_SAVE },
+	{ "seed", 0, TRAIN_U64, S(seed), 0, 1.8e19, TRAIN_SAVE },
+	{ "val-every", 0, TRAIN_U64, S(val_every), 0, 1e15, TRAIN_SAVE },
+	{ "val-batches", 0, TRAIN_U64, S(val_batches), 1, 1e9, TRAIN_SAVE },
+	{ "sample-every", 0, TRAIN_U64, S(sample_every), 0, 1e15, TRAIN_SAVE },
+	{ "sample-tokens", 0, TRAIN_U64, S(sample_tokens), 1, 1e6, TRAIN_SAVE },
+	{ "checkpoint-every", 0, TRAIN_U64, S(ckpt_every), 0, 1e15, TRAIN_SAVE },
+	{ "keep", 0, TRAIN_U64, S(keep), 0, 1e9, TRAIN_SAVE },
+	{ "skip-outliers", 0, TRAIN_DBL, S(skip_z), 0, 1e9, TRAIN_SAVE },
+	{ "threads", 0, TRAIN_U64, S(threads), 1, 4096, TRAIN_SAVE },
+	{ "device", 0, TRAIN_STR, S(device), 0, 0, 0 },
+};
+#undef S
+#define NDEFS (int)(sizeof train_optdefs / sizeof train_optdefs[0])
+const int train_n_optdefs = NDEFS;
+#define defs train_optdefs
+
+int train_opt_index(const char *name)
+{
+	for (int i = 0; i < NDEFS; i++)
+		if (strcmp(defs[i].name, name) == 0)
+			return i;
+	return 0;
+}
+
+void train_opts_set(struct train_opts *o, int idx, const char *arg)
+{
+	const struct train_optdef *d = &defs[idx];
+	char opt[48];
+	char *base = (char *)o + d->off;
+
+	snprintf(opt, sizeof opt, "--%s", d->name);
+	switch (d->kind) {
+	case TRAIN_STR:
+		free(*(char **)base);
+		*(char **)base = xstrdup(arg);
+		break;
+	case TRAIN_U64:
+		*(uint64_t *)base = cli_u64(opt, arg, (uint64_t)d->min, (uint64_t)d->max);
+		break;
+	case TRAIN_DBL:
+		*(double *)base = cli_double(opt, arg, d->min, d->max);
+		break;
+	}
+}
+
+void train_opts_default(struct train_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->batch = 4;
+	o->lr = 6e-4;
+	o->schedule = xstrdup("cosine");
+	o->min_lr_frac = 0.1;
+	o->decay_frac = 0.2;
+	o->weight_decay = 0.1;
+	o->beta1 = 0.9;
+	o->beta2 = 0.95;
+	o->eps = 1e-8;
+	o->clip = 1.0;
+	o->seed = 1337;
+	o->val_every = 250;
+	o->val_batches = 20;
+	o->sample_tokens = 64;
+	o->ckpt_every = 1000;
+	o->keep = 3;
+	o->device = xstrdup("auto");
+}
+
+/* The run's settings as "key value" lines: what --resume takes back. */
+static char *settings_text(const struct train_opts *o)
+{
+	size_t cap = 4096, n = 0;
+	char *s = xmalloc(cap);
+
+	for (int i = 0; i < NDEFS; i++) {
+		const struct train_optdef *d = &defs[i];
+		const char *base = (const char *)o + d->off;
+		char val[64];
+		const char *v = val;
+		size_t need;
+
+		if (!(d->flags & TRAIN_SAVE))
+			continue;
+		if (d->kind == TRAIN_STR) {
+			v = *(char *const *)base;
+			if (!v)
+				continue;
+		} else if (d->kind == TRAIN_U64) {
+			snprintf(val, sizeof val, "%" PRIu64, *(const uint64_t *)base);
+		} else {
+			snprintf(val, sizeof val, "%.17g", *(const double *)base);
+		}
+		need = strlen(d->name) + strlen(v) + 3;
+		while (n + need + 1 > cap)
+			s = xrealloc(s, cap *= 2);
+		n += (size_t)snprintf(s + n, cap - n, "%s %s\n", d->name, v);
+	}
+	return s;
+}
+
+/* Take back the settings of a checkpoint for every option the command
+ * line did not give. */
+static void settings_apply(struct train_opts *o, const char *text, const int *given)
+{
+	char *copy = xstrdup(text), *line = copy, *next;
+
+	for (; line && *line; line = next) {
+		char *sp;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		sp = strchr(line, ' ');
+		if (!sp)
+			continue;
+		*sp = '\0';
+		for (int i = 0; i < NDEFS; i++)
+			if ((defs[i].flags & TRAIN_SAVE) && strcmp(defs[i].name, line) == 0 && !given[i])
+				train_opts_set(o, i, sp + 1);
+	}
+	free(copy);
+}
+
+/* ---- signals ------------------------------------------------------------ */
+
+static volatile sig_atomic_t stop_sig;
+
+static void on_stop(int sig)
+{
+	if (stop_sig) {
+		/* A second signal: stop now, without a checkpoint. */
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	stop_sig = sig;
+}
+
+static void install_stop(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ---- outlier statistics ------------------------------------------------- */
+
+/* Exponential moving mean and variance of a series (loss, grad norm). */
+struct ema {
+	uint64_t n;
+	double mean, var;
+};
+
+#define EMA_ALPHA 0.02
+#define EMA_WARM 20
+
+static double ema_z(const struct ema *e, double x)
+{
+	if (e->n < EMA_WARM || e->var <= 0)
+		return 0;
+	return (x - e->mean) / sqrt(e->var);
+}
+
+static void ema_add(struct ema *e, double x)
+{
+	if (e->n == 0) {
+		e->mean = x;
+		e->var = 0;
+	} else {
+		double d = x - e->mean;
+
+		e->mean += EMA_ALPHA * d;
+		e->var = (1 - EMA_ALPHA) * (e->var + EMA_ALPHA * d * d);
+	}
+	e->n++;
+}
+
+/* ---- the trainer -------------------------------------------------------- */
+
+struct trainer {
+	struct train_opts o;
+	struct gpt_config cfg;
+	struct engine *e;
+	struct lr_schedule sched;
+	struct gpt_rng rng;
+	struct shards *train, *val;
+	int have_val;
+	int B, T;
+	uint64_t accum;           /* micro-batches per step */
+	uint64_t step, tokens;
+	struct ema loss_ema, norm_ema;
+	uint32_t *batch;          /* B*(T+1) tokens of one micro-batch */
+	uint32_t *inputs, *targets;
+	char tokenizer[CKPT_NAME_MAX];
+	struct vocab vocab;
+	int have_vocab;
+	double elapsed0;          /* seconds of earlier sessions */
+	FILE *log;
+	char *last_ckpt;
+	uint64_t saved_step;
+	int quiet;
+	float *row;               /* one row of logits, for samples */
+};
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void put_f64(unsigned char *p, double d)
+{
+	uint64_t v;
+
+	memcpy(&v, &d, 8);
+	put_u64(p, v);
+}
+
+static double get_f64(const unsigned char *p)
+{
+	uint64_t v = get_u64(p);
+	double d;
+
+	memcpy(&d, &v, 8);
+	return d;
+}
+
+/* The trainer state section: "GPTTRN1\0", the two outlier series
+ * (n, mean, var each), the loader position length and bytes. */
+#define TRN_MAGIC "GPTTRN1"
+#define TRN_FIXED (8 + 48 + 8)
+
+static unsigned char *trainer_state(const struct trainer *t, size_t *len)
+{
+	size_t plen = SHARD_POS_BYTES;
+	unsigned char *b = xmalloc(TRN_FIXED + plen);
+
+	memcpy(b, TRN_MAGIC, 8);
+	put_u64(b + 8, t->loss_ema.n);
+	put_f64(b + 16, t->loss_ema.mean);
+	put_f64(b + 24, t->loss_ema.var);
+	put_u64(b + 32, t->norm_ema.n);
+	put_f64(b + 40, t->norm_ema.mean);
+	put_f64(b + 48, t->norm_ema.var);
+	put_u64(b + 56, plen);
+	shards_pos_save(t->train, b + TRN_FIXED);
+	*len = TRN_FIXED + plen;
+	return b;
+}
+
+static void trainer_state_restore(struct trainer *t, const unsigned char *b, size_t len,
+				  const char *path)
+{
+	uint64_t plen;
+
+	if (len < TRN_FIXED || memcmp(b, TRN_MAGIC, 8) != 0)
+		die("checkpoint has no training state (weights only?): '%s'", path);
+	plen = get_u64(b + 56);
+	if (plen != len - TRN_FIXED || plen != SHARD_POS_BYTES)
+		die("checkpoint training state is corrupt: '%s'", path);
+	t->loss_ema.n = get_u64(b + 8);
+	t->loss_ema.mean = get_f64(b + 16);
+	t->loss_ema.var = get_f64(b + 24);
+	t->norm_ema.n = get_u64(b + 32);
+	t->norm_ema.mean = get_f64(b + 40);
+	t->norm_ema.var = get_f64(b + 48);
+	shards_pos_restore(t->train, b + TRN_FIXED);
+}
+
+static void save_checkpoint(struct trainer *t)
+{
+	struct ckpt c;
+	struct gpt_model *m = &t->e->model;
+	struct ckpt_tensor *tens = modelio_tensors(m);
+	char *path = ckpt_run_path(t->o.out, t->step);
+	char *settings = settings_text(&t->o);
+	size_t slen;
+	unsigned char *state = trainer_state(t, &slen);
+
+	engine_pull(t->e);
+	memset(&c, 0, sizeof c);
+	modelio_config_to_ckpt(&t->cfg, &c.model);
+	c.sched.kind = (uint32_t)t->sched.kind;
+	c.sched.lr = t->o.lr;
+	c.sched.min_lr_frac = t->o.min_lr_frac;
+	c.sched.warmup = t->o.warmup;
+	c.sched.total_steps = t->o.steps;
+	c.sched.decay = (uint64_t)t->sched.decay;
+	c.sched.weight_decay = t->o.weight_decay;
+	c.sched.beta1 = t->o.beta1;
+	c.sched.beta2 = t->o.beta2;
+	c.sched.eps = t->o.eps;
+	c.sched.clip = t->o.clip;
+	c.step = t->step;
+	c.tokens = t->tokens;
+	c.adam_step = (uint64_t)t->e->opt.step;
+	memcpy(c.rng, t->rng.s, sizeof c.rng);
+	snprintf(c.tokenizer, sizeof c.tokenizer, "%s", t->tokenizer);
+	c.n_params = m->n_params;
+	c.n_tensors = (uint32_t)m->n_tensors;
+	c.tensors = tens;
+	c.params = m->params;
+	c.has_optim = 1;
+	c.m = t->e->opt.m;
+	c.v = t->e->opt.v;
+	c.loader = state;
+	c.loader_len = slen;
+	c.settings = settings;
+	c.settings_len = strlen(settings);
+	ckpt_write(&c, path);
+	ckpt_run_set_latest(t->o.out, t->step);
+	if (t->o.keep)
+		ckpt_run_prune(t->o.out, (unsigned)t->o.keep);
+	free(t->last_ckpt);
+	t->last_ckpt = path;
+	t->saved_step = t->step;
+	free(tens);
+	free(settings);
+	free(state);
+}
+
+/* Fill inputs/targets from B windows of T+1 tokens. */
+static void split_batch(struct trainer *t)
+{
+	size_t T1 = (size_t)t->T + 1;
+
+	for (int b = 0; b < t->B; b++)
+		for (int i = 0; i < t->T; i++) {
+			t->inputs[(size_t)b * t->T + i] = t->batch[b * T1 + i];
+			t->targets[(size_t)b * t->T + i] = t->batch[b * T1 + i + 1];
+		}
+}
+
+static void check_ids(struct trainer *t, const char *what)
+{
+	size_t n = (size_t)t->B * ((size_t)t->T + 1);
+
+	for (size_t i = 0; i < n; i++)
+		if (t->batch[i] >= (uint32_t)t->cfg.vocab_size)
+			die("token id %" PRIu32 " in the %s shards is outside the vocabulary of %d",
+			    t->batch[i], what, t->cfg.vocab_size);
+}
+
+/* The trainer's micro-batches: the next B windows of the shuffled order. */
+static void next_train_batch(void *ctx, uint64_t a, const uint32_t **in, const uint32_t **tg)
+{
+	struct trainer *t = ctx;
+
+	(void)a;
+	for (int b = 0; b < t->B; b++)
+		shards_next(t->train, t->batch + (size_t)b * ((size_t)t->T + 1));
+	check_ids(t, "training");
+	split_batch(t);
+	*in = t->inputs;
+	*tg = t->targets;
+}
+
+/* Mean loss over the fixed validation windows: the first val-batches
+ * micro-batches of the validation shards, in order. */
+static double validate(struct trainer *t)
+{
+	uint64_t windows = (shards_tokens(t->val) - 1) / (uint64_t)t->T;
+	uint64_t nb = t->o.val_batches;
+	double sum = 0;
+
+	if (windows / (uint64_t)t->B < nb)
+		nb = windows / (uint64_t)t->B;
+	for (uint64_t k = 0; k < nb; k++) {
+		for (int b = 0; b < t->B; b++)
+			shards_read(t->val, (k * (uint64_t)t->B + (uint64_t)b) * (uint64_t)t->T,
+				    t->batch + (size_t)b * ((size_t)t->T + 1), (size_t)t->T + 1);
+		check_ids(t, "validation");
+		split_batch(t);
+		sum += engine_forward(t->e, t->inputs, t->targets, t->B, t->T);
+	}
+	return nb ? sum / (double)nb : NAN;
+}
+
+static void print_token(struct trainer *t, uint32_t id, FILE *f)
+{
+	size_t len;
+	const unsigned char *p;
+
+	if (!t->have_vocab) {
+		fprintf(f, " %" PRIu32, id);
+		return;
+	}
+	p = vocab_token(&t->vocab, id, &len);
+	if (p)
+		fwrite(p, 1, len, f);
+}
+
+/* A sample from the trainer's seeded generator, starting at the end of
+ * text token (or id 0 when there is none), on stderr. */
+static void sample(struct trainer *t)
+{
+	uint64_t n = t->o.sample_tokens;
+	uint32_t *seq = xmalloc(xmul((size_t)n + 1, sizeof *seq));
+	uint32_t start = shards_eot(t->train) < (uint32_t)t->cfg.vocab_size ? shards_eot(t->train) : 0;
+	size_t len = 1;
+
+	seq[0] = start;
+	fprintf(stderr, "gpt-train: step %" PRIu64 " sample:%s", t->step, t->have_vocab ? " " : "");
+	for (uint64_t k = 0; k < n; k++) {
+		size_t ctx = len > (size_t)t->T ? (size_t)t->T : len;
+		const float *logits;
+		double maxl = -INFINITY, sum = 0, r, acc = 0;
+		uint32_t pick = 0;
+
+		engine_forward(t->e, seq + len - ctx, NULL, 1, (int)ctx);
+		engine_logits(t->e, (int)ctx - 1, 1, t->row);
+		logits = t->row;
+		for (int v = 0; v < t->cfg.vocab_size; v++)
+			if (logits[v] > maxl)
+				maxl = logits[v];
+		for (int v = 0; v < t->cfg.vocab_size; v++)
+			sum += exp(logits[v] - maxl);
+		r = gpt_rng_uniform(&t->rng) * sum;
+		for (int v = 0; v < t->cfg.vocab_size; v++) {
+			acc += exp(logits[v] - maxl);
+			pick = (uint32_t)v;
+			if (acc > r)
+				break;
+		}
+		seq[len++] = pick;
+		print_token(t, pick, stderr);
+	}
+	fputc('\n', stderr);
+	free(seq);
+}
+
+static void trainer_free(struct trainer *t)
+{
+	shards_close(t->train);
+	if (t->have_val)
+		shards_close(t->val);
+	if (t->have_vocab)
+		vocab_free(&t->vocab);
+	engine_close(t->e);
+	free(t->row);
+	free(t->batch);
+	free(t->inputs);
+	free(t->targets);
+}
+
+void train_opts_free(struct train_opts *o)
+{
+	for (int i = 0; i < NDEFS; i++)
+		if (defs[i].kind == TRAIN_STR) {
+			char **p = (char **)((char *)o + defs[i].off);
+
+			free(*p);
+			*p = NULL;
+		}
+}
+
+/* ---- set-up ------------------------------------------------------------- */
+
+static void absolute(char **path)
+{
+	char cwd[4096], *p;
+	size_t n;
+
+	if (!*path || (*path)[0] == '/' || !getcwd(cwd, sizeof cwd))
+		return;
+	n = strlen(cwd) + strlen(*path) + 2;
+	p = xmalloc(n);
+	snprintf(p, n, "%s/%s", cwd, *path);
+	free(*path);
+	*path = p;
+}
+
+static void resolve_model(struct trainer *t, const int *given, uint32_t shard_vocab)
+{
+	struct train_opts *o = &t->o;
+	const char *why;
+
+	if (gpt_config_preset(o->model ? o->model : "d12", &t->cfg) != 0)
+		die_usage("unknown model '%s' (d12, d24, d36, d48, 163m)", o->model);
+	if (o->layers)
+		t->cfg.n_layer = (int)o->layers;
+	if (o->heads)
+		t->cfg.n_head = (int)o->heads;
+	if (o->width)
+		t->cfg.n_embd = (int)o->width;
+	if (o->context)
+		t->cfg.n_ctx = (int)o->context;
+	if (o->vocab_size)
+		t->cfg.vocab_size = (int)o->vocab_size;
+	else if (shard_vocab)
+		t->cfg.vocab_size = (int)shard_vocab;
+	gpt_config_finish(&t->cfg);
+	(void)given;
+	if ((why = gpt_config_check(&t->cfg)) != NULL)
+		die_usage("bad model shape (%d layers, %d heads, width %d, context %d, vocabulary %d): %s",
+			  t->cfg.n_layer, t->cfg.n_head, t->cfg.n_embd, t->cfg.n_ctx,
+			  t->cfg.vocab_size, why);
+	/* The run's settings record the resolved shape. */
+	o->layers = (uint64_t)t->cfg.n_layer;
+	o->heads = (uint64_t)t->cfg.n_head;
+	o->width = (uint64_t)t->cfg.n_embd;
+	o->context = (uint64_t)t->cfg.n_ctx;
+	o->vocab_size = (uint64_t)t->cfg.vocab_size;
+}
+
+/* A checkpoint's model only makes sense on ids of its own tokenizer. */
+static void check_tokenizer(const char *ckpt_name, const char *shard_name, const char *path)
+{
+	if (ckpt_name[0] && strcmp(ckpt_name, shard_name) != 0)
+		die("checkpoint was trained on tokenizer '%s' but the shards hold '%s': '%s'",
+		    ckpt_name, shard_name, path);
+}
+
+static void print_config(const struct trainer *t)
+{
+	const struct train_opts *o = &t->o;
+
+	fprintf(stderr,
+		"gpt-train: model %d layers, %d heads, width %d, context %d, vocabulary %d (padded %d), %s head, %s\n"
+		"gpt-train: %zu parameters (%zu with padding)\n"
+		"gpt-train: batch %d x %d, %" PRIu64 " micro-batches per step, %" PRIu64 " tokens per step, %" PRIu64 " steps\n"
+		"gpt-train: lr %g, %s schedule, warmup %" PRIu64 ", floor %g, weight decay %g, betas %g %g, eps %g, clip %g\n"
+		"gpt-train: run folder '%s', %d threads, seed %" PRIu64 "\n",
+		t->cfg.n_layer, t->cfg.n_head, t->cfg.n_embd, t->cfg.n_ctx, t->cfg.vocab_size,
+		t->cfg.padded_vocab, t->cfg.tied ? "tied" : "untied",
+		t->cfg.bias ? (t->cfg.qkv_bias ? "biases" : "biases except qkv") : "no biases",
+		gpt_config_count_params(&t->cfg), t->e->model.n_params,
+		t->B, t->T, t->accum, t->accum * (uint64_t)t->B * (uint64_t)t->T, o->steps,
+		o->lr, o->schedule, o->warmup, o->min_lr_frac, o->weight_decay, o->beta1, o->beta2,
+		o->eps, o->clip, o->out, omp_get_max_threads(), o->seed);
+	fprintf(stderr, "gpt-train: training data %" PRIu64 " tokens in %d shards (%.2f epochs in this run), tokenizer '%s'\n",
+		shards_tokens(t->train), shards_count(t->train),
+		(double)o->steps * (double)o->total_batch / (double)shards_tokens(t->train), t->tokenizer);
+	if (t->have_val)
+		fprintf(stderr, "gpt-train: validation data %" PRIu64 " tokens in %d shards\n",
+			shards_tokens(t->val), shards_count(t->val));
+}
+
+static void write_config_file(const struct trainer *t)
+{
+	size_t n = strlen(t->o.out) + 16;
+	char *path = xmalloc(n), *s = settings_text(&t->o), line[160];
+	struct afile af;
+
+	snprintf(path, n, "%s/config", t->o.out);
+	afile_open(&af, path);
+	snprintf(line, sizeof line, "# gpt-train run settings; --resume reads them from the checkpoint\n"
+		 "# parameters %zu\n", gpt_config_count_params(&t->cfg));
+	out_write(&af.out, line, strlen(line));
+	out_write(&af.out, s, strlen(s));
+	afile_commit(&af);
+	free(path);
+	free(s);
+}
+
+#define LOG_HEADER "step\ttokens\ttrain_loss\tval_loss\tlr\tgrad_norm\ttokens_per_s\telapsed_s\n"
+
+/* On resume, keep the log lines up to the checkpoint's step (a crash may
+ * have logged steps past it) and take back the elapsed time. */
+static void log_trim(struct trainer *t, const char *path)
+{
+	size_t len;
+	unsigned char *buf;
+	struct afile af;
+	char *line, *next;
+
+	if (access(path, F_OK) != 0) {
+		FILE *f = fopen(path, "w");
+
+		if (!f)
+			die_errno("cannot create '%s'", path);
+		fputs(LOG_HEADER, f);
+		fclose(f);
+		return;
+	}
+	buf = io_read_file(path, (size_t)1 << 34, &len);
+	afile_open(&af, path);
+	for (line = (char *)buf; line && *line; line = next) {
+		char *end;
+		uint64_t step;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (line[0] < '0' || line[0] > '9') {
+			if (strncmp(line, "step\t", 5) == 0) {
+				out_write(&af.out, line, strlen(line));
+				out_putc(&af.out, '\n');
+			}
+			continue;
+		}
+		step = strtoull(line, &end, 10);
+		if (step > t->step)
+			continue;
+		{
+			/* elapsed_s is the eighth column */
+			char *p = line;
+
+			for (int col = 0; col < 7 && p; col++) {
+				p = strchr(p, '\t');
+				if (p)
+					p++;
+			}
+			if (p)
+				t->elapsed0 = strtod(p, NULL);
+		}
+		out_write(&af.out, line, strlen(line));
+		out_putc(&af.out, '\n');
+	}
+	afile_commit(&af);
+	free(buf);
+}
+
+static void open_log(struct trainer *t, int resuming)
+{
+	size_t n = strlen(t->o.out) + 16;
+	char *path = xmalloc(n);
+
+	snprintf(path, n, "%s/log.tsv", t->o.out);
+	if (resuming) {
+		log_trim(t, path);
+		t->log = fopen(path, "a");
+	} else {
+		t->log = fopen(path, "w");
+		if (t->log)
+			fputs(LOG_HEADER, t->log);
+	}
+	if (!t->log)
+		die_errno("cannot open '%s'", path);
+	free(path);
+}
+
+static void log_line(struct trainer *t, double loss, double val, float lr, float norm,
+		     double tps, double elapsed)
+{
+	char vbuf[32] = "";
+
+	if (!isnan(val))
+		snprintf(vbuf, sizeof vbuf, "%.9g", val);
+	fprintf(t->log, "%" PRIu64 "\t%" PRIu64 "\t%.9g\t%s\t%.9g\t%.9g\t%.1f\t%.3f\n", t->step,
+		t->tokens, loss, vbuf, (double)lr, (double)norm, tps, elapsed);
+	if (fflush(t->log) != 0)
+		die_errno("cannot write the log in '%s'", t->o.out);
+}
+
+static void make_run_dir(const char *run)
+{
+	size_t n;
+	uint64_t *steps;
+	char *p;
+
+	io_mkdirs(run);
+	steps = ckpt_run_list(run, &n);
+	free(steps);
+	p = xmalloc(strlen(run) + 16);
+	snprintf(p, strlen(run) + 16, "%s/log.tsv", run);
+	if (n || access(p, F_OK) == 0)
+		die("run folder already holds a run; use --resume or another -o: '%s'", run);
+	free(p);
+}
+
+int train_run(struct train_opts *o, const int *given)
+{
+	struct trainer tr, *t = &tr;
+	int resuming;
+	struct ckpt ck;
+	uint64_t start_step, toks_per_step;
+	double t0, tlast;
+	struct progress prog;
+	char plabel[96];
+	enum progress_mode pmode = o->progress;
+	const struct engine_ops *ops;
+	char why[256];
+
+	memset(t, 0, sizeof *t);
+	t->o = *o;          /* the trainer takes the caller's strings */
+	memset(o, 0, sizeof *o);
+	o = &t->o;
+	t->quiet = pmode == PROGRESS_QUIET;
+	/* the device first: "--device cuda" where there is none fails at once */
+	ops = engine_find(o->device, why, sizeof why);
+
+	resuming = o->resume != NULL;
+	if (resuming) {
+		for (int i = 0; i < NDEFS; i++)
+			if (given[i] && (defs[i].flags & TRAIN_SHAPE))
+				die_usage("--%s cannot change when resuming a run", defs[i].name);
+		if (o->init)
+			die_usage("--init and --resume exclude each other");
+		if (o->out && strcmp(o->out, o->resume) != 0)
+			die_usage("--resume continues in its own folder; drop -o");
+		if (ckpt_open(&ck, o->resume) != 0)
+			die("%s", ck.err);
+		settings_apply(o, ck.settings, given);
+		free(o->out);
+		o->out = xstrdup(o->resume);
+		free(o->init);
+		o->init = NULL;
+		if (!o->train)
+			die("checkpoint names no training shards; give -i: '%s'", ck.path);
+	} else {
+		if (!o->train)
+			die_usage("no training shards; give -i GLOB");
+		if (!o->out)
+			die_usage("no run folder; give -o RUN");
+	}
+	/* The thread count is part of the run: the same count on resume
+	 * gives the same bits. */
+	if (!o->threads)
+		o->threads = (uint64_t)omp_get_max_threads();
+	/* A run moved to a machine with fewer processors (from a GPU server
+	 * to a small CPU box, say) would crawl with more threads than cores;
+	 * its bits differ on another machine anyway: use the cores, say so. */
+	if (resuming && !given[train_opt_index("threads")] && o->threads > (uint64_t)omp_get_num_procs()) {
+		warnx("the run used %" PRIu64 " threads but this machine has %d processors: using %d "
+		      "(--threads %" PRIu64 " keeps the run's count)",
+		      o->threads, omp_get_num_procs(), omp_get_num_procs(), o->threads);
+		o->threads = (uint64_t)omp_get_num_procs();
+	}
+	omp_set_num_threads((int)o->threads);
+	openblas_set_num_threads((int)o->threads);
+	{
+		enum lr_kind k;
+
+		if (lr_schedule_kind(o->schedule, &k) != 0)
+			die_usage("unknown schedule '%s' (cosine, linear, wsd, constant)", o->schedule);
+		t->sched.kind = k;
+	}
+
+	/* Data.  Globs are kept absolute so --resume works from anywhere. */
+	absolute(&o->train);
+	absolute(&o->val);
+	t->train = shards_open(o->train);
+	if (o->val) {
+		t->val = shards_open(o->val);
+		t->have_val = 1;
+		if (shards_vocab(t->val) != shards_vocab(t->train) ||
+		    strcmp(shards_tokenizer(t->val), shards_tokenizer(t->train)) != 0)
+			die("validation and training shards have different tokenizers: '%s'", o->val);
+	}
+	snprintf(t->tokenizer, sizeof t->tokenizer, "%s", shards_tokenizer(t->train));
+
+	/* Model. */
+	if (resuming) {
+		(void)modelio_config_from_ckpt(&ck.model, &t->cfg); /* checked below */
+		check_tokenizer(ck.tokenizer, t->tokenizer, ck.path);
+	} else if (o->init) {
+		struct ckpt ic;
+
+		if (ckpt_open(&ic, o->init) != 0)
+			die("%s", ic.err);
+		for (int i = 0; i < NDEFS; i++)
+			if (given[i] && (defs[i].flags & TRAIN_SHAPE))
+				die_usage("--%s conflicts with --init: the checkpoint fixes the model", defs[i].name);
+		(void)modelio_config_from_ckpt(&ic.model, &t->cfg);
+		check_tokenizer(ic.tokenizer, t->tokenizer, ic.path);
+		ckpt_close(&ic);
+		o->layers = (uint64_t)t->cfg.n_layer;
+		o->heads = (uint64_t)t->cfg.n_head;
+		o->width = (uint64_t)t->cfg.n_embd;
+		o->context = (uint64_t)t->cfg.n_ctx;
+		o->vocab_size = (uint64_t)t->cfg.vocab_size;
+	} else {
+		resolve_model(t, given, shards_vocab(t->train));
+	}
+	if (gpt_config_check(&t->cfg) != NULL)
+		die("checkpoint has a model the engine refuses: %s", gpt_config_check(&t->cfg));
+	if (shards_vocab(t->train) > (uint32_t)t->cfg.vocab_size)
+		die("the training shards' vocabulary (%" PRIu32 ") is larger than the model's (%d): '%s'",
+		    shards_vocab(t->train), t->cfg.vocab_size, o->train);
+	t->B = (int)o->batch;
+	t->T = t->cfg.n_ctx;
+
+	/* Steps and batch. */
+	{
+		uint64_t bt = (uint64_t)t->B * (uint64_t)t->T;
+
+		if (!o->total_batch)
+			o->total_batch = bt;
+		if (o->total_batch % bt != 0)
+			die_usage("--total-batch %" PRIu64 " is not a multiple of batch x context (%" PRIu64 ")",
+				  o->total_batch, bt);
+		t->accum = o->total_batch / bt;
+		if (given[train_opt_index("tokens")]) {
+			o->steps = (o->tokens + o->total_batch - 1) / o->total_batch;
+		} else if (!o->steps) {
+			uint64_t w = (shards_tokens(t->train) - 1) / (uint64_t)t->T;
+
+			o->steps = w / ((uint64_t)t->B * t->accum);
+			if (o->steps < 1)
+				o->steps = 1;
+		}
+		if (!resuming && !given[train_opt_index("warmup")])
+			o->warmup = o->steps / 20;
+	}
+	t->sched.lr = (float)o->lr;
+	t->sched.warmup = (long)o->warmup;
+	t->sched.total = (long)o->steps;
+	t->sched.decay = (long)((double)o->steps * o->decay_frac);
+	t->sched.floor = (float)o->min_lr_frac;
+
+	shards_iter_init(t->train, (uint32_t)t->T, o->seed, 1, 0, 1);
+	if (shards_windows(t->train) < 1)
+		die("training shards hold fewer than %d tokens: '%s'", t->T + 1, o->train);
+	if (t->have_val && shards_tokens(t->val) < (uint64_t)t->T * (uint64_t)t->B + 1)
+		die("validation shards hold fewer than one batch of %d x %d tokens: '%s'",
+		    t->B, t->T, o->val);
+
+	{
+		struct gpt_model m;
+		struct adamw_config ac = { (float)o->beta1, (float)o->beta2, (float)o->eps,
+					   (float)o->weight_decay };
+
+		gpt_model_init(&m, &t->cfg);
+		t->e = engine_open(ops == &engine_cpu ? "cpu" : o->device, &m);
+		engine_optim(t->e, &ac);
+	}
+	gpt_rng_seed(&t->rng, o->seed);
+	if (resuming) {
+		struct adamw *opt = &t->e->opt;
+
+		modelio_match(&ck, &t->e->model);
+		if (ckpt_read_params(&ck, t->e->model.params) != 0 ||
+		    ckpt_read_optim(&ck, opt->m, opt->v) != 0)
+			die("%s", ck.err);
+		opt->step = (long)ck.adam_step;
+		t->step = ck.step;
+		t->tokens = ck.tokens;
+		memcpy(t->rng.s, ck.rng, sizeof t->rng.s);
+		trainer_state_restore(t, ck.loader, ck.loader_len, ck.path);
+		t->last_ckpt = ckpt_run_path(o->out, t->step);
+		t->saved_step = t->step;
+		if (!t->quiet)
+			fprintf(stderr, "gpt-train: resuming from '%s' at step %" PRIu64 "\n", t->last_ckpt, t->step);
+		ckpt_close(&ck);
+	} else if (o->init) {
+		struct ckpt ic;
+
+		if (ckpt_open(&ic, o->init) != 0)
+			die("%s", ic.err);
+		modelio_match(&ic, &t->e->model);
+		if (ckpt_read_params(&ic, t->e->model.params) != 0)
+			die("%s", ic.err);
+		ckpt_close(&ic);
+	} else {
+		gpt_model_init_weights(&t->e->model, o->seed);
+	}
+	engine_plan(t->e, t->B, t->T, 1, o->recompute);
+	engine_push(t->e);
+	t->row = xmalloc(xmul((size_t)t->cfg.padded_vocab, sizeof *t->row));
+	if (!t->quiet) {
+		char dev[320];
+
+		engine_describe(t->e, dev, sizeof dev);
+		fprintf(stderr, "gpt-train: training on %s%s%s%s\n", dev, why[0] ? ": " : "", why,
+			o->recompute && t->e->ops != &engine_cpu
+				? ", recomputing LayerNorm and GELU in the backward pass" : "");
+	}
+	if (o->recompute && t->e->ops == &engine_cpu)
+		warnx("--recompute has no effect on the cpu engine (it keeps every activation)");
+	t->batch = xmalloc(xmul((size_t)t->B * ((size_t)t->T + 1), sizeof *t->batch));
+	t->inputs = xmalloc(xmul((size_t)t->B * (size_t)t->T, sizeof *t->inputs));
+	t->targets = xmalloc(xmul((size_t)t->B * (size_t)t->T, sizeof *t->targets));
+
+	if (o->vocab || (getenv("GPT_VOCAB") && strcmp(t->tokenizer, "gpt2") == 0 &&
+			 t->cfg.vocab_size == 50257)) {
+		char *vp = vocab_locate(o->vocab, 1);
+
+		vocab_load(&t->vocab, vp);
+		free(vp);
+		t->have_vocab = 1;
+	}
+
+	install_stop();
+	if (!resuming)
+		make_run_dir(o->out);
+	open_log(t, resuming);
+	write_config_file(t);
+	if (!t->quiet)
+		print_config(t);
+
+	/* Train. */
+	start_step = t->step;
+	toks_per_step = t->accum * (uint64_t)t->B * (uint64_t)t->T;
+	progress_init(&prog, pmode, plabel, "tok",
+		      o->steps > start_step ? (o->steps - start_step) * toks_per_step : 0);
+	snprintf(plabel, sizeof plabel, "gpt-train");
+	t0 = tlast = progress_now();
+	while (t->step < o->steps && !stop_sig) {
+		float lr = lr_schedule_at(&t->sched, (long)t->step), norm;
+		double loss = 0, val = NAN, now;
+		int skip = 0;
+
+		tlast = progress_now();
+		loss = train_grads_from(t->e, next_train_batch, t, t->accum, t->B, t->T);
+		if (!isfinite(loss)) {
+			progress_end(&prog);
+			die("loss is %s at step %" PRIu64 "; stopping, the last good checkpoint is %s%s%s",
+			    isnan(loss) ? "nan" : "infinite", t->step + 1,
+			    t->last_ckpt ? "'" : "", t->last_ckpt ? t->last_ckpt : "none",
+			    t->last_ckpt ? "'" : "");
+		}
+		norm = engine_grad_norm(t->e);
+		if (!isfinite(norm)) {
+			progress_end(&prog);
+			die("gradient norm is not finite at step %" PRIu64 "; stopping, the last good checkpoint is %s%s%s",
+			    t->step + 1, t->last_ckpt ? "'" : "", t->last_ckpt ? t->last_ckpt : "none",
+			    t->last_ckpt ? "'" : "");
+		}
+		if (o->skip_z > 0) {
+			double zl = ema_z(&t->loss_ema, loss), zn = ema_z(&t->norm_ema, norm);
+
+			skip = zl > o->skip_z || zn > o->skip_z;
+			if (skip) {
+				progress_end(&prog);
+				warnx("step %" PRIu64 " skipped: loss %.4f (%.1f sigma), grad norm %.4f (%.1f sigma)",
+				      t->step + 1, loss, zl, (double)norm, zn);
+			} else {
+				ema_add(&t->loss_ema, loss);
+				ema_add(&t->norm_ema, norm);
+			}
+		}
+		if (!skip)
+			engine_step(t->e, lr, (float)o->clip);
+		t->step++;
+		t->tokens += toks_per_step;
+		now = progress_now();
+		if (t->have_val && o->val_every && (t->step % o->val_every == 0 || t->step == o->steps))
+			val = validate(t);
+		log_line(t, loss, val, lr, norm, (double)toks_per_step / (now - tlast),
+			 t->elapsed0 + (progress_now() - t0));
+		if (!isnan(val) && !t->quiet) {
+			progress_end(&prog);
+			fprintf(stderr, "gpt-train: step %" PRIu64 " val loss %.4f\n", t->step, val);
+		}
+		if (o->sample_every && t->step % o->sample_every == 0 && !t->quiet) {
+			progress_end(&prog);
+			sample(t);
+		}
+		if (o->ckpt_every && t->step % o->ckpt_every == 0 && t->step < o->steps && !stop_sig)
+			save_checkpoint(t);
+		snprintf(plabel, sizeof plabel, "step %" PRIu64 "/%" PRIu64 " loss %.4f", t->step,
+			 o->steps, loss);
+		progress_update(&prog, (t->step - start_step) * toks_per_step);
+	}
+	progress_end(&prog);
+	if (!t->last_ckpt || t->saved_step != t->step)
+		save_checkpoint(t);
+	if (fclose(t->log) != 0)
+		die_errno("cannot close the log in '%s'", o->out);
+	if (engine_peak_bytes(t->e) && !t->quiet)
+		fprintf(stderr, "gpt-train: peak gpu memory %.2f GiB\n",
+			(double)engine_peak_bytes(t->e) / 1073741824.0);
+	trainer_free(t);
+	if (stop_sig)
+		fprintf(stderr, "gpt-train: stopped by signal at step %" PRIu64 "; saved '%s'; continue with --resume %s\n",
+			t->step, t->last_ckpt, o->out);
+	else if (!t->quiet)
+		fprintf(stderr, "gpt-train: done at step %" PRIu64 "; saved '%s'\n", t->step, t->last_ckpt);
+	free(t->last_ckpt);
+	train_opts_free(o);
+	return EXIT_OK;
+}
+
+/* ---- one step, for the loop above and for tests and benchmarks ---- */
+
+double train_grads_from(struct engine *e, train_batch_fn next, void *ctx, uint64_t accum, int B,
+                        int T)
+{
+	double loss = 0;
+
+	engine_zero_grad(e);
+	for (uint64_t a = 0; a < accum; a++) {
+		const uint32_t *in, *tg;
+		float l;
+
+		next(ctx, a, &in, &tg);
+		l = engine_forward_backward(e, in, tg, B, T, 1.0f / (float)accum);
+		if (!isfinite(l))
+			return l;
+		loss += l;
+	}
+	return loss / (double)accum;
+}
+
+struct arrays {
+	const uint32_t *in, *tg;
+	size_t n;
+};
+
+static void next_array(void *ctx, uint64_t a, const uint32_t **in, const uint32_t **tg)
+{
+	const struct arrays *x = ctx;
+
+	*in = x->in + a * x->n;
+	*tg = x->tg + a * x->n;
+}
+
+double train_grads(struct engine *e, const uint32_t *in, const uint32_t *tg, int accum, int B,
+                   int T)
+{
+	struct arrays x = { in, tg, (size_t)B * (size_t)T };
+
+	return train_grads_from(e, next_array, &x, (uint64_t)accum, B, T);
+}
+
+double train_step(struct engine *e, const uint32_t *in, const uint32_t *tg, int accum, int B,
+                  int T, float lr, float clip, float *norm)
+{
+	double loss = train_grads(e, in, tg, accum, B, T);
+	float n = isfinite(loss) ? engine_grad_norm(e) : NAN;
+
+	if (norm)
+		*norm = n;
+	if (isfinite(loss) && isfinite(n))
+		engine_step(e, lr, clip);
+	return loss;
+}
