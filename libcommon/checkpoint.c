@@ -5,6 +5,7 @@
 #include "checkpoint.h"
 #include "err.h"
 #include "io.h"
+#include "le.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -46,53 +47,6 @@ static const char *sec_names[CKPT_NSEC] = {
 	"data-loader position", "settings"
 };
 
-static void put32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void putf64(unsigned char *p, double d)
-{
-	uint64_t v;
-
-	memcpy(&v, &d, 8);
-	put64(p, v);
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static double getf64(const unsigned char *p)
-{
-	uint64_t v = get64(p);
-	double d;
-
-	memcpy(&d, &v, 8);
-	return d;
-}
-
 static uint64_t align_up(uint64_t x)
 {
 	return (x + ALIGN - 1) / ALIGN * ALIGN;
@@ -108,12 +62,12 @@ static unsigned char *table_encode(const struct ckpt *c, size_t *len)
 		unsigned char *p = t + (size_t)i * CKPT_ENTRY_BYTES;
 
 		memcpy(p + E_NAME, e->name, strnlen(e->name, CKPT_NAME_MAX - 1));
-		put32(p + E_DTYPE, e->dtype);
-		put32(p + E_NDIM, e->ndim);
+		le_put_u32(p + E_DTYPE, e->dtype);
+		le_put_u32(p + E_NDIM, e->ndim);
 		for (int d = 0; d < 4; d++)
-			put64(p + E_SHAPE + 8 * d, e->shape[d]);
-		put64(p + E_OFFSET, e->offset);
-		put64(p + E_COUNT, e->count);
+			le_put_u64(p + E_SHAPE + 8 * d, e->shape[d]);
+		le_put_u64(p + E_OFFSET, e->offset);
+		le_put_u64(p + E_COUNT, e->count);
 	}
 	*len = n;
 	return t;
@@ -154,48 +108,48 @@ void ckpt_write(const struct ckpt *c, const char *path)
 
 	memset(h, 0, sizeof h);
 	memcpy(h + H_MAGIC, CKPT_MAGIC, 8);
-	put32(h + H_VERSION, CKPT_VERSION);
-	put32(h + H_HBYTES, CKPT_HEADER_BYTES);
-	put32(h + H_FLAGS, c->has_optim ? 1u : 0u);
-	put32(h + H_NTENSORS, c->n_tensors);
-	put64(h + H_NPARAMS, c->n_params);
-	put32(h + H_LAYERS, c->model.layers);
-	put32(h + H_HEADS, c->model.heads);
-	put32(h + H_WIDTH, c->model.width);
-	put32(h + H_CONTEXT, c->model.context);
-	put32(h + H_VOCAB, c->model.vocab);
-	put32(h + H_PVOCAB, c->model.padded_vocab);
-	put32(h + H_TIED, c->model.tied);
-	put32(h + H_BIAS, c->model.bias);
-	put32(h + H_QKVBIAS, c->model.qkv_bias);
-	put64(h + H_STEP, c->step);
-	put64(h + H_TOKENS, c->tokens);
-	put64(h + H_ADAMSTEP, c->adam_step);
+	le_put_u32(h + H_VERSION, CKPT_VERSION);
+	le_put_u32(h + H_HBYTES, CKPT_HEADER_BYTES);
+	le_put_u32(h + H_FLAGS, c->has_optim ? 1u : 0u);
+	le_put_u32(h + H_NTENSORS, c->n_tensors);
+	le_put_u64(h + H_NPARAMS, c->n_params);
+	le_put_u32(h + H_LAYERS, c->model.layers);
+	le_put_u32(h + H_HEADS, c->model.heads);
+	le_put_u32(h + H_WIDTH, c->model.width);
+	le_put_u32(h + H_CONTEXT, c->model.context);
+	le_put_u32(h + H_VOCAB, c->model.vocab);
+	le_put_u32(h + H_PVOCAB, c->model.padded_vocab);
+	le_put_u32(h + H_TIED, c->model.tied);
+	le_put_u32(h + H_BIAS, c->model.bias);
+	le_put_u32(h + H_QKVBIAS, c->model.qkv_bias);
+	le_put_u64(h + H_STEP, c->step);
+	le_put_u64(h + H_TOKENS, c->tokens);
+	le_put_u64(h + H_ADAMSTEP, c->adam_step);
 	for (int i = 0; i < 4; i++)
-		put64(h + H_RNG + 8 * i, c->rng[i]);
-	put32(h + H_SCHED, c->sched.kind);
-	putf64(h + H_LR, c->sched.lr);
-	putf64(h + H_MINLR, c->sched.min_lr_frac);
-	put64(h + H_WARMUP, c->sched.warmup);
-	put64(h + H_TOTAL, c->sched.total_steps);
-	putf64(h + H_WD, c->sched.weight_decay);
-	putf64(h + H_BETA1, c->sched.beta1);
-	putf64(h + H_BETA2, c->sched.beta2);
-	putf64(h + H_EPS, c->sched.eps);
-	putf64(h + H_CLIP, c->sched.clip);
-	put64(h + H_DECAY, c->sched.decay);
+		le_put_u64(h + H_RNG + 8 * i, c->rng[i]);
+	le_put_u32(h + H_SCHED, c->sched.kind);
+	le_put_f64(h + H_LR, c->sched.lr);
+	le_put_f64(h + H_MINLR, c->sched.min_lr_frac);
+	le_put_u64(h + H_WARMUP, c->sched.warmup);
+	le_put_u64(h + H_TOTAL, c->sched.total_steps);
+	le_put_f64(h + H_WD, c->sched.weight_decay);
+	le_put_f64(h + H_BETA1, c->sched.beta1);
+	le_put_f64(h + H_BETA2, c->sched.beta2);
+	le_put_f64(h + H_EPS, c->sched.eps);
+	le_put_f64(h + H_CLIP, c->sched.clip);
+	le_put_u64(h + H_DECAY, c->sched.decay);
 	memcpy(h + H_TOKENIZER, c->tokenizer, strnlen(c->tokenizer, CKPT_NAME_MAX - 1));
 	for (int s = 0; s < CKPT_NSEC; s++) {
 		pos = align_up(pos);
 		off[s] = pos;
 		pos += len[s];
-		put64(h + H_SECTIONS + 24 * s, off[s]);
-		put64(h + H_SECTIONS + 24 * s + 8, len[s]);
-		put64(h + H_SECTIONS + 24 * s + 16,
+		le_put_u64(h + H_SECTIONS + 24 * s, off[s]);
+		le_put_u64(h + H_SECTIONS + 24 * s + 8, len[s]);
+		le_put_u64(h + H_SECTIONS + 24 * s + 16,
 		      XXH64(len[s] ? data[s] : "", (size_t)len[s], 0));
 	}
-	put64(h + H_FSIZE, pos);
-	put64(h + H_HASH, XXH64(h, H_HASH, 0));
+	le_put_u64(h + H_FSIZE, pos);
+	le_put_u64(h + H_HASH, XXH64(h, H_HASH, 0));
 
 	afile_open(&af, path);
 	out_write(&af.out, h, sizeof h);
@@ -277,29 +231,29 @@ static int check_header(struct ckpt *c, const unsigned char *h)
 
 	if (memcmp(h + H_MAGIC, CKPT_MAGIC, 8) != 0)
 		return fail(c, "not a gpt checkpoint (bad magic)");
-	if (get32(h + H_VERSION) != CKPT_VERSION)
+	if (le_get_u32(h + H_VERSION) != CKPT_VERSION)
 		return fail(c, "unsupported checkpoint version %" PRIu32 " (this program reads %u)",
-			    get32(h + H_VERSION), CKPT_VERSION);
-	if (XXH64(h, H_HASH, 0) != get64(h + H_HASH))
+			    le_get_u32(h + H_VERSION), CKPT_VERSION);
+	if (XXH64(h, H_HASH, 0) != le_get_u64(h + H_HASH))
 		return fail(c, "checkpoint is corrupt (header checksum mismatch)");
-	if (get32(h + H_HBYTES) != CKPT_HEADER_BYTES)
-		return fail(c, "checkpoint is corrupt (header size %" PRIu32 ")", get32(h + H_HBYTES));
-	c->file_size = get64(h + H_FSIZE);
-	flags = get32(h + H_FLAGS);
+	if (le_get_u32(h + H_HBYTES) != CKPT_HEADER_BYTES)
+		return fail(c, "checkpoint is corrupt (header size %" PRIu32 ")", le_get_u32(h + H_HBYTES));
+	c->file_size = le_get_u64(h + H_FSIZE);
+	flags = le_get_u32(h + H_FLAGS);
 	if (flags > 1)
 		return fail(c, "checkpoint has unknown flags %#" PRIx32, flags);
 	c->has_optim = (int)(flags & 1);
-	c->n_tensors = get32(h + H_NTENSORS);
-	c->n_params = get64(h + H_NPARAMS);
-	m->layers = get32(h + H_LAYERS);
-	m->heads = get32(h + H_HEADS);
-	m->width = get32(h + H_WIDTH);
-	m->context = get32(h + H_CONTEXT);
-	m->vocab = get32(h + H_VOCAB);
-	m->padded_vocab = get32(h + H_PVOCAB);
-	m->tied = get32(h + H_TIED);
-	m->bias = get32(h + H_BIAS);
-	m->qkv_bias = get32(h + H_QKVBIAS);
+	c->n_tensors = le_get_u32(h + H_NTENSORS);
+	c->n_params = le_get_u64(h + H_NPARAMS);
+	m->layers = le_get_u32(h + H_LAYERS);
+	m->heads = le_get_u32(h + H_HEADS);
+	m->width = le_get_u32(h + H_WIDTH);
+	m->context = le_get_u32(h + H_CONTEXT);
+	m->vocab = le_get_u32(h + H_VOCAB);
+	m->padded_vocab = le_get_u32(h + H_PVOCAB);
+	m->tied = le_get_u32(h + H_TIED);
+	m->bias = le_get_u32(h + H_BIAS);
+	m->qkv_bias = le_get_u32(h + H_QKVBIAS);
 	if (m->layers < 1 || m->layers > 1024 || m->heads < 1 || m->heads > 1024 ||
 	    m->width < 1 || m->width > (1u << 16) || m->width % m->heads != 0 ||
 	    m->context < 1 || m->context > (1u << 20) || m->vocab < 1 ||
@@ -313,22 +267,22 @@ static int check_header(struct ckpt *c, const unsigned char *h)
 		return fail(c, "checkpoint has an impossible tensor count %" PRIu32, c->n_tensors);
 	if (c->n_params < 1 || c->n_params > CKPT_MAX_PARAMS)
 		return fail(c, "checkpoint has an impossible parameter count %" PRIu64, c->n_params);
-	c->step = get64(h + H_STEP);
-	c->tokens = get64(h + H_TOKENS);
-	c->adam_step = get64(h + H_ADAMSTEP);
+	c->step = le_get_u64(h + H_STEP);
+	c->tokens = le_get_u64(h + H_TOKENS);
+	c->adam_step = le_get_u64(h + H_ADAMSTEP);
 	for (int i = 0; i < 4; i++)
-		c->rng[i] = get64(h + H_RNG + 8 * i);
-	c->sched.kind = get32(h + H_SCHED);
-	c->sched.lr = getf64(h + H_LR);
-	c->sched.min_lr_frac = getf64(h + H_MINLR);
-	c->sched.warmup = get64(h + H_WARMUP);
-	c->sched.total_steps = get64(h + H_TOTAL);
-	c->sched.weight_decay = getf64(h + H_WD);
-	c->sched.beta1 = getf64(h + H_BETA1);
-	c->sched.beta2 = getf64(h + H_BETA2);
-	c->sched.eps = getf64(h + H_EPS);
-	c->sched.clip = getf64(h + H_CLIP);
-	c->sched.decay = get64(h + H_DECAY);
+		c->rng[i] = le_get_u64(h + H_RNG + 8 * i);
+	c->sched.kind = le_get_u32(h + H_SCHED);
+	c->sched.lr = le_get_f64(h + H_LR);
+	c->sched.min_lr_frac = le_get_f64(h + H_MINLR);
+	c->sched.warmup = le_get_u64(h + H_WARMUP);
+	c->sched.total_steps = le_get_u64(h + H_TOTAL);
+	c->sched.weight_decay = le_get_f64(h + H_WD);
+	c->sched.beta1 = le_get_f64(h + H_BETA1);
+	c->sched.beta2 = le_get_f64(h + H_BETA2);
+	c->sched.eps = le_get_f64(h + H_EPS);
+	c->sched.clip = le_get_f64(h + H_CLIP);
+	c->sched.decay = le_get_u64(h + H_DECAY);
 	if (c->sched.kind > CKPT_SCHED_WSD || !finite_in(c->sched.lr, 0, 1e30) ||
 	    !finite_in(c->sched.min_lr_frac, 0, 1) || !finite_in(c->sched.weight_decay, 0, 1e30) ||
 	    !finite_in(c->sched.beta1, 0, 1) || !finite_in(c->sched.beta2, 0, 1) ||
@@ -344,9 +298,9 @@ static int check_header(struct ckpt *c, const unsigned char *h)
 	for (int s = 0; s < CKPT_NSEC; s++) {
 		const unsigned char *p = h + H_SECTIONS + 24 * s;
 
-		c->sec_off[s] = get64(p);
-		c->sec_len[s] = get64(p + 8);
-		c->sec_hash[s] = get64(p + 16);
+		c->sec_off[s] = le_get_u64(p);
+		c->sec_len[s] = le_get_u64(p + 8);
+		c->sec_hash[s] = le_get_u64(p + 16);
 		if (s < CKPT_SEC_LOADER ? c->sec_len[s] != want[s] : c->sec_len[s] > CKPT_MAX_BLOB)
 			return fail(c, "checkpoint is corrupt (%s has %" PRIu64 " bytes)",
 				    sec_names[s], c->sec_len[s]);
@@ -374,13 +328,13 @@ static int check_table(struct ckpt *c, const unsigned char *t)
 		memcpy(e->name, p + E_NAME, CKPT_NAME_MAX);
 		if (memchr(e->name, '\0', CKPT_NAME_MAX) == NULL || e->name[0] == '\0')
 			return fail(c, "checkpoint is corrupt (tensor %" PRIu32 " has a bad name)", i);
-		e->dtype = get32(p + E_DTYPE);
-		e->ndim = get32(p + E_NDIM);
+		e->dtype = le_get_u32(p + E_DTYPE);
+		e->ndim = le_get_u32(p + E_NDIM);
 		if (e->dtype != 0 || e->ndim < 1 || e->ndim > 4)
 			return fail(c, "checkpoint is corrupt (tensor %s: type %" PRIu32 ", %" PRIu32
 				    " dimensions)", e->name, e->dtype, e->ndim);
 		for (uint32_t d = 0; d < 4; d++) {
-			e->shape[d] = get64(p + E_SHAPE + 8 * d);
+			e->shape[d] = le_get_u64(p + E_SHAPE + 8 * d);
 			if (d < e->ndim ? e->shape[d] < 1 || e->shape[d] > CKPT_MAX_PARAMS
 					: e->shape[d] != 0)
 				return fail(c, "checkpoint is corrupt (tensor %s has a bad shape)", e->name);
@@ -390,8 +344,8 @@ static int check_table(struct ckpt *c, const unsigned char *t)
 					return fail(c, "checkpoint is corrupt (tensor %s is too large)", e->name);
 			}
 		}
-		e->offset = get64(p + E_OFFSET);
-		e->count = get64(p + E_COUNT);
+		e->offset = le_get_u64(p + E_OFFSET);
+		e->count = le_get_u64(p + E_COUNT);
 		if (e->count != prod || e->offset != next || e->count > c->n_params - next)
 			return fail(c, "checkpoint is corrupt (tensor %s does not fit the weights)", e->name);
 		next += e->count;

@@ -5,6 +5,7 @@
  * unwinds (longjmp) to the public call with one clear reason. */
 #include "parquet.h"
 #include "err.h"
+#include "le.h"
 #include "thrift.h"
 
 #include <brotli/decode.h>
@@ -50,12 +51,6 @@ const char *pq_codec_name(int codec)
 	if (codec >= 0 && codec < (int)(sizeof names / sizeof *names))
 		return names[codec];
 	return "UNKNOWN";
-}
-
-static uint32_t load_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
 }
 
 /* ---------------------------------------------------------------- footer */
@@ -425,7 +420,7 @@ static int pq_parse_footer(struct pq_file *f)
 		snprintf(f->err, sizeof f->err, "not a parquet file (no footer magic; truncated?)");
 		return -1;
 	}
-	flen = load_u32(f->data + f->size - 8);
+	flen = le_get_u32(f->data + f->size - 8);
 	if (flen > f->size - 12) {
 		snprintf(f->err, sizeof f->err, "corrupt footer length %u", flen);
 		return -1;
@@ -1170,7 +1165,7 @@ static void load_dict(struct pq_reader *r, const struct page_header *h,
 
 			if (end - p < 4)
 				rd_fail(r, "truncated dictionary");
-			len = load_u32(p);
+			len = le_get_u32(p);
 			p += 4;
 			if (len > (size_t)(end - p))
 				rd_fail(r, "dictionary value longer than its page");
@@ -1225,7 +1220,7 @@ static void start_values(struct pq_reader *r, const uint8_t *p, const uint8_t *e
 			rd_fail(r, "RLE encoding for a non-boolean column");
 		if (end - p < 4)
 			rd_fail(r, "truncated RLE values");
-		len = load_u32(p);
+		len = le_get_u32(p);
 		if (len > (size_t)(end - p - 4))
 			rd_fail(r, "RLE values longer than the page");
 		rle_init(&r->idx, p + 4, p + 4 + len, 1);
@@ -1340,7 +1335,7 @@ static int load_page(struct pq_reader *r)
 						h.rep_enc);
 				if (end - p < 4)
 					rd_fail(r, "truncated repetition levels");
-				len = load_u32(p);
+				len = le_get_u32(p);
 				p += 4;
 				if (len > (size_t)(end - p))
 					rd_fail(r, "repetition levels longer than the page");
@@ -1355,7 +1350,7 @@ static int load_page(struct pq_reader *r)
 						h.def_enc);
 				if (end - p < 4)
 					rd_fail(r, "truncated definition levels");
-				len = load_u32(p);
+				len = le_get_u32(p);
 				p += 4;
 				if (len > (size_t)(end - p))
 					rd_fail(r, "definition levels longer than the page");
@@ -1533,7 +1528,7 @@ static void read_value(struct pq_reader *r, struct pq_value *v)
 
 			if (r->vend - r->vp < 4)
 				rd_fail(r, "truncated value");
-			len = load_u32(r->vp);
+			len = le_get_u32(r->vp);
 			if (len > (size_t)(r->vend - r->vp - 4))
 				rd_fail(r, "value of %u bytes runs past its page", len);
 			v->s = r->vp + 4;

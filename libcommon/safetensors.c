@@ -15,6 +15,7 @@
 #include "err.h"
 #include "io.h"
 #include "json.h"
+#include "le.h"
 #include "safetensors.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -122,8 +123,7 @@ int st_open(struct safetensors *f, const char *path)
 		return fail(f, "cannot map: '%s': %s", path, strerror(errno));
 	f->map = map;
 	f->size = (size_t)st.st_size;
-	for (int i = 7; i >= 0; i--)
-		hlen = hlen << 8 | f->map[i];
+	hlen = le_get_u64(f->map);
 	if (hlen < 2 || hlen > ST_MAX_HEADER || hlen > f->size - 8) {
 		fail(f, "bad safetensors header length %llu: '%s'", (unsigned long long)hlen, path);
 		goto bad;
@@ -204,11 +204,11 @@ int st_read_f32(struct safetensors *f, const struct st_tensor *t, float *dst)
 		return 0;
 	case ST_F16:
 		for (uint64_t i = 0; i < n; i++)
-			dst[i] = half_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+			dst[i] = half_to_f32(le_get_u16(p + 2 * i));
 		return 0;
 	case ST_BF16:
 		for (uint64_t i = 0; i < n; i++) {
-			uint32_t u = (uint32_t)(p[2 * i] | p[2 * i + 1] << 8) << 16;
+			uint32_t u = (uint32_t)le_get_u16(p + 2 * i) << 16;
 			memcpy(&dst[i], &u, 4);
 		}
 		return 0;
@@ -277,8 +277,7 @@ void st_write(const char *path, const struct st_write_tensor *ts, size_t n)
 	/* pad with spaces so the data starts 8-byte aligned */
 	while (h.len % 8)
 		sb_printf(&h, " ");
-	for (int i = 0; i < 8; i++)
-		len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
+	le_put_u64(len8, h.len);
 	afile_open(&a, path);
 	out_write(&a.out, len8, 8);
 	out_write(&a.out, h.s, h.len);

@@ -4,6 +4,7 @@
  * naming the file and frame, never a silently different batch. */
 #include "shard.h"
 #include "err.h"
+#include "le.h"
 #include "tokio.h"
 
 #include <errno.h>
@@ -34,33 +35,6 @@
 #define CACHE_MAX_SLOTS   48
 #define CACHE_MIN_SLOTS   4
 
-/* ---- little-endian fields ---- */
-
-static void put32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-	p[2] = (unsigned char)(v >> 16);
-	p[3] = (unsigned char)(v >> 24);
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
 static uint32_t width_for(uint32_t vocab)
 {
 	return vocab <= 65536 ? 2 : 4;
@@ -71,23 +45,23 @@ static void header_encode(const struct shard_header *h, unsigned char *b)
 	unsigned char *p = b + 8;
 
 	memset(b, 0, SHARD_HEADER_BYTES);
-	put32(b, SKIP_HEADER_MAGIC);
-	put32(b + 4, HEADER_PAYLOAD);
+	le_put_u32(b, SKIP_HEADER_MAGIC);
+	le_put_u32(b + 4, HEADER_PAYLOAD);
 	memcpy(p, "GPTSHARD", 8);
-	put32(p + 8, h->version);
-	put32(p + 12, h->width);
-	put32(p + 16, h->vocab);
-	put32(p + 20, h->eot);
-	put32(p + 24, h->frame_tokens);
-	put32(p + 28, h->nframes);
-	put64(p + 32, h->tokens);
-	put64(p + 40, h->docs);
-	put64(p + 48, h->index_offset);
-	put64(p + 56, h->hash);
-	put32(p + 64, (uint32_t)h->level);
-	put32(p + 68, 0);
+	le_put_u32(p + 8, h->version);
+	le_put_u32(p + 12, h->width);
+	le_put_u32(p + 16, h->vocab);
+	le_put_u32(p + 20, h->eot);
+	le_put_u32(p + 24, h->frame_tokens);
+	le_put_u32(p + 28, h->nframes);
+	le_put_u64(p + 32, h->tokens);
+	le_put_u64(p + 40, h->docs);
+	le_put_u64(p + 48, h->index_offset);
+	le_put_u64(p + 56, h->hash);
+	le_put_u32(p + 64, (uint32_t)h->level);
+	le_put_u32(p + 68, 0);
 	memcpy(p + 72, h->tokenizer, SHARD_NAME_MAX);
-	put64(p + 112, XXH64(p, 112, 0));
+	le_put_u64(p + 112, XXH64(p, 112, 0));
 }
 
 static uint64_t index_bytes(uint32_t nframes)
@@ -103,27 +77,27 @@ static void header_decode(const char *path, const unsigned char *b,
 	uint64_t frames;
 	size_t i;
 
-	if (get32(b) != SKIP_HEADER_MAGIC || memcmp(p, "GPTSHARD", 8) != 0)
+	if (le_get_u32(b) != SKIP_HEADER_MAGIC || memcmp(p, "GPTSHARD", 8) != 0)
 		die("not a gpt-shard file (bad magic): '%s'", path);
-	if (get32(b + 4) != HEADER_PAYLOAD)
+	if (le_get_u32(b + 4) != HEADER_PAYLOAD)
 		die("corrupt shard header (size field %u, want %u): '%s'",
-		    get32(b + 4), HEADER_PAYLOAD, path);
-	if (XXH64(p, 112, 0) != get64(p + 112))
+		    le_get_u32(b + 4), HEADER_PAYLOAD, path);
+	if (XXH64(p, 112, 0) != le_get_u64(p + 112))
 		die("corrupt shard header (checksum mismatch): '%s'", path);
-	h->version = get32(p + 8);
+	h->version = le_get_u32(p + 8);
 	if (h->version != SHARD_VERSION)
 		die("unsupported shard version %u (this reader knows %u): '%s'",
 		    h->version, SHARD_VERSION, path);
-	h->width = get32(p + 12);
-	h->vocab = get32(p + 16);
-	h->eot = get32(p + 20);
-	h->frame_tokens = get32(p + 24);
-	h->nframes = get32(p + 28);
-	h->tokens = get64(p + 32);
-	h->docs = get64(p + 40);
-	h->index_offset = get64(p + 48);
-	h->hash = get64(p + 56);
-	h->level = (int32_t)get32(p + 64);
+	h->width = le_get_u32(p + 12);
+	h->vocab = le_get_u32(p + 16);
+	h->eot = le_get_u32(p + 20);
+	h->frame_tokens = le_get_u32(p + 24);
+	h->nframes = le_get_u32(p + 28);
+	h->tokens = le_get_u64(p + 32);
+	h->docs = le_get_u64(p + 40);
+	h->index_offset = le_get_u64(p + 48);
+	h->hash = le_get_u64(p + 56);
+	h->level = (int32_t)le_get_u32(p + 64);
 	memcpy(h->tokenizer, p + 72, SHARD_NAME_MAX);
 	if (h->vocab == 0 || h->width != width_for(h->vocab))
 		die("bad shard header (vocabulary %u with %u-byte tokens): '%s'",
@@ -139,8 +113,8 @@ static void header_decode(const char *path, const unsigned char *b,
 		die("bad shard header (%llu tokens, %u frames, %llu documents): '%s'",
 		    (unsigned long long)h->tokens, h->nframes,
 		    (unsigned long long)h->docs, path);
-	if (get32(p + 68) != 0)
-		die("bad shard header (unknown flags 0x%x): '%s'", get32(p + 68), path);
+	if (le_get_u32(p + 68) != 0)
+		die("bad shard header (unknown flags 0x%x): '%s'", le_get_u32(p + 68), path);
 	if (h->tokenizer[SHARD_NAME_MAX - 1] != '\0')
 		die("bad shard header (tokenizer name not terminated): '%s'", path);
 	for (i = 0; h->tokenizer[i]; i++)
@@ -235,11 +209,11 @@ static void shardw_flush(struct shard_writer *w)
 			w->index = xrealloc(w->index, w->index_cap);
 		}
 		e = w->index + w->index_len;
-		put64(e, w->offset);
-		put32(e + 8, (uint32_t)csize[i]);
-		put32(e + 12, (uint32_t)tokens);
-		put64(e + 16, thash[i]);
-		put64(e + 24, XXH64(w->comp[i], csize[i], 0));
+		le_put_u64(e, w->offset);
+		le_put_u32(e + 8, (uint32_t)csize[i]);
+		le_put_u32(e + 12, (uint32_t)tokens);
+		le_put_u64(e + 16, thash[i]);
+		le_put_u64(e + 24, XXH64(w->comp[i], csize[i], 0));
 		w->index_len += INDEX_ENTRY;
 		w->offset += csize[i];
 		w->h.tokens += tokens;
@@ -262,7 +236,7 @@ static void narrow(unsigned char *d, const uint32_t *ids, size_t n, uint32_t wid
 	memcpy(d, ids, n * 4);
 #else
 	for (i = 0; i < n; i++)
-		put32(d + 4 * i, ids[i]);
+		le_put_u32(d + 4 * i, ids[i]);
 #endif
 }
 
@@ -325,8 +299,8 @@ void shardw_commit(struct shard_writer *w, struct shard_header *h)
 	payload = index_bytes(w->h.nframes) - 8;
 	if (payload > UINT32_MAX)
 		die("too many frames for one shard: '%s'", w->a.path);
-	put32(head, SKIP_INDEX_MAGIC);
-	put32(head + 4, (uint32_t)payload);
+	le_put_u32(head, SKIP_INDEX_MAGIC);
+	le_put_u32(head + 4, (uint32_t)payload);
 	memcpy(head + 8, "GPTINDEX", 8);
 	out_write(&w->a.out, head, 16);
 	{
@@ -335,15 +309,15 @@ void shardw_commit(struct shard_writer *w, struct shard_header *h)
 
 		if (!st)
 			die("out of memory");
-		put32(cnt, w->h.nframes);
-		put32(cnt + 4, 0);
+		le_put_u32(cnt, w->h.nframes);
+		le_put_u32(cnt + 4, 0);
 		out_write(&w->a.out, cnt, 8);
 		out_write(&w->a.out, w->index, w->index_len);
 		XXH64_reset(st, 0);
 		XXH64_update(st, "GPTINDEX", 8);
 		XXH64_update(st, cnt, 8);
 		XXH64_update(st, w->index, w->index_len);
-		put64(sum, XXH64_digest(st));
+		le_put_u64(sum, XXH64_digest(st));
 		XXH64_freeState(st);
 	}
 	out_write(&w->a.out, sum, 8);
@@ -453,19 +427,19 @@ static void sfile_open(struct sfile *f, const char *path)
 		    (unsigned long long)ilen, path);
 	ix = xmalloc((size_t)ilen);
 	pread_full(f->fd, ix, (size_t)ilen, h->index_offset, path);
-	if (get32(ix) != SKIP_INDEX_MAGIC || get32(ix + 4) != ilen - 8 ||
+	if (le_get_u32(ix) != SKIP_INDEX_MAGIC || le_get_u32(ix + 4) != ilen - 8 ||
 	    memcmp(ix + 8, "GPTINDEX", 8) != 0)
 		die("corrupt shard index (bad frame head): '%s'", path);
-	if (XXH64(ix + 8, (size_t)ilen - 16, 0) != get64(ix + ilen - 8))
+	if (XXH64(ix + 8, (size_t)ilen - 16, 0) != le_get_u64(ix + ilen - 8))
 		die("corrupt shard index (checksum mismatch): '%s'", path);
-	if (get32(ix + 16) != h->nframes || get32(ix + 20) != 0)
+	if (le_get_u32(ix + 16) != h->nframes || le_get_u32(ix + 20) != 0)
 		die("corrupt shard index (frame count): '%s'", path);
 	maxc = ZSTD_compressBound((size_t)h->frame_tokens * h->width);
 	for (i = 0; i < h->nframes; i++) {
 		const unsigned char *e = ix + 24 + (size_t)i * INDEX_ENTRY;
-		uint32_t c = get32(e + 8), t = get32(e + 12);
+		uint32_t c = le_get_u32(e + 8), t = le_get_u32(e + 12);
 
-		if (get64(e) != off || c == 0 || c > maxc || t == 0 ||
+		if (le_get_u64(e) != off || c == 0 || c > maxc || t == 0 ||
 		    t > h->frame_tokens ||
 		    (i + 1 < h->nframes && t != h->frame_tokens))
 			die("corrupt shard index (entry of frame %u): '%s'", i, path);
@@ -498,15 +472,15 @@ static uint32_t frame_load(const struct sfile *f, uint32_t frame,
 {
 	const unsigned char *e = sfile_entry(f, frame);
 	const char *path = f->info.path;
-	uint32_t c = get32(e + 8), t = get32(e + 12);
+	uint32_t c = le_get_u32(e + 8), t = le_get_u32(e + 12);
 	size_t bytes = (size_t)t * f->info.h.width, got;
 
 	if (c > *comp_cap) {
 		*comp_cap = c;
 		*comp = xrealloc(*comp, c);
 	}
-	pread_full(f->fd, *comp, c, get64(e), path);
-	if (XXH64(*comp, c, 0) != get64(e + 24))
+	pread_full(f->fd, *comp, c, le_get_u64(e), path);
+	if (XXH64(*comp, c, 0) != le_get_u64(e + 24))
 		die("corrupt shard, frame %u: compressed bytes fail their checksum: '%s'",
 		    frame, path);
 	if (ZSTD_getFrameContentSize(*comp, c) != bytes)
@@ -515,7 +489,7 @@ static uint32_t frame_load(const struct sfile *f, uint32_t frame,
 	if (ZSTD_isError(got) || got != bytes)
 		die("corrupt shard, frame %u: %s: '%s'", frame,
 		    ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame", path);
-	if (XXH64(out, bytes, 0) != get64(e + 16))
+	if (XXH64(out, bytes, 0) != le_get_u64(e + 16))
 		die("corrupt shard, frame %u: token checksum mismatch: '%s'", frame, path);
 	return t;
 }
@@ -553,7 +527,7 @@ void shard_verify(const char *path)
 		for (k = 0; k < t; k++) {
 			uint32_t id = h->width == 2 ?
 				(uint32_t)buf[2 * k] | (uint32_t)buf[2 * k + 1] << 8 :
-				get32(buf + 4 * k);
+				le_get_u32(buf + 4 * k);
 
 			if (id >= h->vocab)
 				die("corrupt shard, frame %u: token id %u outside the vocabulary (%u ids): '%s'",
@@ -708,7 +682,7 @@ static void widen32(uint32_t *ids, const unsigned char *b, size_t n)
 	size_t k;
 
 	for (k = 0; k < n; k++)
-		ids[k] = get32(b + 4 * k);
+		ids[k] = le_get_u32(b + 4 * k);
 #endif
 }
 
@@ -741,7 +715,7 @@ void shards_read(struct shards *s, uint64_t pos, uint32_t *ids, size_t n)
 		rel = pos - f->info.start;
 		frame = (uint32_t)(rel / f->info.h.frame_tokens);
 		off = (uint32_t)(rel % f->info.h.frame_tokens);
-		avail = get32(sfile_entry(f, frame) + 12) - off;
+		avail = le_get_u32(sfile_entry(f, frame) + 12) - off;
 		if (avail > n)
 			avail = (uint32_t)n;
 		b = shards_frame(s, lo, frame);
@@ -926,27 +900,27 @@ void shards_pos_save(const struct shards *s, unsigned char *b)
 {
 	memset(b, 0, SHARD_POS_BYTES);
 	memcpy(b, "GPTSPOS1", 8);
-	put32(b + 8, s->T);
-	put32(b + 12, (uint32_t)s->shuffle);
-	put64(b + 16, s->seed);
-	put64(b + 24, s->W);
-	put64(b + 32, s->consumed);
-	put64(b + 40, s->tokens);
-	put32(b + 48, s->world);
-	put64(b + 56, XXH64(b, 56, 0));
+	le_put_u32(b + 8, s->T);
+	le_put_u32(b + 12, (uint32_t)s->shuffle);
+	le_put_u64(b + 16, s->seed);
+	le_put_u64(b + 24, s->W);
+	le_put_u64(b + 32, s->consumed);
+	le_put_u64(b + 40, s->tokens);
+	le_put_u32(b + 48, s->world);
+	le_put_u64(b + 56, XXH64(b, 56, 0));
 }
 
 void shards_pos_restore(struct shards *s, const unsigned char *b)
 {
-	if (memcmp(b, "GPTSPOS1", 8) != 0 || XXH64(b, 56, 0) != get64(b + 56))
+	if (memcmp(b, "GPTSPOS1", 8) != 0 || XXH64(b, 56, 0) != le_get_u64(b + 56))
 		die("not a saved shard reader position (bad magic or checksum)");
-	if (get32(b + 8) != s->T || get32(b + 12) != (uint32_t)s->shuffle ||
-	    get64(b + 16) != s->seed)
+	if (le_get_u32(b + 8) != s->T || le_get_u32(b + 12) != (uint32_t)s->shuffle ||
+	    le_get_u64(b + 16) != s->seed)
 		die("saved reader position is for windows of %u, shuffle %u, seed %llu; this reader has %u, %u, %llu",
-		    get32(b + 8), get32(b + 12), (unsigned long long)get64(b + 16),
+		    le_get_u32(b + 8), le_get_u32(b + 12), (unsigned long long)le_get_u64(b + 16),
 		    s->T, (unsigned)s->shuffle, (unsigned long long)s->seed);
-	if (get64(b + 40) != s->tokens || get64(b + 24) != s->W)
+	if (le_get_u64(b + 40) != s->tokens || le_get_u64(b + 24) != s->W)
 		die("saved reader position is for other data (%llu tokens, now %llu)",
-		    (unsigned long long)get64(b + 40), (unsigned long long)s->tokens);
-	s->consumed = get64(b + 32);
+		    (unsigned long long)le_get_u64(b + 40), (unsigned long long)s->tokens);
+	s->consumed = le_get_u64(b + 32);
 }

@@ -2,6 +2,7 @@
  * come from strangers, so every varint, length and count is bounded by
  * the bytes that remain, and nesting by THRIFT_MAX_DEPTH. */
 #include "thrift.h"
+#include "le.h"
 
 #include <string.h>
 
@@ -158,7 +159,7 @@ double thrift_double(struct thrift *t, int type)
 		thrift_fail(t, "truncated metadata");
 		return 0;
 	}
-	memcpy(&d, t->p, 8);
+	d = le_get_f64(t->p);
 	t->p += 8;
 	return d;
 }
