@@ -4,8 +4,9 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "err.h"
-#include "evalbench.h"
-#include "infer.h"
+#include "engine.h"
+#include "eval.h"
+#include "modelio.h"
 #include "io.h"
 #include "model.h"
 #include "progress.h"
@@ -22,10 +23,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#ifdef GPT_CUDA
-#include "gpt_cuda.h"
-#include "gpt_cuda_infer.h"
-#endif
 
 #define TEXT_MAX (1ull << 32)
 #define MAX_COLS 16
@@ -58,7 +55,8 @@ static void usage(void)
 
 struct opts {
 	const char *val, *hellaswag, *lambada, *details;
-	int text, json, tsv, batch, context, gpu;
+	int text, json, tsv, batch, context;
+	const char *device;       /* --device */
 	uint64_t windows, limit;
 	enum progress_mode pm;
 };
@@ -145,84 +143,6 @@ static size_t text_window(void *ctx, uint64_t k, uint32_t *ids, size_t cap)
 	return len;
 }
 
-/* --device: 1 for the GPU, 0 for the CPU; cuda where none is usable dies. */
-static int device_pick(const char *dev)
-{
-	if (strcmp(dev, "auto") != 0 && strcmp(dev, "cpu") != 0 && strcmp(dev, "cuda") != 0)
-		die_usage("unknown device '%s' (auto, cpu, cuda)", dev);
-#ifdef GPT_CUDA
-	if (strcmp(dev, "cuda") == 0 && !gcuda_available())
-		die("no CUDA engine for --device cuda: no usable gpu: %s", gcuda_why_not());
-	return strcmp(dev, "cpu") != 0 && gcuda_available();
-#else
-	if (strcmp(dev, "cuda") == 0)
-		die("no CUDA engine in this build (no nvcc when it was built); use --device cpu");
-	return 0;
-#endif
-}
-
-#ifdef GPT_CUDA
-/* The GPU under evalbench: full forward passes with targets for the loss
- * windows, the GPU decoder's cache for the benchmarks; each made when
- * first needed. */
-struct gpu_eval {
-	struct gcuda_model *g;
-	struct gcuda_decoder *dec;
-	int B, T, n_ctx, Vp, planned;
-	float *rows, *last;
-};
-
-static void gpu_losses(void *ctx, const uint32_t *inp, const uint32_t *tgt, int nb, int T,
-                       double *loss)
-{
-	struct gpu_eval *ge = ctx;
-
-	if (!ge->planned) {
-		gcuda_model_plan(ge->g, ge->B, ge->T, 0, 0);
-		ge->rows = xmalloc(xmul(xmul((size_t)ge->B, (size_t)ge->T), sizeof *ge->rows));
-		ge->planned = 1;
-	}
-	gcuda_model_forward(ge->g, inp, tgt, nb, T);
-	gcuda_model_row_loss(ge->g, 0, nb * T, ge->rows);
-	for (int r = 0; r < nb * T; r++)
-		if (tgt[r] != GPT_IGNORE)
-			loss[r] = ge->rows[r];
-}
-
-static void gpu_rewind(void *ctx, int pos)
-{
-	struct gpu_eval *ge = ctx;
-
-	if (!ge->dec) {
-		ge->dec = gcuda_decoder_init(ge->g, ge->n_ctx);
-		ge->last = xmalloc(xmul((size_t)ge->Vp, sizeof *ge->last));
-	}
-	gcuda_decoder_rewind(ge->dec, pos);
-}
-
-static const float *gpu_feed(void *ctx, const uint32_t *ids, int n, float *all)
-{
-	struct gpu_eval *ge = ctx;
-
-	if (!ge->dec)
-		gpu_rewind(ctx, 0);
-	if (all) {
-		gcuda_decoder_step_all(ge->dec, ids, n, all);
-		return all + (size_t)(n - 1) * ge->Vp;
-	}
-	gcuda_decoder_step(ge->dec, ids, n, ge->last);
-	return ge->last;
-}
-
-static void gpu_eval_free(struct gpu_eval *ge)
-{
-	gcuda_decoder_free(ge->dec);
-	gcuda_model_free(ge->g);
-	free(ge->rows);
-	free(ge->last);
-}
-#endif
-
 static void put_loss(struct row *r, const struct eval_loss *l, int T)
 {
 	double mean = l->tokens ? l->nats / (double)l->tokens : NAN;
@@ -241,13 +161,9 @@ static void eval_one(const char *ckpt, const struct opts *o, const struct vocab 
 	struct gpt_model m;
 	char tokenizer[CKPT_NAME_MAX];
 	int T;
-	const struct eval_engine *e = NULL;
-#ifdef GPT_CUDA
-	struct gpu_eval ge;
-	struct eval_engine gpu_engine = {&ge, gpu_losses, gpu_rewind, gpu_feed};
-#endif
+	struct engine *e;
 
-	infer_load(ckpt, &m, tokenizer);
+	modelio_load(ckpt, &m, tokenizer);
 	if (strcmp(tokenizer, v->name) != 0)
 		warnx("checkpoint was trained with tokenizer '%s', scoring with '%s': '%s'",
 		      tokenizer, v->name, ckpt);
@@ -255,31 +171,20 @@ static void eval_one(const char *ckpt, const struct opts *o, const struct vocab 
 		die("vocabulary '%s' has %u ids, the model only %d: '%s'", v->name, v->n_ids,
 		    m.cfg.vocab_size, ckpt);
 	T = o->context && o->context < m.cfg.n_ctx ? o->context : m.cfg.n_ctx;
-#ifdef GPT_CUDA
-	if (o->gpu) {
-		memset(&ge, 0, sizeof ge);
-		ge.g = gcuda_model_init(&m.cfg);
-		gcuda_model_upload(ge.g, &m);
-		ge.B = o->batch;
-		ge.T = T;
-		ge.n_ctx = m.cfg.n_ctx;
-		ge.Vp = m.cfg.padded_vocab;
-		e = &gpu_engine;
-	}
-#endif
+	e = engine_open(o->device, &m);
 	put(r, "checkpoint", 1, "%.511s", ckpt);
-	put(r, "params", 0, "%zu", gpt_config_count_params(&m.cfg));
+	put(r, "params", 0, "%zu", gpt_config_count_params(&e->model.cfg));
 	if (sh) {
 		struct shard_src src = {sh, T, 0, 0};
 		struct eval_loss l;
-		if (shards_vocab(sh) > (uint32_t)m.cfg.vocab_size)
+		if (shards_vocab(sh) > (uint32_t)e->model.cfg.vocab_size)
 			die("shards hold ids up to %u, beyond the model's vocabulary of %d: '%s'",
-			    shards_vocab(sh) - 1, m.cfg.vocab_size, ckpt);
+			    shards_vocab(sh) - 1, e->model.cfg.vocab_size, ckpt);
 		src.W = shards_tokens(sh) > 0 ? (shards_tokens(sh) - 1) / (uint64_t)T : 0;
 		if (src.W == 0)
 			die("the shards hold fewer than %d tokens, one window", T + 1);
 		src.n = o->windows && o->windows < src.W ? o->windows : src.W;
-		evalbench_loss(&m, e, v, shard_window, &src, T, o->batch, &l, o->pm);
+		eval_lm_loss(e, v, shard_window, &src, T, o->batch, &l, o->pm);
 		put_loss(r, &l, T);
 	}
 	if (o->text) {
@@ -287,14 +192,14 @@ static void eval_one(const char *ckpt, const struct opts *o, const struct vocab 
 		struct eval_loss l;
 		if (ntext < 2)
 			die("the text on stdin is shorter than two tokens");
-		evalbench_loss(&m, e, v, text_window, &src, T, o->batch, &l, o->pm);
+		eval_lm_loss(e, v, text_window, &src, T, o->batch, &l, o->pm);
 		put_loss(r, &l, T);
 	}
 	if (o->hellaswag) {
 		struct eval_bench b;
 		if (details)
 			fprintf(details, "# hellaswag %s\n", ckpt);
-		evalbench_hellaswag(&m, e, v, o->hellaswag, o->limit, &b, details, o->pm);
+		eval_hellaswag(e, v, o->hellaswag, o->limit, &b, details, o->pm);
 		put(r, "hellaswag_n", 0, "%llu", (unsigned long long)b.n);
 		put(r, "hellaswag", 0, "%.4f", b.n ? (double)b.hits / (double)b.n : NAN);
 		put(r, "hellaswag_norm", 0, "%.4f", b.n ? (double)b.hits_norm / (double)b.n : NAN);
@@ -303,16 +208,12 @@ static void eval_one(const char *ckpt, const struct opts *o, const struct vocab 
 		struct eval_bench b;
 		if (details)
 			fprintf(details, "# lambada %s\n", ckpt);
-		evalbench_lambada(&m, e, v, o->lambada, o->limit, &b, details, o->pm);
+		eval_lambada(e, v, o->lambada, o->limit, &b, details, o->pm);
 		put(r, "lambada_n", 0, "%llu", (unsigned long long)b.n);
 		put(r, "lambada", 0, "%.4f", b.n ? (double)b.hits / (double)b.n : NAN);
 		put(r, "lambada_ppl", 0, "%.3f", b.n ? exp(b.loss / (double)b.n) : NAN);
 	}
-#ifdef GPT_CUDA
-	if (o->gpu)
-		gpu_eval_free(&ge);
-#endif
-	gpt_model_free(&m);
+	engine_close(e);
 }
 
 static void json_string(struct out *o, const char *s)
@@ -461,7 +362,10 @@ int main(int argc, char **argv)
 		die_usage("--text and shards cannot be used together");
 	if (!o.val && !o.text && !o.hellaswag && !o.lambada)
 		die_usage("nothing to evaluate: give shards, --text, --hellaswag or --lambada");
-	o.gpu = device_pick(device);
+	if (engine_device_check(device) != 0)
+		die_usage("unknown device '%s' (auto, cpu, cuda)", device);
+	engine_find(device, NULL, 0); /* --device cuda without one fails now */
+	o.device = device;
 
 	vpath = vocab_locate(vocab_path, offline);
 	vocab_load(&v, vpath);

@@ -4,7 +4,8 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "err.h"
-#include "infer.h"
+#include "engine.h"
+#include "modelio.h"
 #include "io.h"
 #include "model.h"
 #include "progress.h"
@@ -18,10 +19,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#ifdef GPT_CUDA
-#include "gpt_cuda.h"
-#include "gpt_cuda_infer.h"
-#endif
 
 #define PROMPT_MAX (64u << 20)
 
@@ -144,13 +141,9 @@ static void emit_id(struct emitter *e, uint32_t id)
 }
 
 struct session {
-	struct gpt_model m;
-	struct infer inf;        /* the CPU cache, unless on the GPU */
-#ifdef GPT_CUDA
-	struct gcuda_model *gpu; /* the GPU engine and its cache, or NULL */
-	struct gcuda_decoder *dec;
-	float *gpu_logits;
-#endif
+	struct engine *e;        /* the model, on the device --device picked */
+	struct engine_decoder *dec; /* its key/value cache */
+	int n_ctx, vocab_size;
 	struct vocab v;
 	struct sampler smp;
 	int vocab;               /* ids the sampler may choose */
@@ -158,52 +151,20 @@ struct session {
 	double gen_seconds;
 };
 
-/* --device: 1 for the GPU, 0 for the CPU; cuda where none is usable dies. */
-static int device_pick(const char *dev)
-{
-	if (strcmp(dev, "auto") != 0 && strcmp(dev, "cpu") != 0 && strcmp(dev, "cuda") != 0)
-		die_usage("unknown device '%s' (auto, cpu, cuda)", dev);
-#ifdef GPT_CUDA
-	if (strcmp(dev, "cuda") == 0 && !gcuda_available())
-		die("no CUDA engine for --device cuda: no usable gpu: %s", gcuda_why_not());
-	return strcmp(dev, "cpu") != 0 && gcuda_available();
-#else
-	if (strcmp(dev, "cuda") == 0)
-		die("no CUDA engine in this build (no nvcc when it was built); use --device cpu");
-	return 0;
-#endif
-}
-
-/* The cache, on whichever device holds it (infer.h's contract). */
+/* The cache, on whichever device holds it (engine.h's decoder). */
 static int cache_pos(const struct session *S)
 {
-#ifdef GPT_CUDA
-	if (S->dec)
-		return gcuda_decoder_pos(S->dec);
-#endif
-	return S->inf.pos;
+	return engine_decoder_pos(S->dec);
 }
 
 static void cache_rewind(struct session *S, int pos)
 {
-#ifdef GPT_CUDA
-	if (S->dec) {
-		gcuda_decoder_rewind(S->dec, pos);
-		return;
-	}
-#endif
-	infer_rewind(&S->inf, pos);
+	engine_decoder_rewind(S->dec, pos);
 }
 
 static const float *cache_feed(struct session *S, const uint32_t *ids, int n)
 {
-#ifdef GPT_CUDA
-	if (S->dec) {
-		gcuda_decoder_step(S->dec, ids, n, S->gpu_logits);
-		return S->gpu_logits;
-	}
-#endif
-	return infer_feed(&S->inf, ids, n, NULL);
+	return engine_decoder_feed(S->dec, ids, n, NULL);
 }
 
 /* Feeds the tail of seq[0..n) when the cache cannot hold it all, keeping
@@ -211,7 +172,7 @@ static const float *cache_feed(struct session *S, const uint32_t *ids, int n)
 static const float *feed_window(struct session *S, const uint32_t *seq, size_t n,
                                 size_t fed_from)
 {
-	int ctx = S->m.cfg.n_ctx;
+	int ctx = S->n_ctx;
 	size_t todo = n - fed_from;
 
 	if ((size_t)cache_pos(S) + todo > (size_t)ctx) {
@@ -286,9 +247,9 @@ static uint32_t *encode(struct session *S, const char *text, size_t len, size_t 
 static void check_ids(struct session *S, const uint32_t *ids, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (ids[i] >= (uint32_t)S->m.cfg.vocab_size)
+		if (ids[i] >= (uint32_t)S->vocab_size)
 			die("prompt token %u is outside the model's vocabulary of %d", ids[i],
-			    S->m.cfg.vocab_size);
+			    S->vocab_size);
 }
 
 static void run_plain(struct session *S, const struct opts *o, const char *prompt, size_t plen,
@@ -421,7 +382,7 @@ int main(int argc, char **argv)
 	const char *vocab_path = NULL, *env, *ckpt, *device = "auto";
 	char tokenizer[CKPT_NAME_MAX], *vpath, *prompt;
 	size_t plen = 0;
-	int offline, c, interactive = 0, have_prompt, gpu;
+	int offline, c, interactive = 0, have_prompt;
 	struct session S;
 	struct out out;
 
@@ -461,28 +422,28 @@ int main(int argc, char **argv)
 		die_usage("--chat and --tokens cannot be used together");
 	ckpt = argv[optind++];
 	have_prompt = optind < argc;
-	gpu = device_pick(device);
+	if (engine_device_check(device) != 0)
+		die_usage("unknown device '%s' (auto, cpu, cuda)", device);
+	engine_find(device, NULL, 0); /* --device cuda without one fails now */
 
 	memset(&S, 0, sizeof S);
-	infer_load(ckpt, &S.m, tokenizer);
+	{
+		struct gpt_model m;
+
+		modelio_load(ckpt, &m, tokenizer);
+		S.n_ctx = m.cfg.n_ctx;
+		S.vocab_size = m.cfg.vocab_size;
+		S.e = engine_open(device, &m);
+	}
 	vpath = vocab_locate(vocab_path, offline);
 	vocab_load(&S.v, vpath);
 	free(vpath);
 	if (strcmp(tokenizer, S.v.name) != 0)
 		warnx("checkpoint was trained with tokenizer '%s', decoding with '%s'", tokenizer,
 		      S.v.name);
-	S.vocab = S.m.cfg.vocab_size < (int)S.v.n_ids ? S.m.cfg.vocab_size : (int)S.v.n_ids;
+	S.vocab = S.vocab_size < (int)S.v.n_ids ? S.vocab_size : (int)S.v.n_ids;
 	sampler_init(&S.smp, S.vocab, o.temperature, o.top_k, o.top_p, o.seed);
-#ifdef GPT_CUDA
-	if (gpu) {
-		S.gpu = gcuda_model_init(&S.m.cfg);
-		gcuda_model_upload(S.gpu, &S.m);
-		S.dec = gcuda_decoder_init(S.gpu, S.m.cfg.n_ctx);
-		S.gpu_logits = xmalloc(xmul((size_t)S.m.cfg.padded_vocab, sizeof(float)));
-	}
-#endif
-	if (!gpu)
-		infer_init(&S.inf, &S.m);
+	S.dec = engine_decoder_open(S.e, S.n_ctx);
 	out_init(&out, STDOUT_FILENO, "stdout");
 
 	if (have_prompt) {
@@ -515,16 +476,8 @@ int main(int argc, char **argv)
 		        S.gen_seconds > 0 ? (double)S.generated / S.gen_seconds : 0.0);
 	free(prompt);
 	sampler_free(&S.smp);
-#ifdef GPT_CUDA
-	if (S.gpu) {
-		gcuda_decoder_free(S.dec);
-		gcuda_model_free(S.gpu);
-		free(S.gpu_logits);
-	}
-#endif
-	if (!gpu)
-		infer_free(&S.inf);
+	engine_decoder_close(S.dec);
+	engine_close(S.e);
 	vocab_free(&S.v);
-	gpt_model_free(&S.m);
 	return EXIT_OK;
 }

@@ -1,7 +1,7 @@
-/* evalbench: what gpt-eval measures, over a model on the CPU.
+/* eval: what gpt-eval measures, on any engine (engine.h).
  *
  * Language-model loss over windows of tokens (from shards or a text):
- *   evalbench_loss(m, e, v, src, T, B, res, pm)  scores every window src gives:
+ *   eval_lm_loss(e, v, src, ctx, T, B, res, pm)  scores every window src gives:
  *       window k is tokens ids[0..len) with len <= T + 1; each of its
  *       tokens after the first is predicted from those before it in the
  *       window.  res gets the summed loss (nats) and count of predicted
@@ -28,16 +28,16 @@
  *   "index hit loss").
  * The model is read, never changed; memory is freed before returning.
  *
- * The engine: e NULL runs the model on the CPU (model.h for the loss,
- * infer.h's cache for the benchmarks).  A program with another engine
- * (gpt-eval on the GPU) passes its own; m then only gives the shape. */
-#ifndef GPT_EVALBENCH_H
-#define GPT_EVALBENCH_H
+ * The engine: e, opened for the model, is planned for B x T inference
+ * by eval_lm_loss (its loss per position, engine_losses); the benchmarks
+ * open a decoder on it (its key/value cache). */
+#ifndef GPT_EVAL_H
+#define GPT_EVAL_H
 
 #include <stdint.h>
 #include <stdio.h>
 
-#include "model.h"
+#include "engine.h"
 #include "progress.h"
 #include "vocab.h"
 
@@ -48,28 +48,12 @@ struct eval_loss {
 	uint64_t bytes;         /* their decoded bytes */
 };
 
-struct eval_engine {
-	void *ctx;
-	/* The loss of every position r of nb windows of T inputs whose
-	 * target tgt[r] is not GPT_IGNORE, into loss[r]; the others are
-	 * left alone. */
-	void (*losses)(void *ctx, const uint32_t *inp, const uint32_t *tgt, int nb, int T,
-	               double *loss);
-	/* A key/value cache as infer.h's: keep the first pos tokens; feed n
-	 * more, returning the last one's logits (padded_vocab floats, padding
-	 * -INFINITY, valid until the next call), all n rows into all when
-	 * it is not NULL. */
-	void (*rewind)(void *ctx, int pos);
-	const float *(*feed)(void *ctx, const uint32_t *ids, int n, float *all);
-};
-
 /* Fills ids with window k (at most cap ids) and returns its length, or 0
  * when there is no window k. */
 typedef size_t (*eval_window_fn)(void *ctx, uint64_t k, uint32_t *ids, size_t cap);
 
-void evalbench_loss(struct gpt_model *m, const struct eval_engine *e, const struct vocab *v,
-                    eval_window_fn src, void *ctx, int T, int B, struct eval_loss *res,
-                    enum progress_mode pm);
+void eval_lm_loss(struct engine *e, const struct vocab *v, eval_window_fn src, void *ctx, int T,
+                  int B, struct eval_loss *res, enum progress_mode pm);
 
 struct eval_bench {
 	uint64_t n;             /* examples scored */
@@ -78,11 +62,9 @@ struct eval_bench {
 	double loss;            /* LAMBADA: summed target loss over examples */
 };
 
-void evalbench_hellaswag(const struct gpt_model *m, const struct eval_engine *e,
-                         const struct vocab *v, const char *path, uint64_t limit,
-                         struct eval_bench *r, FILE *detail, enum progress_mode pm);
-void evalbench_lambada(const struct gpt_model *m, const struct eval_engine *e,
-                       const struct vocab *v, const char *path, uint64_t limit,
-                       struct eval_bench *r, FILE *detail, enum progress_mode pm);
+void eval_hellaswag(struct engine *e, const struct vocab *v, const char *path, uint64_t limit,
+                    struct eval_bench *r, FILE *detail, enum progress_mode pm);
+void eval_lambada(struct engine *e, const struct vocab *v, const char *path, uint64_t limit,
+                  struct eval_bench *r, FILE *detail, enum progress_mode pm);
 
 #endif

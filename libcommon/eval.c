@@ -1,13 +1,13 @@
-/* evalbench: loss over token windows (batched full forward passes) and
+/* eval: loss over token windows (batched full forward passes) and
  * the HellaSwag and LAMBADA scores (the key/value cache, reusing a
- * context across its endings); the rules are in evalbench.h. */
+ * context across its endings); the rules are in eval.h. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
-#include "evalbench.h"
+#include "eval.h"
 #include "infer.h"
 #include "io.h"
 #include "json.h"
@@ -25,40 +25,23 @@ static int is_special(const struct vocab *v, uint32_t id)
 	return 0;
 }
 
-/* log-sum-exp over the first V logits, in double. */
-static double row_lse(const float *l, int V)
+void eval_lm_loss(struct engine *e, const struct vocab *v, eval_window_fn src, void *ctx, int T,
+                  int B, struct eval_loss *res, enum progress_mode pm)
 {
-	float mx = l[0];
-	double s = 0;
-
-	for (int i = 1; i < V; i++)
-		mx = l[i] > mx ? l[i] : mx;
-	for (int i = 0; i < V; i++)
-		s += exp((double)l[i] - mx);
-	return mx + log(s);
-}
-
-void evalbench_loss(struct gpt_model *m, const struct eval_engine *e, const struct vocab *v,
-                    eval_window_fn src, void *ctx, int T, int B, struct eval_loss *res,
-                    enum progress_mode pm)
-{
-	int V = m->cfg.vocab_size, Vp = m->cfg.padded_vocab;
 	uint32_t *win = xmalloc(xmul(xmul((size_t)B, (size_t)T + 1), sizeof *win));
 	uint32_t *inp = xmalloc(xmul(xmul((size_t)B, (size_t)T), sizeof *inp));
 	size_t *len = xcalloc((size_t)B, sizeof *len);
 	double *rl = xmalloc(xmul(xmul((size_t)B, (size_t)T), sizeof *rl));
-	uint32_t *tgt = e ? xmalloc(xmul(xmul((size_t)B, (size_t)T), sizeof *tgt)) : NULL;
+	uint32_t *tgt = xmalloc(xmul(xmul((size_t)B, (size_t)T), sizeof *tgt));
 	uint64_t k = 0;
 	struct progress p;
 	int done = 0;
 
 	memset(res, 0, sizeof *res);
-	if (!e)
-		gpt_model_plan(m, B, T, 0);
+	engine_plan(e, B, T, 0, 0);
 	progress_init(&p, pm, "eval", "windows", 0);
 	while (!done) {
 		int nb = 0, r;
-		float *lg;
 
 		for (; nb < B; nb++) {
 			len[nb] = src(ctx, k, win + (size_t)nb * (T + 1), (size_t)T + 1);
@@ -73,26 +56,11 @@ void evalbench_loss(struct gpt_model *m, const struct eval_engine *e, const stru
 		}
 		if (nb == 0)
 			break;
-		if (e) {
-			for (r = 0; r < nb * T; r++) {
-				int b = r / T, t = r % T;
-				tgt[r] = (size_t)t + 1 < len[b] ? win[(size_t)b * (T + 1) + t + 1]
-				                                : GPT_IGNORE;
-			}
-			e->losses(e->ctx, inp, tgt, nb, T, rl);
-		} else {
-			gpt_model_forward(m, inp, NULL, nb, T);
-			lg = gpt_model_logits(m);
-#pragma omp parallel for schedule(static)
-			for (r = 0; r < nb * T; r++) {
-				int b = r / T, t = r % T;
-				if ((size_t)t + 1 < len[b]) {
-					const float *row = lg + (size_t)r * Vp;
-					uint32_t y = win[(size_t)b * (T + 1) + t + 1];
-					rl[r] = row_lse(row, V) - row[y];
-				}
-			}
+		for (r = 0; r < nb * T; r++) {
+			int b = r / T, t = r % T;
+			tgt[r] = (size_t)t + 1 < len[b] ? win[(size_t)b * (T + 1) + t + 1] : GPT_IGNORE;
 		}
+		engine_losses(e, inp, tgt, nb, T, rl);
 		/* summed in a fixed order: the same result for any thread count */
 		for (int b = 0; b < nb; b++)
 			for (size_t t = 0; t + 1 < len[b]; t++) {
@@ -119,8 +87,7 @@ void evalbench_loss(struct gpt_model *m, const struct eval_engine *e, const stru
 /* ---- continuation scoring through the cache ---- */
 
 struct scorer {
-	struct infer inf;        /* the CPU cache, when e is NULL */
-	const struct eval_engine *e;
+	struct engine_decoder *dec;
 	int pos;                 /* tokens in the cache */
 	int V, Vp, n_ctx;
 	uint32_t eot;
@@ -130,16 +97,15 @@ struct scorer {
 	size_t nprev;
 };
 
-static void scorer_init(struct scorer *sc, const struct gpt_model *m,
-                        const struct eval_engine *e, const struct vocab *v)
+static void scorer_init(struct scorer *sc, struct engine *e, const struct vocab *v)
 {
+	const struct gpt_config *c = &e->model.cfg;
+
 	memset(sc, 0, sizeof *sc);
-	sc->e = e;
-	if (!e)
-		infer_init(&sc->inf, m);
-	sc->V = m->cfg.vocab_size;
-	sc->Vp = m->cfg.padded_vocab;
-	sc->n_ctx = m->cfg.n_ctx;
+	sc->dec = engine_decoder_open(e, c->n_ctx);
+	sc->V = c->vocab_size;
+	sc->Vp = c->padded_vocab;
+	sc->n_ctx = c->n_ctx;
 	sc->eot = v->eot;
 	sc->last = xmalloc(xmul((size_t)sc->Vp, sizeof(float)));
 	sc->prev = xmalloc(xmul((size_t)sc->n_ctx, sizeof *sc->prev));
@@ -147,8 +113,7 @@ static void scorer_init(struct scorer *sc, const struct gpt_model *m,
 
 static void scorer_free(struct scorer *sc)
 {
-	if (!sc->e)
-		infer_free(&sc->inf);
+	engine_decoder_close(sc->dec);
 	free(sc->rows);
 	free(sc->last);
 	free(sc->prev);
@@ -156,19 +121,14 @@ static void scorer_free(struct scorer *sc)
 
 static void scorer_rewind(struct scorer *sc, int pos)
 {
-	if (sc->e)
-		sc->e->rewind(sc->e->ctx, pos);
-	else
-		infer_rewind(&sc->inf, pos);
+	engine_decoder_rewind(sc->dec, pos);
 	sc->pos = pos;
 }
 
 static const float *scorer_feed(struct scorer *sc, const uint32_t *ids, int n, float *all)
 {
 	sc->pos += n;
-	if (sc->e)
-		return sc->e->feed(sc->e->ctx, ids, n, all);
-	return infer_feed(&sc->inf, ids, n, all);
+	return engine_decoder_feed(sc->dec, ids, n, all);
 }
 
 /* Summed loss of cont given ctx, and whether each token of cont is the
@@ -217,7 +177,7 @@ static double score(struct scorer *sc, const uint32_t *ctx, size_t nctx, const u
 			if (row[k] > row[best])
 				best = k;
 		*greedy &= (uint32_t)best == cont[i];
-		loss += row_lse(row, sc->V) - row[cont[i]];
+		loss += infer_lse(row, sc->V) - row[cont[i]];
 	}
 	return loss;
 }
@@ -383,15 +343,14 @@ static void lambada_line(void *vctx, const struct json *j, const char *path, uin
 	free(tids);
 }
 
-static void run_bench(const struct gpt_model *m, const struct eval_engine *e,
-                      const struct vocab *v, const char *path, uint64_t limit,
+static void run_bench(struct engine *e, const struct vocab *v, const char *path, uint64_t limit,
                       struct eval_bench *r, FILE *detail, enum progress_mode pm, line_fn fn,
                       const char *label)
 {
 	struct bench_ctx b;
 
 	memset(r, 0, sizeof *r);
-	scorer_init(&b.sc, m, e, v);
+	scorer_init(&b.sc, e, v);
 	b.v = v;
 	b.r = r;
 	b.detail = detail;
@@ -399,16 +358,14 @@ static void run_bench(const struct gpt_model *m, const struct eval_engine *e,
 	scorer_free(&b.sc);
 }
 
-void evalbench_hellaswag(const struct gpt_model *m, const struct eval_engine *e,
-                         const struct vocab *v, const char *path, uint64_t limit,
-                         struct eval_bench *r, FILE *detail, enum progress_mode pm)
+void eval_hellaswag(struct engine *e, const struct vocab *v, const char *path, uint64_t limit,
+                    struct eval_bench *r, FILE *detail, enum progress_mode pm)
 {
-	run_bench(m, e, v, path, limit, r, detail, pm, hellaswag_line, "hellaswag");
+	run_bench(e, v, path, limit, r, detail, pm, hellaswag_line, "hellaswag");
 }
 
-void evalbench_lambada(const struct gpt_model *m, const struct eval_engine *e,
-                       const struct vocab *v, const char *path, uint64_t limit,
-                       struct eval_bench *r, FILE *detail, enum progress_mode pm)
+void eval_lambada(struct engine *e, const struct vocab *v, const char *path, uint64_t limit,
+                  struct eval_bench *r, FILE *detail, enum progress_mode pm)
 {
-	run_bench(m, e, v, path, limit, r, detail, pm, lambada_line, "lambada");
+	run_bench(e, v, path, limit, r, detail, pm, lambada_line, "lambada");
 }
