@@ -12,6 +12,7 @@
 #include "err.h"
 #include "model.h"
 #include "optim.h"
+#include "train.h"
 
 static double now(void)
 {
@@ -66,7 +67,7 @@ int main(int argc, char **argv)
 {
 	struct gpt_config c;
 	struct gpt_model m;
-	struct adamw opt;
+	struct engine *e;
 	struct adamw_config ac;
 	struct gpt_rng r;
 	uint32_t *in, *tg;
@@ -92,9 +93,10 @@ int main(int argc, char **argv)
 	gpt_config_finish(&c);
 	gpt_model_init(&m, &c);
 	gpt_model_init_weights(&m, 1);
-	gpt_model_plan(&m, B, T, 1);
+	e = engine_open("cpu", &m);
+	engine_plan(e, B, T, 1, 0);
 	adamw_config_default(&ac);
-	gpt_model_adamw_init(&m, &opt, &ac);
+	engine_optim(e, &ac);
 	in = xcalloc((size_t)B * T, sizeof *in);
 	tg = xcalloc((size_t)B * T, sizeof *tg);
 	gpt_rng_seed(&r, 7);
@@ -106,11 +108,7 @@ int main(int argc, char **argv)
 	for (int s = 0; s <= steps; s++) {
 		if (s == 1)
 			t0 = now();
-		gpt_model_zero_grad(&m);
-		float loss = gpt_model_forward(&m, in, tg, B, T);
-		gpt_model_backward(&m, 1.0f);
-		float norm = grad_global_norm(m.grads, m.n_params);
-		adamw_step(&opt, m.params, m.grads, 3e-4f, grad_clip_scale(norm, 1.0f));
+		double loss = train_step(e, in, tg, 1, B, T, 3e-4f, 1.0f, NULL);
 		if (s == steps)
 			fprintf(stderr, "train_cpu: last loss %.4f\n", loss);
 	}
@@ -123,8 +121,7 @@ int main(int argc, char **argv)
 	}
 	printf("tokens_per_s %.1f\nmodel_gflops %.2f\n", (double)B * T * steps / t0,
 	       flops / t0 / 1e9);
-	adamw_free(&opt);
-	gpt_model_free(&m);
+	engine_close(e);
 	free(in);
 	free(tg);
 	return 0;

@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine.h"
 #include "model.h"
+#include "train.h"
 #include "optim.h"
 #include "test.h"
 
@@ -198,7 +200,7 @@ static void run_fixture(const char *name)
 	struct fixture f;
 	struct gpt_config c;
 	struct gpt_model m;
-	struct adamw opt;
+	struct engine *e = NULL;
 	struct adamw_config ac;
 	const float *cf, *lrs, *in, *tg, *want;
 	uint32_t *inputs, *targets;
@@ -341,39 +343,37 @@ static void run_fixture(const char *name)
 	 * update is of the order of lr), and their number is bounded. */
 	adamw_config_default(&ac);
 	ac.weight_decay = cf[11];
-	gpt_model_adamw_init(&m, &opt, &ac);
-	ill = calloc(m.n_params, 1);
+	e = engine_open("cpu", &m);
+	engine_optim(e, &ac);
+	ill = calloc(e->model.n_params, 1);
 	{
 		const float *sl = fixture_need(&f, "step_losses", 2);
 		const float *slt = fixture_need(&f, "step_losses_tol", 2);
 		const float *gn = fixture_need(&f, "grad_norms", 3);
 		const float *gnt = fixture_need(&f, "grad_norms_tol", 3);
 		for (int s = 0; s < 3 && sl && gn && slt && gnt; s++) {
-			if (s > 0) {
-				gpt_model_zero_grad(&m);
-				loss = gpt_model_forward(&m, inputs, targets, B, T);
+			/* the library's step: zero, forward, backward, norm, AdamW */
+			float norm;
+			loss = (float)train_step(e, inputs, targets, 1, B, T, lrs[s], cf[12], &norm);
+			if (s > 0)
 				CHECK(fabs(loss - sl[s - 1]) <= slt[s - 1] * fabs(sl[s - 1]),
 				      "%s: step %d loss %.9g want %.9g (tol %g)", name, s, loss,
 				      sl[s - 1], slt[s - 1]);
-				gpt_model_backward(&m, 1.0f);
-			}
-			float norm = grad_global_norm(m.grads, m.n_params);
 			CHECK(fabs(norm - gn[s]) <= gnt[s] * gn[s],
 			      "%s: step %d grad norm %.9g want %.9g (tol %g)", name, s, norm, gn[s],
 			      gnt[s]);
-			adamw_step(&opt, m.params, m.grads, lrs[s], grad_clip_scale(norm, cf[12]));
-			double bc2 = 1.0 - pow(ac.beta2, (double)opt.step);
-			for (size_t i = 0; i < m.n_params; i++)
-				if (opt.v[i] > 0 && sqrt(opt.v[i] / bc2) < 1e-6)
+			double bc2 = 1.0 - pow(ac.beta2, (double)e->opt.step);
+			for (size_t i = 0; i < e->model.n_params; i++)
+				if (e->opt.v[i] > 0 && sqrt(e->opt.v[i] / bc2) < 1e-6)
 					ill[i] = 1;
 		}
 	}
 	double lrsum = (double)lrs[0] + lrs[1] + lrs[2];
 	const float *tol = fixture_need(&f, "param3tol", 1);
 	size_t n_ill = 0, n_all = 0;
-	for (int t = 0; t < m.n_tensors; t++) {
-		const struct gpt_tensor *tt = &m.tensors[t];
-		const float *p = m.params + tt->offset;
+	for (int t = 0; t < e->model.n_tensors; t++) {
+		const struct gpt_tensor *tt = &e->model.tensors[t];
+		const float *p = e->model.params + tt->offset;
 		const unsigned char *il = ill + tt->offset;
 		size_t kb = 0;
 		float sl[32];
@@ -423,12 +423,14 @@ static void run_fixture(const char *name)
 		printf("# %s: %zu of %zu compared parameters ill conditioned\n", name, n_ill, n_all);
 	CHECK(n_ill * 20 <= n_all, "%s: %zu of %zu parameters ill conditioned", name, n_ill, n_all);
 	free(ill);
-	adamw_free(&opt);
 out:
 	free(init);
 	free(inputs);
 	free(targets);
-	gpt_model_free(&m);
+	if (e)
+		engine_close(e);
+	else
+		gpt_model_free(&m);
 	fixture_free(&f);
 }
 
@@ -643,12 +645,12 @@ static void test_finite_differences(void)
 	gpt_model_free(&m);
 }
 
-/* A tiny model learns one batch by heart. */
+/* A tiny model learns one batch by heart, through the library's step. */
 static void test_overfit(void)
 {
 	struct gpt_config c;
 	struct gpt_model m;
-	struct adamw opt;
+	struct engine *e;
 	struct adamw_config ac;
 	uint32_t in[64], tg[64];
 	int B = 4, T = 16, step;
@@ -666,27 +668,23 @@ static void test_overfit(void)
 	gpt_config_finish(&c);
 	gpt_model_init(&m, &c);
 	gpt_model_init_weights(&m, 1);
-	gpt_model_plan(&m, B, T, 1);
+	e = engine_open("cpu", &m);
+	engine_plan(e, B, T, 1, 0);
 	tiny_batch(in, tg, B * T, c.vocab_size, 9);
 	adamw_config_default(&ac);
 	ac.weight_decay = 0;
-	gpt_model_adamw_init(&m, &opt, &ac);
+	engine_optim(e, &ac);
 	for (step = 0; step < 400; step++) {
-		gpt_model_zero_grad(&m);
-		loss = gpt_model_forward(&m, in, tg, B, T);
+		loss = (float)train_step(e, in, tg, 1, B, T, 1e-2f, 1.0f, NULL);
 		if (step == 0)
 			first = loss;
 		if (loss < 0.05f)
 			break;
-		gpt_model_backward(&m, 1.0f);
-		float norm = grad_global_norm(m.grads, m.n_params);
-		adamw_step(&opt, m.params, m.grads, 1e-2f, grad_clip_scale(norm, 1.0f));
 	}
 	if (getenv("TEST_VERBOSE"))
 		printf("# overfit: loss %.4f -> %.4f in %d steps\n", first, loss, step);
 	CHECK(first > 4.0f && loss < 0.05f, "loss %.4f -> %.4f after %d steps", first, loss, step);
-	adamw_free(&opt);
-	gpt_model_free(&m);
+	engine_close(e);
 }
 
 /* Same inputs, same bits: twice in a row and in an inference plan;
