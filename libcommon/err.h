@@ -1,6 +1,7 @@
 /* err: diagnostics and exit codes shared by every gpt-* program.
  * Offers err_init, die, die_usage, die_errno, warnx, and the checked
- * allocators xmalloc/xcalloc/xrealloc/xstrdup (memory owned by the caller). */
+ * allocators xmalloc/xcalloc/xrealloc/xstrdup/xasprintf (memory owned by
+ * the caller). */
 #ifndef GPT_ERR_H
 #define GPT_ERR_H
 
@@ -24,6 +25,8 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t count, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
+/* A malloc'd string formatted as printf would. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* n * size, or die when it overflows. */
 size_t xmul(size_t n, size_t size);
 

@@ -1,8 +1,12 @@
-/* http: URLs (https://, hf://) turned into complete local files through a
- * cache, with resume, retries and verification, so that a flaky network
- * never leaves a corrupt file where a program will read it (see http.h). */
+/* http: the transfer.  URLs (https://, hf://) turned into complete local
+ * files in the cache, with resume, retries and verification, so that a
+ * flaky network never leaves a corrupt file where a program will read it
+ * (see http.h; names in hub.c, the cache's layout in cache.c). */
 #include "http.h"
+#include "cache.h"
 #include "err.h"
+#include "hub.h"
+#include "io.h"
 #include "progress.h"
 #include "sha256.h"
 
@@ -11,115 +15,21 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_ENDPOINT "https://huggingface.co"
 #define DEFAULT_RETRIES 6
 #define MAX_BACKOFF_UNITS 30        /* exponential backoff cap, in units */
 #define MAX_RETRY_AFTER_S 300
-#define MAX_SIZE (UINT64_C(1) << 50) /* no real file is a petabyte */
-#define FIELD 256                   /* ETag and friends, truncated beyond */
-#define HASH_CHARS 16               /* URL hash added to unsafe names */
 
 /* ---------- small helpers ---------- */
-
-static int env_on(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v && *v && strcmp(v, "0") != 0;
-}
-
-static char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *str_printf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		die("cannot format a string");
-	s = xmalloc((size_t)n + 1);
-	va_start(ap, fmt);
-	vsnprintf(s, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	return s;
-}
-
-/* Decimal u64 no larger than MAX_SIZE; -1 when malformed. */
-static int parse_size(const char *s, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	for (; isdigit((unsigned char)*s); s++) {
-		v = v * 10 + (uint64_t)(*s - '0');
-		if (v > MAX_SIZE)
-			return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-static void copy_field(char dst[FIELD], const char *src, size_t n)
-{
-	if (n >= FIELD)
-		n = FIELD - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
-static int mkdir_p(const char *path)
-{
-	char *p, *s;
-	int rc = 0;
-
-	if (!*path) {
-		errno = ENOENT;
-		return -1;
-	}
-	p = xstrdup(path);
-	for (s = p + 1; ; s++) {
-		if (*s == '/' || *s == '\0') {
-			char c = *s;
-
-			*s = '\0';
-			if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-				rc = -1;
-				break;
-			}
-			*s = c;
-			if (!c)
-				break;
-		}
-	}
-	free(p);
-	if (rc == 0) {
-		struct stat st;
-
-		if (stat(path, &st) != 0)
-			return -1;
-		if (!S_ISDIR(st.st_mode)) {
-			errno = ENOTDIR;
-			return -1;
-		}
-	}
-	return rc;
-}
 
 static void sleep_ms(long ms)
 {
@@ -134,7 +44,7 @@ static long backoff_unit_ms(void)
 	const char *v = getenv("GPT_HTTP_BACKOFF_MS");
 	uint64_t ms;
 
-	if (v && *v && parse_size(v, &ms) == 0 && ms <= 60000)
+	if (v && *v && cache_parse_size(v, &ms) == 0 && ms <= 60000)
 		return (long)ms;
 	return 1000;
 }
@@ -148,408 +58,6 @@ int http_is_url(const char *s)
 		     strncasecmp(s, "hf://", 5) == 0);
 }
 
-static char *hub_endpoint(void)
-{
-	const char *e = getenv("HF_ENDPOINT");
-	char *s = xstrdup(e && *e ? e : DEFAULT_ENDPOINT);
-	size_t n = strlen(s);
-
-	while (n > 0 && s[n - 1] == '/')
-		s[--n] = '\0';
-	return s;
-}
-
-static int url_safe(int c, int keep_slash)
-{
-	return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' ||
-	       c == '%' || (keep_slash && c == '/');
-}
-
-/* Appends s[0..n) percent-encoded; '%' passes through, so input that is
- * already encoded stays as it is. */
-static void append_encoded(char **buf, size_t *len, const char *s, size_t n,
-			   int keep_slash)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t i;
-
-	*buf = xrealloc(*buf, *len + 3 * n + 1);
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (url_safe(c, keep_slash)) {
-			(*buf)[(*len)++] = (char)c;
-		} else {
-			(*buf)[(*len)++] = '%';
-			(*buf)[(*len)++] = hex[c >> 4];
-			(*buf)[(*len)++] = hex[c & 15];
-		}
-	}
-	(*buf)[*len] = '\0';
-}
-
-char *http_resolve(const char *url)
-{
-	const char *p, *org, *name, *name_end, *path, *rev = NULL;
-	const char *kind = "";
-	size_t rev_len = 0, path_len, len = 0;
-	char *endpoint, *out = NULL, *revbuf;
-
-	if (strncasecmp(url, "hf://", 5) != 0) {
-		if (!http_is_url(url))
-			die("not a URL: '%s'", url);
-		return xstrdup(url);
-	}
-	p = url + 5;
-	if (strncmp(p, "datasets/", 9) == 0) {
-		kind = "/datasets";
-		p += 9;
-	} else if (strncmp(p, "spaces/", 7) == 0) {
-		kind = "/spaces";
-		p += 7;
-	} else if (strncmp(p, "models/", 7) == 0) {
-		p += 7;
-	}
-	org = p;
-	name = strchr(org, '/');
-	if (!name || name == org)
-		goto bad;
-	name++;
-	name_end = strchr(name, '/');
-	if (!name_end || name_end == name)
-		goto bad;
-	path = name_end + 1;
-	/* NAME@REV/PATH, huggingface_hub's form */
-	for (p = name; p < name_end; p++)
-		if (*p == '@') {
-			rev = p + 1;
-			rev_len = (size_t)(name_end - rev);
-			name_end = p;
-			break;
-		}
-	path_len = strlen(path);
-	if (!rev) {
-		/* PATH@REV: an @ in the last component */
-		const char *last = strrchr(path, '/');
-		const char *at = strrchr(last ? last : path, '@');
-
-		if (at) {
-			rev = at + 1;
-			rev_len = strlen(rev);
-			path_len = (size_t)(at - path);
-		}
-	}
-	if (name_end == name || path_len == 0 || path[path_len - 1] == '/' ||
-	    (rev && rev_len == 0))
-		goto bad;
-	if (!rev) {
-		rev = "main";
-		rev_len = 4;
-	}
-	endpoint = hub_endpoint();
-	out = str_printf("%s%s/%.*s/resolve/", endpoint, kind,
-			 (int)(name_end - org), org);
-	len = strlen(out);
-	free(endpoint);
-	/* A revision such as refs/convert/parquet is one path segment, its
-	 * slashes encoded, as the hub expects. */
-	revbuf = xmalloc(rev_len + 1);
-	memcpy(revbuf, rev, rev_len);
-	revbuf[rev_len] = '\0';
-	append_encoded(&out, &len, revbuf, rev_len, 0);
-	free(revbuf);
-	out = xrealloc(out, len + 2);
-	out[len++] = '/';
-	out[len] = '\0';
-	append_encoded(&out, &len, path, path_len, 1);
-	return out;
-bad:
-	die("malformed hub URL (want hf://datasets/ORG/NAME[@REV]/PATH): '%s'", url);
-}
-
-static int is_hub_url(const char *url)
-{
-	char *e = hub_endpoint();
-	size_t n = strlen(e);
-	int yes = strncasecmp(url, e, n) == 0 && url[n] == '/';
-
-	free(e);
-	return yes;
-}
-
-/* ---------- the cache layout ---------- */
-
-static char *cache_root(const struct http_opts *o)
-{
-	const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-
-	if (o && o->cache_dir && *o->cache_dir)
-		return xstrdup(o->cache_dir);
-	if (x && x[0] == '/')
-		return str_printf("%s/gpt", x);
-	if (home && *home)
-		return str_printf("%s/.cache/gpt", home);
-	die("no cache folder: set XDG_CACHE_HOME or HOME, or give a cache folder");
-}
-
-static int name_char(int c)
-{
-	return isalnum(c) || c == '.' || c == '-' || c == '_' || c == '+' ||
-	       c == '=' || c == ',' || c == '@' || c == '%';
-}
-
-/* Appends one sanitised path component; returns 1 when it had to change
- * it (so that the name no longer identifies the URL by itself). */
-static int append_component(char **buf, size_t *len, const char *s, size_t n)
-{
-	int changed = 0;
-	size_t i;
-
-	if (n > 120) {
-		n = 120;
-		changed = 1;
-	}
-	*buf = xrealloc(*buf, *len + n + 2);
-	(*buf)[(*len)++] = '/';
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		/* Names from URLs never start with a dot: hidden names in
-		 * the cache are ours, and "." and ".." stay harmless. */
-		if (!name_char(c) || (i == 0 && c == '.')) {
-			c = '_';
-			changed = 1;
-		}
-		(*buf)[(*len)++] = (char)c;
-	}
-	(*buf)[*len] = '\0';
-	return changed;
-}
-
-static void url_hash(const char *url, size_t n, char out[HASH_CHARS + 1])
-{
-	unsigned char d[SHA256_LEN];
-	char hex[SHA256_HEX_LEN + 1];
-
-	sha256(url, n, d);
-	sha256_hex(d, hex);
-	memcpy(out, hex, HASH_CHARS);
-	out[HASH_CHARS] = '\0';
-}
-
-/* The cache path of an http(s) URL: ROOT/http/HOST/PATH, with the hash
- * of the URL spliced into the last component ("name-HASH.ext") when the
- * name alone would be ambiguous.  With flat set, the path is instead
- * ROOT/http/.by-hash/HASH-NAME, for URLs whose natural path collides
- * with a folder. */
-static char *cache_path_of(const char *url, const char *root, int flat)
-{
-	const char *p = strstr(url, "://"), *auth, *auth_end, *at, *q;
-	size_t len, urllen, last = 0;
-	char *buf, h[HASH_CHARS + 1];
-	int changed = 0, any = 0;
-
-	if (!p)
-		die("not a URL: '%s'", url);
-	urllen = strcspn(url, "#");
-	url_hash(url, urllen, h);
-	auth = p + 3;
-	auth_end = auth + strcspn(auth, "/?#");
-	at = memchr(auth, '@', (size_t)(auth_end - auth));
-	while (at) {  /* user:password@ never names the file */
-		auth = at + 1;
-		at = memchr(auth, '@', (size_t)(auth_end - auth));
-	}
-	buf = str_printf("%s/http", root);
-	len = strlen(buf);
-	if (auth_end == auth)
-		die("URL without a host: '%s'", url);
-	{
-		/* host:port -> host_port; a host name has no '_' of its own */
-		char *host = xmalloc((size_t)(auth_end - auth) + 1), *c;
-
-		memcpy(host, auth, (size_t)(auth_end - auth));
-		host[auth_end - auth] = '\0';
-		for (c = host; *c; c++)
-			if (*c == ':')
-				*c = '_';
-		changed |= append_component(&buf, &len, host, strlen(host));
-		free(host);
-	}
-	{
-		/* host names compare without case */
-		char *hs = strrchr(buf, '/');
-
-		for (; *hs; hs++)
-			*hs = (char)tolower((unsigned char)*hs);
-	}
-	if (flat) {
-		const char *end = auth_end + strcspn(auth_end, "?#"), *base = end;
-		char *name = NULL;
-		size_t nlen = 0;
-
-		while (base > auth_end && base[-1] != '/')
-			base--;
-		append_component(&name, &nlen, base, (size_t)(end - base));
-		free(buf);
-		buf = str_printf("%s/http/.by-hash/%s-%s", root, h, name + 1);
-		free(name);
-		return buf;
-	}
-	p = auth_end;
-	q = p + strcspn(p, "?#");
-	while (p < q) {
-		const char *s = p + (*p == '/');
-		const char *e = s;
-
-		while (e < q && *e != '/')
-			e++;
-		p = e;
-		if (e == s || (e - s == 1 && *s == '.'))
-			continue;
-		last = len + 1;
-		changed |= append_component(&buf, &len, s, (size_t)(e - s));
-		any = 1;
-	}
-	if (!any) {
-		last = len + 1;
-		append_component(&buf, &len, "index", 5);
-		changed = 1;
-	}
-	if (*q == '?')
-		changed = 1;
-	if (changed) {
-		/* name-HASH.ext keeps the extension for readers that look */
-		char *name = buf + last, *dot = strrchr(name, '.');
-		size_t at_pos = dot && dot != name ? (size_t)(dot - buf) : len;
-
-		buf = xrealloc(buf, len + HASH_CHARS + 2);
-		memmove(buf + at_pos + HASH_CHARS + 1, buf + at_pos, len - at_pos + 1);
-		buf[at_pos] = '-';
-		memcpy(buf + at_pos + 1, h, HASH_CHARS);
-		len += HASH_CHARS + 1;
-	}
-	return buf;
-}
-
-/* A path is usable when its folder can exist and it is not a folder. */
-static int path_usable(const char *path)
-{
-	char *dir = xstrdup(path);
-	struct stat st;
-	int ok;
-
-	*strrchr(dir, '/') = '\0';
-	ok = mkdir_p(dir) == 0;
-	free(dir);
-	if (ok && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-		ok = 0;
-	return ok;
-}
-
-char *http_cache_path(const char *url, const struct http_opts *o)
-{
-	char *u = http_resolve(url), *root = cache_root(o);
-	char *path = cache_path_of(u, root, 0);
-
-	if (!path_usable(path)) {
-		free(path);
-		path = cache_path_of(u, root, 1);
-		if (!path_usable(path))
-			die_errno("cannot create the cache folder for '%s'", path);
-	}
-	free(u);
-	free(root);
-	return path;
-}
-
-/* Beside the cached file NAME: ".NAME~meta", ".NAME~part",
- * ".NAME~partmeta", ".NAME~lock".  '~' never occurs in names from URLs. */
-static char *side_path(const char *path, const char *what)
-{
-	const char *slash = strrchr(path, '/');
-
-	return str_printf("%.*s.%s~%s", (int)(slash - path + 1), path,
-			  slash + 1, what);
-}
-
-/* ---------- metadata of a cached or partial file ---------- */
-
-struct meta {
-	uint64_t size;
-	int has_size;
-	char etag[FIELD];         /* the serving response's ETag (If-Range) */
-	char linked_etag[FIELD];  /* the hub's X-Linked-Etag */
-	char lastmod[FIELD];
-	char sha256[SHA256_HEX_LEN + 1];
-};
-
-static int meta_read(const char *path, struct meta *m)
-{
-	char buf[4096], *line, *save = NULL;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	memset(m, 0, sizeof *m);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	for (line = strtok_r(buf, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char *v = strchr(line, ' ');
-
-		if (!v)
-			continue;
-		*v++ = '\0';
-		if (strcmp(line, "size") == 0)
-			m->has_size = parse_size(v, &m->size) == 0;
-		else if (strcmp(line, "etag") == 0)
-			copy_field(m->etag, v, strlen(v));
-		else if (strcmp(line, "linked-etag") == 0)
-			copy_field(m->linked_etag, v, strlen(v));
-		else if (strcmp(line, "last-modified") == 0)
-			copy_field(m->lastmod, v, strlen(v));
-		else if (strcmp(line, "sha256") == 0 && strlen(v) == SHA256_HEX_LEN)
-			memcpy(m->sha256, v, SHA256_HEX_LEN + 1);
-	}
-	return 0;
-}
-
-/* Written under a temporary name and renamed, so a reader sees the old
- * or the new record, never half of one. */
-static void meta_write(const char *path, const struct meta *m, const char *url)
-{
-	char *tmp = str_printf("%s.tmp", path), *text;
-	size_t cap = strlen(url) + 4 * FIELD + 256, n = 0;
-	int fd;
-
-	text = xmalloc(cap);
-	n += (size_t)snprintf(text + n, cap - n, "url %s\n", url);
-	if (m->has_size)
-		n += (size_t)snprintf(text + n, cap - n, "size %llu\n",
-				      (unsigned long long)m->size);
-	if (m->etag[0])
-		n += (size_t)snprintf(text + n, cap - n, "etag %s\n", m->etag);
-	if (m->linked_etag[0])
-		n += (size_t)snprintf(text + n, cap - n, "linked-etag %s\n",
-				      m->linked_etag);
-	if (m->lastmod[0])
-		n += (size_t)snprintf(text + n, cap - n, "last-modified %s\n",
-				      m->lastmod);
-	if (m->sha256[0])
-		n += (size_t)snprintf(text + n, cap - n, "sha256 %s\n", m->sha256);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, text, n) != (ssize_t)n || fsync(fd) != 0 ||
-	    close(fd) != 0 || rename(tmp, path) != 0)
-		die_errno("cannot write '%s'", tmp);
-	free(text);
-	free(tmp);
-}
-
 /* ---------- one transfer ---------- */
 
 /* Headers of the response being received.  Per-response fields reset at
@@ -561,10 +69,10 @@ struct resp {
 	int has_clen;
 	uint64_t range_start, range_total;
 	int has_range, has_range_total;
-	char etag[FIELD], lastmod[FIELD];
+	char etag[CACHE_FIELD], lastmod[CACHE_FIELD];
 	uint64_t linked_size;
 	int has_linked_size;
-	char linked_etag[FIELD];
+	char linked_etag[CACHE_FIELD];
 	long retry_after_s;       /* -1 when absent */
 };
 
@@ -572,15 +80,15 @@ static void resp_reset(struct resp *r, int keep_linked)
 {
 	uint64_t ls = r->linked_size;
 	int hls = r->has_linked_size;
-	char le[FIELD];
+	char le[CACHE_FIELD];
 
-	memcpy(le, r->linked_etag, FIELD);
+	memcpy(le, r->linked_etag, CACHE_FIELD);
 	memset(r, 0, sizeof *r);
 	r->retry_after_s = -1;
 	if (keep_linked) {
 		r->linked_size = ls;
 		r->has_linked_size = hls;
-		memcpy(r->linked_etag, le, FIELD);
+		memcpy(r->linked_etag, le, CACHE_FIELD);
 	}
 }
 
@@ -595,7 +103,7 @@ struct xfer {
 	int started;              /* the body of this attempt has begun */
 	int restart;              /* abort: the reply does not continue us */
 	int write_errno;          /* abort: the disk failed */
-	struct meta *cur;         /* what we believe we are downloading */
+	struct cache_meta *cur;         /* what we believe we are downloading */
 	const char *partmeta;
 	struct progress prog;
 	int body_ok;              /* status 200/206 */
@@ -628,34 +136,34 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 	while (*v == ' ' || *v == '\t')
 		v++;
 	if (strcasecmp(line, "content-length") == 0) {
-		r->has_clen = parse_size(v, &r->clen) == 0;
+		r->has_clen = cache_parse_size(v, &r->clen) == 0;
 	} else if (strcasecmp(line, "etag") == 0) {
-		copy_field(r->etag, v, strlen(v));
+		snprintf(r->etag, CACHE_FIELD, "%s", v);
 	} else if (strcasecmp(line, "last-modified") == 0) {
-		copy_field(r->lastmod, v, strlen(v));
+		snprintf(r->lastmod, CACHE_FIELD, "%s", v);
 	} else if (strcasecmp(line, "x-linked-size") == 0) {
-		r->has_linked_size = parse_size(v, &r->linked_size) == 0;
+		r->has_linked_size = cache_parse_size(v, &r->linked_size) == 0;
 	} else if (strcasecmp(line, "x-linked-etag") == 0) {
-		copy_field(r->linked_etag, v, strlen(v));
+		snprintf(r->linked_etag, CACHE_FIELD, "%s", v);
 	} else if (strcasecmp(line, "content-range") == 0) {
 		/* bytes START-END/TOTAL, TOTAL may be '*' */
 		uint64_t a, b;
 		char *dash, *slash;
 
-		if (strncasecmp(v, "bytes ", 6) == 0 && parse_size(v + 6, &a) == 0 &&
-		    (dash = strchr(v, '-')) && parse_size(dash + 1, &b) == 0 &&
+		if (strncasecmp(v, "bytes ", 6) == 0 && cache_parse_size(v + 6, &a) == 0 &&
+		    (dash = strchr(v, '-')) && cache_parse_size(dash + 1, &b) == 0 &&
 		    b >= a) {
 			r->range_start = a;
 			r->has_range = 1;
 			slash = strchr(dash, '/');
-			if (slash && parse_size(slash + 1, &r->range_total) == 0 &&
+			if (slash && cache_parse_size(slash + 1, &r->range_total) == 0 &&
 			    r->range_total > b)
 				r->has_range_total = 1;
 		}
 	} else if (strcasecmp(line, "retry-after") == 0) {
 		uint64_t s;
 
-		if (parse_size(v, &s) == 0) {
+		if (cache_parse_size(v, &s) == 0) {
 			r->retry_after_s = s > MAX_RETRY_AFTER_S ? MAX_RETRY_AFTER_S : (long)s;
 		} else {
 			time_t t = curl_getdate(v, NULL), now = time(NULL);
@@ -686,7 +194,7 @@ static int weak_etag(const char *e)
 static int body_begin(struct xfer *x)
 {
 	struct resp *r = &x->r;
-	struct meta *m = x->cur;
+	struct cache_meta *m = x->cur;
 
 	x->started = 1;
 	x->body_ok = r->status == 200 || r->status == 206;
@@ -709,14 +217,14 @@ static int body_begin(struct xfer *x)
 	memset(m, 0, sizeof *m);
 	m->has_size = r->has_clen;
 	m->size = r->clen;
-	memcpy(m->etag, r->etag, FIELD);
-	memcpy(m->lastmod, r->lastmod, FIELD);
-	memcpy(m->linked_etag, r->linked_etag, FIELD);
+	memcpy(m->etag, r->etag, CACHE_FIELD);
+	memcpy(m->lastmod, r->lastmod, CACHE_FIELD);
+	memcpy(m->linked_etag, r->linked_etag, CACHE_FIELD);
 	if (r->has_linked_size && !m->has_size) {
 		m->has_size = 1;
 		m->size = r->linked_size;
 	}
-	meta_write(x->partmeta, m, x->url);
+	cache_meta_write(x->partmeta, m, x->url);
 	x->prog.total = m->has_size ? m->size : 0;
 	return 1;
 }
@@ -760,18 +268,16 @@ static CURL *easy_new(const char *url, struct xfer *x, struct curl_slist **hdrs,
 		      char *errbuf)
 {
 	CURL *c;
-	const char *tok = getenv("HF_TOKEN");
+	char *auth = hub_auth_header(url);
 
 	pthread_once(&curl_once, curl_start);
 	c = curl_easy_init();
 	if (!c)
 		die("cannot initialise libcurl");
 	*hdrs = NULL;
-	if (tok && *tok && is_hub_url(url)) {
-		char *h = str_printf("Authorization: Bearer %s", tok);
-
-		*hdrs = curl_slist_append(*hdrs, h);
-		free(h);
+	if (auth) {
+		*hdrs = curl_slist_append(*hdrs, auth);
+		free(auth);
 	}
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -852,7 +358,7 @@ static void backoff(const struct http_opts *o, const char *url, int fails,
 
 static const char *status_hint(const char *url, long s)
 {
-	if ((s == 401 || s == 403) && is_hub_url(url))
+	if ((s == 401 || s == 403) && hub_owns(url))
 		return " (a private or gated repository? set HF_TOKEN)";
 	if (s == 404)
 		return " (not found)";
@@ -964,28 +470,14 @@ static void give_up(struct xfer *x)
 	}
 }
 
-static void sync_dir(const char *path)
-{
-	char *dir = xstrdup(path);
-	int fd;
-
-	*strrchr(dir, '/') = '\0';
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	free(dir);
-}
-
 /* Downloads url into path (via its partial file), checked. */
 static void download(const char *url, const char *path,
 		     const struct http_opts *o)
 {
-	char *part = side_path(path, "part"), *partmeta = side_path(path, "partmeta");
-	char *metap = side_path(path, "meta");
+	char *part = cache_side_path(path, "part"), *partmeta = cache_side_path(path, "partmeta");
+	char *metap = cache_side_path(path, "meta");
 	const char *label;
-	struct meta cur, fin;
+	struct cache_meta cur, fin;
 	struct xfer x;
 	struct stat st;
 	uint64_t high = 0;
@@ -1003,7 +495,7 @@ static void download(const char *url, const char *path,
 		die_errno("cannot open '%s'", part);
 	/* A partial file from an earlier run continues only when we can
 	 * ask the server whether it is still the same file. */
-	if (st.st_size > 0 && meta_read(partmeta, &cur) == 0 &&
+	if (st.st_size > 0 && cache_meta_read(partmeta, &cur) == 0 &&
 	    ((cur.etag[0] && !weak_etag(cur.etag)) || cur.lastmod[0]) &&
 	    (!cur.has_size || (uint64_t)st.st_size <= cur.size)) {
 		x.offset = (uint64_t)st.st_size;
@@ -1037,7 +529,7 @@ static void download(const char *url, const char *path,
 				 (unsigned long long)x.offset);
 			curl_easy_setopt(c, CURLOPT_RANGE, range);
 			if (v) {
-				char *h = str_printf("If-Range: %s", v);
+				char *h = xasprintf("If-Range: %s", v);
 
 				hdrs = curl_slist_append(hdrs, h);
 				free(h);
@@ -1145,26 +637,12 @@ static void download(const char *url, const char *path,
 	unlink(metap);
 	if (rename(part, path) != 0)
 		die_errno("cannot rename '%s' to '%s'", part, path);
-	meta_write(metap, &fin, url);
+	cache_meta_write(metap, &fin, url);
 	unlink(partmeta);
-	sync_dir(path);
+	io_sync_dir(path);
 	free(part);
 	free(partmeta);
 	free(metap);
-}
-
-/* Does the cached file match the expected digest?  Uses the recorded
- * digest when there is one. */
-static int cached_sha_ok(const char *path, const char *metap, const char *want)
-{
-	struct meta m;
-	char got[SHA256_HEX_LEN + 1];
-
-	if (!want)
-		return 1;
-	if (meta_read(metap, &m) == 0 && m.sha256[0])
-		return strcasecmp(m.sha256, want) == 0;
-	return sha256_file_hex(path, got) == 0 && strcasecmp(got, want) == 0;
 }
 
 /* Is the cached file what the server offers now? */
@@ -1172,7 +650,7 @@ static int cached_fresh(const char *url, const char *path, const char *metap,
 			const struct http_opts *o)
 {
 	struct resp r;
-	struct meta m;
+	struct cache_meta m;
 	struct stat st;
 	uint64_t size;
 	int has_size;
@@ -1191,7 +669,7 @@ static int cached_fresh(const char *url, const char *path, const char *metap,
 		      r.status, url);
 		return 1;
 	}
-	if (meta_read(metap, &m) != 0)
+	if (cache_meta_read(metap, &m) != 0)
 		memset(&m, 0, sizeof m);
 	has_size = r.has_linked_size || r.has_clen;
 	size = r.has_linked_size ? r.linked_size : r.clen;
@@ -1204,15 +682,10 @@ static int cached_fresh(const char *url, const char *path, const char *metap,
 	return 1;
 }
 
-static int is_offline(const struct http_opts *o)
-{
-	return (o && o->offline) || env_on("GPT_OFFLINE") || env_on("HF_HUB_OFFLINE");
-}
-
 char *http_fetch(const char *url, const struct http_opts *o)
 {
-	char *u = http_resolve(url), *path = http_cache_path(url, o);
-	char *metap = side_path(path, "meta"), *lockp;
+	char *u = hub_resolve(url), *path = cache_path(u, o ? o->cache_dir : NULL);
+	char *metap = cache_side_path(path, "meta"), *lockp;
 	struct stat st;
 	int lock, have;
 
@@ -1223,15 +696,15 @@ char *http_fetch(const char *url, const struct http_opts *o)
 			die("not a sha256 digest (64 hex digits): '%s'", o->sha256);
 	}
 	have = stat(path, &st) == 0 && S_ISREG(st.st_mode);
-	if (is_offline(o)) {
+	if (cache_offline(o && o->offline)) {
 		if (!have)
 			die("not in the cache, and offline (unset GPT_OFFLINE or drop --offline): '%s'",
 			    url);
-		if (!cached_sha_ok(path, metap, o ? o->sha256 : NULL))
+		if (!cache_sha_ok(path, o ? o->sha256 : NULL))
 			die("cached file does not match the expected sha256: '%s'", path);
 		goto out;
 	}
-	lockp = side_path(path, "lock");
+	lockp = cache_side_path(path, "lock");
 	lock = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (lock < 0)
 		die_errno("cannot open '%s'", lockp);
@@ -1245,7 +718,7 @@ char *http_fetch(const char *url, const struct http_opts *o)
 	}
 	have = stat(path, &st) == 0 && S_ISREG(st.st_mode);
 	if (!have || !cached_fresh(u, path, metap, o) ||
-	    !cached_sha_ok(path, metap, o ? o->sha256 : NULL))
+	    !cache_sha_ok(path, o ? o->sha256 : NULL))
 		download(u, path, o);
 	close(lock);   /* releases the lock */
 	free(lockp);

@@ -1,32 +1,21 @@
-/* http: downloads into a local cache, so programs can read URLs as files.
+/* http: the transfer.  Downloads into the local cache (cache.h), so that
+ * programs can read URLs as files.
  *
  *   http_is_url(s)        1 when s starts with http://, https:// or hf://
- *   http_resolve(url)     hf:// -> https:// form (malloc'd, caller frees);
- *                         http(s):// returned as a copy; dies when malformed
- *   http_cache_path(url, o)  where url lives in the cache (malloc'd); it
- *                         need not exist yet
  *   http_fetch(url, o)    malloc'd path of the complete cached file; dies
  *                         with one clear line when it cannot produce one
  *
- * hf:// forms (huggingface_hub's and a trailing-revision shorthand):
- *   hf://datasets/ORG/NAME/PATH            revision main
- *   hf://datasets/ORG/NAME@REV/PATH        REV: branch, tag or commit
- *   hf://datasets/ORG/NAME/PATH@REV        same, when PATH's last part has @
- *   hf://ORG/NAME/PATH, hf://models/...    models; hf://spaces/... spaces
- * -> $HF_ENDPOINT (default https://huggingface.co)[/datasets|/spaces]
- *    /ORG/NAME/resolve/REV/PATH, with REV and PATH percent-encoded.
+ * hf:// URLs are resolved by hub_resolve (hub.h); where a URL lives in the
+ * cache is cache_path's (cache.h).
  *
  * Behaviour of http_fetch:
- * - The cache is o->cache_dir, else $XDG_CACHE_HOME/gpt, else
- *   ~/.cache/gpt; a URL lives at CACHE/http/HOST[_PORT]/PATH (readable,
- *   with a short hash of the URL added when it has a query or characters
- *   that are not safe in file names).  Hidden files beside it (".NAME~*")
- *   hold its metadata, a partial download and a lock; names from URLs
- *   never start with a dot.
- * - Offline (o->offline, or $GPT_OFFLINE or $HF_HUB_OFFLINE set to
- *   anything but "" or "0"): a cached file is returned with no request;
- *   otherwise it dies ("not in the cache").  Tests that talk to a local
- *   server must unset GPT_OFFLINE, which tests/run.sh sets.
+ * - The cache is cache_root(o->cache_dir): o->cache_dir, else
+ *   $XDG_CACHE_HOME/gpt, else ~/.cache/gpt.
+ * - Offline (cache_offline(o->offline): o->offline, or $GPT_OFFLINE or
+ *   $HF_HUB_OFFLINE set to anything but "" or "0"): a cached file is
+ *   returned with no request; otherwise it dies ("not in the cache").
+ *   Tests that talk to a local server must unset GPT_OFFLINE, which
+ *   tests/run.sh sets.
  * - Online with a cached file: one HEAD request; the file is reused when
  *   the size and ETag (or the hub's X-Linked-Size / X-Linked-Etag) agree
  *   with what was recorded at download time.  A failed HEAD (network down,
@@ -67,8 +56,6 @@ struct http_opts {
 };
 
 int http_is_url(const char *s);
-char *http_resolve(const char *url);
-char *http_cache_path(const char *url, const struct http_opts *o);
 char *http_fetch(const char *url, const struct http_opts *o);
 
 #endif

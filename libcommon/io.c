@@ -243,10 +243,6 @@ void afile_open(struct afile *a, const char *path)
 
 void afile_commit(struct afile *a)
 {
-	char *dir;
-	const char *slash;
-	int dfd;
-
 	out_flush(&a->out);
 	if (fsync(a->fd) != 0)
 		die_errno("cannot sync '%s'", a->tmp);
@@ -256,16 +252,7 @@ void afile_commit(struct afile *a)
 	if (rename(a->tmp, a->path) != 0)
 		die_errno("cannot rename '%s' to '%s'", a->tmp, a->path);
 	temps_del(a->tmp);
-	slash = strrchr(a->path, '/');
-	dir = slash ? xstrdup(a->path) : xstrdup(".");
-	if (slash)
-		dir[slash - a->path + (slash == a->path)] = '\0';
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	free(dir);
+	io_sync_dir(a->path);
 	out_free(&a->out);
 	free(a->tmp);
 	free(a->path);
@@ -288,23 +275,74 @@ void afile_abort(struct afile *a)
 	a->tmp = a->path = NULL;
 }
 
-void io_mkdirs(const char *path)
+/* mkdir -p; on failure *bad is the length of the prefix of path that
+ * could not be made. */
+static int mkdirs(const char *path, size_t *bad)
 {
 	char *p = xstrdup(path), *q;
+	struct stat st;
+	int rc = 0;
 
+	*bad = strlen(path);
+	if (!*path) {
+		free(p);
+		errno = ENOENT;
+		return -1;
+	}
 	for (q = p + 1; ; q++) {
 		char c = *q;
 
 		if (c != '/' && c != '\0')
 			continue;
 		*q = '\0';
-		if (mkdir(p, 0755) != 0 && errno != EEXIST)
-			die_errno("cannot create folder '%s'", p);
+		if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+			*bad = (size_t)(q - p);
+			rc = -1;
+			break;
+		}
 		*q = c;
 		if (!c)
 			break;
 	}
 	free(p);
+	if (rc == 0 && stat(path, &st) != 0)
+		rc = -1;
+	else if (rc == 0 && !S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		rc = -1;
+	}
+	return rc;
+}
+
+int io_try_mkdirs(const char *path)
+{
+	size_t bad;
+
+	return mkdirs(path, &bad);
+}
+
+void io_mkdirs(const char *path)
+{
+	size_t bad;
+
+	if (mkdirs(path, &bad) != 0)
+		die_errno("cannot create folder '%.*s'", (int)bad, path);
+}
+
+void io_sync_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? xstrdup(path) : xstrdup(".");
+	int dfd;
+
+	if (slash)
+		dir[slash - path + (slash == path)] = '\0';
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	free(dir);
 }
 
 void io_refuse_binary_tty(int fd, const char *what)

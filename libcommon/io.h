@@ -10,6 +10,7 @@
  *             afile_abort, by exit() and by SIGINT/SIGTERM/SIGHUP, so no
  *             partial file ever appears under the final name.
  * io_read_file  whole file into memory (caller frees), with a size cap.
+ * io_mkdirs     mkdir -p, the one every program uses.
  */
 #ifndef GPT_IO_H
 #define GPT_IO_H
@@ -78,9 +79,15 @@ void io_refuse_binary_tty(int fd, const char *what);
  * Returns a malloc'd buffer with a NUL after the data. */
 unsigned char *io_read_file(const char *path, size_t max, size_t *len);
 
-/* mkdir -p: creates path and its missing parents; dies naming the folder
- * that cannot be made. */
+/* mkdir -p: creates path and its missing parents (mode 0755).  io_mkdirs
+ * dies naming the folder that cannot be made; io_try_mkdirs returns -1
+ * with errno set instead (ENOTDIR when path is there but not a folder). */
 void io_mkdirs(const char *path);
+int io_try_mkdirs(const char *path);
+
+/* fsync the folder that holds path, so that a rename into it survives a
+ * crash; best effort, errors ignored. */
+void io_sync_dir(const char *path);
 
 /* Ignore SIGPIPE so writes report EPIPE; call at the start of main. */
 void io_init(void);

@@ -4,6 +4,7 @@
  * by (left id, right id) in a table built once at load time, and long
  * pieces use a heap so that a 100 KB run stays O(n log n). */
 #include "vocab.h"
+#include "cache.h"
 #include "err.h"
 #include "http.h"
 #include "io.h"
@@ -573,16 +574,17 @@ static int is_gpt2_dir(const char *dir)
 	return stat(p, &st) == 0;
 }
 
-static char *vocab_cache_dir(void)
+/* ROOT/gpt2 in the download cache.  When there is no cache folder: NULL,
+ * or with must set, die saying so. */
+static char *vocab_cache_dir(int must)
 {
-	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	char p[4096];
+	char *root = must ? cache_root(NULL) : cache_root_try(NULL), *dir;
 
-	if (xdg && *xdg)
-		snprintf(p, sizeof p, "%s/gpt/gpt2", xdg);
-	else
-		snprintf(p, sizeof p, "%s/.cache/gpt/gpt2", home ? home : ".");
-	return xstrdup(p);
+	if (!root)
+		return NULL;
+	dir = xasprintf("%s/gpt2", root);
+	free(root);
+	return dir;
 }
 
 /* OpenAI's published GPT-2 files and their SHA-256 sums. */
@@ -633,8 +635,8 @@ char *vocab_locate(const char *explicit_path, int offline)
 		return xstrdup(explicit_path);
 	if (env && *env)
 		return xstrdup(env);
-	cache = vocab_cache_dir();
-	if (is_gpt2_dir(cache))
+	cache = vocab_cache_dir(0);
+	if (cache && is_gpt2_dir(cache))
 		return cache;
 #ifdef GPT_SHARE_DIR
 	if (is_gpt2_dir(GPT_SHARE_DIR "/gpt2")) {
@@ -642,9 +644,14 @@ char *vocab_locate(const char *explicit_path, int offline)
 		return xstrdup(GPT_SHARE_DIR "/gpt2");
 	}
 #endif
-	if (offline)
+	if (cache_offline(offline)) {
+		if (!cache)
+			die("GPT-2 vocabulary not found and downloads are off; set GPT_VOCAB");
 		die("GPT-2 vocabulary not found and downloads are off; put encoder.json and vocab.bpe in '%s' or set GPT_VOCAB",
 		    cache);
+	}
+	if (!cache)
+		cache = vocab_cache_dir(1);
 	download_gpt2(cache);
 	return cache;
 }

@@ -8,8 +8,11 @@
  *
  *   vocab_load(v, path)      dies with a clear message on a bad file
  *   vocab_locate(explicit, offline)  finds the GPT-2 vocabulary: the given
- *                            path, $GPT_VOCAB, the user cache, the install
- *                            share folder, else a verified download
+ *                            path, $GPT_VOCAB, ROOT/gpt2 in the download
+ *                            cache (cache_root), the install share folder,
+ *                            else a verified download into ROOT/gpt2 unless
+ *                            cache_offline(offline) (--offline,
+ *                            $GPT_OFFLINE, $HF_HUB_OFFLINE)
  *   vocab_encode(v, s, n, ids, cap)  BPE of one piece (see pretok.h);
  *                            returns the number of ids (<= n)
  *   vocab_token(v, id, &len) the bytes of id (NULL when id is not a token)

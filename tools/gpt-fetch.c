@@ -77,6 +77,25 @@ static void *prefetch_worker(void *arg)
 	return NULL;
 }
 
+/* The local path of input i: from the workers when there are some (also
+ * telling them how far reading has come), else fetched now. */
+static char *input_path(struct prefetch *p, int i)
+{
+	char *path;
+
+	if (p->ahead <= 1)
+		return fetch_one(p->inputs[i], p->ho);
+	pthread_mutex_lock(&p->mu);
+	p->reading = i;
+	pthread_cond_broadcast(&p->cv);
+	while (!p->paths[i])
+		pthread_cond_wait(&p->cv, &p->mu);
+	path = p->paths[i];
+	p->paths[i] = NULL;
+	pthread_mutex_unlock(&p->mu);
+	return path;
+}
+
 static void parse_rows(const char *arg, struct docsrc_opts *o)
 {
 	const char *colon = strchr(arg, ':');
@@ -173,18 +192,8 @@ int main(int argc, char **argv)
 
 	if (schema) {
 		for (i = 0; i < n; i++) {
-			char *path = jobs > 1 ? NULL : fetch_one(pf.inputs[i], &ho);
+			char *path = input_path(&pf, i);
 
-			if (jobs > 1) {
-				pthread_mutex_lock(&pf.mu);
-				pf.reading = i;
-				pthread_cond_broadcast(&pf.cv);
-				while (!pf.paths[i])
-					pthread_cond_wait(&pf.cv, &pf.mu);
-				path = pf.paths[i];
-				pf.paths[i] = NULL;
-				pthread_mutex_unlock(&pf.mu);
-			}
 			if (n > 1)
 				printf("%s%s:\n", i ? "\n" : "", pf.inputs[i]);
 			docsrc_schema(path, stdout);
@@ -206,20 +215,9 @@ int main(int argc, char **argv)
 	progress_init(&prog, pmode, "gpt-fetch", "B", 0);
 	o.progress = &prog;
 	for (i = 0; i < n; i++) {
-		char *path;
+		char *path = input_path(&pf, i);
 		int stop;
 
-		if (jobs > 1) {
-			pthread_mutex_lock(&pf.mu);
-			pf.reading = i;
-			pthread_cond_broadcast(&pf.cv);
-			while (!pf.paths[i])
-				pthread_cond_wait(&pf.cv, &pf.mu);
-			path = pf.paths[i];
-			pf.paths[i] = NULL;
-			pthread_mutex_unlock(&pf.mu);
-		} else
-			path = fetch_one(pf.inputs[i], &ho);
 		o.label = pf.inputs[i];
 		stop = docsrc_read(path, &o, out, &st);
 		free(path);

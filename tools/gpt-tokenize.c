@@ -49,7 +49,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct tokenize_opts opt = { 0 };
-	const char *vocab_path = NULL, *env;
+	const char *vocab_path = NULL;
 	int decode = 0, offline = 0, c;
 	struct vocab v;
 	struct out o;
@@ -58,8 +58,6 @@ int main(int argc, char **argv)
 	err_init(argv[0]);
 	io_init();
 	opt.threads = 1;
-	env = getenv("GPT_OFFLINE");
-	offline = env && *env && strcmp(env, "0") != 0;
 	while ((c = getopt_long(argc, argv, "dzcf:j:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd': decode = 1; break;

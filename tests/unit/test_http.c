@@ -1,5 +1,5 @@
-/* Unit tests for sha256 and the network-free parts of http (hub URL
- * resolution, cache paths).  With arguments it is instead a small driver
+/* Unit tests for sha256 and the network-free parts of fetching (hub URL
+ * resolution, the cache root, offline switch and paths).  With arguments it is instead a small driver
  * that tests/cli/http.sh runs against tests/httpd.py:
  *   test_http fetch [-O] [-q] [-c DIR] [-s SHA256] [-r RETRIES] URL
  *   test_http fetchall [options] URL...   (one thread per URL)
@@ -8,7 +8,9 @@
 #include "test.h"
 #include "cli.h"
 #include "err.h"
+#include "cache.h"
 #include "http.h"
+#include "hub.h"
 #include "sha256.h"
 
 #include <pthread.h>
@@ -102,7 +104,7 @@ static void test_sha256_file(void)
 
 static void check_resolve(const char *in, const char *want)
 {
-	char *got = http_resolve(in);
+	char *got = hub_resolve(in);
 
 	CHECK(strcmp(got, want) == 0, "%s -> %s, wanted %s", in, got, want);
 	free(got);
@@ -144,10 +146,73 @@ static void test_is_url(void)
 	CHECK(!http_is_url("data.parquet"), "file");
 }
 
+/* Sets or (v NULL) unsets an environment variable. */
+static void set_env(const char *name, const char *v)
+{
+	if (v)
+		setenv(name, v, 1);
+	else
+		unsetenv(name);
+}
+
+static void check_root(const char *dir, const char *xdg, const char *home,
+		       const char *want)
+{
+	char *got;
+
+	set_env("XDG_CACHE_HOME", xdg);
+	set_env("HOME", home);
+	got = cache_root_try(dir);
+	CHECK(want ? got && strcmp(got, want) == 0 : !got,
+	      "dir %s XDG %s HOME %s: got %s, wanted %s", dir ? dir : "-",
+	      xdg ? xdg : "-", home ? home : "-", got ? got : "none",
+	      want ? want : "none");
+	free(got);
+}
+
+/* Every program finds the cache, and knows it is offline, the same way. */
+static void test_cache_root_offline(void)
+{
+	char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char *off = getenv("GPT_OFFLINE"), *hoff = getenv("HF_HUB_OFFLINE");
+
+	xdg = xdg ? xstrdup(xdg) : NULL;
+	home = home ? xstrdup(home) : NULL;
+	off = off ? xstrdup(off) : NULL;
+	hoff = hoff ? xstrdup(hoff) : NULL;
+	check_root("/c", "/x", "/h", "/c");
+	check_root(NULL, "/x", "/h", "/x/gpt");
+	check_root("", "/x", "/h", "/x/gpt");
+	check_root(NULL, "rel", "/h", "/h/.cache/gpt");
+	check_root(NULL, "", "/h", "/h/.cache/gpt");
+	check_root(NULL, NULL, "/h", "/h/.cache/gpt");
+	check_root(NULL, NULL, "", NULL);
+	check_root(NULL, NULL, NULL, NULL);
+	set_env("GPT_OFFLINE", NULL);
+	set_env("HF_HUB_OFFLINE", NULL);
+	CHECK(!cache_offline(0), "online by default");
+	CHECK(cache_offline(1), "--offline");
+	set_env("GPT_OFFLINE", "0");
+	set_env("HF_HUB_OFFLINE", "");
+	CHECK(!cache_offline(0), "\"0\" and \"\" are online");
+	set_env("GPT_OFFLINE", "1");
+	CHECK(cache_offline(0), "GPT_OFFLINE=1");
+	set_env("GPT_OFFLINE", NULL);
+	set_env("HF_HUB_OFFLINE", "yes");
+	CHECK(cache_offline(0), "HF_HUB_OFFLINE=yes");
+	set_env("XDG_CACHE_HOME", xdg);
+	set_env("HOME", home);
+	set_env("GPT_OFFLINE", off);
+	set_env("HF_HUB_OFFLINE", hoff);
+	free(xdg);
+	free(home);
+	free(off);
+	free(hoff);
+}
+
 static void check_path(const char *root, const char *url, const char *want)
 {
-	struct http_opts o = { .cache_dir = root };
-	char *got = http_cache_path(url, &o);
+	char *got = cache_path(url, root);
 	size_t n = strlen(root) + strlen(want) + 1;
 	char *w = xmalloc(n);
 
@@ -177,7 +242,6 @@ static int hashed_like(const char *got, const char *root, const char *prefix,
 static void test_cache_paths(void)
 {
 	char root[] = "/tmp/gpt-unit-cache.XXXXXX";
-	struct http_opts o = { .cache_dir = root };
 	char *a, *b, *c;
 	FILE *f;
 
@@ -185,34 +249,34 @@ static void test_cache_paths(void)
 	check_path(root, "https://Example.COM:8080/a/b/file.parquet",
 		   "/http/example.com_8080/a/b/file.parquet");
 	check_path(root, "https://user:pw@h.org//a/./b/", "/http/h.org/a/b");
-	a = http_cache_path("https://h.org/d/file.parquet?x=1", &o);
-	b = http_cache_path("https://h.org/d/file.parquet?x=2", &o);
+	a = cache_path("https://h.org/d/file.parquet?x=1", root);
+	b = cache_path("https://h.org/d/file.parquet?x=2", root);
 	CHECK(hashed_like(a, root, "/http/h.org/d/file", ".parquet"), "query: %s", a);
 	CHECK(strcmp(a, b) != 0, "queries differ: %s", a);
 	free(a);
 	free(b);
 	/* ".." never climbs out of the cache, and names never start with a
 	 * dot (those are the cache's own files). */
-	a = http_cache_path("https://h.org/../../etc/.passwd", &o);
+	a = cache_path("https://h.org/../../etc/.passwd", root);
 	CHECK(strncmp(a, root, strlen(root)) == 0 && !strstr(a, "/..") &&
 	      !strstr(a, "/.p"), "dots: %s", a);
 	free(a);
-	a = http_cache_path("https://h.org/a b/x", &o);
-	b = http_cache_path("https://h.org/a_b/x", &o);
+	a = cache_path("https://h.org/a b/x", root);
+	b = cache_path("https://h.org/a_b/x", root);
 	CHECK(strcmp(a, b) != 0, "changed names get a hash: %s %s", a, b);
 	free(a);
 	free(b);
-	a = http_cache_path("https://h.org/", &o);
+	a = cache_path("https://h.org/", root);
 	CHECK(hashed_like(a, root, "/http/h.org/index", ""), "root: %s", a);
 	free(a);
 	/* A URL whose path is a folder of another cached URL falls back to
 	 * a flat name. */
-	a = http_cache_path("https://h.org/p/q", &o);
+	a = cache_path("https://h.org/p/q", root);
 	f = fopen(a, "w");
 	CHECK(f != NULL, "create %s", a);
 	if (f)
 		fclose(f);
-	c = http_cache_path("https://h.org/p/q/r", &o);
+	c = cache_path("https://h.org/p/q/r", root);
 	CHECK(strstr(c, "/http/.by-hash/") && strstr(c, "-r") , "flat: %s", c);
 	free(a);
 	free(c);
@@ -292,12 +356,14 @@ static int driver(int argc, char **argv)
 	} else if (strcmp(cmd, "fetchall") == 0) {
 		fetch_all(argv + i, argc - i, &o);
 	} else if (strcmp(cmd, "resolve") == 0) {
-		char *p = http_resolve(arg);
+		char *p = hub_resolve(arg);
 
 		printf("%s\n", p);
 		free(p);
 	} else if (strcmp(cmd, "path") == 0) {
-		char *p = http_cache_path(arg, &o);
+		char *u = hub_resolve(arg), *p = cache_path(u, o.cache_dir);
+
+		free(u);
 
 		printf("%s\n", p);
 		free(p);
@@ -324,5 +390,6 @@ int main(int argc, char **argv)
 	RUN(test_resolve);
 	RUN(test_is_url);
 	RUN(test_cache_paths);
+	RUN(test_cache_root_offline);
 	return TEST_END();
 }
