@@ -5,7 +5,7 @@
 #include "shard.h"
 #include "err.h"
 #include "le.h"
-#include "tokio.h"
+#include "tokstream.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -222,24 +222,6 @@ static void shardw_flush(struct shard_writer *w)
 	w->fill = 0;
 }
 
-/* Ids to little-endian tokens of width bytes. */
-static void narrow(unsigned char *d, const uint32_t *ids, size_t n, uint32_t width)
-{
-	size_t i;
-
-	if (width == 2) {
-		tok_narrow16(d, ids, n);
-		return;
-	}
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	(void)i;
-	memcpy(d, ids, n * 4);
-#else
-	for (i = 0; i < n; i++)
-		le_put_u32(d + 4 * i, ids[i]);
-#endif
-}
-
 void shardw_write(struct shard_writer *w, const uint32_t *ids, size_t n)
 {
 	const uint32_t vocab = w->h.vocab, eot = w->h.eot;
@@ -261,7 +243,7 @@ void shardw_write(struct shard_writer *w, const uint32_t *ids, size_t n)
 					    ids[i], (unsigned long long)(w->h.tokens + w->fill + i), vocab);
 		for (i = 0; i < k; i++)
 			docs += ids[i] == eot;
-		narrow(w->raw + w->h.width * w->fill, ids, k, w->h.width);
+		tokstream_pack(w->raw + w->h.width * w->fill, ids, k, (int)w->h.width);
 		w->h.docs += docs;
 		w->fill += k;
 		ids += k;
@@ -674,18 +656,6 @@ static const unsigned char *shards_frame(struct shards *s, int file, uint32_t fr
 	return best->buf;
 }
 
-static void widen32(uint32_t *ids, const unsigned char *b, size_t n)
-{
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	memcpy(ids, b, n * 4);
-#else
-	size_t k;
-
-	for (k = 0; k < n; k++)
-		ids[k] = le_get_u32(b + 4 * k);
-#endif
-}
-
 void shards_read(struct shards *s, uint64_t pos, uint32_t *ids, size_t n)
 {
 	int lo = 0, hi = s->n;
@@ -719,10 +689,8 @@ void shards_read(struct shards *s, uint64_t pos, uint32_t *ids, size_t n)
 		if (avail > n)
 			avail = (uint32_t)n;
 		b = shards_frame(s, lo, frame);
-		if (f->info.h.width == 2)
-			tok_widen16(ids, b + (size_t)off * 2, avail);
-		else
-			widen32(ids, b + (size_t)off * 4, avail);
+		tokstream_unpack(ids, b + (size_t)off * f->info.h.width, avail,
+				 (int)f->info.h.width);
 		ids += avail;
 		n -= avail;
 		pos += avail;

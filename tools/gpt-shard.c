@@ -5,7 +5,7 @@
 #include "io.h"
 #include "progress.h"
 #include "shard.h"
-#include "tokio.h"
+#include "tokstream.h"
 #include "vocab.h"
 
 #include <errno.h>
@@ -250,15 +250,15 @@ static int cmd_write(struct sharder *s, enum tok_format fmt,
 	sharder_note(s);
 	progress_init(&prog, pm, "gpt-shard", "tokens", 0);
 	for (i = 0; i < nfiles; i++) {
-		struct tokin t;
+		struct tokstream_in t;
 		size_t n;
 
-		tokin_open(&t, files[i], fmt);
-		while ((n = tokin_read(&t, ids, READ_IDS)) > 0) {
+		tokstream_in_open(&t, files[i], fmt);
+		while ((n = tokstream_in_read(&t, ids, READ_IDS)) > 0) {
 			sharder_feed(s, ids, n);
 			progress_update(&prog, s->total);
 		}
-		tokin_close(&t);
+		tokstream_in_close(&t);
 	}
 	if (s->open)
 		sharder_close(s);
@@ -276,7 +276,7 @@ static int cmd_cat(enum tok_format fmt, char **files, int n)
 {
 	struct shards *s;
 	struct out o;
-	struct tokout t;
+	struct tokstream_out t;
 	uint32_t *ids = xmalloc(READ_IDS * sizeof *ids);
 	uint64_t pos, total;
 
@@ -287,15 +287,15 @@ static int cmd_cat(enum tok_format fmt, char **files, int n)
 	s = shards_open_paths(files, n);
 	total = shards_tokens(s);
 	out_init(&o, STDOUT_FILENO, "stdout");
-	tokout_init(&t, &o, fmt, shards_eot(s));
+	tokstream_out_init(&t, &o, fmt, shards_eot(s));
 	for (pos = 0; pos < total;) {
 		size_t k = total - pos < READ_IDS ? (size_t)(total - pos) : READ_IDS;
 
 		shards_read(s, pos, ids, k);
-		tokout_write(&t, ids, k);
+		tokstream_out_write(&t, ids, k);
 		pos += k;
 	}
-	tokout_finish(&t);
+	tokstream_out_finish(&t);
 	out_free(&o);
 	shards_close(s);
 	free(ids);

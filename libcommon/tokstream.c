@@ -1,13 +1,14 @@
-/* tokio: reading and writing token ids in text, u16 and u32 form, with
+/* tokstream: reading and writing token ids in text, u16 and u32 form, with
  * every malformed input reported as one line that says where and why, so
  * no tool ever reads garbage ids from a wrong -f. */
-#include "tokio.h"
+#include "tokstream.h"
 #include "err.h"
+#include "le.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define TOKIN_BUFSZ (1u << 17)
+#define IN_BUFSZ (1u << 17)
 
 #if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define TOK_VECTOR 1
@@ -16,7 +17,7 @@ typedef uint16_t u16x8 __attribute__((vector_size(16)));
 typedef uint32_t u32x8 __attribute__((vector_size(32)));
 #endif
 
-void tok_widen16(uint32_t *ids, const unsigned char *b, size_t n)
+static void widen16(uint32_t *ids, const unsigned char *b, size_t n)
 {
 	size_t k = 0;
 
@@ -31,10 +32,10 @@ void tok_widen16(uint32_t *ids, const unsigned char *b, size_t n)
 	}
 #endif
 	for (; k < n; k++)
-		ids[k] = (uint32_t)b[2 * k] | (uint32_t)b[2 * k + 1] << 8;
+		ids[k] = le_get_u16(b + 2 * k);
 }
 
-void tok_narrow16(unsigned char *d, const uint32_t *ids, size_t n)
+static void narrow16(unsigned char *d, const uint32_t *ids, size_t n)
 {
 	size_t k = 0;
 
@@ -48,31 +49,63 @@ void tok_narrow16(unsigned char *d, const uint32_t *ids, size_t n)
 		memcpy(d + 2 * k, &v, 16);
 	}
 #endif
-	for (; k < n; k++) {
-		d[2 * k] = (unsigned char)ids[k];
-		d[2 * k + 1] = (unsigned char)(ids[k] >> 8);
-	}
+	for (; k < n; k++)
+		le_put_u16(d + 2 * k, (uint16_t)ids[k]);
 }
 
-void tokin_open(struct tokin *t, const char *path, enum tok_format f)
+void tokstream_pack(unsigned char *d, const uint32_t *ids, size_t n, int width)
+{
+	size_t i;
+
+	if (width == 2) {
+		narrow16(d, ids, n);
+		return;
+	}
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	(void)i;
+	memcpy(d, ids, n * 4);
+#else
+	for (i = 0; i < n; i++)
+		le_put_u32(d + 4 * i, ids[i]);
+#endif
+}
+
+void tokstream_unpack(uint32_t *ids, const unsigned char *b, size_t n, int width)
+{
+	size_t i;
+
+	if (width == 2) {
+		widen16(ids, b, n);
+		return;
+	}
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	(void)i;
+	memcpy(ids, b, n * 4);
+#else
+	for (i = 0; i < n; i++)
+		ids[i] = le_get_u32(b + 4 * i);
+#endif
+}
+
+void tokstream_in_open(struct tokstream_in *t, const char *path, enum tok_format f)
 {
 	memset(t, 0, sizeof *t);
 	in_open(&t->in, path);
 	t->fmt = f;
-	t->buf = xmalloc(TOKIN_BUFSZ);
+	t->buf = xmalloc(IN_BUFSZ);
 }
 
-const char *tokin_name(const struct tokin *t)
+const char *tokstream_in_name(const struct tokstream_in *t)
 {
 	return t->in.name;
 }
 
-uint64_t tokin_count(const struct tokin *t)
+uint64_t tokstream_in_count(const struct tokstream_in *t)
 {
 	return t->count;
 }
 
-void tokin_close(struct tokin *t)
+void tokstream_in_close(struct tokstream_in *t)
 {
 	in_close(&t->in);
 	free(t->buf);
@@ -80,7 +113,7 @@ void tokin_close(struct tokin *t)
 }
 
 /* Moves the unread tail to the front and reads more; returns 0 at end. */
-static size_t tokin_fill(struct tokin *t)
+static size_t reader_fill(struct tokstream_in *t)
 {
 	size_t keep = t->len - t->pos, got;
 
@@ -89,7 +122,7 @@ static size_t tokin_fill(struct tokin *t)
 	t->offset += t->pos;
 	t->pos = 0;
 	t->len = keep;
-	got = in_read(&t->in, t->buf + keep, TOKIN_BUFSZ - keep);
+	got = in_read(&t->in, t->buf + keep, IN_BUFSZ - keep);
 	t->len += got;
 	return got;
 }
@@ -102,7 +135,7 @@ static int is_space(unsigned c)
 
 /* A binary stream whose first bytes are all digits and white space is
  * decimal text read with the wrong -f: real ids almost never look so. */
-static void tokin_check_binary(struct tokin *t)
+static void reader_check_binary(struct tokstream_in *t)
 {
 	size_t n = t->len < 64 ? t->len : 64, i, spaces = 0;
 
@@ -122,42 +155,26 @@ static void tokin_check_binary(struct tokin *t)
 		    cli_format_name(t->fmt), t->in.name);
 }
 
-static size_t tokin_read_binary(struct tokin *t, uint32_t *ids, size_t max)
+static size_t read_binary(struct tokstream_in *t, uint32_t *ids, size_t max)
 {
 	size_t w = t->fmt == FMT_U16 ? 2 : 4, n = 0;
 
 	while (n < max) {
 		size_t avail = (t->len - t->pos) / w, k;
-		const unsigned char *p;
 
 		if (avail == 0) {
-			if (tokin_fill(t) == 0) {
+			if (reader_fill(t) == 0) {
 				if (t->len - t->pos)
 					die("input ends mid-token (%zu of %zu bytes): '%s'",
 					    t->len - t->pos, w, t->in.name);
 				break;
 			}
 			if (!t->checked)
-				tokin_check_binary(t);
+				reader_check_binary(t);
 			continue;
 		}
 		k = avail < max - n ? avail : max - n;
-		p = t->buf + t->pos;
-		if (w == 2) {
-			tok_widen16(ids + n, p, k);
-		} else {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-			memcpy(ids + n, p, k * 4);
-#else
-			size_t i;
-
-			for (i = 0; i < k; i++)
-				ids[n + i] = (uint32_t)p[4 * i] |
-					     (uint32_t)p[4 * i + 1] << 8 |
-					     (uint32_t)p[4 * i + 2] << 16 |
-					     (uint32_t)p[4 * i + 3] << 24;
-#endif
-		}
+		tokstream_unpack(ids + n, t->buf + t->pos, k, (int)w);
 		t->pos += k * w;
 		n += k;
 		/* Hand back what we have rather than block on a pipe. */
@@ -167,7 +184,7 @@ static size_t tokin_read_binary(struct tokin *t, uint32_t *ids, size_t max)
 	return n;
 }
 
-static size_t tokin_read_text(struct tokin *t, uint32_t *ids, size_t max)
+static size_t read_text(struct tokstream_in *t, uint32_t *ids, size_t max)
 {
 	size_t n = 0;
 
@@ -178,7 +195,7 @@ static size_t tokin_read_text(struct tokin *t, uint32_t *ids, size_t max)
 		if (t->pos == t->len) {
 			if (n)
 				break;  /* hand back what we have before blocking */
-			if (tokin_fill(t) == 0) {
+			if (reader_fill(t) == 0) {
 				if (t->digits) {
 					ids[n++] = (uint32_t)t->val;
 					t->digits = 0;
@@ -219,19 +236,20 @@ static size_t tokin_read_text(struct tokin *t, uint32_t *ids, size_t max)
 	return n;
 }
 
-size_t tokin_read(struct tokin *t, uint32_t *ids, size_t max)
+size_t tokstream_in_read(struct tokstream_in *t, uint32_t *ids, size_t max)
 {
 	size_t n;
 
 	if (max == 0)
 		return 0;
-	n = t->fmt == FMT_TEXT ? tokin_read_text(t, ids, max)
-			       : tokin_read_binary(t, ids, max);
+	n = t->fmt == FMT_TEXT ? read_text(t, ids, max)
+			       : read_binary(t, ids, max);
 	t->count += n;
 	return n;
 }
 
-void tokout_init(struct tokout *t, struct out *o, enum tok_format f, uint32_t eot)
+void tokstream_out_init(struct tokstream_out *t, struct out *o, enum tok_format f,
+			uint32_t eot)
 {
 	t->o = o;
 	t->fmt = f;
@@ -240,7 +258,7 @@ void tokout_init(struct tokout *t, struct out *o, enum tok_format f, uint32_t eo
 	t->count = 0;
 }
 
-static void tokout_text(struct tokout *t, const uint32_t *ids, size_t n)
+static void write_text(struct tokstream_out *t, const uint32_t *ids, size_t n)
 {
 	struct out *o = t->o;
 	size_t i;
@@ -273,36 +291,14 @@ static void tokout_text(struct tokout *t, const uint32_t *ids, size_t n)
 	}
 }
 
-/* Ids to little-endian bytes of width 2 or 4. */
-static void pack(unsigned char *d, const uint32_t *ids, size_t n, int width)
-{
-	size_t i;
-
-	if (width == 2) {
-		tok_narrow16(d, ids, n);
-		return;
-	}
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	(void)i;
-	memcpy(d, ids, n * 4);
-#else
-	for (i = 0; i < n; i++) {
-		d[4 * i] = (unsigned char)ids[i];
-		d[4 * i + 1] = (unsigned char)(ids[i] >> 8);
-		d[4 * i + 2] = (unsigned char)(ids[i] >> 16);
-		d[4 * i + 3] = (unsigned char)(ids[i] >> 24);
-	}
-#endif
-}
-
-void tokout_write(struct tokout *t, const uint32_t *ids, size_t n)
+void tokstream_out_write(struct tokstream_out *t, const uint32_t *ids, size_t n)
 {
 	struct out *o = t->o;
 	int width = t->fmt == FMT_U16 ? 2 : 4;
 	size_t i;
 
 	if (t->fmt == FMT_TEXT) {
-		tokout_text(t, ids, n);
+		write_text(t, ids, n);
 		t->count += n;
 		return;
 	}
@@ -326,14 +322,14 @@ void tokout_write(struct tokout *t, const uint32_t *ids, size_t n)
 		k = (o->cap - o->len) / (size_t)width;
 		if (k > n)
 			k = n;
-		pack(o->buf + o->len, ids, k, width);
+		tokstream_pack(o->buf + o->len, ids, k, width);
 		o->len += k * (size_t)width;
 		ids += k;
 		n -= k;
 	}
 }
 
-void tokout_finish(struct tokout *t)
+void tokstream_out_finish(struct tokstream_out *t)
 {
 	if (t->fmt == FMT_TEXT && t->line_open)
 		out_putc(t->o, '\n');

@@ -1,8 +1,8 @@
-/* Unit tests for tokio: round trips of the three forms, ids at the edges,
+/* Unit tests for tokstream: round trips of the three forms, ids at the edges,
  * and the one-line errors for malformed input (run in a child process,
  * since they die). */
 #include "test.h"
-#include "tokio.h"
+#include "tokstream.h"
 #include "err.h"
 
 #include <fcntl.h>
@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char dir[] = "/tmp/gpt-tokio.XXXXXX";
+static char dir[] = "/tmp/gpt-tokstream.XXXXXX";
 static char path[256];
 
 static void put_file(const void *p, size_t n)
@@ -22,20 +22,20 @@ static void put_file(const void *p, size_t n)
 	close(fd);
 }
 
-/* Writes ids in form f to path through tokout; returns bytes written. */
+/* Writes ids in form f to path through a tokstream_out; returns bytes written. */
 static size_t write_ids(const uint32_t *ids, size_t n, enum tok_format f,
 			uint32_t eot, size_t step)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	struct out o;
-	struct tokout t;
+	struct tokstream_out t;
 	size_t i, total;
 
 	out_init(&o, fd, path);
-	tokout_init(&t, &o, f, eot);
+	tokstream_out_init(&t, &o, f, eot);
 	for (i = 0; i < n; i += step)
-		tokout_write(&t, ids + i, n - i < step ? n - i : step);
-	tokout_finish(&t);
+		tokstream_out_write(&t, ids + i, n - i < step ? n - i : step);
+	tokstream_out_finish(&t);
 	out_flush(&o);
 	total = (size_t)o.total;
 	out_free(&o);
@@ -46,15 +46,15 @@ static size_t write_ids(const uint32_t *ids, size_t n, enum tok_format f,
 /* Reads path back in form f, max ids per call. */
 static size_t read_ids(uint32_t *ids, size_t cap, enum tok_format f, size_t max)
 {
-	struct tokin t;
+	struct tokstream_in t;
 	size_t n = 0, got;
 
-	tokin_open(&t, path, f);
-	while (n < cap && (got = tokin_read(&t, ids + n, cap - n < max ? cap - n : max)) > 0)
+	tokstream_in_open(&t, path, f);
+	while (n < cap && (got = tokstream_in_read(&t, ids + n, cap - n < max ? cap - n : max)) > 0)
 		n += got;
-	CHECK(tokin_count(&t) == n, "count %llu vs %zu",
-	      (unsigned long long)tokin_count(&t), n);
-	tokin_close(&t);
+	CHECK(tokstream_in_count(&t) == n, "count %llu vs %zu",
+	      (unsigned long long)tokstream_in_count(&t), n);
+	tokstream_in_close(&t);
 	return n;
 }
 
@@ -138,15 +138,15 @@ static int child_read(enum tok_format f, char *err, size_t errcap)
 	fflush(stdout);
 	pid = fork();
 	if (pid == 0) {
-		struct tokin t;
+		struct tokstream_in t;
 		uint32_t ids[64];
 
 		dup2(p[1], 2);
 		close(p[0]);
-		tokin_open(&t, path, f);
-		while (tokin_read(&t, ids, 64) > 0)
+		tokstream_in_open(&t, path, f);
+		while (tokstream_in_read(&t, ids, 64) > 0)
 			;
-		tokin_close(&t);
+		tokstream_in_close(&t);
 		_exit(0);
 	}
 	close(p[1]);
@@ -206,7 +206,7 @@ static void test_u16_refuses_big(void)
 
 int main(void)
 {
-	err_init("test_tokio");
+	err_init("test_tokstream");
 	io_init();
 	if (!mkdtemp(dir))
 		return 1;
