@@ -18,16 +18,10 @@
  * products, small enough that scratch stays a few megabytes. */
 #define CHUNK_ROWS 64
 
-static const float *tensor(const struct gpt_model *m, const char *name, int required)
+/* The weights of tensor i of the model's table, or NULL when it is absent. */
+static const float *tensor(const struct gpt_model *m, int i)
 {
-	const struct gpt_tensor *t = gpt_model_tensor(m, name);
-
-	if (!t) {
-		if (required)
-			die("infer: model has no tensor: '%s'", name);
-		return NULL;
-	}
-	return m->params + t->offset;
+	return i == GPT_NO_TENSOR ? NULL : m->params + m->layout.tensors[i].offset;
 }
 
 void infer_init(struct infer *s, const struct gpt_model *m)
@@ -35,36 +29,33 @@ void infer_init(struct infer *s, const struct gpt_model *m)
 	const struct gpt_config *c = &m->cfg;
 	size_t C = (size_t)c->n_embd, R = CHUNK_ROWS;
 	size_t kv = xmul(xmul((size_t)c->n_layer, (size_t)c->n_ctx), C);
-	char name[64];
-
 	memset(s, 0, sizeof *s);
 	/* threads come from OpenMP (see matmul) */
 	openblas_set_num_threads(1);
 	s->m = m;
 	s->rows = CHUNK_ROWS;
-	s->wte = tensor(m, "wte.weight", 1);
-	s->wpe = tensor(m, "wpe.weight", 1);
-	s->lnfw = tensor(m, "ln_f.weight", 1);
-	s->lnfb = tensor(m, "ln_f.bias", 1);
-	s->head = c->tied ? s->wte : tensor(m, "lm_head.weight", 1);
+	s->wte = tensor(m, m->layout.wte);
+	s->wpe = tensor(m, m->layout.wpe);
+	s->lnfw = tensor(m, m->layout.lnfw);
+	s->lnfb = tensor(m, m->layout.lnfb);
+	s->head = tensor(m, m->layout.head);
 	s->layer = xcalloc((size_t)c->n_layer, sizeof *s->layer);
 	for (int l = 0; l < c->n_layer; l++) {
+		const struct gpt_layer_ix *x = &m->layout.layer[l];
 		struct infer_layer *L = &s->layer[l];
-#define T(field, suffix, req) \
-	(snprintf(name, sizeof name, "h.%d.%s", l, suffix), L->field = tensor(m, name, req))
-		T(ln1w, "ln_1.weight", 1);
-		T(ln1b, "ln_1.bias", 1);
-		T(qkvw, "attn.c_attn.weight", 1);
-		T(qkvb, "attn.c_attn.bias", 0);
-		T(projw, "attn.c_proj.weight", 1);
-		T(projb, "attn.c_proj.bias", 0);
-		T(ln2w, "ln_2.weight", 1);
-		T(ln2b, "ln_2.bias", 1);
-		T(fcw, "mlp.c_fc.weight", 1);
-		T(fcb, "mlp.c_fc.bias", 0);
-		T(mprojw, "mlp.c_proj.weight", 1);
-		T(mprojb, "mlp.c_proj.bias", 0);
-#undef T
+
+		L->ln1w = tensor(m, x->ln1w);
+		L->ln1b = tensor(m, x->ln1b);
+		L->qkvw = tensor(m, x->qkvw);
+		L->qkvb = tensor(m, x->qkvb);
+		L->projw = tensor(m, x->projw);
+		L->projb = tensor(m, x->projb);
+		L->ln2w = tensor(m, x->ln2w);
+		L->ln2b = tensor(m, x->ln2b);
+		L->fcw = tensor(m, x->fcw);
+		L->fcb = tensor(m, x->fcb);
+		L->mprojw = tensor(m, x->mprojw);
+		L->mprojb = tensor(m, x->mprojb);
 	}
 	s->kc = xmalloc(xmul(kv, sizeof(float)));
 	s->vc = xmalloc(xmul(kv, sizeof(float)));

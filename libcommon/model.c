@@ -681,16 +681,18 @@ static void matmul_backward(const struct gpt_model_acts *a, float *dinp, float *
 /* GELU, tanh form: 0.5 x (1 + tanh(u)), u = K (x + A x^3).  Written as
  * x * sigmoid(2u) = x / (1 + exp(-2u)), which keeps full relative
  * precision where 1 + tanh(u) would cancel (x below about -2). */
+static inline float gelu_exp(float x)
+{
+	return exp_fast(-2.0f * GELU_K * (x + GELU_A * x * x * x));
+}
+
 SIMD_CLONES
 static void gelu_forward(float *out, const float *inp, size_t n)
 {
 	long i;
 #pragma omp parallel for schedule(static) if (n > PAR_MIN)
-	for (i = 0; i < (long)n; i++) {
-		float x = inp[i];
-		float e = exp_fast(-2.0f * GELU_K * (x + GELU_A * x * x * x));
-		out[i] = x / (1.0f + e);
-	}
+	for (i = 0; i < (long)n; i++)
+		out[i] = inp[i] / (1.0f + gelu_exp(inp[i]));
 }
 
 /* d (in place: dout becomes dinp).  With s = sigmoid(2u), 1 - s = e s:
@@ -701,9 +703,7 @@ static void gelu_backward(float *d, const float *inp, size_t n)
 	long i;
 #pragma omp parallel for schedule(static) if (n > PAR_MIN)
 	for (i = 0; i < (long)n; i++) {
-		float x = inp[i];
-		float e = exp_fast(-2.0f * GELU_K * (x + GELU_A * x * x * x));
-		float s = 1.0f / (1.0f + e);
+		float x = inp[i], e = gelu_exp(x), s = 1.0f / (1.0f + e);
 		float g = s + x * s * (e * s) * 2.0f * GELU_K * (1.0f + 3.0f * GELU_A * x * x);
 		d[i] *= g;
 	}

@@ -195,23 +195,22 @@ static void eval_one(const char *ckpt, const struct opts *o, const struct vocab 
 		eval_lm_loss(e, v, text_window, &src, T, o->batch, &l, o->pm);
 		put_loss(r, &l, T);
 	}
-	if (o->hellaswag) {
+	for (int k = 0; k < 2; k++) {
+		const char *path = k ? o->lambada : o->hellaswag, *name = k ? "lambada" : "hellaswag";
 		struct eval_bench b;
+
+		if (!path)
+			continue;
 		if (details)
-			fprintf(details, "# hellaswag %s\n", ckpt);
-		eval_hellaswag(e, v, o->hellaswag, o->limit, &b, details, o->pm);
-		put(r, "hellaswag_n", 0, "%llu", (unsigned long long)b.n);
-		put(r, "hellaswag", 0, "%.4f", b.n ? (double)b.hits / (double)b.n : NAN);
-		put(r, "hellaswag_norm", 0, "%.4f", b.n ? (double)b.hits_norm / (double)b.n : NAN);
-	}
-	if (o->lambada) {
-		struct eval_bench b;
-		if (details)
-			fprintf(details, "# lambada %s\n", ckpt);
-		eval_lambada(e, v, o->lambada, o->limit, &b, details, o->pm);
-		put(r, "lambada_n", 0, "%llu", (unsigned long long)b.n);
-		put(r, "lambada", 0, "%.4f", b.n ? (double)b.hits / (double)b.n : NAN);
-		put(r, "lambada_ppl", 0, "%.3f", b.n ? exp(b.loss / (double)b.n) : NAN);
+			fprintf(details, "# %s %s\n", name, ckpt);
+		(k ? eval_lambada : eval_hellaswag)(e, v, path, o->limit, &b, details, o->pm);
+		/* put keeps the key: names are literals */
+		put(r, k ? "lambada_n" : "hellaswag_n", 0, "%llu", (unsigned long long)b.n);
+		put(r, name, 0, "%.4f", b.n ? (double)b.hits / (double)b.n : NAN);
+		if (k)
+			put(r, "lambada_ppl", 0, "%.3f", b.n ? exp(b.loss / (double)b.n) : NAN);
+		else
+			put(r, "hellaswag_norm", 0, "%.4f", b.n ? (double)b.hits_norm / (double)b.n : NAN);
 	}
 	engine_close(e);
 }

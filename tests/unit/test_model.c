@@ -648,7 +648,8 @@ static void test_finite_differences(void)
 /* A tiny model learns one batch by heart, through the library's step. */
 static void test_overfit(void)
 {
-	struct gpt_config c;
+	struct gpt_config c = { .n_layer = 2, .n_head = 4, .n_embd = 32, .n_ctx = 16,
+	                        .vocab_size = 100, .tied = 1, .bias = 1, .qkv_bias = 1 };
 	struct gpt_model m;
 	struct engine *e;
 	struct adamw_config ac;
@@ -656,15 +657,6 @@ static void test_overfit(void)
 	int B = 4, T = 16, step;
 	float loss = 0, first = 0;
 
-	memset(&c, 0, sizeof c);
-	c.n_layer = 2;
-	c.n_head = 4;
-	c.n_embd = 32;
-	c.n_ctx = 16;
-	c.vocab_size = 100;
-	c.tied = 1;
-	c.bias = 1;
-	c.qkv_bias = 1;
 	gpt_config_finish(&c);
 	gpt_model_init(&m, &c);
 	gpt_model_init_weights(&m, 1);

@@ -231,7 +231,8 @@ static void test_nan_stop(void)
  * micro-batch counts the tokens of both. */
 static void test_accumulation(void)
 {
-	struct gpt_config c;
+	struct gpt_config c = { .n_layer = 2, .n_head = 2, .n_embd = 16, .n_ctx = 16,
+	                        .vocab_size = 40, .tied = 1, .bias = 1, .qkv_bias = 1 };
 	struct gpt_model m;
 	struct engine *e;
 	uint32_t in[32], tg[32];
@@ -239,15 +240,6 @@ static void test_accumulation(void)
 	double l1, l2, worst = 0;
 	struct gpt_rng r;
 
-	memset(&c, 0, sizeof c);
-	c.n_layer = 2;
-	c.n_head = 2;
-	c.n_embd = 16;
-	c.n_ctx = 16;
-	c.vocab_size = 40;
-	c.tied = 1;
-	c.bias = 1;
-	c.qkv_bias = 1;
 	gpt_config_finish(&c);
 	gpt_model_init(&m, &c);
 	gpt_model_init_weights(&m, 3);
