@@ -302,7 +302,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = {.batch = 1};
-	const char *vocab_path = NULL, *env, *device = "auto";
+	const char *vocab_path = NULL, *device = "auto";
 	char **ckpts, *vpath;
 	int nckpt = 0, offline, c;
 	struct vocab v;
@@ -315,8 +315,7 @@ int main(int argc, char **argv)
 
 	err_init(argv[0]);
 	io_init();
-	env = getenv("GPT_OFFLINE");
-	offline = env && *env && strcmp(env, "0") != 0;
+	offline = 0; /* vocab_locate adds $GPT_OFFLINE, $HF_HUB_OFFLINE */
 	while ((c = getopt_long(argc, argv, "j:w:T:b:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':

@@ -379,7 +379,7 @@ int main(int argc, char **argv)
 	};
 	struct opts o = {.temperature = 1.0, .top_p = 1.0, .top_k = 40, .max_tokens = 256,
 	                 .samples = 1, .echo = 1, .seed = 1337};
-	const char *vocab_path = NULL, *env, *ckpt, *device = "auto";
+	const char *vocab_path = NULL, *ckpt, *device = "auto";
 	char tokenizer[CKPT_NAME_MAX], *vpath, *prompt;
 	size_t plen = 0;
 	int offline, c, interactive = 0, have_prompt;
@@ -388,8 +388,7 @@ int main(int argc, char **argv)
 
 	err_init(argv[0]);
 	io_init();
-	env = getenv("GPT_OFFLINE");
-	offline = env && *env && strcmp(env, "0") != 0;
+	offline = 0; /* vocab_locate adds $GPT_OFFLINE, $HF_HUB_OFFLINE */
 	while ((c = getopt_long(argc, argv, "+t:k:p:s:m:n:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't': o.temperature = cli_double("--temperature", optarg, 0, 100); break;
