@@ -1,7 +1,7 @@
 /* gpt-fetch: corpora (parquet, JSONL, text, archives; files or URLs) to
  * NUL-ended documents on stdout, the first stage of every pipeline. */
 #include "cli.h"
-#include "docsrc.h"
+#include "corpus.h"
 #include "err.h"
 #include "http.h"
 #include "io.h"
@@ -96,7 +96,7 @@ static char *input_path(struct prefetch *p, int i)
 	return path;
 }
 
-static void parse_rows(const char *arg, struct docsrc_opts *o)
+static void parse_rows(const char *arg, struct corpus_opts *o)
 {
 	const char *colon = strchr(arg, ':');
 	char buf[64];
@@ -134,8 +134,8 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct docsrc_opts o = { .row_end = UINT64_MAX };
-	struct docsrc_stats st = { 0 };
+	struct corpus_opts o = { .row_end = UINT64_MAX };
+	struct corpus_stats st = { 0 };
 	struct http_opts ho = { 0 };
 	enum progress_mode pmode = PROGRESS_AUTO;
 	struct progress prog;
@@ -155,7 +155,7 @@ int main(int argc, char **argv)
 		case 'R': parse_rows(optarg, &o); break;
 		case 'n': o.limit = cli_u64("--limit", optarg, 1, UINT64_MAX); break;
 		case 'W':
-			if (docsrc_parse_where(optarg, &o) < 0)
+			if (corpus_parse_where(optarg, &o) < 0)
 				die_usage("--where wants NAME OP NUMBER (OP one of >= <= > < == !=): '%s'",
 					  optarg);
 			break;
@@ -196,7 +196,7 @@ int main(int argc, char **argv)
 
 			if (n > 1)
 				printf("%s%s:\n", i ? "\n" : "", pf.inputs[i]);
-			docsrc_schema(path, stdout);
+			corpus_schema(path, stdout);
 			free(path);
 		}
 		if (fflush(stdout) || ferror(stdout))
@@ -219,7 +219,7 @@ int main(int argc, char **argv)
 		int stop;
 
 		o.label = pf.inputs[i];
-		stop = docsrc_read(path, &o, out, &st);
+		stop = corpus_read(path, &o, out, &st);
 		free(path);
 		progress_update(&prog, st.bytes);
 		if (stop)

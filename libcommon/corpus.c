@@ -1,8 +1,8 @@
-/* docsrc: every input gpt-fetch reads becomes NUL-ended documents here.
+/* corpus: every input gpt-fetch reads becomes NUL-ended documents here.
  * An input is recognised by its first bytes, not its name: parquet,
  * compressed data or an archive (opened with libarchive, each member
  * recognised again in turn), JSONL, else plain text. */
-#include "docsrc.h"
+#include "corpus.h"
 #include "err.h"
 #include "json.h"
 #include "parquet.h"
@@ -23,9 +23,9 @@
 #define MAX_LINE ((size_t)1 << 30)
 
 struct ctx {
-	const struct docsrc_opts *o;
+	const struct corpus_opts *o;
 	struct out *out;
-	struct docsrc_stats *st;
+	struct corpus_stats *st;
 	uint64_t row;               /* rows of this input seen so far */
 	int done;                   /* the limit is reached */
 };
@@ -117,7 +117,7 @@ static void ctx_emit(struct ctx *c, const void *p, size_t n)
 		progress_update(c->o->progress, c->st->bytes);
 }
 
-static int where_ok(const struct docsrc_opts *o, double x)
+static int where_ok(const struct corpus_opts *o, double x)
 {
 	switch (o->where_op) {
 	case WHERE_GE: return x >= o->where_value;
@@ -130,9 +130,9 @@ static int where_ok(const struct docsrc_opts *o, double x)
 	}
 }
 
-int docsrc_parse_where(const char *expr, struct docsrc_opts *o)
+int corpus_parse_where(const char *expr, struct corpus_opts *o)
 {
-	static const struct { const char *s; enum docsrc_op op; } ops[] = {
+	static const struct { const char *s; enum corpus_op op; } ops[] = {
 		{ ">=", WHERE_GE }, { "<=", WHERE_LE }, { "==", WHERE_EQ },
 		{ "!=", WHERE_NE }, { ">", WHERE_GT }, { "<", WHERE_LT },
 		{ "=", WHERE_EQ },
@@ -544,8 +544,8 @@ static void read_stream(struct ctx *c, struct stream *s, int depth)
 	}
 }
 
-int docsrc_read(const char *path, const struct docsrc_opts *o, struct out *out,
-		struct docsrc_stats *st)
+int corpus_read(const char *path, const struct corpus_opts *o, struct out *out,
+		struct corpus_stats *st)
 {
 	struct ctx c = { .o = o, .out = out, .st = st };
 	struct stream s = { 0 };
@@ -573,7 +573,7 @@ int docsrc_read(const char *path, const struct docsrc_opts *o, struct out *out,
 	return c.done;
 }
 
-void docsrc_schema(const char *path, FILE *fp)
+void corpus_schema(const char *path, FILE *fp)
 {
 	struct pq_file f;
 
