@@ -3,7 +3,7 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "err.h"
-#include "hfgpt2.h"
+#include "hfweights.h"
 #include "http.h"
 #include "infer.h"
 #include "io.h"
@@ -48,13 +48,13 @@ static void import(const char *src, const char *out, const char *tokenizer,
 	if (http_is_url(src)) {
 		char *cu = url_join(src, "config.json"), *wu = url_join(src, "model.safetensors");
 		char *cp = http_fetch(cu, ho), *wp = http_fetch(wu, ho);
-		hfgpt2_import_files(cp, wp, &m);
+		hfweights_import_files(cp, wp, &m);
 		free(cu);
 		free(wu);
 		free(cp);
 		free(wp);
 	} else {
-		hfgpt2_import(src, &m);
+		hfweights_import(src, &m);
 	}
 	infer_save(&m, tokenizer, out);
 	if (!ho->quiet_progress)
@@ -69,7 +69,7 @@ static void export(const char *src, const char *out)
 	struct gpt_model m;
 
 	infer_load(src, &m, NULL);
-	hfgpt2_export(&m, out);
+	hfweights_export(&m, out);
 	gpt_model_free(&m);
 }
 

@@ -1,24 +1,19 @@
-/* hfgpt2: maps Hugging Face GPT2LMHeadModel tensors onto the model's named
- * parameter table and back (see hfgpt2.h for the rules). */
-#include <errno.h>
+/* hfweights: maps Hugging Face GPT2LMHeadModel tensors onto the model's named
+ * parameter table and back (see hfweights.h for the rules). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "err.h"
-#include "hfgpt2.h"
+#include "hfweights.h"
 #include "io.h"
 #include "json.h"
 #include "safetensors.h"
 
 static char *join(const char *dir, const char *name)
 {
-	size_t n = strlen(dir) + strlen(name) + 2;
-	char *p = xmalloc(n);
-	snprintf(p, n, "%s/%s", dir, name);
-	return p;
+	return xasprintf("%s/%s", dir, name);
 }
 
 static int cfg_int(const struct json *cfg, const char *key, const char *alt, int lo, int hi,
@@ -138,16 +133,16 @@ static void import_tensor(struct safetensors *f, const struct gpt_tensor *t, flo
 	free(tmp);
 }
 
-void hfgpt2_import(const char *dir, struct gpt_model *m)
+void hfweights_import(const char *dir, struct gpt_model *m)
 {
 	char *cpath = join(dir, "config.json"), *wpath = join(dir, "model.safetensors");
 
-	hfgpt2_import_files(cpath, wpath, m);
+	hfweights_import_files(cpath, wpath, m);
 	free(cpath);
 	free(wpath);
 }
 
-void hfgpt2_import_files(const char *cpath, const char *wpath, struct gpt_model *m)
+void hfweights_import_files(const char *cpath, const char *wpath, struct gpt_model *m)
 {
 	struct gpt_config c;
 	struct safetensors f;
@@ -168,7 +163,7 @@ void hfgpt2_import_files(const char *cpath, const char *wpath, struct gpt_model 
 	st_close(&f);
 }
 
-void hfgpt2_export(const struct gpt_model *m, const char *dir)
+void hfweights_export(const struct gpt_model *m, const char *dir)
 {
 	const struct gpt_config *c = &m->cfg;
 	int C = c->n_embd, V = c->vocab_size;
@@ -181,8 +176,7 @@ void hfgpt2_export(const struct gpt_model *m, const char *dir)
 	struct afile a;
 	char line[256];
 
-	if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-		die_errno("cannot create folder '%s'", dir);
+	io_mkdirs(dir);
 	for (int i = 0; i < m->n_tensors; i++) {
 		const struct gpt_tensor *t = &m->tensors[i];
 		const float *src = m->params + t->offset;
