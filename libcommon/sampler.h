@@ -1,5 +1,4 @@
-/* sampler: picks the next token from a row of logits, and streams the
- * decoded bytes of tokens as valid UTF-8.
+/* sampler: picks the next token from a row of logits.
  *
  *   sampler_init(s, vocab, temperature, top_k, top_p, seed)
  *       temperature 0 (or top_k 1) is greedy: the largest logit, the
@@ -11,21 +10,13 @@
  *       tokens.  Only the first vocab logits are candidates.
  *   sampler_next(s, logits)  the chosen id
  *   sampler_free(s)
- *
- *   struct utf8_stream  holds back the bytes of an incomplete trailing
- *       UTF-8 sequence until it completes or can no longer complete.
- *       utf8_push(u, p, n, o) writes the complete characters to o;
- *       utf8_finish(u, o) flushes at the end of a text.  A byte sequence
- *       that is not UTF-8 (and one cut off by the end) is written as
- *       U+FFFD, one per offending byte, so the output is always valid
- *       UTF-8.  No allocation. */
+ * The decoded bytes of the chosen tokens go out through utf8out.h. */
 #ifndef GPT_SAMPLER_H
 #define GPT_SAMPLER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "io.h"
 #include "model.h"
 
 struct sampler {
@@ -45,14 +36,12 @@ uint32_t sampler_next(struct sampler *s, const float *logits);
 uint32_t sampler_argmax(const float *logits, int vocab);
 void sampler_free(struct sampler *s);
 
-struct utf8_stream {
-	unsigned char pend[4];
-	int n;                   /* bytes held back */
-	int need;                /* bytes the held sequence needs in all */
-};
-
-void utf8_init(struct utf8_stream *u);
-void utf8_push(struct utf8_stream *u, const unsigned char *p, size_t n, struct out *o);
-void utf8_finish(struct utf8_stream *u, struct out *o);
+/* Compatibility, until tools/gpt-sample.c and tests/unit/test_infer.c
+ * include utf8out.h and use its names; remove then. */
+#include "utf8out.h"
+#define utf8_stream utf8out
+#define utf8_init utf8out_init
+#define utf8_push utf8out_push
+#define utf8_finish utf8out_finish
 
 #endif
