@@ -53,28 +53,28 @@ static inline uint64_t hash_bytes(const unsigned char *s, size_t n)
 	return a ^ (a >> 29);
 }
 
+/* The first and the last w bytes (w is 4 or 8) of a and b agree: for n
+ * from w to 2w that is all of them, in two overlapping loads. */
+static inline int ends_eq(const unsigned char *a, const unsigned char *b, size_t n,
+			  size_t w)
+{
+	uint64_t x = 0, y = 0, x2 = 0, y2 = 0;
+
+	memcpy(&x, a, w);
+	memcpy(&y, b, w);
+	memcpy(&x2, a + n - w, w);
+	memcpy(&y2, b + n - w, w);
+	return x == y && x2 == y2;
+}
+
 /* Equality of two short byte strings without a call to memcmp: two
  * overlapping loads cover any length from 4 to 16. */
 static inline int bytes_eq(const unsigned char *a, const unsigned char *b, size_t n)
 {
-	if (n >= 8 && n <= 16) {
-		uint64_t x, y, x2, y2;
-
-		memcpy(&x, a, 8);
-		memcpy(&y, b, 8);
-		memcpy(&x2, a + n - 8, 8);
-		memcpy(&y2, b + n - 8, 8);
-		return x == y && x2 == y2;
-	}
-	if (n >= 4 && n < 8) {
-		uint32_t x, y, x2, y2;
-
-		memcpy(&x, a, 4);
-		memcpy(&y, b, 4);
-		memcpy(&x2, a + n - 4, 4);
-		memcpy(&y2, b + n - 4, 4);
-		return x == y && x2 == y2;
-	}
+	if (n >= 8 && n <= 16)
+		return ends_eq(a, b, n, 8);
+	if (n >= 4 && n < 8)
+		return ends_eq(a, b, n, 4);
 	return memcmp(a, b, n) == 0;
 }
 

@@ -89,24 +89,27 @@ static void test_round_trips(void)
 	}
 }
 
+/* path's content (at most cap - 1 bytes) as a string in buf. */
+static void get_file(char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, cap - 1);
+
+	if (fd >= 0)
+		close(fd);
+	buf[n < 0 ? 0 : n] = '\0';
+}
+
 static void test_text_layout(void)
 {
 	uint32_t ids[] = { 1, 2, 50256, 3, 50256, 50256, 40 };
 	char buf[128];
-	int fd;
-	ssize_t n;
 
 	write_ids(ids, 7, FMT_TEXT, 50256, 2);
-	fd = open(path, O_RDONLY);
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	buf[n < 0 ? 0 : n] = '\0';
+	get_file(buf, sizeof buf);
 	CHECK(strcmp(buf, "1 2 50256\n3 50256\n50256\n40\n") == 0, "got '%s'", buf);
 	write_ids(ids, 3, FMT_TEXT, 50256, 3);
-	fd = open(path, O_RDONLY);
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	buf[n < 0 ? 0 : n] = '\0';
+	get_file(buf, sizeof buf);
 	CHECK(strcmp(buf, "1 2 50256\n") == 0, "no extra newline: '%s'", buf);
 	CHECK(write_ids(ids, 0, FMT_TEXT, 50256, 1) == 0, "empty text is empty");
 }
