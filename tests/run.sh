@@ -3,7 +3,9 @@
 # script in tests/cli, collects their "pass NAME" / "fail NAME: why"
 # lines, counts a crash or a silent non-zero exit as a failure, and ends
 # with the single line "N passed, N failed" (non-zero exit on failure).
-# An argument keeps only the tests whose file name contains it.
+# An argument keeps only the tests whose file name contains it;
+# TEST_ONLY="name ..." in the environment keeps only the C test functions
+# named (tests/unit/test.h).  The CLI scripts' helpers are tests/lib.sh.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 : "${BIN:=$ROOT/bin}" "${O:=$ROOT/build}"

@@ -81,15 +81,11 @@ fi
 # Downloads: an hf:// model folder from a local hub.
 mkdir -p "$TMP/w/hub/o/tiny/resolve/main"
 cp "$F/random/config.json" "$F/random/model.safetensors" "$TMP/w/hub/o/tiny/resolve/main/"
-"$PY" "$ROOT/tests/httpd.py" --root "$TMP/w" --port-file "$TMP/port" --log "$TMP/log" --timeout 60 &
-SRV=$!
-trap 'kill $SRV 2>/dev/null; rm -rf "$TMP"' EXIT
-i=0
-while [ ! -s "$TMP/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-check "import from hf://" env -u GPT_OFFLINE HF_ENDPOINT="http://127.0.0.1:$(cat "$TMP/port")/hub" \
+httpd_start "$TMP/w"
+check "import from hf://" env -u GPT_OFFLINE HF_ENDPOINT="$HTTPD_URL/hub" \
 	XDG_CACHE_HOME="$TMP/cache" gpt-convert -q import hf://o/tiny -o "$TMP/u.gpt" --tokenizer tiny
 check_files "downloaded import equals the local one" "$TMP/u.gpt" "$TMP/r.gpt"
-kill $SRV 2>/dev/null
+httpd_stop
 
 # Errors.
 check_status 1 "missing folder" gpt-convert import "$TMP/nothing" -o "$TMP/x.gpt"

@@ -5,18 +5,13 @@
 # one-line error with status 1.  With one: cuda and auto agree with the
 # CPU within bf16 rounding and find the bigram model's known answers.
 . "$ROOT/tests/lib.sh"
-F=$ROOT/tests/fixtures/hf
-V="--vocab $F/tiny.tiktoken"
+fixture_models   # $TMP/r.gpt, $TMP/b.gpt; F, V (tests/lib.sh)
 P="Every effort moves you"
-gpt-convert -q import "$F/random" -o "$TMP/r.gpt" --tokenizer tiny || fail "import"
-gpt-convert -q import "$F/bigram" -o "$TMP/b.gpt" --tokenizer tiny || fail "import"
 E() { gpt-eval $V -q "$@"; }
 S() { gpt-sample $V "$@"; }
 "$PY" -c 'import json,sys; sys.stdout.write(json.load(open(sys.argv[1]))["text"]["text"])' \
 	"$F/expected.json" >"$TMP/text"
 BENCH="--hellaswag $F/hellaswag.jsonl --lambada $F/lambada.jsonl"
-# col FILE NAME: the value of column NAME in the last row of a TSV file
-col() { awk -F'\t' -v n="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == n) c = i } END { print $c }' "$1"; }
 
 # Is there a GPU?  --device cuda either runs or says why not.
 if S --device cuda -m 1 "$TMP/r.gpt" "$P" >/dev/null 2>"$TMP/probe"; then

@@ -4,13 +4,8 @@
 # loss and bits per byte of a text and of a shard against PyTorch; table
 # formats; several checkpoints side by side; errors.
 . "$ROOT/tests/lib.sh"
-F=$ROOT/tests/fixtures/hf
-V="--vocab $F/tiny.tiktoken"
+fixture_models   # $TMP/r.gpt, $TMP/b.gpt; F, V (tests/lib.sh)
 E() { gpt-eval $V -q "$@"; }
-gpt-convert -q import "$F/random" -o "$TMP/r.gpt" --tokenizer tiny || fail "import"
-gpt-convert -q import "$F/bigram" -o "$TMP/b.gpt" --tokenizer tiny || fail "import"
-# col FILE NAME: the value of column NAME in the last row of a TSV file
-col() { awk -F'\t' -v n="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == n) c = i } END { print $c }' "$1"; }
 
 # Known answers: the bigram model gets every HellaSwag item and 4 of 6
 # LAMBADA words (the last two end with a word it does not predict).

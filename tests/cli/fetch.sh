@@ -327,12 +327,8 @@ mkdir -p www/datasets/o/n/resolve/main/data
 cp "$FX/fineweb-small.parquet" www/fw.parquet
 cp "$FX/fineweb-small.parquet" www/datasets/o/n/resolve/main/data/x.parquet
 cp d.jsonl.gz www/d.jsonl.gz
-"$PY" "$ROOT/tests/httpd.py" --root www --port-file port --log log --timeout 60 &
-SRV=$!
-trap 'kill $SRV 2>/dev/null; rm -rf "$TMP"' EXIT
-i=0
-while [ ! -s port ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-U=http://127.0.0.1:$(cat port)
+httpd_start www
+U=$HTTPD_URL
 $F "$FX/fineweb-small.parquet" >local.out
 $F -q --cache c "$U/_f/drop=20000/fw.parquet" >got 2>err
 check_files "URL with a dropped connection: same documents" got local.out
@@ -344,4 +340,4 @@ check_files "-j 3: URLs downloaded ahead, read in order" got j.want
 $F --offline --cache c "$U/fw.parquet" >got 2>err
 check_files "--offline: from the cache" got local.out
 clean_fail "--offline: not in the cache" $F --offline --cache c "$U/nothere.parquet"
-kill $SRV 2>/dev/null
+httpd_stop

@@ -19,14 +19,9 @@ for f in a b c d e f g h; do cp "$W/small.txt" "$W/s$f.txt"; done
 head -c 5000 /dev/urandom >"$W/hub/datasets/o/n/resolve/main/data/x.parquet"
 head -c 7000 /dev/urandom >"$W/hub/datasets/o/n/resolve/v1/data/x.parquet"
 
-"$PY" "$ROOT/tests/httpd.py" --root "$W" --port-file "$TMP/port" \
-	--log "$TMP/log" --timeout 60 &
-SRV=$!
-trap 'kill $SRV 2>/dev/null; rm -rf "$TMP"' EXIT
-i=0
-while [ ! -s "$TMP/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-PORT=$(cat "$TMP/port")
-U=http://127.0.0.1:$PORT
+httpd_start "$W"   # requests logged to $TMP/log
+PORT=$HTTPD_PORT
+U=$HTTPD_URL
 C=$TMP/cache
 
 # entries DIR: how many cache entries (visible files) exist under DIR

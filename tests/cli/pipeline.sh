@@ -71,13 +71,8 @@ for f in range(2):
     pq.write_table(t, f"{out}/{f:03d}_00000.parquet", row_group_size=50)
     print(n)
 EOF
-"$PY" "$ROOT/tests/httpd.py" --root "$W" --port-file "$TMP/port" \
-	--log "$TMP/log" --timeout 170 &
-SRV=$!
-trap 'kill $SRV 2>/dev/null; rm -rf "$TMP"' EXIT
-i=0
-while [ ! -s "$TMP/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-HF_ENDPOINT=http://127.0.0.1:$(cat "$TMP/port")
+httpd_start "$W" 170   # requests logged to $TMP/log
+HF_ENDPOINT=$HTTPD_URL
 export HF_ENDPOINT
 F=$TMP/fw
 fw() {

@@ -3,11 +3,8 @@
 # only, stop strings, several samples, the chat transcript, long runs that
 # slide the context window, and errors.
 . "$ROOT/tests/lib.sh"
-F=$ROOT/tests/fixtures/hf
-V="--vocab $F/tiny.tiktoken"
+fixture_models   # $TMP/r.gpt, $TMP/b.gpt; F, V (tests/lib.sh)
 P="Every effort moves you"
-gpt-convert -q import "$F/random" -o "$TMP/r.gpt" --tokenizer tiny || fail "import"
-gpt-convert -q import "$F/bigram" -o "$TMP/b.gpt" --tokenizer tiny || fail "import"
 S() { gpt-sample $V "$@"; }
 
 want=$("$PY" -c 'import json,sys; print(" ".join(map(str, json.load(open(sys.argv[1]))["greedy"])))' \

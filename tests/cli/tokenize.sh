@@ -120,12 +120,8 @@ mkdir -p "$W/good" "$W/bad"
 cp "$SHARED/data/gpt2/encoder.json" "$SHARED/data/gpt2/vocab.bpe" "$W/good/"
 cp "$W/good/vocab.bpe" "$W/bad/"
 sed 's/"!": 0/"!": 0 /' "$W/good/encoder.json" >"$W/bad/encoder.json"
-"$PY" "$ROOT/tests/httpd.py" --root "$W" --port-file "$TMP/port" --log "$TMP/log" --timeout 60 &
-SRV=$!
-trap 'kill $SRV 2>/dev/null; rm -rf "$TMP"' EXIT
-i=0
-while [ ! -s "$TMP/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-U=http://127.0.0.1:$(cat "$TMP/port")
+httpd_start "$W"
+U=$HTTPD_URL
 dl() { env -u GPT_VOCAB -u GPT_OFFLINE no_proxy='*' NO_PROXY='*' HOME="$TMP/home" "$@"; }
 dl XDG_CACHE_HOME="$TMP/c1" GPT_VOCAB_URL="$U/good" $T -q <"$TMP/c/text-the-verdict.txt" >"$TMP/dl.out" 2>"$TMP/dl.err"
 $T <"$TMP/c/text-the-verdict.txt" >"$TMP/dl.want"

@@ -5,18 +5,7 @@
 # These run on the CPU engine (--device cpu, also where a GPU is);
 # tests/cli/train-device.sh checks --device cuda.
 . "$ROOT/tests/lib.sh"
-
-# A tiny language of 64 ids: five-token sentences, the third token a
-# function of the first, the fourth random, 63 ends each (an LCG keeps it
-# the same everywhere).
-awk 'BEGIN { x = 1; n = 0; while (n < 23000) {
-	x = (x * 75 + 74) % 65537; a = x % 8; x = (x * 75 + 74) % 65537; b = x % 4;
-	print a, 8 + a, 16 + (a * 3) % 8, 24 + b, 63; n += 5 } }' >"$TMP/ids.txt"
-mkdir -p "$TMP/data"
-gpt-shard -q -f text -o "$TMP/data/tiny" --val-tokens 3000 --vocab-size 64 \
-	--tokenizer tiny --eot 63 --frame-tokens 1024 <"$TMP/ids.txt"
-TR="$TMP/data/tiny-train-*"
-VA="$TMP/data/tiny-val-*"
+tiny_shards   # the tiny language (tests/lib.sh): $TMP/ids.txt, TR, VA
 DEV="--device cpu"
 SHAPE="--layers 2 --heads 4 --width 64 --context 64 --batch 8 --threads 1 $DEV"
 
