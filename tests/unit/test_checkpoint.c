@@ -12,8 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char dir[] = "/tmp/test_checkpoint.XXXXXX";
-
 #define NP 1000u
 
 static float params[NP], mom[NP], var[NP];
@@ -55,16 +53,6 @@ static void fill(struct ckpt *c)
 	c->settings_len = strlen(settings);
 }
 
-static char *path_in(const char *name)
-{
-	static char buf[4][256];
-	static int k;
-
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-	return buf[k];
-}
-
 static void copy_file(const char *from, const char *to)
 {
 	size_t n;
@@ -80,7 +68,7 @@ static void test_roundtrip(void)
 {
 	struct ckpt w, r;
 	float p2[NP], m2[NP], v2[NP];
-	const char *p = path_in("a.gpt");
+	const char *p = test_path("a.gpt");
 
 	fill(&w);
 	ckpt_write(&w, p);
@@ -109,7 +97,7 @@ static void test_weights_only(void)
 	struct ckpt w, r;
 	float p2[NP], m2[NP], v2[NP];
 	struct ckpt_tensor other[3];
-	const char *p = path_in("w.gpt");
+	const char *p = test_path("w.gpt");
 
 	fill(&w);
 	w.has_optim = 0;
@@ -133,7 +121,7 @@ static void test_corrupt_every_region(void)
 {
 	struct ckpt w, r;
 	float p2[NP], m2[NP], v2[NP];
-	const char *good = path_in("a.gpt"), *bad = path_in("bad.gpt");
+	const char *good = test_path("a.gpt"), *bad = test_path("bad.gpt");
 	struct stat st;
 	int missed = 0, tried = 0;
 	char msg[sizeof r.err];
@@ -184,7 +172,7 @@ static void test_corrupt_every_region(void)
 static void test_truncated(void)
 {
 	struct ckpt w, r;
-	const char *good = path_in("a.gpt"), *bad = path_in("short.gpt");
+	const char *good = test_path("a.gpt"), *bad = test_path("short.gpt");
 	struct stat st;
 
 	fill(&w);
@@ -205,14 +193,14 @@ static void test_truncated(void)
 		fclose(f);
 	}
 	CHECK(ckpt_open(&r, bad) != 0 && strstr(r.err, "trailing"), "longer: %s", r.err);
-	CHECK(ckpt_open(&r, path_in("missing.gpt")) != 0 && strstr(r.err, "missing.gpt"),
+	CHECK(ckpt_open(&r, test_path("missing.gpt")) != 0 && strstr(r.err, "missing.gpt"),
 	      "missing: %s", r.err);
 }
 
 static void test_magic_version(void)
 {
 	struct ckpt w, r;
-	const char *good = path_in("a.gpt"), *bad = path_in("v.gpt");
+	const char *good = test_path("a.gpt"), *bad = test_path("v.gpt");
 	unsigned char b = 2;
 	int fd;
 
@@ -232,13 +220,12 @@ static void test_magic_version(void)
 static void test_run_folder(void)
 {
 	struct ckpt w, r;
-	char run[300];
+	const char *run = test_path("run");
 	size_t n;
 	uint64_t *steps;
 	char target[64];
 	ssize_t tl;
 
-	snprintf(run, sizeof run, "%s/run", dir);
 	mkdir(run, 0755);
 	fill(&w);
 	for (uint64_t s = 10; s <= 50; s += 10) {
@@ -252,7 +239,7 @@ static void test_run_folder(void)
 	steps = ckpt_run_list(run, &n);
 	CHECK(n == 5 && steps[0] == 10 && steps[4] == 50, "list %zu", n);
 	free(steps);
-	tl = readlink(path_in("run/latest"), target, sizeof target - 1);
+	tl = readlink(test_path("run/latest"), target, sizeof target - 1);
 	CHECK(tl > 0, "latest is a link");
 	target[tl > 0 ? tl : 0] = '\0';
 	CHECK(strcmp(target, "ckpt-00000050.gpt") == 0, "latest -> %s", target);
@@ -269,22 +256,11 @@ static void test_run_folder(void)
 
 int main(void)
 {
-	if (!mkdtemp(dir)) {
-		perror("mkdtemp");
-		return 1;
-	}
 	RUN(test_roundtrip);
 	RUN(test_weights_only);
 	RUN(test_corrupt_every_region);
 	RUN(test_truncated);
 	RUN(test_magic_version);
 	RUN(test_run_folder);
-	{
-		char cmd[400];
-
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-		if (system(cmd) != 0)
-			return 1;
-	}
 	return TEST_END();
 }

@@ -25,13 +25,11 @@ static void test_double(void)
 
 static void test_atomic_file(void)
 {
-	char dir[] = "/tmp/gpt-unit.XXXXXX";
-	char path[256];
+	const char *dir = test_path("atomic"), *path = test_path("atomic/out.bin");
 	struct afile a;
 	struct stat st;
 
-	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
-	snprintf(path, sizeof path, "%s/out.bin", dir);
+	CHECK(mkdir(dir, 0755) == 0, "mkdir %s", dir);
 	afile_open(&a, path);
 	out_write(&a.out, "hello", 5);
 	CHECK(stat(path, &st) != 0, "final name absent before commit");

@@ -180,45 +180,43 @@ static void test_sampler_rules(void)
 	CHECK(sampler_argmax(l, V) == 3, "tie broken to %u", sampler_argmax(l, V));
 }
 
+/* How often each of 4 tokens of probabilities 0.6, 0.25, 0.1, 0.05 is
+ * drawn in n draws of a sampler with these settings. */
+static void draw_counts(int cnt[4], int n, double temperature, int top_k, double top_p,
+			uint64_t seed)
+{
+	const float l[4] = {logf(0.6f), logf(0.25f), logf(0.1f), logf(0.05f)};
+	struct sampler s;
+
+	memset(cnt, 0, 4 * sizeof *cnt);
+	sampler_init(&s, 4, temperature, top_k, top_p, seed);
+	for (int i = 0; i < n; i++)
+		cnt[sampler_next(&s, l)]++;
+	sampler_free(&s);
+}
+
 static void test_sampler_frequencies(void)
 {
-	float l[4] = {logf(0.6f), logf(0.25f), logf(0.1f), logf(0.05f)};
-	struct sampler s;
-	int cnt[4] = {0};
+	int cnt[4];
 	enum { N = 20000 };
 
-	sampler_init(&s, 4, 1.0, 0, 1.0, 1);
-	for (int i = 0; i < N; i++)
-		cnt[sampler_next(&s, l)]++;
+	draw_counts(cnt, N, 1.0, 0, 1.0, 1);
 	CHECK(fabs(cnt[0] / (double)N - 0.6) < 0.02 && fabs(cnt[3] / (double)N - 0.05) < 0.01,
 	      "frequencies %d %d %d %d", cnt[0], cnt[1], cnt[2], cnt[3]);
-	sampler_free(&s);
 
-	memset(cnt, 0, sizeof cnt);
-	sampler_init(&s, 4, 1.0, 2, 1.0, 2);
-	for (int i = 0; i < N; i++)
-		cnt[sampler_next(&s, l)]++;
+	draw_counts(cnt, N, 1.0, 2, 1.0, 2);
 	CHECK(cnt[2] == 0 && cnt[3] == 0 && cnt[1] > 0, "top-k 2 gave %d %d %d %d",
 	      cnt[0], cnt[1], cnt[2], cnt[3]);
 	CHECK(fabs(cnt[0] / (double)N - 0.6 / 0.85) < 0.02, "top-k 2 renormalised %d", cnt[0]);
-	sampler_free(&s);
 
 	/* top-p 0.8: 0.6 alone is short, 0.6 + 0.25 reaches it */
-	memset(cnt, 0, sizeof cnt);
-	sampler_init(&s, 4, 1.0, 0, 0.8, 3);
-	for (int i = 0; i < N; i++)
-		cnt[sampler_next(&s, l)]++;
+	draw_counts(cnt, N, 1.0, 0, 0.8, 3);
 	CHECK(cnt[2] == 0 && cnt[3] == 0 && cnt[1] > 0, "top-p 0.8 gave %d %d %d %d",
 	      cnt[0], cnt[1], cnt[2], cnt[3]);
-	sampler_free(&s);
 
 	/* a low temperature sharpens */
-	memset(cnt, 0, sizeof cnt);
-	sampler_init(&s, 4, 0.1, 0, 1.0, 4);
-	for (int i = 0; i < 2000; i++)
-		cnt[sampler_next(&s, l)]++;
+	draw_counts(cnt, 2000, 0.1, 0, 1.0, 4);
 	CHECK(cnt[0] > 1990, "temperature 0.1 picked the top token %d times", cnt[0]);
-	sampler_free(&s);
 }
 
 /* Feeds pieces through a utf8_stream into a temporary file and returns
@@ -274,23 +272,14 @@ static void test_utf8_stream(void)
 	CHECK(strcmp(got, "end|\xEF\xBF\xBD\xEF\xBF\xBD|") == 0, "cut at the end: '%s'", got);
 }
 
-static char *fixture_path(const char *name)
-{
-	const char *root = getenv("ROOT");
-	size_t n = strlen(root ? root : ".") + strlen(name) + 32;
-	char *p = malloc(n);
-	snprintf(p, n, "%s/tests/fixtures/hf/%s", root ? root : ".", name);
-	return p;
-}
-
 static int load_expected(struct json *j)
 {
-	char *p = fixture_path("expected.json"), err[128];
+	const char *p = test_fixture("hf/expected.json");
+	char err[128];
 	size_t len;
 	unsigned char *text = io_read_file(p, 16u << 20, &len);
 	int r = json_parse((const char *)text, len, j, err, sizeof err);
 	free(text);
-	free(p);
 	return r;
 }
 
@@ -301,7 +290,7 @@ static void test_hf_import_matches_transformers(void)
 	struct json exp;
 	struct vocab v;
 	const struct json *ids, *logits, *greedy;
-	char *dir = fixture_path("random"), *vpath = fixture_path("tiny.tiktoken");
+	const char *dir = test_fixture("hf/random"), *vpath = test_fixture("hf/tiny.tiktoken");
 	const char *prompt;
 	uint32_t tok[64], *enc = NULL;
 	size_t n, nenc;
@@ -352,23 +341,18 @@ static void test_hf_import_matches_transformers(void)
 	vocab_free(&v);
 	free(enc);
 	json_free(&exp);
-	free(dir);
-	free(vpath);
 }
 
 /* Import, export, import again: the very same weights; the untied bigram
  * model keeps its head. */
 static void test_hf_export_round_trip(void)
 {
-	const char *names[] = {"random", "bigram"};
+	const char *names[] = {"random", "bigram"}, *dirs[] = {"hf/random", "hf/bigram"};
 	for (int k = 0; k < 2; k++) {
 		struct gpt_model a, b;
-		char *dir = fixture_path(names[k]);
-		char tmp[] = "/tmp/test_infer.XXXXXX";
-		char sub[64];
+		const char *dir = test_fixture(dirs[k]);
+		const char *sub = test_path(names[k]);
 
-		CHECK(mkdtemp(tmp) != NULL, "mkdtemp");
-		snprintf(sub, sizeof sub, "%s/out", tmp);
 		hfgpt2_import(dir, &a);
 		hfgpt2_export(&a, sub);
 		hfgpt2_import(sub, &b);
@@ -384,11 +368,9 @@ static void test_hf_export_round_trip(void)
 				pad |= a.params[t->offset + i] != 0;
 			CHECK(!pad || a.cfg.padded_vocab == a.cfg.vocab_size, "padding rows not zero");
 		}
-		snprintf(sub, sizeof sub, "rm -rf %s", tmp);
-		CHECK(system(sub) == 0, "cleanup");
+		CHECK(test_rm_rf(sub) == 0, "cleanup");
 		gpt_model_free(&a);
 		gpt_model_free(&b);
-		free(dir);
 	}
 }
 
@@ -416,12 +398,10 @@ static void test_safetensors_bounds(void)
 		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}", "truncated json"},
 		{"[1,2]", "not an object"},
 	};
-	char path[] = "/tmp/test_st.XXXXXX";
-	int fd = mkstemp(path);
+	const char *path = test_path("bad.safetensors");
 	unsigned char buf[512];
 	struct safetensors f;
 
-	close(fd);
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		size_t hl = strlen(bad[i].json);
 		memset(buf, 0, sizeof buf);

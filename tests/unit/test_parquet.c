@@ -71,25 +71,22 @@ static void test_thrift_hostile(void)
 					     0xff, 0xff, 0xff, 0xff, 0xff, 0x01 };
 	static const uint8_t badtype[] = { 0x1d, 0x00 };
 	static const uint8_t badmap[] = { 0x1b, 0x05, 0x00 };
+	static const struct { const uint8_t *b; size_t n; const char *what; } bad[] = {
+		{ longlist, sizeof longlist, "list longer than the bytes" },
+		{ longstr, sizeof longstr, "string longer than the bytes" },
+		{ badvarint, sizeof badvarint, "an 11-byte varint" },
+		{ badtype, sizeof badtype, "type 13" },
+		{ badmap, sizeof badmap, "map with bad types" },
+	};
 	uint8_t deep[200];
 	struct thrift t;
 	size_t k;
 
-	thrift_init(&t, longlist, sizeof longlist);
-	thrift_skip(&t, THRIFT_STRUCT);
-	CHECK(t.err, "list longer than the bytes refused");
-	thrift_init(&t, longstr, sizeof longstr);
-	thrift_skip(&t, THRIFT_STRUCT);
-	CHECK(t.err, "string longer than the bytes refused");
-	thrift_init(&t, badvarint, sizeof badvarint);
-	thrift_skip(&t, THRIFT_STRUCT);
-	CHECK(t.err, "an 11-byte varint refused");
-	thrift_init(&t, badtype, sizeof badtype);
-	thrift_skip(&t, THRIFT_STRUCT);
-	CHECK(t.err, "type 13 refused");
-	thrift_init(&t, badmap, sizeof badmap);
-	thrift_skip(&t, THRIFT_STRUCT);
-	CHECK(t.err, "map with bad types refused");
+	for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+		thrift_init(&t, bad[k].b, bad[k].n);
+		thrift_skip(&t, THRIFT_STRUCT);
+		CHECK(t.err, "%s refused", bad[k].what);
+	}
 	/* struct in struct in struct ... past the depth limit */
 	for (k = 0; k < sizeof deep; k++)
 		deep[k] = 0x1c;
@@ -146,14 +143,12 @@ static int read_all(const uint8_t *buf, size_t n, const char *what, uint64_t *va
 
 static void test_bad_files(void)
 {
-	char dir[512], path[1024];
+	char path[1024];
 	const char *dirs[2];
 	int d, files = 0;
 
-	snprintf(dir, sizeof dir, "%s/data/parquet/bad_data", test_shared());
-	dirs[0] = dir;
-	snprintf(path, sizeof path, "%s/tests/fuzz/regress", getenv("ROOT") ? getenv("ROOT") : ".");
-	dirs[1] = xstrdup(path);
+	dirs[0] = xstrdup(test_data("parquet/bad_data"));
+	dirs[1] = xstrdup(test_root("tests/fuzz/regress"));
 	for (d = 0; d < 2; d++) {
 		DIR *dh = opendir(dirs[d]);
 		struct dirent *e;
@@ -178,18 +173,9 @@ static void test_bad_files(void)
 		}
 		closedir(dh);
 	}
+	free((char *)dirs[0]);
 	free((char *)dirs[1]);
 	CHECK(files >= 8, "bad files found: %d", files);
-}
-
-/* Fixture path under $ROOT (set by tests/run.sh), else relative. */
-static const char *fixture(const char *name)
-{
-	static char path[1024];
-	const char *root = getenv("ROOT");
-
-	snprintf(path, sizeof path, "%s/tests/fixtures/fetch/%s", root ? root : ".", name);
-	return path;
 }
 
 static void test_good_file(void)
@@ -198,7 +184,7 @@ static void test_good_file(void)
 	size_t n;
 	uint64_t values = 0;
 
-	buf = io_read_file(fixture("fineweb-small.parquet"), 1 << 24, &n);
+	buf = io_read_file(test_fixture("fetch/fineweb-small.parquet"), 1 << 24, &n);
 	CHECK(read_all(buf, n, "fineweb-small", &values) == 0, "reads cleanly");
 	CHECK(values == 9 * 300, "9 columns of 300 rows: %llu", (unsigned long long)values);
 	free(buf);
@@ -211,7 +197,7 @@ static void test_mutations(void)
 	uint64_t seed = 88172645463325252ull;
 	int i, footer_errors = 0, page_errors = 0;
 
-	buf = io_read_file(fixture("fineweb-small.parquet"), 1 << 24, &n);
+	buf = io_read_file(test_fixture("fetch/fineweb-small.parquet"), 1 << 24, &n);
 	m = xmalloc(n);
 	for (cut = 0; cut < n; cut += 211)
 		CHECK(read_all(buf, cut, "truncated", NULL) == -1, "truncated at %zu", cut);

@@ -8,10 +8,8 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-static char dir[] = "/tmp/gpt-shard-unit.XXXXXX";
 static uint32_t *data;          /* the stream all shards of a set hold */
 static size_t ndata;
 
@@ -55,29 +53,17 @@ static void write_shard(const char *path, const uint32_t *ids, size_t n,
 	shardw_commit(&w, NULL);
 }
 
-static char *pathf(const char *name)
-{
-	static char buf[4][256];
-	static int k;
-
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-	return buf[k];
-}
-
 /* A set of 4 shards (one empty) holding data[0..n). */
 static struct shards *make_set(size_t n, uint32_t vocab, uint32_t frame)
 {
 	size_t a = n / 3, b = a + n / 4;
-	char pat[300];
 
 	make_data(n, vocab);
-	write_shard(pathf("s-0.tok.zst"), data, a, vocab, frame);
-	write_shard(pathf("s-1.tok.zst"), data + a, 0, vocab, frame);
-	write_shard(pathf("s-2.tok.zst"), data + a, b - a, vocab, frame);
-	write_shard(pathf("s-3.tok.zst"), data + b, n - b, vocab, frame);
-	snprintf(pat, sizeof pat, "%s/s-*.tok.zst", dir);
-	return shards_open(pat);
+	write_shard(test_path("s-0.tok.zst"), data, a, vocab, frame);
+	write_shard(test_path("s-1.tok.zst"), data + a, 0, vocab, frame);
+	write_shard(test_path("s-2.tok.zst"), data + a, b - a, vocab, frame);
+	write_shard(test_path("s-3.tok.zst"), data + b, n - b, vocab, frame);
+	return shards_open(test_path("s-*.tok.zst"));
 }
 
 static void test_read_windows(void)
@@ -149,7 +135,7 @@ static void test_shuffle(void)
 	CHECK(shards_epoch(s) == 1, "one epoch done");
 	for (k = 0; k < W; k++)
 		e1[k] = shards_next(s, ids);
-	s2 = shards_open(pathf("s-*.tok.zst"));
+	s2 = shards_open(test_path("s-*.tok.zst"));
 	shards_iter_init(s2, T, 7, 1, 0, 1);
 	for (k = 0; k < W; k++)
 		again[k] = shards_window_at(s2, k);
@@ -189,7 +175,7 @@ static void test_ranks(void)
 	shards_iter_init(s, T, 3, 1, 0, 1);
 	W = shards_windows(s);
 	for (i = 0; i < 3; i++) {
-		r[i] = shards_open(pathf("s-*.tok.zst"));
+		r[i] = shards_open(test_path("s-*.tok.zst"));
 		shards_iter_init(r[i], T, 3, 1, (uint32_t)i, 3);
 	}
 	for (k = 0; k < W + 20; k += 3)
@@ -218,7 +204,7 @@ static void test_save_restore(void)
 	shards_pos_save(s, blob);
 	for (k = 0; k < 400; k++)
 		want[k] = shards_next(s, a);
-	t = shards_open(pathf("s-*.tok.zst"));
+	t = shards_open(test_path("s-*.tok.zst"));
 	shards_iter_init(t, T, 99, 1, 0, 1);
 	shards_pos_restore(t, blob);
 	CHECK(shards_consumed(t) == 250, "consumed restored");
@@ -233,31 +219,6 @@ static void test_save_restore(void)
 	shards_close(s);
 	free(a);
 	free(b);
-}
-
-/* Status and stderr of fn(arg) run in a child. */
-static int child(void (*fn)(const char *), const char *arg, char *err, size_t cap)
-{
-	int p[2], st;
-	pid_t pid;
-	ssize_t n;
-
-	if (pipe(p) != 0)
-		abort();
-	fflush(stdout);
-	pid = fork();
-	if (pid == 0) {
-		dup2(p[1], 2);
-		close(p[0]);
-		fn(arg);
-		_exit(0);
-	}
-	close(p[1]);
-	n = read(p[0], err, cap - 1);
-	err[n < 0 ? 0 : n] = '\0';
-	close(p[0]);
-	waitpid(pid, &st, 0);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 static void read_all(const char *path)
@@ -309,7 +270,7 @@ static void spit(const char *path, const unsigned char *b, size_t n)
 
 static void test_corruption(void)
 {
-	const char *good = pathf("c.tok.zst"), *bad = pathf("bad.tok.zst");
+	const char *good = test_path("c.tok.zst"), *bad = test_path("bad.tok.zst");
 	unsigned char *orig, *copy;
 	size_t n, i, frames_end;
 	char err[512];
@@ -329,11 +290,11 @@ static void test_corruption(void)
 		memcpy(copy, orig, n);
 		copy[i] ^= (unsigned char)(1u << rnd(8));
 		spit(bad, copy, n);
-		if (child(shard_verify, bad, err, sizeof err) != 1)
+		if (test_child(shard_verify, bad, err, sizeof err) != 1)
 			missed++;
 		else if (!strstr(err, "bad.tok.zst"))
 			unnamed++;
-		if (child(read_all, bad, err, sizeof err) != 1)
+		if (test_child(read_all, bad, err, sizeof err) != 1)
 			missed++;
 		else if (!strstr(err, "bad.tok.zst"))
 			unnamed++;
@@ -347,8 +308,8 @@ static void test_corruption(void)
 		size_t len = k < 20 ? (size_t)k * 7 : rnd((uint32_t)n);
 
 		spit(bad, orig, len);
-		missed += child(shard_verify, bad, err, sizeof err) != 1;
-		missed += child(read_all, bad, err, sizeof err) != 1;
+		missed += test_child(shard_verify, bad, err, sizeof err) != 1;
+		missed += test_child(read_all, bad, err, sizeof err) != 1;
 	}
 	memcpy(copy, orig, n);
 	spit(bad, copy, n);
@@ -359,9 +320,9 @@ static void test_corruption(void)
 			abort();
 		close(fd);
 	}
-	missed += child(shard_verify, bad, err, sizeof err) != 1;
+	missed += test_child(shard_verify, bad, err, sizeof err) != 1;
 	CHECK(missed == 0, "%d truncations or extensions not caught", missed);
-	CHECK(child(restore_other_seed, good, err, sizeof err) == 1 && strstr(err, "seed"),
+	CHECK(test_child(restore_other_seed, good, err, sizeof err) == 1 && strstr(err, "seed"),
 	      "restore with another seed refused: %s", err);
 	unlink(bad);
 	free(orig);
@@ -384,29 +345,22 @@ static void test_writer_refuses(void)
 	char err[512];
 	struct stat st;
 
-	CHECK(child(write_over_vocab, pathf("v.tok.zst"), err, sizeof err) == 1 &&
+	CHECK(test_child(write_over_vocab, test_path("v.tok.zst"), err, sizeof err) == 1 &&
 	      strstr(err, "50257") && strstr(err, "position 1"),
 	      "id over the vocabulary refused: %s", err);
-	CHECK(stat(pathf("v.tok.zst"), &st) != 0, "no shard left behind");
+	CHECK(stat(test_path("v.tok.zst"), &st) != 0, "no shard left behind");
 }
 
 int main(void)
 {
-	char cmd[300];
-
 	err_init("test_shard");
 	io_init();
-	if (!mkdtemp(dir))
-		return 1;
 	RUN(test_read_windows);
 	RUN(test_shuffle);
 	RUN(test_ranks);
 	RUN(test_save_restore);
 	RUN(test_corruption);
 	RUN(test_writer_refuses);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		return 1;
 	free(data);
 	return TEST_END();
 }
