@@ -97,11 +97,17 @@ def save(model, folder):
             os.remove(os.path.join(path, name))
 
 
+def tiny_gpt2(seed, n_embd, n_layer, tied):
+    """A GPT2LMHeadModel over the tiny vocabulary (context 64, 2 heads) in
+    eval mode, its initial weights drawn after torch.manual_seed(seed)."""
+    torch.manual_seed(seed)
+    cfg = GPT2Config(vocab_size=VOCAB, n_positions=64, n_embd=n_embd, n_layer=n_layer, n_head=2,
+                     bos_token_id=EOT, eos_token_id=EOT, tie_word_embeddings=tied)
+    return GPT2LMHeadModel(cfg).eval()
+
+
 def random_model():
-    torch.manual_seed(1004)
-    cfg = GPT2Config(vocab_size=VOCAB, n_positions=64, n_embd=32, n_layer=2, n_head=2,
-                     bos_token_id=EOT, eos_token_id=EOT, tie_word_embeddings=True)
-    m = GPT2LMHeadModel(cfg).eval()
+    m = tiny_gpt2(1004, n_embd=32, n_layer=2, tied=True)
     with torch.no_grad():
         for name, p in m.named_parameters():
             if ".ln_" in name or name.startswith("transformer.ln_f"):
@@ -114,10 +120,7 @@ def random_model():
 
 
 def bigram_model(enc):
-    torch.manual_seed(99)
-    cfg = GPT2Config(vocab_size=VOCAB, n_positions=64, n_embd=48, n_layer=1, n_head=2,
-                     bos_token_id=EOT, eos_token_id=EOT, tie_word_embeddings=False)
-    m = GPT2LMHeadModel(cfg).eval()
+    m = tiny_gpt2(99, n_embd=48, n_layer=1, tied=False)
     with torch.no_grad():
         for name, p in m.named_parameters():
             if name.endswith("ln_1.weight") or name.endswith("ln_2.weight") or \
@@ -128,7 +131,7 @@ def bigram_model(enc):
         wte = m.transformer.wte.weight
         wte.copy_(torch.randn_like(wte))
         # the final LayerNorm of a lone embedding (blocks add nothing)
-        normed = torch.nn.functional.layer_norm(wte, (cfg.n_embd,), eps=1e-5)
+        normed = torch.nn.functional.layer_norm(wte, (m.config.n_embd,), eps=1e-5)
         head = m.lm_head.weight
         for sentence in BIGRAM_SENTENCES:
             ids = enc.encode(sentence)

@@ -1,69 +1,22 @@
 #!/usr/bin/env python3
 """bench_gpu_torch: the PyTorch side of bench-gpu.sh.  The same GPT-2 as
-the CUDA engine (pre-LayerNorm blocks, tanh GELU, tied head over a vocabulary
-padded to 128 and never predicted there), trained the way a PyTorch user
-would train it fast: bf16 autocast, scaled_dot_product_attention (flash),
-fused AdamW, torch.compile, gradient clipping at 1.0.  Random tokens; prints
+the CUDA engine (gpt2_torch.py: pre-LayerNorm blocks, tanh GELU, tied head
+over a vocabulary padded to 128 and never predicted there), trained the way
+a PyTorch user would train it fast: bf16 autocast,
+scaled_dot_product_attention (flash), fused AdamW, torch.compile, gradient
+clipping at 1.0.  Random tokens; prints
 one line in the format of bench_gpu.c, with the same FLOPs per token
 (6 N + 12 L C T)."""
 import argparse
-import math
 import sys
 import time
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
+
+from gpt2_torch import GPT
 
 PRESETS = {"d12": (12, 12, 768), "d24": (24, 16, 1024), "d36": (36, 20, 1280),
            "d48": (48, 25, 1600)}
-
-
-class Block(nn.Module):
-    def __init__(self, C, H):
-        super().__init__()
-        self.H = H
-        self.ln_1 = nn.LayerNorm(C)
-        self.c_attn = nn.Linear(C, 3 * C)
-        self.attn_proj = nn.Linear(C, C)
-        self.ln_2 = nn.LayerNorm(C)
-        self.c_fc = nn.Linear(C, 4 * C)
-        self.mlp_proj = nn.Linear(4 * C, C)
-
-    def forward(self, x):
-        B, T, C = x.shape
-        q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
-        q, k, v = (t.view(B, T, self.H, C // self.H).transpose(1, 2) for t in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        x = x + self.attn_proj(y.transpose(1, 2).contiguous().view(B, T, C))
-        return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
-
-
-class GPT(nn.Module):
-    def __init__(self, L, H, C, ctx, V):
-        super().__init__()
-        self.V = V
-        Vp = (V + 127) // 128 * 128
-        self.wte = nn.Embedding(Vp, C)
-        self.wpe = nn.Embedding(ctx, C)
-        self.h = nn.ModuleList(Block(C, H) for _ in range(L))
-        self.ln_f = nn.LayerNorm(C)
-        for n, p in self.named_parameters():
-            if p.dim() == 2:
-                std = 0.02 / math.sqrt(2 * L) if n.endswith("proj.weight") else 0.02
-                nn.init.normal_(p, 0.0, std)
-            elif n.endswith("bias"):
-                nn.init.zeros_(p)
-        with torch.no_grad():
-            self.wte.weight[V:].zero_()
-
-    def forward(self, idx, targets):
-        T = idx.shape[1]
-        x = self.wte(idx) + self.wpe(torch.arange(T, device=idx.device))
-        for b in self.h:
-            x = b(x)
-        logits = F.linear(self.ln_f(x), self.wte.weight)[..., :self.V]
-        return F.cross_entropy(logits.float().view(-1, self.V), targets.view(-1))
 
 
 def main():
