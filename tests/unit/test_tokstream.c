@@ -7,11 +7,9 @@
 
 #include <fcntl.h>
 #include <stdint.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-static char dir[] = "/tmp/gpt-tokstream.XXXXXX";
-static char path[256];
+static char path[1024];
 
 static void put_file(const void *p, size_t n)
 {
@@ -128,36 +126,25 @@ static void test_text_whitespace(void)
 	CHECK(read_ids(back, 8, FMT_U16, 8) == 0, "empty u16");
 }
 
-/* Runs a reader in a child on path's content; returns its exit status and
+static enum tok_format child_fmt;
+
+static void read_all(const char *file)
+{
+	struct tokstream_in t;
+	uint32_t ids[64];
+
+	tokstream_in_open(&t, file, child_fmt);
+	while (tokstream_in_read(&t, ids, 64) > 0)
+		;
+	tokstream_in_close(&t);
+}
+
+/* Reads path's content in form f in a child; returns its exit status and
  * its stderr in err. */
 static int child_read(enum tok_format f, char *err, size_t errcap)
 {
-	int p[2], st;
-	pid_t pid;
-	ssize_t n;
-
-	if (pipe(p) != 0)
-		abort();
-	fflush(stdout);
-	pid = fork();
-	if (pid == 0) {
-		struct tokstream_in t;
-		uint32_t ids[64];
-
-		dup2(p[1], 2);
-		close(p[0]);
-		tokstream_in_open(&t, path, f);
-		while (tokstream_in_read(&t, ids, 64) > 0)
-			;
-		tokstream_in_close(&t);
-		_exit(0);
-	}
-	close(p[1]);
-	n = read(p[0], err, errcap - 1);
-	err[n < 0 ? 0 : n] = '\0';
-	close(p[0]);
-	waitpid(pid, &st, 0);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+	child_fmt = f;
+	return test_child(read_all, path, err, errcap);
 }
 
 static void test_errors(void)
@@ -188,38 +175,29 @@ static void test_errors(void)
 	CHECK(strstr(err, "0x01") && strstr(err, "byte 0"), "names the byte: %s", err);
 }
 
-static void test_u16_refuses_big(void)
+static void write_big(const char *unused)
 {
 	uint32_t ids[] = { 5, 70000 };
-	int st;
-	pid_t pid;
 
-	fflush(stdout);
-	pid = fork();
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
+	(void)unused;
+	write_ids(ids, 2, FMT_U16, UINT32_MAX, 2);
+}
 
-		dup2(devnull, 2);
-		write_ids(ids, 2, FMT_U16, UINT32_MAX, 2);
-		_exit(0);
-	}
-	waitpid(pid, &st, 0);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1, "u16 output of 70000 dies");
+static void test_u16_refuses_big(void)
+{
+	CHECK(test_child(write_big, NULL, NULL, 0) == 1, "u16 output of 70000 dies");
 }
 
 int main(void)
 {
 	err_init("test_tokstream");
 	io_init();
-	if (!mkdtemp(dir))
-		return 1;
-	snprintf(path, sizeof path, "%s/ids", dir);
+	snprintf(path, sizeof path, "%s", test_path("ids"));
 	RUN(test_round_trips);
 	RUN(test_text_layout);
 	RUN(test_text_whitespace);
 	RUN(test_errors);
 	RUN(test_u16_refuses_big);
-	unlink(path);
-	rmdir(dir);
+	test_tmpdir_remove();
 	return TEST_END();
 }
