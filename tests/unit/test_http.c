@@ -13,6 +13,7 @@
 #include "hub.h"
 #include "sha256.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -89,10 +90,11 @@ static void test_sha256_streaming(void)
 
 static void test_sha256_file(void)
 {
-	char path[] = "/tmp/gpt-unit-sha.XXXXXX", hex[SHA256_HEX_LEN + 1];
-	int fd = mkstemp(path);
+	const char *path = test_path("sha");
+	char hex[SHA256_HEX_LEN + 1];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
-	CHECK(fd >= 0, "mkstemp");
+	CHECK(fd >= 0, "create %s", path);
 	CHECK(write(fd, "abc", 3) == 3, "write");
 	close(fd);
 	CHECK(sha256_file_hex(path, hex) == 0, "hash file");
@@ -241,11 +243,9 @@ static int hashed_like(const char *got, const char *root, const char *prefix,
 
 static void test_cache_paths(void)
 {
-	char root[] = "/tmp/gpt-unit-cache.XXXXXX";
-	char *a, *b, *c;
+	char *root = xstrdup(test_path("cache")), *a, *b, *c;
 	FILE *f;
 
-	CHECK(mkdtemp(root) != NULL, "mkdtemp");
 	check_path(root, "https://Example.COM:8080/a/b/file.parquet",
 		   "/http/example.com_8080/a/b/file.parquet");
 	check_path(root, "https://user:pw@h.org//a/./b/", "/http/h.org/a/b");
@@ -280,12 +280,8 @@ static void test_cache_paths(void)
 	CHECK(strstr(c, "/http/.by-hash/") && strstr(c, "-r") , "flat: %s", c);
 	free(a);
 	free(c);
-	{
-		char cmd[128];
-
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-		CHECK(system(cmd) == 0, "cleanup");
-	}
+	CHECK(test_rm_rf(root) == 0, "cleanup");
+	free(root);
 }
 
 struct job {
@@ -391,5 +387,6 @@ int main(int argc, char **argv)
 	RUN(test_is_url);
 	RUN(test_cache_paths);
 	RUN(test_cache_root_offline);
+	test_tmpdir_remove();
 	return TEST_END();
 }
