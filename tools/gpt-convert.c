@@ -33,11 +33,9 @@ static void usage(void)
 /* URL + "/" + name, without doubling a trailing slash. */
 static char *url_join(const char *base, const char *name)
 {
-	size_t n = strlen(base) + strlen(name) + 2;
-	char *p = xmalloc(n);
 	size_t bl = strlen(base);
-	snprintf(p, n, "%.*s/%s", (int)(bl && base[bl - 1] == '/' ? bl - 1 : bl), base, name);
-	return p;
+
+	return xasprintf("%.*s/%s", (int)(bl && base[bl - 1] == '/' ? bl - 1 : bl), base, name);
 }
 
 static void import(const char *src, const char *out, const char *tokenizer,
