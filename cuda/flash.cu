@@ -5,7 +5,7 @@
  * tile for dK and dV and one per query tile for dQ (no atomics, so the
  * results repeat bit for bit).  Products on the tensor cores through WMMA
  * (bf16 in, float32 accumulation); head size 64 only (every GPT-2 size);
- * others use the batched-product path in gpt_cuda.cu. */
+ * others use the batched-product path in layers.cu. */
 #include <math.h>
 #include <mma.h>
 #include <stdint.h>

@@ -64,8 +64,8 @@ struct gcuda_model *gcuda_model_init(const struct gpt_config *c);
  * May be called again to re-plan; gradients are kept. */
 void gcuda_model_plan(struct gcuda_model *g, int B, int T, int training,
                       int recompute);
-/* Weights from / to a CPU model of the same configuration (its tensor
- * table must be the one this engine was built with; dies otherwise). */
+/* Weights from / to a CPU model of the same configuration (dies
+ * otherwise), whose tensor table is this engine's: both are model.h's. */
 void gcuda_model_upload(struct gcuda_model *g, const struct gpt_model *m);
 void gcuda_model_download(struct gcuda_model *g, struct gpt_model *m);
 
@@ -91,8 +91,10 @@ void gcuda_model_backward(struct gcuda_model *g, float scale);
 float gcuda_model_forward_backward(struct gcuda_model *g, const uint32_t *inputs,
                                    const uint32_t *targets, int B, int T,
                                    float scale);
-/* Gradients to the host: dst[n_params] floats, the CPU model's layout. */
+/* Gradients to and from the host: n_params floats, the CPU model's
+ * layout (upload replaces the engine's; both need a training plan). */
 void gcuda_model_download_grads(struct gcuda_model *g, float *dst);
+void gcuda_model_upload_grads(struct gcuda_model *g, const float *src);
 /* Global L2 norm of the gradients (fixed summation order); waits. */
 float gcuda_model_grad_norm(struct gcuda_model *g);
 

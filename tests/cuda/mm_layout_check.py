@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""mm_layout_check: a float64 mirror of gpt_cuda.cu's mm(), which expresses
+"""mm_layout_check: a float64 mirror of runtime.cu's mm(), which expresses
 row-major products as column-major cuBLASLt calls, run against numpy under
 cuBLASLt's layout rules (a layout describes the matrix as stored, before
 its transpose).  A design check that needs no GPU: keep it in step with mm()

@@ -1,0 +1,165 @@
+/* internal: what the CUDA engine's files share, private to cuda/ (C++
+ * linkage; the C API is gpt_cuda.h, gpt_cuda_infer.h and engine.h).
+ *
+ *   runtime.cu  struct gctx (a stream, a cuBLASLt handle, counted device
+ *               memory: dalloc/dfree) and mm(), the row-major matrix
+ *               product through cuBLASLt
+ *   layers.cu   linear and attention layers on device pointers
+ *   model.cu    struct gcuda_model: the training engine
+ *   decode.cu   the decoder, over a gcuda_model's bf16 weights
+ *   testhooks.cu single kernels for tests
+ * Errors print one line and exit 1 (gcuda_fail, kernels.h). */
+#ifndef GPT_CUDA_INTERNAL_H
+#define GPT_CUDA_INTERNAL_H
+
+#include <cublasLt.h>
+
+extern "C" {
+#include "err.h"
+#include "model.h"
+#include "optim.h"
+}
+#include "kernels.h"
+
+#define WORKSPACE_BYTES ((size_t)32 << 20) /* cuBLASLt's, one per gctx */
+#define BF16_ALIGN 128 /* elements: each tensor's bf16 copy starts 256-byte aligned */
+
+/* ---- runtime.cu ---- */
+
+struct algo_entry; /* runtime.cu's cache of cuBLASLt's choices */
+
+/* One stream and everything queued on it: a model, or a test hook. */
+struct gctx {
+	cudaStream_t s;
+	int flash; /* attention by flash.cu (GPT_CUDA_ATTENTION=flash) */
+	cublasLtHandle_t lt;
+	void *ws;
+	size_t bytes, peak; /* held now, most held */
+	struct algo_entry *algo;
+	int n_algo;
+};
+
+/* Dies with gcuda_why_not() when there is no usable GPU. */
+void need_device(void);
+/* A stream, a cuBLASLt handle and its workspace; reads GPT_CUDA_ATTENTION
+ * and GPT_CUDA_DEBUG.  Needs a device (dies otherwise). */
+void ctx_init(struct gctx *x);
+void ctx_free(struct gctx *x);
+/* n bytes of device memory, counted in x; out of memory dies saying what
+ * for.  dfree takes the same n back. */
+void *dalloc(struct gctx *x, size_t n, const char *what);
+void dfree(struct gctx *x, void *p, size_t n);
+
+/* Row-major products of contiguous bf16 matrices, batched with strides
+ * sa, sb, sd (elements), float32 accumulation:
+ *   nt: D[M,N] = A[M,K] B[N,K]^T      nn: D[M,N] = A[M,K] B[K,N]
+ *   tn: D[M,N] = A[K,M]^T B[K,N]
+ * D = product (+ bias[N]) + beta Cm (Cm NULL: D itself); D is bf16, or
+ * float32 with d_f32. */
+enum mm_kind { MM_NT, MM_NN, MM_TN };
+
+struct mm_opt {
+	int d_f32;
+	const void *Cm;
+	float beta;
+	const bf16 *bias;
+	int batch;
+	long long sa, sb, sd;
+};
+
+void mm(struct gctx *x, enum mm_kind kind, void *D, const bf16 *A, const bf16 *B, int M, int N,
+        int K, const struct mm_opt *o);
+
+/* ---- layers.cu ---- */
+
+/* out[N,OC] = inp[N,C] W[OC,C]^T + bias (+ resid[N,OC] when given). */
+void linear_fwd(struct gctx *x, bf16 *out, const bf16 *inp, const bf16 *W, const bf16 *bias,
+                const bf16 *resid, int N, int C, int OC);
+/* dinp = dout W (overwritten, when dinp); dW += dout^T inp; dbias +=
+ * column sums of dout.  part: bias scratch (kernels.h). */
+void linear_bwd(struct gctx *x, bf16 *dinp, float *dW, float *dbias, float *part,
+                const bf16 *dout, const bf16 *inp, const bf16 *W, int N, int C, int OC);
+
+/* Scratch for attention: per-head copies and the T x T matrices. */
+struct attn_buf {
+	bf16 *q, *k, *v, *y, *dq, *dk, *dv; /* [B*H, T, hs] */
+	float *S;                           /* [B*H, T, T] scores, then dP */
+	bf16 *P;                            /* [B*H, T, T] weights, then dS */
+	float *D;                           /* [B*H*T] flash backward scratch */
+	int flash;                          /* flash.cu instead of the above */
+};
+
+/* Flash attention when x asks for it and the head size allows, else the
+ * batched products with their T x T scratch. */
+void attn_alloc(struct gctx *x, struct attn_buf *a, int B, int T, int C, int H);
+void attn_free(struct gctx *x, struct attn_buf *a, int B, int T, int C, int H);
+/* y[B,T,C] and lse[B*H*T] from qkv[B,T,3C]. */
+void attention_fwd(struct gctx *x, const struct attn_buf *a, bf16 *y, float *lse,
+                   const bf16 *qkv, int B, int T, int C, int H);
+/* dqkv[B,T,3C] (overwritten) from dy[B,T,C], qkv, the forward's output y
+ * and the saved lse. */
+void attention_bwd(struct gctx *x, const struct attn_buf *a, bf16 *dqkv, const bf16 *dy,
+                   const bf16 *y, const bf16 *qkv, const float *lse, int B, int T, int C,
+                   int H);
+
+/* ---- model.cu ---- */
+
+struct glayer_acts {
+	bf16 *ln1, *qkv, *atty, *res2, *ln2, *fch, *fch_gelu, *res3;
+	float *ln1_mean, *ln1_rstd, *ln2_mean, *ln2_rstd, *lse;
+};
+
+/* The engine of gpt_cuda.h.  Its tensor table is model.h's (L: names,
+ * float32 offsets, the indices of each block's tensors); the engine adds
+ * each tensor's offset in the bf16 copies (boff). */
+struct gcuda_model {
+	struct gpt_config cfg;
+	struct gctx x;
+	struct gpt_layout L;
+	size_t *boff;           /* L.n_tensors bf16 offsets */
+	size_t n_bf16;
+	float *params, *grads;  /* float32 master weights and gradients */
+	bf16 *wb;               /* bf16 copies, tensors BF16_ALIGN aligned */
+	/* optimizer */
+	float *m, *v, *norm;
+	double *norm_part;
+	size_t *t_off, *t_boff;
+	int *t_decay;
+	struct adamw_config acfg;
+	long step;
+	int have_opt;
+	/* plan */
+	int B, T, training, recompute;
+	struct glayer_acts *layer;
+	void *act_mem;
+	size_t act_bytes;
+	bf16 *encoded, *lnf, *logits, *dres_bf, *dC, *dC2, *d4C;
+	float *lnf_mean, *lnf_rstd, *row_loss, *row_lse, *dres, *part, *loss;
+	struct attn_buf att;
+	uint32_t *d_stage, *h_stage; /* inputs, targets, order, seg */
+	float *h_loss;
+	int *counts;                 /* host, vocab_size: the counting sort */
+	/* last forward */
+	int fB, fT, has_targets, nseg;
+	long counted;
+};
+
+/* Tensor t's gradient and bf16 weight; NULL for GPT_NO_TENSOR. */
+static inline float *G32(struct gcuda_model *g, int t)
+{
+	return t == GPT_NO_TENSOR ? NULL : g->grads + g->L.tensors[t].offset;
+}
+
+static inline bf16 *W16(struct gcuda_model *g, int t)
+{
+	return t == GPT_NO_TENSOR ? NULL : g->wb + g->boff[t];
+}
+
+/* Positions of inputs[n] grouped by token (a stable counting sort over
+ * V ids, cnt: V ints of scratch): order[n] and the nseg group starts
+ * seg[nseg + 1] (seg[nseg] = n), for the embedding backward.  Returns
+ * nseg. */
+int group_by_token(const uint32_t *inputs, size_t n, int V, int *cnt, uint32_t *order,
+                   uint32_t *seg);
+
+#endif
