@@ -38,7 +38,10 @@ MAN      = $(wildcard man/man1/*.1 man/man5/*.5 man/man7/*.7)
 # for each, plus PTX of the last so newer cards can run it).  cudart is
 # linked statically and cuBLASLt is opened with dlopen at run time, so the
 # same binaries start, and run on the CPU, where no CUDA is installed.
-# Without nvcc the build is CPU-only and says so once.
+# Without nvcc the build is CPU-only and says so once.  libcommon never
+# names cuda/: its engine_open finds the CUDA engine's table through the
+# weak symbol engine_cuda, which --undefined makes the linker take from
+# libgptcuda.a (left undefined, NULL, in a CPU-only build).
 .DEFAULT_GOAL := all
 CUDA_ARCH ?= 80 90
 NVCC_PATH := $(shell command -v $(NVCC) 2>/dev/null)
@@ -53,9 +56,9 @@ NVCCFLAGS   = -std=c++17 -O3 -lineinfo \
               -Xcompiler -Wall,-Wextra -Werror all-warnings \
               -Ilibcommon -Icuda -DGCUDA_LIBDIR='"$(CUDA_LIBDIR)"'
 CPPFLAGS   += -DGPT_CUDA=1 -Icuda
+LDFLAGS    += -Wl,--undefined=engine_cuda
 LDLIBS     := $(CUDA_LIB) $(LIB) $(CUDA_LIBDIR)/libcudart_static.a -ldl -lrt -lstdc++ $(LDLIBS)
 
-all: $(O)/tests/cuda-test $(O)/tests/bench-gpu
 $(TOOLS) $(UNITS): $(CUDA_LIB)
 
 $(O)/cuda/%.o: cuda/%.cu
@@ -121,7 +124,9 @@ $(SIM)/allbin/.done: $(TOOLS) $(SIM_TOOLS)
 	@mkdir -p $(@D)
 	cp -f $(TOOLS) $(@D)/ && cp -f $(SIM_TOOLS) $(@D)/ && touch $@
 
-all: $(SIM)/cuda-test $(SIM)/selftest $(SIM)/memplan $(SIM)/allbin/.done
+# What `all` builds besides the programs and unit tests.
+CUDA_ALL    = $(O)/tests/cuda-test $(O)/tests/bench-gpu \
+              $(SIM)/cuda-test $(SIM)/selftest $(SIM)/memplan $(SIM)/allbin/.done
 
 # No GPU needed: the emulator's own checks, then all of cuda-test's on it
 # (about ten minutes on 2 cores; tests/cli/cudasim.sh runs the quick part).
@@ -138,11 +143,11 @@ cuda-test cuda-sim-test:
 	@echo "$@: nvcc not found: this is a CPU-only build" >&2; exit 1
 endif
 
-.PHONY: all test check asan ubsan demo install clean bench lint-man cuda-test cuda-sim-test
+.PHONY: all test check asan ubsan demo install clean bench cuda-test cuda-sim-test
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(TOOLS) $(UNITS)
+all: $(TOOLS) $(UNITS) $(CUDA_ALL)
 
 # The model's loops are written for the vectoriser: -O3, and no floating
 # point traps assumed (results are unchanged; never -ffast-math or -march).
