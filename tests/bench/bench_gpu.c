@@ -4,43 +4,36 @@
  * context T on random tokens with AdamW on the GPU and prints one line:
  * tokens/s, step time, MFU against the card's dense bf16 peak (or
  * $PEAK_TFLOPS), and peak GPU memory held by the engine (attention as
- * GPT_CUDA_ATTENTION says); exits 1 when the loss is not finite.  FLOPs
+ * GPT_CUDA_ATTENTION says); exits 1 when the loss is not finite.  A step
+ * is the library's (train.h's train_step on the CUDA engine).  FLOPs
  * per token are 6 N + 12 L C T (N parameters, the PaLM / nanoGPT
  * estimate), the same formula bench_gpu_torch.py uses. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "cli.h"
+#include "engine.h"
 #include "err.h"
 #include "gpt_cuda.h"
 #include "model.h"
 #include "optim.h"
+#include "progress.h"
+#include "train.h"
 
-static double now(void)
+/* Wait for every step queued: the norm is read back once they are done. */
+static void wait_steps(struct engine *e)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int arg(const char *s)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (*end || v < 1 || v > 1 << 20)
-		die_usage("bad number: '%s'", s);
-	return (int)v;
+	(void)engine_grad_norm(e);
 }
 
 int main(int argc, char **argv)
 {
 	struct gpt_config c;
 	struct gpt_model m;
-	struct gcuda_model *g;
+	struct engine *e;
 	struct gcuda_device d;
-	struct adamw opt;
 	struct adamw_config ac;
 	struct gpt_rng r;
 	uint32_t *in, *tg;
@@ -67,9 +60,9 @@ int main(int argc, char **argv)
 		die_usage("usage: bench-gpu probe | bench-gpu MODEL B T STEPS [recompute]");
 	if (gpt_config_preset(argv[1], &c) != 0)
 		die_usage("unknown model: '%s'", argv[1]);
-	B = arg(argv[2]);
-	T = arg(argv[3]);
-	steps = arg(argv[4]);
+	B = (int)cli_u64("B", argv[2], 1, 1 << 20);
+	T = (int)cli_u64("T", argv[3], 1, 1 << 20);
+	steps = (int)cli_u64("STEPS", argv[4], 1, 1 << 20);
 	recompute = argc == 6;
 	if (T > c.n_ctx)
 		die_usage("context beyond the model's: '%d'", T);
@@ -80,12 +73,10 @@ int main(int argc, char **argv)
 
 	gpt_model_init(&m, &c);
 	gpt_model_init_weights(&m, 1);
+	e = engine_open("cuda", &m);
+	engine_plan(e, B, T, 1, recompute);
 	adamw_config_default(&ac);
-	gpt_model_adamw_init(&m, &opt, &ac);
-	g = gcuda_model_init(&c);
-	gcuda_model_plan(g, B, T, 1, recompute);
-	gcuda_model_upload(g, &m);
-	gcuda_adamw_init(g, &opt);
+	engine_optim(e, &ac);
 	in = xcalloc((size_t)B * T, sizeof *in);
 	tg = xcalloc((size_t)B * T, sizeof *tg);
 	gpt_rng_seed(&r, 7);
@@ -94,18 +85,16 @@ int main(int argc, char **argv)
 		tg[i] = (uint32_t)(gpt_rng_next(&r) % (uint64_t)c.vocab_size);
 	}
 	/* a few untimed steps load modules and pick cuBLASLt algorithms */
-	t0 = now();
+	t0 = progress_now();
 	for (int s = 0; s < warm + steps; s++) {
 		if (s == warm) {
-			gcuda_model_sync(g);
-			t0 = now();
+			wait_steps(e);
+			t0 = progress_now();
 		}
-		gcuda_model_zero_grad(g);
-		loss = gcuda_model_forward_backward(g, in, tg, B, T, 1.0f);
-		gcuda_adamw_step(g, 3e-4f, 1.0f);
+		loss = (float)train_step(e, in, tg, 1, B, T, 3e-4f, 1.0f, NULL);
 	}
-	gcuda_model_sync(g);
-	dt = (now() - t0) / steps;
+	wait_steps(e);
+	dt = (progress_now() - t0) / steps;
 	/* a broken engine must not pass for a fast one */
 	if (!isfinite(loss))
 		die("the loss is not finite after %d steps: '%g'", warm + steps, (double)loss);
@@ -115,12 +104,10 @@ int main(int argc, char **argv)
 	       "loss %.3f  (%s%s)\n",
 	       argv[1], B, T, B * T / dt, dt * 1e3,
 	       peak > 0 ? 100.0 * flops_tok * B * T / dt / (peak * 1e12) : 0.0,
-	       gcuda_model_peak_bytes(g) / 1073741824.0, loss,
+	       engine_peak_bytes(e) / 1073741824.0, loss,
 	       att && strcmp(att, "flash") == 0 ? "flash attention" : "batched-product attention",
 	       recompute ? ", recompute" : "");
-	gcuda_model_free(g);
-	adamw_free(&opt);
-	gpt_model_free(&m);
+	engine_close(e);
 	free(in);
 	free(tg);
 	return 0;

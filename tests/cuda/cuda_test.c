@@ -1,10 +1,13 @@
 /* cuda_test: the CUDA engine checked against the CPU engine, on a GPU
  * (make cuda-test).  Every kernel on fresh random inputs against a plain
  * float64 reference, a full forward/backward and AdamW step of tiny models
- * against libcommon's model, and 100 training steps on tinyshakespeare
- * whose loss must follow the CPU engine's.  Prints one line per
- * comparison, "pass NAME" / "fail NAME: why" per test, exits non-zero on
- * any mismatch.  CUDA_TEST_SEED=N repeats a run's random draws.
+ * against libcommon's model, the CUDA engine's table (engine.h) against the
+ * CPU engine's, and 100 training steps on tinyshakespeare (train.h's
+ * train_step on both engines) whose loss must follow the CPU engine's.
+ * Prints one line per comparison, "pass NAME" / "fail NAME: why" per
+ * test, exits non-zero on any mismatch.  CUDA_TEST_SEED=N repeats a run's
+ * random draws; CUDA_TEST_ONLY (or test.h's TEST_ONLY)="name ..." runs
+ * only the tests named.
  *
  * Tolerances, as ||gpu - ref|| / ||ref|| over a whole tensor.  Inputs are
  * rounded to bf16 before the reference sees them, so these measure the
@@ -18,8 +21,8 @@
  *   model forward: loss within 1e-2 absolute, logits 2e-2; backward:
  *   each tensor's gradient within 5e-2 and all gradients together 3e-2
  *   (bf16 activations through every layer); AdamW from the same gradients
- *   1e-5; recomputation changes nothing (1e-6); training: each of 100
- *   losses within 2% of the CPU engine's.
+ *   1e-5; recomputation changes nothing (1e-6); per-position losses 1e-2;
+ *   training: each of 100 losses within 2% of the CPU engine's.
  * Attention runs through the batched products unless GPT_CUDA_ATTENTION=
  * flash is set; test_attention_flash and test_model_flash check flash.cu
  * either way. */
@@ -30,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine.h"
 #include "err.h"
 #include "gpt_cuda.h"
 #include "gpt_cuda_infer.h"
@@ -38,33 +42,7 @@
 #include "model.h"
 #include "optim.h"
 #include "test.h"
-
-/* CUDA_TEST_ONLY="name ..." runs only the tests named (e.g. the quick
- * ones, under the CPU emulator of tests/cudasim). */
-static int test_wanted(const char *name)
-{
-	const char *only = getenv("CUDA_TEST_ONLY");
-	size_t n = strlen(name);
-	if (!only || !*only)
-		return 1;
-	for (const char *p = only; (p = strstr(p, name)) != NULL; p += n)
-		if ((p == only || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0))
-			return 1;
-	return 0;
-}
-#undef RUN
-#define RUN(fn) do { \
-	if (!test_wanted(#fn)) \
-		break; \
-	test_name_now = #fn; \
-	test_failed_now = 0; \
-	fn(); \
-	if (!test_failed_now) \
-		printf("pass %s\n", #fn); \
-	else \
-		test_failed_total++; \
-	fflush(stdout); \
-} while (0)
+#include "train.h"
 
 static struct gpt_rng rng;
 
@@ -446,6 +424,24 @@ static void test_embedding(void)
 
 /* ---- whole models ---- */
 
+/* A finished configuration of n_layer L, n_head H, width C, context T
+ * and vocabulary V. */
+static struct gpt_config tiny(int L, int H, int C, int T, int V, int tied, int bias,
+                              int qkv_bias)
+{
+	struct gpt_config c = {0};
+	c.n_layer = L;
+	c.n_head = H;
+	c.n_embd = C;
+	c.n_ctx = T;
+	c.vocab_size = V;
+	c.tied = tied;
+	c.bias = bias;
+	c.qkv_bias = qkv_bias;
+	gpt_config_finish(&c);
+	return c;
+}
+
 static void rand_tokens(uint32_t *in, uint32_t *tg, size_t n, int V, int ignore_every)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -456,9 +452,26 @@ static void rand_tokens(uint32_t *in, uint32_t *tg, size_t n, int V, int ignore_
 	}
 }
 
+/* An engine on device over a fresh model of c with weights from seed,
+ * planned for training B x T, with AdamW's defaults. */
+static struct engine *train_engine(const char *device, const struct gpt_config *c,
+                                   uint64_t seed, int B, int T)
+{
+	struct gpt_model m;
+	struct adamw_config ac;
+	struct engine *e;
+	gpt_model_init(&m, c);
+	gpt_model_init_weights(&m, seed);
+	e = engine_open(device, &m);
+	engine_plan(e, B, T, 1, 0);
+	adamw_config_default(&ac);
+	engine_optim(e, &ac);
+	return e;
+}
+
 static void model_case(int tied, int bias, int qkv_bias, int H, int C)
 {
-	struct gpt_config c = {0};
+	struct gpt_config c = tiny(2, H, C, 64, 300, tied, bias, qkv_bias);
 	struct gpt_model m;
 	struct gcuda_model *g;
 	struct adamw_config ac;
@@ -469,15 +482,6 @@ static void model_case(int tied, int bias, int qkv_bias, int H, int C)
 	double worst = 0;
 	size_t n;
 
-	c.n_layer = 2;
-	c.n_head = H;
-	c.n_embd = C;
-	c.n_ctx = 64;
-	c.vocab_size = 300;
-	c.tied = tied;
-	c.bias = bias;
-	c.qkv_bias = qkv_bias;
-	gpt_config_finish(&c);
 	gpt_model_init(&m, &c);
 	gpt_model_init_weights(&m, gpt_rng_next(&rng));
 	gpt_model_plan(&m, B, T, 1);
@@ -600,6 +604,124 @@ static void test_model_flash(void)
 	unsetenv("GPT_CUDA_ATTENTION");
 }
 
+/* The CUDA engine's table (cuda/engine.cu, what the programs call)
+ * against the CPU engine's on one model: tolerances as model_case's, and
+ * from the same gradients (grads_set) the same step to 1e-5, also after
+ * the state went through the host and back (pull, push). */
+static void test_engine(void)
+{
+	struct gpt_config c = tiny(2, 2, 64, 64, 300, 0, 1, 1);
+	int B = 3, T = 32, BT = B * T, Vp = c.padded_vocab, P = 40;
+	uint64_t seed = gpt_rng_next(&rng);
+	struct engine *cpu = train_engine("cpu", &c, seed, B, T);
+	struct engine *gpu = train_engine("cuda", &c, seed, B, T);
+	size_t n = cpu->model.n_params;
+	uint32_t *in = xcalloc(2 * (size_t)BT, 4), *tg = xcalloc(2 * (size_t)BT, 4);
+	float *lgc = zeros((size_t)BT * Vp), *lgg = zeros((size_t)BT * Vp);
+	float *gc = zeros(n), *gg = zeros(n), *p0 = zeros(n), *uc = zeros(n), *ug = zeros(n);
+	float *rc = zeros((size_t)BT), *rg = zeros((size_t)BT);
+	double *lc = xcalloc((size_t)BT, sizeof *lc), *lg = xcalloc((size_t)BT, sizeof *lg);
+	double loss_c, loss_g;
+	char desc[300];
+
+	rand_tokens(in, tg, 2 * (size_t)BT, c.vocab_size, 5);
+	engine_describe(gpu, desc, sizeof desc);
+	printf(" engine table: %s against the cpu, L=2 H=2 C=64 V=300 untied, B=%d T=%d\n", desc,
+	       B, T);
+	CHECK(strncmp(desc, "the gpu: ", 9) == 0, "describe: '%s'", desc);
+
+	/* forward: the loss, the counted positions, logits, each position's loss */
+	loss_c = engine_forward(cpu, in, tg, B, T);
+	loss_g = engine_forward(gpu, in, tg, B, T);
+	printf("  %-28s cpu %.6f gpu %.6f (tol 1e-2)\n", "loss", loss_c, loss_g);
+	CHECK(fabs(loss_c - loss_g) <= 1e-2, "loss cpu %g gpu %g", loss_c, loss_g);
+	CHECK(engine_counted(cpu) == engine_counted(gpu), "counted %ld vs %ld",
+	      engine_counted(cpu), engine_counted(gpu));
+	engine_logits(cpu, 1, BT - 1, lgc);
+	engine_logits(gpu, 1, BT - 1, lgg);
+	CMP("logits rows 1..", lgg, lgc, (size_t)(BT - 1) * Vp, 2e-2);
+	for (int r = 0; r < BT; r++)
+		lc[r] = lg[r] = -1; /* stays where the target is GPT_IGNORE */
+	engine_losses(cpu, in, tg, B, T, lc);
+	engine_losses(gpu, in, tg, B, T, lg);
+	for (int r = 0; r < BT; r++) {
+		rc[r] = (float)lc[r];
+		rg[r] = (float)lg[r];
+		if (tg[r] == GPT_IGNORE)
+			CHECK(lc[r] == -1 && lg[r] == -1, "row %d ignored: %g %g", r, lc[r], lg[r]);
+	}
+	CMP("losses", rg, rc, (size_t)BT, 1e-2);
+
+	/* gradients of two micro-batches; then the cpu's into the gpu */
+	loss_c = train_grads(cpu, in, tg, 2, B, T);
+	loss_g = train_grads(gpu, in, tg, 2, B, T);
+	CHECK(fabs(loss_c - loss_g) <= 1e-2, "accumulated loss cpu %g gpu %g", loss_c, loss_g);
+	engine_grads_get(cpu, gc);
+	engine_grads_get(gpu, gg);
+	CMP("all gradients", gg, gc, n, 3e-2);
+	memcpy(p0, cpu->model.params, n * sizeof *p0);
+	for (int round = 0; round < 2; round++) {
+		float nc, ng;
+		size_t moved;
+		engine_grads_set(gpu, gc);
+		engine_grads_get(gpu, gg);
+		CMP(round ? "grads_set, after a push" : "grads_set", gg, gc, n, 0);
+		nc = engine_grad_norm(cpu);
+		ng = engine_grad_norm(gpu);
+		CHECK(fabsf(nc - ng) <= 1e-5f * nc, "norm cpu %g gpu %g", nc, ng);
+		engine_step(cpu, 1e-3f, 0.5f * nc);
+		engine_step(gpu, 1e-3f, 0.5f * nc);
+		engine_pull(gpu);
+		moved = 0;
+		for (size_t i = 0; i < n; i++) {
+			uc[i] = cpu->model.params[i] - p0[i];
+			ug[i] = gpu->model.params[i] - p0[i];
+			moved += uc[i] != 0;
+		}
+		CMP(round ? "step, after a push" : "step", ug, uc, n, 1e-5);
+		CHECK(moved > n / 2, "the step moved %zu of %zu weights", moved, n);
+		CMP("adamw m", gpu->opt.m, cpu->opt.m, n, 1e-5);
+		CMP("adamw v", gpu->opt.v, cpu->opt.v, n, 1e-5);
+		CHECK(gpu->opt.step == cpu->opt.step, "step %ld vs %ld", gpu->opt.step,
+		      cpu->opt.step);
+		/* the cpu's state through the host into the gpu, as a resume does */
+		memcpy(p0, cpu->model.params, n * sizeof *p0);
+		memcpy(gpu->model.params, p0, n * sizeof *p0);
+		memcpy(gpu->opt.m, cpu->opt.m, n * sizeof *p0);
+		memcpy(gpu->opt.v, cpu->opt.v, n * sizeof *p0);
+		engine_push(gpu);
+	}
+
+	/* the decoder: a prompt with every row, then one token, a rewind */
+	{
+		struct engine_decoder *dc = engine_decoder_open(cpu, c.n_ctx);
+		struct engine_decoder *dg = engine_decoder_open(gpu, c.n_ctx);
+		float *ac = zeros((size_t)P * Vp), *ag = zeros((size_t)P * Vp);
+		float *one = zeros((size_t)Vp), *again = zeros((size_t)Vp);
+		const float *last = engine_decoder_feed(dg, in, P, ag);
+		CHECK(last == ag + (size_t)(P - 1) * Vp, "feed with rows returns the last row");
+		engine_decoder_feed(dc, in, P, ac);
+		CMP("decoder prompt rows", ag, ac, (size_t)P * Vp, 2e-2);
+		memcpy(one, engine_decoder_feed(dg, in + P, 1, NULL), (size_t)Vp * sizeof *one);
+		last = engine_decoder_feed(dc, in + P, 1, NULL);
+		CMP("decoder next token", one, last, (size_t)Vp, 2e-2);
+		CHECK(engine_decoder_pos(dg) == P + 1, "pos %d", engine_decoder_pos(dg));
+		engine_decoder_rewind(dg, P);
+		CHECK(engine_decoder_pos(dg) == P, "pos %d after a rewind", engine_decoder_pos(dg));
+		memcpy(again, engine_decoder_feed(dg, in + P, 1, NULL), (size_t)Vp * sizeof *again);
+		CMP("after a rewind, again", again, one, (size_t)Vp, 0);
+		engine_decoder_close(dg);
+		engine_decoder_close(dc);
+		free(ac); free(ag); free(one); free(again);
+	}
+	CHECK(engine_peak_bytes(gpu) > 0 && engine_peak_bytes(cpu) == 0, "peak bytes %zu, %zu",
+	      engine_peak_bytes(gpu), engine_peak_bytes(cpu));
+	engine_close(gpu);
+	engine_close(cpu);
+	free(in); free(tg); free(lgc); free(lgg); free(gc); free(gg); free(p0); free(uc);
+	free(ug); free(rc); free(rg); free(lc); free(lg);
+}
+
 /* ---- training on real text ---- */
 
 static uint32_t *read_tokens(size_t *n)
@@ -629,13 +751,11 @@ static uint32_t *read_tokens(size_t *n)
 	return buf;
 }
 
+/* The library's training step (train.h) on both engines. */
 static void test_train_shakespeare(void)
 {
-	struct gpt_config c = {0};
-	struct gpt_model m;
-	struct gcuda_model *g;
-	struct adamw_config ac;
-	struct adamw opt;
+	struct gpt_config c;
+	struct engine *cpu, *gpu;
 	struct lr_schedule sch = {LR_COSINE, 1e-3f, 10, 100, 0, 0.1f};
 	int B = 8, T = 64, steps = 100, BT = B * T;
 	size_t ntok, at = 0;
@@ -645,42 +765,22 @@ static void test_train_shakespeare(void)
 	CHECK(ntok > (size_t)BT * steps + 1, "only %zu tokens", ntok);
 	if (ntok <= (size_t)BT * steps + 1)
 		return;
-	c.n_layer = 4;
-	c.n_head = 2;
-	c.n_embd = 128;
-	c.n_ctx = T;
-	c.vocab_size = 50257;
-	c.tied = 1;
-	c.bias = 1;
-	c.qkv_bias = 1;
-	gpt_config_finish(&c);
-	gpt_model_init(&m, &c);
-	gpt_model_init_weights(&m, 1337);
-	gpt_model_plan(&m, B, T, 1);
-	adamw_config_default(&ac);
-	gpt_model_adamw_init(&m, &opt, &ac);
-	g = gcuda_model_init(&c);
-	gcuda_model_plan(g, B, T, 1, 0);
-	gcuda_model_upload(g, &m);
-	gcuda_adamw_init(g, &opt);
+	c = tiny(4, 2, 128, T, 50257, 1, 1, 1);
+	cpu = train_engine("cpu", &c, 1337, B, T);
+	gpu = train_engine("cuda", &c, 1337, B, T);
 	printf(" training L=4 H=2 C=128 B=%d T=%d on %zu tinyshakespeare tokens%s\n", B, T, ntok,
 	       getenv("GPT_CUDA_ATTENTION") ? " (GPT_CUDA_ATTENTION set)" : "");
 	for (int s = 0; s < steps; s++) {
-		float lc, lgpu, lr = lr_schedule_at(&sch, s);
+		double lc, lgpu, d;
+		float lr = lr_schedule_at(&sch, s);
 		for (int i = 0; i < BT; i++) {
 			in[i] = tok[at + (size_t)i];
 			tg[i] = tok[at + (size_t)i + 1];
 		}
 		at += (size_t)BT;
-		gpt_model_zero_grad(&m);
-		lc = gpt_model_forward(&m, in, tg, B, T);
-		gpt_model_backward(&m, 1.0f);
-		adamw_step(&opt, m.params, m.grads, lr,
-		           grad_clip_scale(grad_global_norm(m.grads, m.n_params), 1.0f));
-		gcuda_model_zero_grad(g);
-		lgpu = gcuda_model_forward_backward(g, in, tg, B, T, 1.0f);
-		gcuda_adamw_step(g, lr, 1.0f);
-		double d = fabs((double)lgpu - lc) / lc;
+		lc = train_step(cpu, in, tg, 1, B, T, lr, 1.0f, NULL);
+		lgpu = train_step(gpu, in, tg, 1, B, T, lr, 1.0f, NULL);
+		d = fabs(lgpu - lc) / lc;
 		if (d > worst)
 			worst = d;
 		if (s == 0)
@@ -694,9 +794,8 @@ static void test_train_shakespeare(void)
 	printf("  worst difference %.2f%% (tol 2%%); cpu loss %.3f -> %.3f\n", 100 * worst, first,
 	       last);
 	CHECK(last < first - 1.0, "the cpu engine did not learn: %.3f -> %.3f", first, last);
-	gcuda_model_free(g);
-	adamw_free(&opt);
-	gpt_model_free(&m);
+	engine_close(gpu);
+	engine_close(cpu);
 	free(tok); free(in); free(tg);
 }
 
@@ -721,7 +820,7 @@ static void sharpen(struct gpt_model *m)
 /* A tiny model with a context past the decoder's 256-key tiles. */
 static void decoder_case(int tied, int bias, int H, int C)
 {
-	struct gpt_config c = {0};
+	struct gpt_config c = tiny(2, H, C, 300, 300, tied, bias, bias);
 	struct gpt_model m;
 	struct gcuda_model *g;
 	struct gcuda_decoder *d;
@@ -730,15 +829,6 @@ static void decoder_case(int tied, int bias, int H, int C)
 	uint32_t *ids = xcalloc((size_t)N, sizeof *ids);
 	float *gall, *call, *gstep, *cstep, *again;
 
-	c.n_layer = 2;
-	c.n_head = H;
-	c.n_embd = C;
-	c.n_ctx = 300;
-	c.vocab_size = 300;
-	c.tied = tied;
-	c.bias = bias;
-	c.qkv_bias = bias;
-	gpt_config_finish(&c);
 	Vp = c.padded_vocab;
 	gpt_model_init(&m, &c);
 	gpt_model_init_weights(&m, gpt_rng_next(&rng));
@@ -844,41 +934,17 @@ static double json_num(const char *json, const char *key)
 	return p ? strtod(p + strlen(pat), NULL) : NAN;
 }
 
-/* Runs cmd; its standard output (at most cap - 1 bytes) into buf; 0 when
- * it exited 0. */
-static int run_capture(const char *cmd, char *buf, size_t cap)
-{
-	FILE *p = popen(cmd, "r");
-	size_t n;
-	if (!p)
-		die_errno("cannot run: '%s'", cmd);
-	n = fread(buf, 1, cap - 1, p);
-	buf[n] = 0;
-	return pclose(p);
-}
-
 /* bin/gpt-eval on a tiny GPT-2-vocabulary model: the loss and bits per
  * byte of a text, batched, and LAMBADA through the decoder, on both
  * devices. */
 static void test_gpt_eval(void)
 {
-	struct gpt_config c = {0};
+	struct gpt_config c = tiny(2, 2, 64, 128, 50257, 1, 1, 1);
 	struct gpt_model m;
 	const char *bin = getenv("BIN"), *sh = test_shared();
-	char dir[] = "/tmp/cuda-test.XXXXXX", cmd[8192], out[2][4096];
-	const char *dev[2] = {"cpu", "cuda"};
+	const char *dir = test_tmpdir(), *dev[2] = {"cpu", "cuda"};
+	char cmd[8192], out[2][4096];
 
-	if (!mkdtemp(dir))
-		die_errno("cannot make a folder: '%s'", dir);
-	c.n_layer = 2;
-	c.n_head = 2;
-	c.n_embd = 64;
-	c.n_ctx = 128;
-	c.vocab_size = 50257;
-	c.tied = 1;
-	c.bias = 1;
-	c.qkv_bias = 1;
-	gpt_config_finish(&c);
 	gpt_model_init(&m, &c);
 	gpt_model_init_weights(&m, gpt_rng_next(&rng));
 	sharpen(&m);
@@ -893,7 +959,7 @@ static void test_gpt_eval(void)
 		         "--lambada '%s/data/eval/lambada_test.jsonl' --limit 20 "
 		         "--details '%s/details-%s' '%s/tiny.gpt'",
 		         sh, bin ? bin : "bin", sh, dev[k], sh, dir, dev[k], dir);
-		CHECK(run_capture(cmd, out[k], sizeof out[k]) == 0, "failed: %s", cmd);
+		CHECK(test_cmd(out[k], sizeof out[k], "%s", cmd) == 0, "failed: %s", cmd);
 	}
 	{
 		double lc = json_num(out[0], "loss"), lg = json_num(out[1], "loss");
@@ -944,9 +1010,6 @@ static void test_gpt_eval(void)
 		if (fg)
 			fclose(fg);
 	}
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		warnx("cannot remove '%s'", dir);
 }
 
 int main(int argc, char **argv)
@@ -957,6 +1020,10 @@ int main(int argc, char **argv)
 
 	(void)argc;
 	err_init(argv[0]);
+	/* CUDA_TEST_ONLY="name ...": test.h's TEST_ONLY by its older name
+	 * (e.g. the quick tests, under the CPU emulator of tests/cudasim) */
+	if (getenv("CUDA_TEST_ONLY"))
+		setenv("TEST_ONLY", getenv("CUDA_TEST_ONLY"), 1);
 	if (!gcuda_available()) {
 		printf("fail cuda_test: no usable gpu: %s\n", gcuda_why_not());
 		return 1;
@@ -976,6 +1043,7 @@ int main(int argc, char **argv)
 	RUN(test_model_tied);
 	RUN(test_model_untied_nobias);
 	RUN(test_model_flash);
+	RUN(test_engine);
 	RUN(test_decoder);
 	RUN(test_gpt_eval);
 	RUN(test_train_shakespeare);
