@@ -1,6 +1,7 @@
 /* tokenize: chunked, multi-threaded encoding whose output does not depend
  * on how the input arrives.  Reading and writing are serial; the chunks of
  * one batch are encoded in parallel and written back in order. */
+#include "le.h"
 #include "tokenize.h"
 #include "err.h"
 
@@ -63,14 +64,12 @@ static inline void emit(struct emitter *e, uint32_t id)
 		e->line_start = 0;
 	} else if (e->fmt == FMT_U16) {
 		bytes_reserve(e->out, 2);
-		e->out->p[e->out->len++] = (unsigned char)id;
-		e->out->p[e->out->len++] = (unsigned char)(id >> 8);
+		le_put_u16(e->out->p + e->out->len, (uint16_t)id);
+		e->out->len += 2;
 	} else {
 		bytes_reserve(e->out, 4);
-		e->out->p[e->out->len++] = (unsigned char)id;
-		e->out->p[e->out->len++] = (unsigned char)(id >> 8);
-		e->out->p[e->out->len++] = (unsigned char)(id >> 16);
-		e->out->p[e->out->len++] = (unsigned char)(id >> 24);
+		le_put_u32(e->out->p + e->out->len, id);
+		e->out->len += 4;
 	}
 }
 
@@ -476,10 +475,7 @@ void detokenize_stream(const struct vocab *v, char *const *paths, int npaths,
 					part[have++] = (unsigned char)c;
 					if (have < width)
 						continue;
-					val = part[0] | (uint32_t)part[1] << 8;
-					if (width == 4)
-						val |= (uint32_t)part[2] << 16 |
-						       (uint32_t)part[3] << 24;
+					val = width == 4 ? le_get_u32(part) : le_get_u16(part);
 					decode_one(v, o, (uint32_t)val, index++, zero);
 					have = 0;
 				} else if (c >= '0' && c <= '9') {

@@ -9,6 +9,7 @@
 #include "engine.h"
 #include "err.h"
 #include "io.h"
+#include "le.h"
 #include "model.h"
 #include "modelio.h"
 #include "optim.h"
@@ -267,38 +268,6 @@ struct trainer {
 	float *row;               /* one row of logits, for samples */
 };
 
-static void put_u64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void put_f64(unsigned char *p, double d)
-{
-	uint64_t v;
-
-	memcpy(&v, &d, 8);
-	put_u64(p, v);
-}
-
-static double get_f64(const unsigned char *p)
-{
-	uint64_t v = get_u64(p);
-	double d;
-
-	memcpy(&d, &v, 8);
-	return d;
-}
-
 /* The trainer state section: "GPTTRN1\0", the two outlier series
  * (n, mean, var each), the loader position length and bytes. */
 #define TRN_MAGIC "GPTTRN1"
@@ -310,13 +279,13 @@ static unsigned char *trainer_state(const struct trainer *t, size_t *len)
 	unsigned char *b = xmalloc(TRN_FIXED + plen);
 
 	memcpy(b, TRN_MAGIC, 8);
-	put_u64(b + 8, t->loss_ema.n);
-	put_f64(b + 16, t->loss_ema.mean);
-	put_f64(b + 24, t->loss_ema.var);
-	put_u64(b + 32, t->norm_ema.n);
-	put_f64(b + 40, t->norm_ema.mean);
-	put_f64(b + 48, t->norm_ema.var);
-	put_u64(b + 56, plen);
+	le_put_u64(b + 8, t->loss_ema.n);
+	le_put_f64(b + 16, t->loss_ema.mean);
+	le_put_f64(b + 24, t->loss_ema.var);
+	le_put_u64(b + 32, t->norm_ema.n);
+	le_put_f64(b + 40, t->norm_ema.mean);
+	le_put_f64(b + 48, t->norm_ema.var);
+	le_put_u64(b + 56, plen);
 	shards_pos_save(t->train, b + TRN_FIXED);
 	*len = TRN_FIXED + plen;
 	return b;
@@ -329,15 +298,15 @@ static void trainer_state_restore(struct trainer *t, const unsigned char *b, siz
 
 	if (len < TRN_FIXED || memcmp(b, TRN_MAGIC, 8) != 0)
 		die("checkpoint has no training state (weights only?): '%s'", path);
-	plen = get_u64(b + 56);
+	plen = le_get_u64(b + 56);
 	if (plen != len - TRN_FIXED || plen != SHARD_POS_BYTES)
 		die("checkpoint training state is corrupt: '%s'", path);
-	t->loss_ema.n = get_u64(b + 8);
-	t->loss_ema.mean = get_f64(b + 16);
-	t->loss_ema.var = get_f64(b + 24);
-	t->norm_ema.n = get_u64(b + 32);
-	t->norm_ema.mean = get_f64(b + 40);
-	t->norm_ema.var = get_f64(b + 48);
+	t->loss_ema.n = le_get_u64(b + 8);
+	t->loss_ema.mean = le_get_f64(b + 16);
+	t->loss_ema.var = le_get_f64(b + 24);
+	t->norm_ema.n = le_get_u64(b + 32);
+	t->norm_ema.mean = le_get_f64(b + 40);
+	t->norm_ema.var = le_get_f64(b + 48);
 	shards_pos_restore(t->train, b + TRN_FIXED);
 }
 

@@ -6,6 +6,7 @@
 #include "err.h"
 #include "engine.h"
 #include "modelio.h"
+#include "utf8out.h"
 #include "io.h"
 #include "model.h"
 #include "progress.h"
@@ -67,7 +68,7 @@ struct opts {
 /* Sample output: token bytes -> stop-string filter -> UTF-8 stream. */
 struct emitter {
 	struct out *o;
-	struct utf8_stream u;
+	struct utf8out u;
 	const char *stop;
 	size_t stoplen;
 	unsigned char *hold;
@@ -90,7 +91,7 @@ static void emit_text(struct emitter *e, const unsigned char *p, size_t n)
 		memcpy(e->reply + e->nreply, p, n);
 		e->nreply += n;
 	}
-	utf8_push(&e->u, p, n, e->o);
+	utf8out_push(&e->u, p, n, e->o);
 }
 
 /* Adds bytes; holds back a tail that may be the start of the stop string.
@@ -129,7 +130,7 @@ static void emit_finish(struct emitter *e)
 	if (e->nhold && !e->stopped)
 		emit_text(e, e->hold, e->nhold);
 	e->nhold = 0;
-	utf8_finish(&e->u, e->o);
+	utf8out_finish(&e->u, e->o);
 }
 
 static void emit_id(struct emitter *e, uint32_t id)
@@ -263,7 +264,7 @@ static void run_plain(struct session *S, const struct opts *o, const char *promp
 
 		check_ids(S, seq, n);
 		e.stoplen = o->stop ? strlen(o->stop) : 0;
-		utf8_init(&e.u);
+		utf8out_init(&e.u);
 		if (k > 0)
 			out_write(out, "----\n", 5);
 		if (o->echo && !eot_only) {
@@ -271,7 +272,7 @@ static void run_plain(struct session *S, const struct opts *o, const char *promp
 				for (size_t i = 0; i < n; i++)
 					emit_id(&e, seq[i]);
 			else
-				utf8_push(&e.u, (const unsigned char *)prompt, plen, out);
+				utf8out_push(&e.u, (const unsigned char *)prompt, plen, out);
 		}
 		generate(S, o, &seq, &n, &cap, &e);
 		emit_finish(&e);
@@ -327,7 +328,7 @@ static void run_chat(struct session *S, const struct opts *o, const char *first,
 		tlen += (size_t)snprintf(t + tlen, tcap - tlen, "User: %.*s\nBot:", (int)mlen, msg);
 		seq = encode(S, t, tlen, &n, &cap);
 		check_ids(S, seq, n);
-		utf8_init(&e.u);
+		utf8out_init(&e.u);
 		e.reply = xmalloc(256);
 		e.capreply = 256;
 		if (interactive) {
