@@ -5,7 +5,7 @@
 #include "err.h"
 #include "hfweights.h"
 #include "http.h"
-#include "infer.h"
+#include "modelio.h"
 #include "io.h"
 #include "model.h"
 
@@ -54,7 +54,7 @@ static void import(const char *src, const char *out, const char *tokenizer,
 	} else {
 		hfweights_import(src, &m);
 	}
-	infer_save(&m, tokenizer, out);
+	modelio_save(&m, tokenizer, out);
 	if (!ho->quiet_progress)
 		fprintf(stderr, "gpt-convert: %d layers, %d heads, width %d, context %d, vocabulary %d, "
 	        "%zu parameters -> %s\n", m.cfg.n_layer, m.cfg.n_head, m.cfg.n_embd, m.cfg.n_ctx,
@@ -66,7 +66,7 @@ static void export(const char *src, const char *out)
 {
 	struct gpt_model m;
 
-	infer_load(src, &m, NULL);
+	modelio_load(src, &m, NULL);
 	hfweights_export(&m, out);
 	gpt_model_free(&m);
 }
