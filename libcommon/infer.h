@@ -51,9 +51,4 @@ void infer_rewind(struct infer *s, int pos);
 double infer_lse(const float *logits, int V);
 void infer_free(struct infer *s);
 
-/* Until every caller says modelio_load / modelio_save (being switched). */
-#define infer_load modelio_load
-#define infer_save modelio_save
-#include "modelio.h"
-
 #endif

@@ -39,6 +39,7 @@
 #include "gpt_cuda_infer.h"
 #include "gpt_cuda_test.h"
 #include "infer.h"
+#include "modelio.h"
 #include "model.h"
 #include "optim.h"
 #include "test.h"
@@ -949,7 +950,7 @@ static void test_gpt_eval(void)
 	gpt_model_init_weights(&m, gpt_rng_next(&rng));
 	sharpen(&m);
 	snprintf(cmd, sizeof cmd, "%s/tiny.gpt", dir);
-	infer_save(&m, "gpt2", cmd);
+	modelio_save(&m, "gpt2", cmd);
 	gpt_model_free(&m);
 	printf(" gpt-eval L=2 H=2 C=64 T=128 on the cpu and the gpu\n");
 	for (int k = 0; k < 2; k++) {
