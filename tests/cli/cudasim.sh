@@ -22,11 +22,8 @@ fi
 
 QUICK="test_layernorm test_gelu test_matmul test_attention test_attention_flash test_xent
 test_embedding test_model_tied test_model_untied_nobias test_model_flash test_decoder"
-# TEST_ONLY picks the tests (tests/unit/test.h's RUN); CUDA_TEST_ONLY is
-# the name cuda_test.c read while it had a RUN of its own.
-for order in fwd rev; do
-	GSIM_ORDER=$order TEST_ONLY=$(echo $QUICK) CUDA_TEST_ONLY=$(echo $QUICK) \
-		CUDA_TEST_SEED=${CUDA_TEST_SEED:-7} \
+for order in fwd rev; do   # TEST_ONLY: tests/unit/test.h's RUN runs these alone
+	GSIM_ORDER=$order TEST_ONLY=$(echo $QUICK) CUDA_TEST_SEED=${CUDA_TEST_SEED:-7} \
 		"$SIM/cuda-test" >"$TMP/ct.$order" 2>&1
 	rc=$?
 	check_eq "cuda-test on the emulator ($order order) exits 0" "$rc" 0
