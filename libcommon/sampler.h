@@ -36,12 +36,4 @@ uint32_t sampler_next(struct sampler *s, const float *logits);
 uint32_t sampler_argmax(const float *logits, int vocab);
 void sampler_free(struct sampler *s);
 
-/* Compatibility, until tools/gpt-sample.c and tests/unit/test_infer.c
- * include utf8out.h and use its names; remove then. */
-#include "utf8out.h"
-#define utf8_stream utf8out
-#define utf8_init utf8out_init
-#define utf8_push utf8out_push
-#define utf8_finish utf8out_finish
-
 #endif

@@ -12,13 +12,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "hfgpt2.h"
+#include "hfweights.h"
 #include "infer.h"
 #include "io.h"
 #include "json.h"
 #include "model.h"
 #include "safetensors.h"
 #include "sampler.h"
+#include "utf8out.h"
 #include "test.h"
 #include "tokenize.h"
 #include "vocab.h"
@@ -219,24 +220,24 @@ static void test_sampler_frequencies(void)
 	CHECK(cnt[0] > 1990, "temperature 0.1 picked the top token %d times", cnt[0]);
 }
 
-/* Feeds pieces through a utf8_stream into a temporary file and returns
+/* Feeds pieces through a utf8out into a temporary file and returns
  * what came out after each piece, joined with '|'. */
 static void stream_pieces(const char *const *pieces, int n, char *got, size_t cap)
 {
 	FILE *f = tmpfile();
 	struct out o;
-	struct utf8_stream u;
+	struct utf8out u;
 	size_t at = 0;
 	long prev = 0;
 
 	out_init(&o, fileno(f), "tmp");
-	utf8_init(&u);
+	utf8out_init(&u);
 	for (int i = 0; i <= n; i++) {
 		long now;
 		if (i < n)
-			utf8_push(&u, (const unsigned char *)pieces[i], strlen(pieces[i]), &o);
+			utf8out_push(&u, (const unsigned char *)pieces[i], strlen(pieces[i]), &o);
 		else
-			utf8_finish(&u, &o);
+			utf8out_finish(&u, &o);
 		out_flush(&o);
 		now = lseek(fileno(f), 0, SEEK_END);
 		if (pread(fileno(f), got + at, (size_t)(now - prev), prev) != now - prev)
@@ -314,7 +315,7 @@ static void test_hf_import_matches_transformers(void)
 		CHECK(enc[i] == (uint32_t)ids->items[i].num, "token %zu differs", i);
 	CHECK(v.n_ids == 512 && v.eot == 511, "tiny vocabulary has %u ids, eot %u", v.n_ids, v.eot);
 
-	hfgpt2_import(dir, &m);
+	hfweights_import(dir, &m);
 	CHECK(m.cfg.n_layer == 2 && m.cfg.n_embd == 32 && m.cfg.vocab_size == 512 && m.cfg.tied,
 	      "imported configuration");
 	for (size_t i = 0; i < n; i++)
@@ -353,9 +354,9 @@ static void test_hf_export_round_trip(void)
 		const char *dir = test_fixture(dirs[k]);
 		const char *sub = test_path(names[k]);
 
-		hfgpt2_import(dir, &a);
-		hfgpt2_export(&a, sub);
-		hfgpt2_import(sub, &b);
+		hfweights_import(dir, &a);
+		hfweights_export(&a, sub);
+		hfweights_import(sub, &b);
 		CHECK(a.n_params == b.n_params && a.cfg.tied == b.cfg.tied &&
 		      memcmp(a.params, b.params, a.n_params * sizeof(float)) == 0,
 		      "%s: weights changed on the round trip", names[k]);

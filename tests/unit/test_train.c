@@ -2,13 +2,11 @@
  * engine: a resumed run continues bit for bit, a run that blows up stops
  * naming the step and keeps its last good checkpoint, and gradient
  * accumulation adds up to the whole batch.  Each train_run runs in a
- * child process, since the trainer exits on errors. */
+ * child process (test.h's test_child), since the trainer exits on errors. */
 #include "test.h"
 
 #include <math.h>
 #include <stdint.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -17,8 +15,6 @@
 #include "io.h"
 #include "shard.h"
 #include "train.h"
-
-static char dir[256];
 
 /* A little language over 40 ids: words of 2-4 ids from a fixed list,
  * separated by id 1, so that a model has something to learn. */
@@ -48,24 +44,13 @@ static void write_shard(const char *path, uint64_t seed, size_t n)
 	free(ids);
 }
 
-/* dir/name, dir/name/sub (sub may be NULL); four live at a time. */
-static char *pathf(const char *name, const char *sub)
-{
-	static char buf[4][512];
-	static int k;
-
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof buf[k], "%s/%s%s%s", dir, name, sub ? "/" : "", sub ? sub : "");
-	return buf[k];
-}
-
 /* The settings of a tiny run into run folder out; more[] are extra
  * "name", "value" pairs, NULL-ended ("resume" first: those alone). */
 static void tiny_run(struct train_opts *o, int *given, const char *out, const char *const *more)
 {
 	const char *base[] = {
-		"train", pathf("d-train-000000.tok.zst", NULL),
-		"val", pathf("d-val-000000.tok.zst", NULL),
+		"train", test_path("d-train-000000.tok.zst"),
+		"val", test_path("d-val-000000.tok.zst"),
 		"layers", "2", "heads", "2", "width", "16", "context", "16",
 		"batch", "2", "steps", "8", "lr", "3e-3", "val-every", "2",
 		"val-batches", "2", "checkpoint-every", "4", "keep", "0", "threads", "1",
@@ -94,35 +79,29 @@ static void tiny_run(struct train_opts *o, int *given, const char *out, const ch
 	o->progress = PROGRESS_QUIET;
 }
 
+/* What the child runs: train_run with these settings. */
+static struct {
+	const char *out;
+	const char *const *more;
+} job;
+
+static void child_train(const char *arg)
+{
+	struct train_opts o;
+	int given[64];
+
+	(void)arg;
+	tiny_run(&o, given, job.out, job.more);
+	exit(train_run(&o, given));
+}
+
 /* Run train_run in a child with the given settings; its status, and its
  * stderr in err. */
 static int run_trainer(const char *out, const char *const *more, char *err, size_t cap)
 {
-	char errpath[512];
-	pid_t pid;
-	int st = 0;
-	FILE *f;
-	size_t n;
-
-	snprintf(errpath, sizeof errpath, "%s/child.err", dir);
-	fflush(stdout);
-	pid = fork();
-	if (pid == 0) {
-		struct train_opts o;
-		int given[64];
-
-		if (!freopen(errpath, "w", stderr))
-			_exit(4);
-		tiny_run(&o, given, out, more);
-		exit(train_run(&o, given));
-	}
-	waitpid(pid, &st, 0);
-	f = fopen(errpath, "r");
-	n = f ? fread(err, 1, cap - 1, f) : 0;
-	err[n] = '\0';
-	if (f)
-		fclose(f);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	job.out = out;
+	job.more = more;
+	return test_child(child_train, NULL, err, cap);
 }
 
 /* The weights of a checkpoint, or NULL. */
@@ -148,7 +127,10 @@ static float *ckpt_weights(const char *path, size_t *n)
 static size_t log_losses(const char *run, uint64_t from, char *out, size_t cap)
 {
 	size_t len = 0, k = 0;
-	char *buf = (char *)io_read_file(pathf(run, "log.tsv"), 1 << 20, &len), *line, *next;
+	char name[64], *buf, *line, *next;
+
+	snprintf(name, sizeof name, "%s/log.tsv", run);
+	buf = (char *)io_read_file(test_path(name), 1 << 20, &len);
 
 	out[0] = '\0';
 	for (line = buf; line && *line; line = next) {
@@ -174,17 +156,17 @@ static void test_resume_bit_for_bit(void)
 	size_t na = 0, nb = 0;
 	float *wa, *wb;
 
-	CHECK(run_trainer(pathf("a", NULL), NULL, err, sizeof err) == 0, "straight run: %s", err);
-	CHECK(run_trainer(pathf("b", NULL), NULL, err, sizeof err) == 0, "second run: %s", err);
+	CHECK(run_trainer(test_path("a"), NULL, err, sizeof err) == 0, "straight run: %s", err);
+	CHECK(run_trainer(test_path("b"), NULL, err, sizeof err) == 0, "second run: %s", err);
 	/* b loses everything after step 4 */
-	unlink(pathf("b", "ckpt-00000008.gpt"));
-	ckpt_run_set_latest(pathf("b", NULL), 4);
+	unlink(test_path("b/ckpt-00000008.gpt"));
+	ckpt_run_set_latest(test_path("b"), 4);
 	{
-		const char *more[] = { "resume", pathf("b", NULL), NULL };
+		const char *more[] = { "resume", test_path("b"), NULL };
 		CHECK(run_trainer(NULL, more, err, sizeof err) == 0, "resume: %s", err);
 	}
-	wa = ckpt_weights(pathf("a", "ckpt-00000008.gpt"), &na);
-	wb = ckpt_weights(pathf("b", "ckpt-00000008.gpt"), &nb);
+	wa = ckpt_weights(test_path("a/ckpt-00000008.gpt"), &na);
+	wb = ckpt_weights(test_path("b/ckpt-00000008.gpt"), &nb);
 	CHECK(wa && wb && na == nb && na > 0 && memcmp(wa, wb, na * sizeof *wa) == 0,
 	      "weights at step 8 differ after the resume");
 	log_losses("a", 5, a, sizeof a);
@@ -210,13 +192,13 @@ static void test_nan_stop(void)
 	char err[4096];
 	size_t n = 0;
 	float *w;
-	int st = run_trainer(pathf("n", NULL), more, err, sizeof err);
+	int st = run_trainer(test_path("n"), more, err, sizeof err);
 
 	CHECK(st == 1, "status %d: %s", st, err);
 	CHECK((strstr(err, "nan") || strstr(err, "infinite") || strstr(err, "not finite")) &&
 	      strstr(err, "at step 2;") && strstr(err, "ckpt-00000001.gpt"),
 	      "message: %s", err);
-	w = ckpt_weights(pathf("n", "latest"), &n);
+	w = ckpt_weights(test_path("n/latest"), &n);
 	CHECK(w != NULL && n > 0, "the last good checkpoint does not load");
 	for (size_t i = 0; w && i < n; i++)
 		if (!isfinite(w[i])) {
@@ -272,8 +254,8 @@ static void test_accumulation(void)
 		char err[4096], *log;
 		size_t len = 0;
 
-		CHECK(run_trainer(pathf("acc", NULL), more, err, sizeof err) == 0, "run: %s", err);
-		log = (char *)io_read_file(pathf("acc", "log.tsv"), 1 << 20, &len);
+		CHECK(run_trainer(test_path("acc"), more, err, sizeof err) == 0, "run: %s", err);
+		log = (char *)io_read_file(test_path("acc/log.tsv"), 1 << 20, &len);
 		CHECK(strstr(log, "\n2\t128\t") != NULL, "two steps of 2 x 2 x 16 tokens: %s", log);
 		free(log);
 	}
@@ -282,19 +264,10 @@ static void test_accumulation(void)
 int main(void)
 {
 	err_init("test_train");
-	snprintf(dir, sizeof dir, "%s/test_train.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (!mkdtemp(dir))
-		die_errno("cannot make '%s'", dir);
-	write_shard(pathf("d-train-000000.tok.zst", NULL), 1, 20000);
-	write_shard(pathf("d-val-000000.tok.zst", NULL), 2, 2000);
+	write_shard(test_path("d-train-000000.tok.zst"), 1, 20000);
+	write_shard(test_path("d-val-000000.tok.zst"), 2, 2000);
 	RUN(test_accumulation);
 	RUN(test_resume_bit_for_bit);
 	RUN(test_nan_stop);
-	if (!test_failed_total) {
-		char cmd[600];
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "test_train: cannot remove '%s'\n", dir);
-	}
 	return TEST_END();
 }
