@@ -4,6 +4,7 @@
 #include "err.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,4 +113,40 @@ void cli_version(void)
 	if (fflush(stdout) || ferror(stdout))
 		die("write error: 'stdout'");
 	exit(EXIT_OK);
+}
+
+int cli_getopt(int argc, char *const *argv, const char *shortopts,
+               const struct option *longopts)
+{
+	char spec[128];
+	size_t k = 0;
+	int c, prev;
+
+	/* a leading ':' makes getopt say ':' for a missing value, quietly */
+	if (shortopts[0] == '+' || shortopts[0] == '-')
+		spec[k++] = shortopts[0];
+	spec[k++] = ':';
+	if ((size_t)snprintf(spec + k, sizeof spec - k, "%s", shortopts + (k - 1)) >=
+	    sizeof spec - k)
+		die("internal error: option string too long");
+	opterr = 0;
+	prev = optind;
+	c = getopt_long(argc, (char **)argv, spec, longopts, NULL);
+	if (c == '?' || c == ':') {
+		const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+		/* a long option is a whole element, consumed by this call; a
+		 * short one may sit inside a cluster */
+		int is_long = optind > prev && strncmp(arg, "--", 2) == 0;
+
+		if (c == ':' && is_long)
+			die_usage("option needs a value '%s'", arg);
+		if (c == ':')
+			die_usage("option needs a value '-%c'", optopt);
+		if (is_long && optopt)
+			die_usage("option takes no value '%s'", arg);
+		if (is_long)
+			die_usage("unknown option '%s'", arg);
+		die_usage("unknown option '-%c'", optopt);
+	}
+	return c;
 }

@@ -36,7 +36,7 @@ void openblas_set_num_threads(int n);
 #define S(f) offsetof(struct train_opts, f)
 const struct train_optdef train_optdefs[] = {
 	{ "train", 'i', TRAIN_STR, S(train), 0, 0, TRAIN_SAVE },
-	{ "val", 'j', TRAIN_STR, S(val), 0, 0, TRAIN_SAVE },
+	{ "val", 0, TRAIN_STR, S(val), 0, 0, TRAIN_SAVE },
 	{ "output", 'o', TRAIN_STR, S(out), 0, 0, 0 },
 	{ "resume", 0, TRAIN_STR, S(resume), 0, 0, 0 },
 	{ "init", 0, TRAIN_STR, S(init), 0, 0, TRAIN_SAVE },
@@ -69,7 +69,7 @@ const struct train_optdef train_optdefs[] = {
 	{ "checkpoint-every", 0, TRAIN_U64, S(ckpt_every), 0, 1e15, TRAIN_SAVE },
 	{ "keep", 0, TRAIN_U64, S(keep), 0, 1e9, TRAIN_SAVE },
 	{ "skip-outliers", 0, TRAIN_DBL, S(skip_z), 0, 1e9, TRAIN_SAVE },
-	{ "threads", 0, TRAIN_U64, S(threads), 1, 4096, TRAIN_SAVE },
+	{ "threads", 'j', TRAIN_U64, S(threads), 1, 4096, TRAIN_SAVE },
 	{ "device", 0, TRAIN_STR, S(device), 0, 0, 0 },
 };
 #undef S

@@ -168,7 +168,7 @@ stage_train() {
 		gpt-train --resume "$RUN" "$@"
 		return
 	fi
-	set -- "$@" -i "$TRAIN_GLOB" -j "$VAL_GLOB" -o "$RUN" --model "$MODEL" \
+	set -- "$@" -i "$TRAIN_GLOB" --val "$VAL_GLOB" -o "$RUN" --model "$MODEL" \
 		-b "$BATCH" --context "$CONTEXT" --total-batch "$TOTAL_BATCH" \
 		--lr "$LR" --warmup "$WARMUP" --weight-decay 0.1 --schedule cosine
 	[ -n "$TOKENS" ] && set -- "$@" --tokens "$TOKENS"

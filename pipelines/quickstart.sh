@@ -127,7 +127,7 @@ else
 	else
 		rm -rf "$R"
 		say "train: $LAYERS layers, $HEADS heads, width $WIDTH, context $CONTEXT, $STEPS steps of $BATCH x $CONTEXT tokens -> $R"
-		gpt-train -i "$TRAIN" -j "$VAL" -o "$R" --layers "$LAYERS" \
+		gpt-train -i "$TRAIN" --val "$VAL" -o "$R" --layers "$LAYERS" \
 			--heads "$HEADS" --width "$WIDTH" --context "$CONTEXT" \
 			-b "$BATCH" --steps "$STEPS" --lr "$LR" --seed "$SEED" \
 			--val-every "$VAL_EVERY" --val-batches "$VAL_BATCHES" \

@@ -148,7 +148,7 @@ int main(int argc, char **argv)
 
 	err_init(argv[0]);
 	io_init();
-	while ((c = getopt_long(argc, argv, "v:o:zqh", longopts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "v:o:zqh", longopts)) != -1) {
 		switch (c) {
 		case 'v':
 			size = (uint32_t)cli_u64("-v", optarg, 257, VOCAB_MAX_TOKENS);

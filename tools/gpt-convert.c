@@ -88,7 +88,7 @@ int main(int argc, char **argv)
 
 	err_init(argv[0]);
 	io_init();
-	while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "o:qh", longopts)) != -1) {
 		switch (c) {
 		case 'o': out = optarg; break;
 		case 'T':

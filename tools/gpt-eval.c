@@ -16,6 +16,7 @@
 
 #include <getopt.h>
 #include <math.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +32,8 @@ static void usage(void)
 {
 	printf("usage: gpt-eval [options] CKPT... [SHARDS]\n"
 	       "Evaluates one or more checkpoints (files or run folders) and prints one row\n"
-	       "per checkpoint.  SHARDS is a glob of token shards (quote it), also -j.\n"
-	       "  -j, --val GLOB       token shards to score (loss, perplexity, bits per byte)\n"
+	       "per checkpoint.  SHARDS is a glob of token shards (quote it), also --val.\n"
+	       "      --val GLOB       token shards to score (loss, perplexity, bits per byte)\n"
 	       "      --text           score the text on stdin instead of shards\n"
 	       "  -w, --windows N      score N windows spread evenly over the shards\n"
 	       "                       (default: every window)\n"
@@ -47,6 +48,7 @@ static void usage(void)
 	       "      --vocab PATH     tokenizer vocabulary (default: the GPT-2 one)\n"
 	       "      --offline        never download the vocabulary\n"
 	       "      --device DEV     auto, cpu or cuda (default auto: the GPU when one is usable)\n"
+	       "  -j, --threads N      CPU threads (default: all)\n"
 	       "  -q, --quiet          no progress line\n"
 	       "      --progress       progress line even when stderr is not a terminal\n"
 	       "  -h, --help, --version\n");
@@ -281,7 +283,8 @@ static void print_rows(struct out *o, const struct row *rows, int n, const struc
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "val", required_argument, NULL, 'j' },
+		{ "val", required_argument, NULL, 'A' },
+		{ "threads", required_argument, NULL, 'j' },
 		{ "text", no_argument, NULL, 'X' },
 		{ "windows", required_argument, NULL, 'w' },
 		{ "context", required_argument, NULL, 'T' },
@@ -316,9 +319,10 @@ int main(int argc, char **argv)
 	err_init(argv[0]);
 	io_init();
 	offline = 0; /* vocab_locate adds $GPT_OFFLINE, $HF_HUB_OFFLINE */
-	while ((c = getopt_long(argc, argv, "j:w:T:b:qh", longopts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "j:w:T:b:qh", longopts)) != -1) {
 		switch (c) {
-		case 'j':
+		case 'j': omp_set_num_threads((int)cli_u64("--threads", optarg, 1, 4096)); break;
+		case 'A':
 			if (o.val)
 				die_usage("one shard glob only");
 			o.val = optarg;

@@ -148,7 +148,7 @@ int main(int argc, char **argv)
 
 	err_init(argv[0]);
 	io_init();
-	while ((c = getopt_long(argc, argv, "c:n:o:j:qh", longopts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "c:n:o:j:qh", longopts)) != -1) {
 		switch (c) {
 		case 'c': o.column = optarg; break;
 		case 'F': o.field = optarg; break;

@@ -390,7 +390,7 @@ int main(int argc, char **argv)
 	err_init(argv[0]);
 	io_init();
 	offline = 0; /* vocab_locate adds $GPT_OFFLINE, $HF_HUB_OFFLINE */
-	while ((c = getopt_long(argc, argv, "+t:k:p:s:m:n:h", longopts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "+t:k:p:s:m:n:h", longopts)) != -1) {
 		switch (c) {
 		case 't': o.temperature = cli_double("--temperature", optarg, 0, 100); break;
 		case 'k': o.top_k = (int)cli_u64("--top-k", optarg, 0, 1u << 24); break;

@@ -441,7 +441,7 @@ int main(int argc, char **argv)
 		argv++;
 		argc--;
 	}
-	while ((c = getopt_long(argc, argv, "f:o:j:qh", longopts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "f:o:j:qh", longopts)) != -1) {
 		switch (c) {
 		case 'f': fmt = cli_format("--format", optarg); break;
 		case 'o': s.prefix = optarg; break;

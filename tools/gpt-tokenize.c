@@ -58,7 +58,7 @@ int main(int argc, char **argv)
 	err_init(argv[0]);
 	io_init();
 	opt.threads = 1;
-	while ((c = getopt_long(argc, argv, "dzcf:j:qh", longopts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, "dzcf:j:qh", longopts)) != -1) {
 		switch (c) {
 		case 'd': decode = 1; break;
 		case 'z': opt.zero = 1; break;

@@ -18,11 +18,11 @@ enum { OPT_HELP = 1000, OPT_VERSION, OPT_PROGRESS, OPT_RECOMPUTE };
 
 static void usage(void)
 {
-	printf("usage: gpt-train -i TRAIN_GLOB [-j VAL_GLOB] -o RUN [options]\n"
+	printf("usage: gpt-train -i TRAIN_GLOB [--val VAL_GLOB] -o RUN [options]\n"
 	       "       gpt-train --resume RUN [options]\n"
 	       "Train a GPT-2 model on token shards; see gpt-train(1).\n"
 	       "  -i, --train GLOB        training shards\n"
-	       "  -j, --val GLOB          validation shards\n"
+	       "      --val GLOB          validation shards\n"
 	       "  -o, --output RUN        run folder (checkpoints, latest, log.tsv, config)\n"
 	       "      --resume RUN        continue the run in RUN from RUN/latest\n"
 	       "      --init CKPT         start from the weights of a checkpoint\n"
@@ -49,7 +49,7 @@ static void usage(void)
 	       "      --checkpoint-every N  checkpoint every N steps, 0: only at the end (default 1000)\n"
 	       "      --keep K            keep the newest K checkpoints, 0 all (default 3)\n"
 	       "      --skip-outliers Z   skip updates whose loss or norm is Z sigmas high\n"
-	       "      --threads N         CPU threads\n"
+	       "  -j, --threads N         CPU threads\n"
 	       "      --device DEV        auto, cpu or cuda (default auto)\n"
 	       "      --recompute         gpu: recompute LayerNorm and GELU in the backward pass,\n"
 	       "                          about 40%% less activation memory for a little more\n"
@@ -87,7 +87,7 @@ int main(int argc, char **argv)
 	lopts[NDEFS + 3] = (struct option){ "progress", no_argument, NULL, OPT_PROGRESS };
 	lopts[NDEFS + 4] = (struct option){ "recompute", no_argument, NULL, OPT_RECOMPUTE };
 	lopts[NDEFS + 5] = (struct option){ NULL, 0, NULL, 0 };
-	while ((c = getopt_long(argc, argv, shortopts, lopts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, shortopts, lopts)) != -1) {
 		int idx = -1;
 
 		if (c == OPT_HELP)

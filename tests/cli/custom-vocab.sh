@@ -17,7 +17,7 @@ check "gpt-shard takes name and size from --vocab" \
 gpt-shard info "$TMP/data/s-train-000000"* >"$TMP/info"
 check_grep "the shard header names the tokenizer" 'tokenizer +shake' "$TMP/info"
 check_grep "and its size" 'vocabulary +512 ids' "$TMP/info"
-check "a tiny model trains on it" gpt-train -q -i "$TMP/data/s-train-*" -j "$TMP/data/s-val-*" \
+check "a tiny model trains on it" gpt-train -q -i "$TMP/data/s-train-*" --val "$TMP/data/s-val-*" \
 	-o "$TMP/run" --layers 1 --heads 2 --width 32 --context 32 --batch 4 --steps 30 \
 	--lr 3e-3 --threads 1 --vocab "$V"
 check "gpt-sample decodes with the same vocabulary" \

@@ -61,8 +61,8 @@ E --text --json "$TMP/r.gpt" <"$TMP/text" >"$TMP/text.json"
 gpt-shard -q -o "$TMP/sh" --vocab-size 512 --tokenizer tiny --val-tokens 129 <"$TMP/ids" ||
 	fail "gpt-shard"
 E --json "$TMP/r.gpt" "$TMP/sh-val-*" >"$TMP/shard.json"
-E --json -j "$TMP/sh-val-*" "$TMP/r.gpt" >"$TMP/shard2.json"
-check_files "shards by -j or as an argument" "$TMP/shard.json" "$TMP/shard2.json"
+E --json --val "$TMP/sh-val-*" "$TMP/r.gpt" >"$TMP/shard2.json"
+check_files "shards by --val or as an argument" "$TMP/shard.json" "$TMP/shard2.json"
 check "text and shard loss and bpb equal PyTorch's" "$PY" - "$F/expected.json" "$TMP/text.json" \
 	"$TMP/shard.json" <<'PYEOF'
 import json, math, sys

@@ -10,7 +10,7 @@ DEV="--device cpu"
 SHAPE="--layers 2 --heads 4 --width 64 --context 64 --batch 8 --threads 1 $DEV"
 
 # -- straight vs interrupted + resumed -----------------------------------
-check "straight 40-step run" gpt-train -q -i "$TR" -j "$VA" -o "$TMP/s" $SHAPE \
+check "straight 40-step run" gpt-train -q -i "$TR" --val "$VA" -o "$TMP/s" $SHAPE \
 	--steps 40 --lr 3e-3 --val-every 10
 check_eq "log has a header and 40 lines" "$(wc -l <"$TMP/s/log.tsv" | tr -d ' ')" 41
 check_eq "log header" "$(head -1 "$TMP/s/log.tsv")" \
@@ -18,7 +18,7 @@ check_eq "log header" "$(head -1 "$TMP/s/log.tsv")" \
 check_eq "latest names the last checkpoint" "$(readlink "$TMP/s/latest")" ckpt-00000040.gpt
 check_grep "config holds the settings" '^lr 0.003' "$TMP/s/config"
 
-gpt-train -q -i "$TR" -j "$VA" -o "$TMP/r" $SHAPE --steps 40 --lr 3e-3 --val-every 10 \
+gpt-train -q -i "$TR" --val "$VA" -o "$TMP/r" $SHAPE --steps 40 --lr 3e-3 --val-every 10 \
 	2>"$TMP/r.err" &
 pid=$!
 n=0
