@@ -90,6 +90,12 @@ int io_try_mkdirs(const char *path);
 void io_sync_dir(const char *path);
 
 /* Ignore SIGPIPE so writes report EPIPE; call at the start of main. */
+/* An exclusive lock for the life of the process (flock on path, created
+ * when missing; it holds the owner's pid as text).  0 when taken; -1
+ * when another process holds it, with *holder its pid (0 when unknown).
+ * Dies on I/O errors.  The lock goes with the process; the file stays. */
+int io_lock(const char *path, long *holder);
+
 void io_init(void);
 
 #endif
