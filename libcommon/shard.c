@@ -128,18 +128,15 @@ void shardw_open(struct shard_writer *w, const char *path,
 		 const struct shard_params *p)
 {
 	unsigned char zero[SHARD_HEADER_BYTES];
-	size_t i, frame_bytes;
+	size_t frame_bytes;
 	const char *name = p->tokenizer ? p->tokenizer : "";
 	int t;
 
 	memset(w, 0, sizeof *w);
 	if (p->vocab == 0)
 		die("vocabulary size must be at least 1");
-	if (strlen(name) >= SHARD_NAME_MAX)
-		die("tokenizer name longer than %d bytes: '%s'", SHARD_NAME_MAX - 1, name);
-	for (i = 0; name[i]; i++)
-		if (name[i] < 0x21 || name[i] > 0x7e)
-			die("tokenizer name must be printable ASCII without spaces: '%s'", name);
+	if (shard_name_check(name))
+		die("bad tokenizer name (%s): '%s'", shard_name_check(name), name);
 	w->h.version = SHARD_VERSION;
 	w->h.vocab = p->vocab;
 	w->h.width = width_for(p->vocab);
@@ -239,8 +236,9 @@ void shardw_write(struct shard_writer *w, const uint32_t *ids, size_t n)
 		if (top >= vocab)
 			for (i = 0; i < k; i++)
 				if (ids[i] >= vocab)
-					die("token id %u at position %llu is outside the vocabulary (%u ids); see --vocab-size",
-					    ids[i], (unsigned long long)(w->h.tokens + w->fill + i), vocab);
+					die("token id %u at position %llu of the input is outside the vocabulary (%u ids); see --vocab-size",
+					    ids[i], (unsigned long long)(w->first + w->h.tokens + w->fill + i),
+					    vocab);
 		for (i = 0; i < k; i++)
 			docs += ids[i] == eot;
 		tokstream_pack(w->raw + w->h.width * w->fill, ids, k, (int)w->h.width);
@@ -317,6 +315,69 @@ void shardw_abort(struct shard_writer *w)
 {
 	afile_abort(&w->a);
 	shardw_free(w);
+}
+
+const char *shard_name_check(const char *name)
+{
+	size_t i;
+
+	if (!*name)
+		return "empty";
+	if (strlen(name) >= SHARD_NAME_MAX)
+		return "too long";
+	for (i = 0; name[i]; i++)
+		if (name[i] < 0x21 || name[i] > 0x7e)
+			return "only printable ASCII without spaces";
+	return NULL;
+}
+
+/* ---- the output prefix's lock ---- */
+
+static char *lock_path;
+
+/* The pid a lock file holds; -1 when it cannot be read. */
+static long lock_file_pid(const char *path)
+{
+	char buf[32];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return strtol(buf, NULL, 10);
+}
+
+void shard_unlock_prefix(void)
+{
+	if (lock_path)
+		unlink(lock_path);
+}
+
+int shard_lock_prefix(const char *prefix, long *holder)
+{
+	char *path = xasprintf("%s.lock", prefix);
+
+	/* The holder removes the file at exit, still holding the lock, so
+	 * a run may lock a file that is no longer there (it opened the file
+	 * just before the removal).  Such a lock keeps no one out: take it
+	 * again until the file under the name holds our own pid. */
+	for (;;) {
+		*holder = 0;
+		if (io_lock(path, holder) != 0) {
+			free(path);
+			return -1;
+		}
+		if (lock_file_pid(path) == (long)getpid())
+			break;
+	}
+	lock_path = path;
+	atexit(shard_unlock_prefix);
+	return 0;
 }
 
 /* ---- reader: one file ---- */

@@ -59,6 +59,9 @@
  * thread, whatever the shard size; the file does not depend on the
  * thread count), shardw_commit writes
  * the index and header, fsyncs and renames; shardw_abort removes it.
+ * shard_lock_prefix keeps two writers off one output prefix, and
+ * shard_name_check is the rule for tokenizer names (shards and checkpoints
+ * must agree on it, so gpt-convert uses it too).
  *
  * Memory: shards_open returns a struct the caller frees with shards_close;
  * info pointers stay valid until then.  The writer owns its buffers until
@@ -179,15 +182,31 @@ struct shard_writer {
 	unsigned char *index;           /* index entries so far */
 	size_t index_len, index_cap;
 	uint64_t offset;                /* file offset of the next frame */
+	/* Position of this shard's first token in the caller's input, for
+	 * messages; 0 unless the caller sets it after shardw_open. */
+	uint64_t first;
 };
 
 void shardw_open(struct shard_writer *w, const char *path,
 		 const struct shard_params *p);
-/* Dies on an id >= vocab, naming it and its position in the shard. */
+/* Dies on an id >= vocab, naming it and its position in the input
+ * (w->first plus its place in the shard). */
 void shardw_write(struct shard_writer *w, const uint32_t *ids, size_t n);
 /* Writes the last frame, index and header; fsync; rename.  The header
  * written is copied to h when h is not NULL. */
 void shardw_commit(struct shard_writer *w, struct shard_header *h);
 void shardw_abort(struct shard_writer *w);
+
+/* NULL when name can be a tokenizer name (1 to SHARD_NAME_MAX - 1
+ * printable ASCII characters, no spaces), else why not. */
+const char *shard_name_check(const char *name);
+
+/* Takes PREFIX.lock (io.h io_lock) for the life of the process, so two
+ * runs writing one prefix cannot mix their shards.  0 when taken (the
+ * file is removed again at exit); -1 when another process holds it, with
+ * *holder its pid (0 when unknown).  Dies on I/O errors. */
+int shard_lock_prefix(const char *prefix, long *holder);
+/* Removes the lock file now; for a signal handler (async-signal-safe). */
+void shard_unlock_prefix(void);
 
 #endif

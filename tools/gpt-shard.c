@@ -8,6 +8,7 @@
 #include "tokstream.h"
 #include "vocab.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -94,6 +95,7 @@ static void on_stop_signal(int sig)
 
 	if (m && write(STDERR_FILENO, m, strlen(m)) < 0)
 		m = NULL;
+	shard_unlock_prefix();
 	for (i = 0; i < 3; i++)
 		if (stop_sigs[i] == sig && io_handler[i])
 			io_handler[i](sig);
@@ -144,6 +146,54 @@ static void make_parent(const char *prefix)
 	free(d);
 }
 
+/* Refuses, before anything is written, a run whose numbers would meet a
+ * shard already there: the lowest such shard of the first kind this run
+ * writes is named.  (sharder_open checks each name again.) */
+static void refuse_existing(const struct sharder *s)
+{
+	static const char *const kinds[2] = { "val", "train" };
+	const char *slash = strrchr(s->prefix, '/');
+	const char *base = slash ? slash + 1 : s->prefix;
+	char *dir = slash ? xasprintf("%.*s", (int)(slash - s->prefix + (slash == s->prefix)),
+				      s->prefix) : xstrdup(".");
+	size_t blen = strlen(base);
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		uint64_t low = UINT64_MAX;
+		struct dirent *e;
+		DIR *d;
+
+		if (k == 0 && s->val_tokens == 0)
+			continue;
+		if (!(d = opendir(dir)))
+			die_errno("cannot read folder '%s'", dir);
+		while ((e = readdir(d))) {
+			const char *p = e->d_name, *q;
+			char *end;
+			uint64_t v;
+
+			if (strncmp(p, base, blen) != 0 || p[blen] != '-' ||
+			    strncmp(p + blen + 1, kinds[k], strlen(kinds[k])) != 0 ||
+			    p[blen + 1 + strlen(kinds[k])] != '-')
+				continue;
+			q = p + blen + 2 + strlen(kinds[k]);
+			if (q[0] < '0' || q[0] > '9')
+				continue;
+			v = strtoull(q, &end, 10);
+			if (end - q < 6 || strcmp(end, ".tok.zst") != 0)
+				continue;
+			if (v >= s->next_index[k] && v < low)
+				low = v;
+		}
+		closedir(d);
+		if (low != UINT64_MAX)
+			die("shard already exists (use --force, another -o or --start-index): '%s-%s-%06llu.tok.zst'",
+			    s->prefix, kinds[k], (unsigned long long)low);
+	}
+	free(dir);
+}
+
 static void sharder_open(struct sharder *s, int kind)
 {
 	size_t n = strlen(s->prefix) + 64;
@@ -156,6 +206,7 @@ static void sharder_open(struct sharder *s, int kind)
 		die("shard already exists (use --force, another -o or --start-index): '%s'",
 		    s->path);
 	shardw_open(&s->w, s->path, &s->p);
+	s->w.first = s->total;          /* ids are named by their input position */
 	s->open = 1;
 	s->kind = kind;
 	s->in_shard = 0;
@@ -232,19 +283,50 @@ static void sharder_summary(const struct sharder *s)
 			prog_name, (unsigned long long)s->total);
 }
 
+/* After --force: a shard numbered right after the last one written is
+ * an earlier run's, and a glob of the prefix would mix it in. */
+static void warn_leftover(const struct sharder *s)
+{
+	static const char *const kinds[2] = { "val", "train" };
+	struct stat st;
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		char *p;
+
+		if (!s->nfiles[k])
+			continue;
+		p = xasprintf("%s-%s-%06u.tok.zst", s->prefix, kinds[k], s->next_index[k]);
+		if (stat(p, &st) == 0)
+			warnx("an older shard follows the last one written (remove it, or it joins this set): '%s'",
+			      p);
+		free(p);
+	}
+}
+
 static int cmd_write(struct sharder *s, enum tok_format fmt,
 		     enum progress_mode pm, char **files, int nfiles)
 {
 	static char *stdin_only[] = { "-" };
-	uint32_t *ids = xmalloc(READ_IDS * sizeof *ids);
+	uint32_t *ids;
 	struct progress prog;
 	int i;
+	long holder;
 
+	make_parent(s->prefix);
+	if (shard_lock_prefix(s->prefix, &holder) != 0) {
+		if (holder > 0)
+			die("another gpt-shard (pid %ld) is writing this prefix: '%s'",
+			    holder, s->prefix);
+		die("another process is writing this prefix: '%s'", s->prefix);
+	}
+	if (!s->force)
+		refuse_existing(s);
+	ids = xmalloc(READ_IDS * sizeof *ids);
 	if (nfiles == 0) {
 		files = stdin_only;
 		nfiles = 1;
 	}
-	make_parent(s->prefix);
 	install_stop();
 	live = s;
 	sharder_note(s);
@@ -266,6 +348,8 @@ static int cmd_write(struct sharder *s, enum tok_format fmt,
 	live = NULL;
 	if (!s->quiet)
 		sharder_summary(s);
+	if (s->force)
+		warn_leftover(s);
 	free(ids);
 	return EXIT_OK;
 }
@@ -318,6 +402,17 @@ static void json_string(const char *p)
 	putchar('"');
 }
 
+/* Each shard's lines go out as they are done; a reader that went away
+ * (`| head`) ends the program quietly with status 0, as struct out does. */
+static void flush_stdout(void)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return;
+	if (errno == EPIPE)
+		exit(EXIT_OK);
+	die_errno("write error: 'stdout'");
+}
+
 static int cmd_info(int json, char **files, int n)
 {
 	int i;
@@ -350,6 +445,7 @@ static int cmd_info(int json, char **files, int n)
 			       h.nframes, h.frame_tokens, h.level,
 			       (unsigned long long)bytes, ratio,
 			       (unsigned long long)h.hash);
+			flush_stdout();
 			continue;
 		}
 		printf("%s\n", files[i]);
@@ -367,9 +463,9 @@ static int cmd_info(int json, char **files, int n)
 		printf("  size         %llu bytes, ratio %.2f against raw u%u\n",
 		       (unsigned long long)bytes, ratio, h.width * 8);
 		printf("  token hash   %016llx (xxh64)\n", (unsigned long long)h.hash);
+		flush_stdout();
 	}
-	if (fflush(stdout) != 0 || ferror(stdout))
-		die_errno("write error: 'stdout'");
+	flush_stdout();
 	return EXIT_OK;
 }
 
@@ -388,10 +484,10 @@ static int cmd_verify(int quiet, char **files, int n)
 			printf("%s: ok (%llu tokens, %llu documents, %u frames)\n",
 			       files[i], (unsigned long long)h.tokens,
 			       (unsigned long long)h.docs, h.nframes);
+			flush_stdout();
 		}
 	}
-	if (fflush(stdout) != 0 || ferror(stdout))
-		die_errno("write error: 'stdout'");
+	flush_stdout();
 	return EXIT_OK;
 }
 
@@ -494,9 +590,11 @@ int main(int argc, char **argv)
 			s.p.eot = v.eot;
 		vocab_free(&v);
 	}
-	if (!*s.p.tokenizer || strlen(s.p.tokenizer) >= SHARD_NAME_MAX ||
-	    strpbrk(s.p.tokenizer, " \t\n"))
-		die_usage("--tokenizer wants a name of 1 to %d characters without spaces: '%s'",
+	if (shard_name_check(s.p.tokenizer) && !tokenizer_set)
+		die("the vocabulary's name cannot name shards (%s); give --tokenizer: '%s'",
+		    shard_name_check(s.p.tokenizer), s.p.tokenizer);
+	if (shard_name_check(s.p.tokenizer))
+		die_usage("--tokenizer wants a name of 1 to %d printable characters without spaces: '%s'",
 			  SHARD_NAME_MAX - 1, s.p.tokenizer);
 	if (!eot_arg) {
 		if (!vocab_path)

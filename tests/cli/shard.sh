@@ -80,6 +80,16 @@ check_grep "empty input: says so" "no tokens" .err
 check_eq "empty input: no shards" "$(ls em-* 2>/dev/null)" ""
 check_status 1 "existing shard is not overwritten" $S -q -f u16 -o rt ids.u16
 check_grep "names the shard" "already exists.*rt-val-000000" .err
+mkdir ex
+cp rt-train-000001.tok.zst ex/e-train-000001.tok.zst
+check_status 1 "an existing shard the run would reach later" \
+	$S -q -f u16 -o ex/e --val-tokens 100 --shard-tokens 10000 ids.u16
+check_grep "names it" "already exists.*ex/e-train-000001" .err
+check_eq "and nothing is written before the refusal" "$(ls -A ex)" "e-train-000001.tok.zst"
+head -c 2000 ids.u16 >k1.u16
+check "--force overwrites" $S -q -f u16 -o ex/e --val-tokens 0 --shard-tokens 1000 --force k1.u16
+check_grep "and warns of an older shard after the last one written" \
+	"older shard.*ex/e-train-000001" .err
 check "--start-index avoids the clash" $S -q -f u16 -o rt --start-index 5 --val-tokens 0 ids.u16
 check "--start-index: numbered from 5" test -f rt-train-000005.tok.zst
 check_status 2 "bad --level" $S --level 99 -o x ids.u16
@@ -163,3 +173,60 @@ n=$(ls big | grep -c '^b-train-.*tok.zst$')
 check_eq "SIGTERM: no temporary files" "$(ls -A big | grep -v '^b-train-[0-9]*\.tok\.zst$')" ""
 check "SIGTERM: every shard left passes verify" $S verify big/*
 check_grep "SIGTERM: says what was written" "stopped: [0-9]+ complete shards" term.err
+
+# One output prefix, one writer: a second run on a prefix that another is
+# writing fails at once naming the holder's pid and touches nothing.  The
+# first run holds its lock while it waits for its input on a FIFO.
+mkdir lk
+mkfifo lk.fifo
+$S -q -o lk/p --val-tokens 0 --shard-tokens 1000 lk.fifo 2>lk1.err &
+pid=$!
+i=0
+while [ ! -s lk/p.lock ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+check_status 1 "a second run on a prefix being written is refused" \
+	$S -q -o lk/p --val-tokens 0 --shard-tokens 1000 --force ids.u16 -f u16
+check_grep "names the holder's pid" "pid $pid\b.*lk/p" .err
+check_eq "one line" "$(wc -l <.err | tr -d ' ')" 1
+check_eq "the second run touched nothing" "$(ls -A lk)" "p.lock"
+head -c 8000 ids.u16 | od -An -tu2 -v >lk.txt
+cat lk.txt >lk.fifo
+wait $pid
+check_eq "the first run ends well" "$?" 0
+check_eq "its shards alone, and its lock removed" "$(ls -A lk | tr '\n' ' ')" \
+	"p-train-000000.tok.zst p-train-000001.tok.zst p-train-000002.tok.zst p-train-000003.tok.zst "
+$S cat lk/p-* | tr -s ' \n' '\n\n' >lk.back
+tr -s ' \n' '\n\n' <lk.txt | sed '/^$/d' >lk.want
+check_files "its shards hold its input" lk.back lk.want
+echo 999999 >lk/p.lock
+check "a lock file left by a killed run holds no one back" \
+	$S -q -f u16 -o lk/p --val-tokens 0 --start-index 7 small.u16
+check_eq "and is removed" "$(ls lk/p.lock 2>/dev/null)" ""
+
+# An id outside the vocabulary is named by its position in the input, not
+# in the shard being written.
+printf '1 2 3 4 5 6 7 99999 8\n' >oor.txt
+check_status 1 "an id outside the vocabulary, in the fourth shard" \
+	$S -q -o oor --val-tokens 1 --shard-tokens 2 oor.txt
+check_grep "named at its input position" "token id 99999 at position 7 of the input" .err
+
+# A reader that goes away (`| head`) ends info and verify quietly, status 0.
+printf '1 2 3\n' | $S -q -o ep --val-tokens 0
+many=$(i=0; while [ $i -lt 3000 ]; do printf ' ep-train-000000.tok.zst'; i=$((i + 1)); done)
+for cmd in info verify; do
+	# shellcheck disable=SC2086
+	{ $S $cmd $many 2>ep.err; echo $? >ep.rc; } | head -1 >/dev/null
+	check_eq "$cmd | head: status 0" "$(cat ep.rc)" 0
+	check_eq "$cmd | head: nothing on stderr" "$(cat ep.err)" ""
+done
+
+# -h is --help; --help and gpt-shard(1) name the same options; -q is quiet.
+help_opts() { grep -oE -- '(^|[][ ,|(])--?[A-Za-z][A-Za-z0-9-]*' | sed 's/^[][ ,|(]*//' | sort -u | tr '\n' ' '; }
+man_opts() { awk '/^\.Sh /{o = ($2 == "OPTIONS")} o && /^\.It /{for (i = 1; i < NF; i++) if ($i == "Fl") print "-" $(i + 1)}' "$1" | sort -u | tr '\n' ' '; }
+check "-h" $S -h
+check_eq "-h prints --help" "$(cat .out)" "$($S --help)"
+check_eq "--help lists what gpt-shard(1) documents, and only that" \
+	"$($S --help | help_opts)" "$(man_opts "$ROOT/man/man1/gpt-shard.1")"
+check "-q" $S -q -f u16 -o q --val-tokens 100 small.u16
+check_eq "-q: nothing on stderr" "$(cat .err)" ""
+check "verify -q" $S verify -q q-*
+check_eq "verify -q: nothing on stdout" "$(cat .out)" ""

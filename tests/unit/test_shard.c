@@ -351,6 +351,59 @@ static void test_writer_refuses(void)
 	CHECK(stat(test_path("v.tok.zst"), &st) != 0, "no shard left behind");
 }
 
+static void write_second_shard(const char *path)
+{
+	uint32_t ids[3] = { 5, 6, 50300 };
+	struct shard_writer w;
+	struct shard_params p = { 50257, 50256, 0, 3, "gpt2", 1 };
+
+	shardw_open(&w, path, &p);
+	w.first = 1000;         /* the shard starts at input position 1000 */
+	shardw_write(&w, ids, 3);
+	shardw_commit(&w, NULL);
+}
+
+static void test_writer_positions(void)
+{
+	char err[512];
+
+	CHECK(test_child(write_second_shard, test_path("w.tok.zst"), err, sizeof err) == 1 &&
+	      strstr(err, "50300") && strstr(err, "position 1002 of the input"),
+	      "an id over the vocabulary is named at its input position: %s", err);
+}
+
+static void lock_twice(const char *prefix)
+{
+	long holder = -1;
+
+	if (shard_lock_prefix(prefix, &holder) != 0)
+		exit(3);
+	/* the same process again, through another open file: refused */
+	if (shard_lock_prefix(prefix, &holder) != -1 || holder != (long)getpid())
+		exit(4);
+	exit(0);
+}
+
+static void test_names_and_lock(void)
+{
+	char err[512], *lock = test_path("pfx.lock");
+	struct stat st;
+	int rc;
+
+	CHECK(shard_name_check("gpt2") == NULL, "gpt2 is a name");
+	CHECK(shard_name_check("my-bpe_v2.1") == NULL, "punctuation is fine");
+	CHECK(shard_name_check("") != NULL, "empty refused");
+	CHECK(shard_name_check("a b") != NULL, "space refused");
+	CHECK(shard_name_check("caf\xc3\xa9") != NULL, "non-ASCII refused");
+	CHECK(shard_name_check("0123456789012345678901234567890123456789") != NULL,
+	      "40 characters refused");
+	CHECK(shard_name_check("012345678901234567890123456789012345678") == NULL,
+	      "39 characters taken");
+	rc = test_child(lock_twice, test_path("pfx"), err, sizeof err);
+	CHECK(rc == 0, "a held lock refuses another taker, naming the holder (status %d: %s)", rc, err);
+	CHECK(stat(lock, &st) != 0, "the lock file is gone after the holder's exit");
+}
+
 int main(void)
 {
 	err_init("test_shard");
@@ -361,6 +414,8 @@ int main(void)
 	RUN(test_save_restore);
 	RUN(test_corruption);
 	RUN(test_writer_refuses);
+	RUN(test_writer_positions);
+	RUN(test_names_and_lock);
 	free(data);
 	return TEST_END();
 }
