@@ -1,7 +1,10 @@
 /* corpus: every input gpt-fetch reads becomes NUL-ended documents here.
  * An input is recognised by its first bytes, not its name: parquet,
- * compressed data or an archive (opened with libarchive, each member
- * recognised again in turn), JSONL, else plain text. */
+ * compressed data (gzip through zlib, the others through libarchive),
+ * whose content is recognised again, an archive (libarchive, each member
+ * recognised again in turn), JSONL, else plain text.  A compressed stream
+ * is read to its end, so its checksums are checked, unless -n or --rows
+ * stopped the reading. */
 #include "corpus.h"
 #include "err.h"
 #include "json.h"
@@ -16,9 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define STREAM_BUF (256u << 10)
-#define MAX_DEPTH 4                     /* archives inside archives */
+#define MAX_DEPTH 8                     /* containers inside containers */
 #define MAX_MEMBER ((size_t)4 << 30)    /* parquet read into memory */
 #define MAX_LINE ((size_t)1 << 30)
 
@@ -28,6 +32,10 @@ struct ctx {
 	struct corpus_stats *st;
 	uint64_t row;               /* rows of this input seen so far */
 	int done;                   /* the limit is reached */
+	/* one JSONL input: lines read, and lines holding the field and the
+	 * --where field; the first line's keys, for the message */
+	uint64_t jl_rows, jl_field, jl_where;
+	char jl_keys[256];
 };
 
 /* A byte source with a buffer, so its start can be looked at first. */
@@ -35,9 +43,20 @@ struct stream {
 	ssize_t (*read)(struct stream *s, void *buf, size_t n);
 	int fd;
 	struct archive *a;
+	const char *what;           /* what a's data is ("xz data"); NULL: an archive */
+	struct gz *gz;              /* gz_read's state */
 	const char *name;           /* for messages */
 	uint8_t *buf;
 	size_t len, pos;
+};
+
+/* gzip, read through zlib: libarchive's gzip reader does not check the
+ * CRC-32 and length trailer of a member; zlib does. */
+struct gz {
+	z_stream z;
+	struct stream *up;          /* the compressed bytes */
+	int between;                /* a member ended; another may follow */
+	int end;                    /* the last member ended with the input */
 };
 
 static ssize_t fd_read(struct stream *s, void *buf, size_t n)
@@ -52,10 +71,23 @@ static ssize_t fd_read(struct stream *s, void *buf, size_t n)
 	}
 }
 
+/* libarchive's errors for a compressed stream; what it says of a stream
+ * that stops short varies by decoder. */
+static void die_filter(struct archive *a, const char *what, const char *name)
+{
+	const char *e = archive_error_string(a);
+
+	if (e && (strstr(e, "runcated") || strstr(e, "No progress is possible")))
+		die("truncated %s: '%s'", what, name);
+	die("corrupt %s (%s): '%s'", what, e ? e : "unreadable", name);
+}
+
 static ssize_t member_read(struct stream *s, void *buf, size_t n)
 {
 	la_ssize_t got = archive_read_data(s->a, buf, n);
 
+	if (got < 0 && s->what)
+		die_filter(s->a, s->what, s->name);
 	if (got < 0)
 		die("bad archive data (%s): '%s'", archive_error_string(s->a), s->name);
 	return got;
@@ -93,6 +125,62 @@ static size_t stream_get(struct stream *s, const uint8_t **p)
 	n = s->len - s->pos;
 	s->pos = s->len;
 	return n;
+}
+
+/* Decompressed bytes of a gzip stream: every member's CRC-32 and length
+ * (ISIZE) are checked as it ends; members may follow one another, and
+ * zero bytes after the last are padding. */
+static ssize_t gz_read(struct stream *s, void *buf, size_t n)
+{
+	struct gz *g = s->gz;
+	const uint8_t *p;
+	size_t got;
+	int rc;
+
+	if (g->end || n == 0)
+		return 0;
+	g->z.next_out = buf;
+	g->z.avail_out = n > UINT_MAX ? UINT_MAX : (uInt)n;
+	while (g->z.next_out == (Bytef *)buf) {
+		if (g->z.avail_in == 0) {
+			got = stream_get(g->up, &p);
+			if (got == 0) {
+				if (g->between) {
+					g->end = 1;
+					break;
+				}
+				die("truncated gzip data: '%s'", s->name);
+			}
+			g->z.next_in = (Bytef *)p;
+			g->z.avail_in = (uInt)got;
+		}
+		if (g->between) {
+			while (g->z.avail_in && *g->z.next_in == 0)
+				g->z.next_in++, g->z.avail_in--;
+			if (g->z.avail_in == 0)
+				continue;
+			if (*g->z.next_in != 0x1f)
+				die("data after the end of the gzip data: '%s'", s->name);
+			if (inflateReset(&g->z) != Z_OK)
+				die("zlib cannot restart: '%s'", s->name);
+			g->between = 0;
+		}
+		rc = inflate(&g->z, Z_NO_FLUSH);
+		if (rc == Z_STREAM_END)
+			g->between = 1;
+		else if (rc == Z_MEM_ERROR)
+			die("out of memory");
+		else if (rc == Z_DATA_ERROR && g->z.msg &&
+			 strcmp(g->z.msg, "incorrect data check") == 0)
+			die("corrupt gzip data (CRC-32 mismatch): '%s'", s->name);
+		else if (rc == Z_DATA_ERROR && g->z.msg &&
+			 strcmp(g->z.msg, "incorrect length check") == 0)
+			die("corrupt gzip data (length mismatch): '%s'", s->name);
+		else if (rc != Z_OK && rc != Z_BUF_ERROR)
+			die("corrupt gzip data (%s): '%s'", g->z.msg ? g->z.msg : "zlib error",
+			    s->name);
+	}
+	return (ssize_t)((Bytef *)g->z.next_out - (Bytef *)buf);
 }
 
 /* ------------------------------------------------------------ selection */
@@ -349,9 +437,23 @@ static void jsonl_line(struct ctx *c, const char *line, size_t n, uint64_t linen
 		die("bad JSON on line %llu (%s): '%s'", (unsigned long long)lineno, why, name);
 	if (j.type != JSON_OBJ)
 		die("line %llu is not a JSON object: '%s'", (unsigned long long)lineno, name);
+	if (c->jl_rows++ == 0) {
+		size_t at = 0, i;
+
+		for (i = 0; i < j.n && at + 4 < sizeof c->jl_keys; i++)
+			at += (size_t)snprintf(c->jl_keys + at, sizeof c->jl_keys - at, "%s%s",
+					       i ? ", " : "", j.keys[i]);
+		if (at >= sizeof c->jl_keys)
+			memcpy(c->jl_keys + sizeof c->jl_keys - 4, "...", 4);
+		if (j.n == 0)
+			snprintf(c->jl_keys, sizeof c->jl_keys, "none");
+	}
+	v = json_get(&j, field);
+	c->jl_field += v != NULL;
 	if (c->o->where_op) {
 		const struct json *w = json_get(&j, c->o->where_name);
 
+		c->jl_where += w != NULL;
 		if (w && w->type != JSON_NUM && w->type != JSON_NULL)
 			die("--where field '%s' is not a number on line %llu: '%s'",
 			    c->o->where_name, (unsigned long long)lineno, name);
@@ -360,7 +462,6 @@ static void jsonl_line(struct ctx *c, const char *line, size_t n, uint64_t linen
 			return;
 		}
 	}
-	v = json_get(&j, field);
 	if (v && v->type == JSON_STR)
 		ctx_emit(c, v->str, v->len);
 	else if (v && v->type != JSON_NULL)
@@ -376,6 +477,7 @@ static void read_jsonl(struct ctx *c, struct stream *s)
 	uint64_t lineno = 0;
 	const uint8_t *p;
 
+	c->jl_rows = c->jl_field = c->jl_where = 0;
 	while (!c->done && c->row < c->o->row_end && (got = stream_get(s, &p)) > 0) {
 		const uint8_t *end = p + got;
 
@@ -409,6 +511,15 @@ static void read_jsonl(struct ctx *c, struct stream *s)
 	if (len && !c->done)
 		jsonl_line(c, line, len, ++lineno, s->name);
 	free(line);
+	/* as parquet names a missing column: a field no line holds is a
+	 * mistake, not an input without documents */
+	if (c->jl_rows && !c->jl_field)
+		die("no field '%s' on any of the %llu lines read (the first has %s): '%s'",
+		    c->o->field ? c->o->field : "text", (unsigned long long)c->jl_rows,
+		    c->jl_keys, s->name);
+	if (c->jl_rows && c->o->where_op && !c->jl_where)
+		die("no --where field '%s' on any of the %llu lines read (the first has %s): '%s'",
+		    c->o->where_name, (unsigned long long)c->jl_rows, c->jl_keys, s->name);
 }
 
 static void read_text(struct ctx *c, struct stream *s)
@@ -435,21 +546,40 @@ static void read_text(struct ctx *c, struct stream *s)
 
 /* ------------------------------------------------------------ recognise */
 
-enum kind { K_TEXT, K_JSONL, K_PARQUET, K_ARCHIVE };
+enum kind { K_TEXT, K_JSONL, K_PARQUET, K_GZIP, K_COMPRESSED, K_ARCHIVE };
+
+static const struct { const char *magic; size_t len; const char *what; } compressed[] = {
+	{ "BZh", 3, "bzip2 data" }, { "\xfd" "7zXZ\0", 6, "xz data" },
+	{ "\x28\xb5\x2f\xfd", 4, "zstd data" }, { "\x04\x22\x4d\x18", 4, "lz4 data" },
+	{ "\x5d\0\0", 3, "lzma data" },
+};
+
+/* What compressed data at p is, for messages ("xz data"); NULL if none. */
+static const char *compressed_what(const uint8_t *p, size_t n)
+{
+	size_t k;
+
+	for (k = 0; k < sizeof compressed / sizeof *compressed; k++)
+		if (n >= compressed[k].len && memcmp(p, compressed[k].magic, compressed[k].len) == 0)
+			return compressed[k].what;
+	return NULL;
+}
 
 static enum kind recognise(const uint8_t *p, size_t n)
 {
 	static const struct { const char *magic; size_t len; } arch[] = {
-		{ "\x1f\x8b", 2 }, { "BZh", 3 }, { "\xfd" "7zXZ\0", 6 },
-		{ "\x28\xb5\x2f\xfd", 4 }, { "\x04\x22\x4d\x18", 4 },
 		{ "PK\x03\x04", 4 }, { "PK\x05\x06", 4 },
 		{ "7z\xbc\xaf\x27\x1c", 6 }, { "070707", 6 }, { "070701", 6 },
-		{ "070702", 6 }, { "\x5d\0\0", 3 },
+		{ "070702", 6 },
 	};
 	size_t k;
 
 	if (n >= 4 && memcmp(p, "PAR1", 4) == 0)
 		return K_PARQUET;
+	if (n >= 2 && p[0] == 0x1f && p[1] == 0x8b)
+		return K_GZIP;
+	if (compressed_what(p, n))
+		return K_COMPRESSED;
 	for (k = 0; k < sizeof arch / sizeof *arch; k++)
 		if (n >= arch[k].len && memcmp(p, arch[k].magic, arch[k].len) == 0)
 			return K_ARCHIVE;
@@ -533,11 +663,102 @@ static void read_archive(struct ctx *c, struct stream *s, int depth)
 	free(buf);
 }
 
+/* Reads what is left of a decompressed stream once its content is read,
+ * so that the checksums at its end are checked too (a tar ends before its
+ * padding does); not when -n or --rows ended the reading. */
+static void drain(struct ctx *c, struct stream *m)
+{
+	const uint8_t *p;
+
+	if (c->done || c->row >= c->o->row_end)
+		return;
+	while (stream_get(m, &p) > 0)
+		;
+}
+
+static void read_gzip(struct ctx *c, struct stream *s, int depth)
+{
+	struct gz g;
+	struct stream m = { 0 };
+
+	if (depth >= MAX_DEPTH)
+		die("archives nested more than %d deep: '%s'", MAX_DEPTH, s->name);
+	memset(&g, 0, sizeof g);
+	if (inflateInit2(&g.z, 15 + 16) != Z_OK)    /* gzip only, checked */
+		die("out of memory");
+	g.up = s;
+	if (s->pos < s->len) {          /* the bytes already looked at */
+		g.z.next_in = s->buf + s->pos;
+		g.z.avail_in = (uInt)(s->len - s->pos);
+		s->pos = s->len;
+	}
+	m.read = gz_read;
+	m.gz = &g;
+	m.name = s->name;
+	m.buf = xmalloc(STREAM_BUF);
+	read_stream(c, &m, depth + 1);
+	drain(c, &m);
+	inflateEnd(&g.z);
+	free(m.buf);
+}
+
+/* bzip2, xz, zstd, lz4 and lzma through libarchive's decoders, which
+ * check what checksums each format carries; the content is recognised
+ * again. */
+static void read_compressed(struct ctx *c, struct stream *s, int depth)
+{
+	struct archive *a;
+	struct archive_entry *e;
+	struct stream m = { 0 };
+	const char *what = compressed_what(s->buf + s->pos, s->len - s->pos);
+
+	if (depth >= MAX_DEPTH)
+		die("archives nested more than %d deep: '%s'", MAX_DEPTH, s->name);
+	a = archive_read_new();
+	archive_read_support_filter_all(a);
+	archive_read_support_format_raw(a);
+	if (archive_read_open(a, s, NULL, la_read, NULL) != ARCHIVE_OK ||
+	    archive_read_next_header(a, &e) != ARCHIVE_OK)
+		die_filter(a, what, s->name);
+	m.read = member_read;
+	m.a = a;
+	m.what = what;
+	m.name = s->name;
+	m.buf = xmalloc(STREAM_BUF);
+	read_stream(c, &m, depth + 1);
+	drain(c, &m);
+	archive_read_free(a);
+	free(m.buf);
+}
+
+/* Options that name what an input of this kind does not have. */
+static void check_options(const struct ctx *c, enum kind k, const char *name)
+{
+	if (c->o->column && k == K_JSONL)
+		die("--column is for parquet input, and this is JSONL (use --field): '%s'", name);
+	if (c->o->column && k == K_TEXT)
+		die("--column is for parquet input, and this is text: '%s'", name);
+	if (c->o->field && k == K_PARQUET)
+		die("--field is for JSONL input, and this is parquet (use --column): '%s'", name);
+	if (c->o->field && k == K_TEXT)
+		die("--field is for JSONL input, and this is text: '%s'", name);
+	if (c->o->where_op && k == K_TEXT)
+		die("--where needs parquet or JSONL input, and this is text: '%s'", name);
+}
+
 static void read_stream(struct ctx *c, struct stream *s, int depth)
 {
+	enum kind k;
+
 	stream_peek(s, 512);
-	switch (recognise(s->buf + s->pos, s->len - s->pos)) {
+	k = recognise(s->buf + s->pos, s->len - s->pos);
+	if (k == K_TEXT && s->pos == s->len)
+		return;         /* an empty file holds no document */
+	check_options(c, k, s->name);
+	switch (k) {
 	case K_PARQUET: parquet_stream(c, s); break;
+	case K_GZIP: read_gzip(c, s, depth); break;
+	case K_COMPRESSED: read_compressed(c, s, depth); break;
 	case K_ARCHIVE: read_archive(c, s, depth); break;
 	case K_JSONL: read_jsonl(c, s); break;
 	default: read_text(c, s);
@@ -564,6 +785,7 @@ int corpus_read(const char *path, const struct corpus_opts *o, struct out *out,
 	if (!is_stdin && recognise(s.buf, s.len) == K_PARQUET) {
 		close(s.fd);
 		s.fd = -1;
+		check_options(&c, K_PARQUET, name);
 		parquet_path(&c, path, name);
 	} else
 		read_stream(&c, &s, 0);

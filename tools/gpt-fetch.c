@@ -7,6 +7,7 @@
 #include "io.h"
 #include "progress.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -198,9 +199,14 @@ int main(int argc, char **argv)
 				printf("%s%s:\n", i ? "\n" : "", pf.inputs[i]);
 			corpus_schema(path, stdout);
 			free(path);
+			/* a reader that went away (`| head`) ends it quietly,
+			 * as struct out does */
+			if (fflush(stdout) || ferror(stdout)) {
+				if (errno == EPIPE)
+					exit(EXIT_OK);
+				die_errno("cannot write the schema");
+			}
 		}
-		if (fflush(stdout) || ferror(stdout))
-			die_errno("cannot write the schema");
 		free(pf.paths);
 		exit(EXIT_OK);
 	}

@@ -318,6 +318,101 @@ printf '{"text": 5}\n' >num.jsonl
 clean_fail "a non-string field" $F num.jsonl
 head -c 3000 d.jsonl.gz >cut.gz
 clean_fail "truncated gzip" $F cut.gz
+check_grep "truncated gzip: says truncated" "truncated gzip" "$TMP/.err"
+
+# ---- every compressed input's checksum is checked.  The data is random
+# bytes, which every compressor stores nearly as they are, so a flipped
+# bit in the middle leaves the stream decodable and only the checksum can
+# catch it; the trailer flips hit the checksum (or, for gzip, the length)
+# alone.
+"$PY" - <<'EOF'
+import bz2, gzip, lzma, random
+r = random.Random(7)
+data = bytes(r.randrange(256) for _ in range(60000))
+open("rnd.bin", "wb").write(data)
+for name, blob in (("rnd.gz", gzip.compress(data)), ("rnd.bz2", bz2.compress(data)),
+                   ("rnd.xz", lzma.compress(data)),
+                   ("rnd-crc32.xz", lzma.compress(data, check=lzma.CHECK_CRC32)),
+                   ("rnd-sha256.xz", lzma.compress(data, check=lzma.CHECK_SHA256))):
+    open(name, "wb").write(blob)
+EOF
+{ cat rnd.bin; printf '\0'; } >rnd.want
+command -v zstd >/dev/null && zstd -q -c rnd.bin >rnd.zst
+command -v lz4 >/dev/null && lz4 -q -c rnd.bin >rnd.lz4
+flip() { # FILE OFFSET OUT: FILE with one bit flipped at OFFSET (negative: from the end)
+	"$PY" -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[int(sys.argv[2])] ^= 0x10; open(sys.argv[3], "wb").write(b)' "$@"
+}
+for f in rnd.gz rnd.bz2 rnd.xz rnd-crc32.xz rnd-sha256.xz rnd.zst rnd.lz4; do
+	[ -f "$f" ] || continue
+	$F "$f" >got; check_files "$f: read" got rnd.want
+	flip "$f" $(($(wc -c <"$f") / 2)) "flip-$f"
+	clean_fail "$f: a bit flipped in the middle is caught" $F "flip-$f"
+	check_grep "$f: names the file" "flip-$f" "$TMP/.err"
+	head -c $(($(wc -c <"$f") - 2)) "$f" >"cut-$f"
+	clean_fail "$f: truncated" $F "cut-$f"
+	check_grep "$f: says truncated" "truncated" "$TMP/.err"
+done
+flip rnd.gz -8 crc.gz
+clean_fail "gzip: a bad CRC-32 in the trailer alone is caught" $F crc.gz
+check_grep "gzip: says CRC-32" "CRC-32 mismatch.*crc.gz" "$TMP/.err"
+flip rnd.gz -2 isize.gz
+clean_fail "gzip: a bad length in the trailer alone is caught" $F isize.gz
+check_grep "gzip: says length" "length mismatch.*isize.gz" "$TMP/.err"
+if [ -f rnd.zst ]; then flip rnd.zst -2 sum.zst; clean_fail "zstd: a bad checksum alone is caught" $F sum.zst; fi
+if [ -f rnd.lz4 ]; then flip rnd.lz4 -2 sum.lz4; clean_fail "lz4: a bad content checksum alone is caught" $F sum.lz4; fi
+cat rnd.gz rnd.gz >two.gz
+flip two.gz -8 two-crc.gz
+clean_fail "gzip: the second member's CRC-32 too" $F two-crc.gz
+printf 'x' >>two.gz
+clean_fail "gzip: data after the last member" $F two.gz
+# A tar ends before its gzip stream does: the trailer is read all the same.
+tar cf r.tar rnd.bin t1.txt
+gzip -c r.tar >r.tgz
+flip r.tgz -8 r-crc.tgz
+clean_fail "tar.gz: a bad CRC-32 after the tar's end is caught" $F r-crc.tgz
+tar cf rz.tar rnd.gz
+$F rz.tar >got; check_files "a .gz member of a tar" got rnd.want
+tar cf rz.tar crc.gz
+clean_fail "a .gz member with a bad CRC-32" $F rz.tar
+check_grep "names the member" "rz.tar:crc.gz" "$TMP/.err"
+gzip -c d.jsonl | head -c 12 >head.gz
+clean_fail "gzip cut inside its header" $F head.gz
+check_grep "says truncated" "truncated gzip" "$TMP/.err"
+gzip -c rnd.bin | $F - >got; check_files "gzip on stdin" got rnd.want
+clean_fail "gzip on stdin: a bad CRC-32 is caught" sh -c '$0 - <crc.gz' "$F"
+
+# ---- options that do not apply to an input are errors, as for parquet
+clean_fail "--field naming no field of a JSONL input" $F --field nope d.jsonl
+check_grep "names the field and the ones there" "no field 'nope'.*id, text, score.*d.jsonl" "$TMP/.err"
+clean_fail "JSONL without the default field" $F body.jsonl
+clean_fail "--where naming no field of a JSONL input" $F --where 'nope>1' d.jsonl
+check_grep "says so" "no --where field 'nope'" "$TMP/.err"
+clean_fail "--column on a JSONL input" $F -c text d.jsonl
+check_grep "says use --field" "--column is for parquet.*--field" "$TMP/.err"
+clean_fail "--column on a text input" $F -c text t1.txt
+clean_fail "--where on a text input" $F --where 'score>=3' t1.txt
+check_grep "names the input" "--where.*text.*t1.txt" "$TMP/.err"
+clean_fail "--field on a parquet input" $F --field text "$FX/fineweb-small.parquet"
+clean_fail "--field on a text member of an archive" $F --field text a.tar
+$F --field text d.jsonl >got; check_files "--field text, given, is the default" got d.want
+
+# ---- a reader that goes away (`| head`) ends --schema quietly, status 0
+many=$(i=0; while [ $i -lt 2000 ]; do printf ' %s' "$FX/fineweb-small.parquet"; i=$((i + 1)); done)
+# shellcheck disable=SC2086
+{ $F --schema $many 2>ep.err; echo $? >ep.rc; } | head -1 >/dev/null
+check_eq "--schema | head: status 0" "$(cat ep.rc)" 0
+check_eq "--schema | head: nothing on stderr" "$(cat ep.err)" ""
+
+# ---- -h is --help; --help and gpt-fetch(1) name the same options
+help_opts() { grep -oE -- '(^|[][ ,|(])--?[A-Za-z][A-Za-z0-9-]*' | sed 's/^[][ ,|(]*//' | sort -u | tr '\n' ' '; }
+man_opts() { awk '/^\.Sh /{o = ($2 == "OPTIONS")} o && /^\.It /{for (i = 1; i < NF; i++) if ($i == "Fl") print "-" $(i + 1)}' "$1" | sort -u | tr '\n' ' '; }
+check "-h" $F -h
+check_eq "-h prints --help" "$(cat "$TMP/.out")" "$($F --help)"
+check_eq "--help lists what gpt-fetch(1) documents, and only that" \
+	"$($F --help | help_opts)" "$(man_opts "$ROOT/man/man1/gpt-fetch.1")"
+check "-q" $F -q d.jsonl
+check_eq "-q: nothing on stderr" "$(cat "$TMP/.err")" ""
+
 
 # ---- URLs through the download cache (tests/httpd.py on 127.0.0.1)
 unset GPT_OFFLINE HF_HUB_OFFLINE HF_TOKEN HF_ENDPOINT http_proxy https_proxy HTTP_PROXY HTTPS_PROXY
