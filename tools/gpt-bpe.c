@@ -8,7 +8,9 @@
 #include "progress.h"
 #include "vocab.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +115,72 @@ static void write_meta(struct out *o, const char *name,
 	out_write(o, "\nspecial <|endoftext|> ", 23);
 	out_u64(o, eot);
 	out_putc(o, '\n');
+}
+
+/* The rank file and its .meta are one vocabulary: a new .meta beside an
+ * old rank file does not load.  So both are written and synced under
+ * temporary names first (a full disk fails there, before any rename),
+ * the old .meta is kept under a backup name, the .meta is renamed and
+ * the rank file last; when that last rename fails, the old .meta comes
+ * back (or the new one goes), so a failure leaves the old pair or none.
+ * Signals wait while the names change. */
+static struct {
+	const char *meta;               /* the final .meta path */
+	char *backup;                   /* the old .meta, linked; NULL if none */
+	int armed;                      /* .meta renamed, rank file not yet */
+} pair;
+
+static void pair_undo(void)
+{
+	if (pair.armed && pair.backup)
+		rename(pair.backup, pair.meta);
+	else if (pair.armed)
+		unlink(pair.meta);
+	else if (pair.backup)
+		unlink(pair.backup);
+	pair.armed = 0;
+	pair.backup = NULL;
+}
+
+static void sync_out(struct afile *a)
+{
+	out_flush(&a->out);
+	if (fsync(a->fd) != 0)
+		die_errno("cannot sync '%s'", a->tmp);
+}
+
+static void commit_pair(struct afile *ranks, struct afile *meta, const char *metapath)
+{
+	sigset_t stop, old;
+
+	sync_out(ranks);
+	sync_out(meta);
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGHUP);
+	sigprocmask(SIG_BLOCK, &stop, &old);
+	pair.meta = metapath;
+	pair.backup = xasprintf("%s.old.tmp.%ld", metapath, (long)getpid());
+	unlink(pair.backup);
+	if (link(metapath, pair.backup) != 0) {
+		if (errno != ENOENT)
+			die_errno("cannot keep the old '%s'", metapath);
+		free(pair.backup);
+		pair.backup = NULL;
+	}
+	atexit(pair_undo);
+	afile_commit(meta);
+	pair.armed = 1;
+	afile_commit(ranks);    /* on failure, exit() runs pair_undo */
+	pair.armed = 0;
+	if (pair.backup) {
+		unlink(pair.backup);
+		free(pair.backup);
+		pair.backup = NULL;
+		io_sync_dir(metapath);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 int main(int argc, char **argv)
@@ -224,19 +292,16 @@ int main(int argc, char **argv)
 		bpetrain_write_merges(&t, &mfile.out);
 	}
 	if (outpath) {
-		size_t n = strlen(outpath);
-
-		metapath = xmalloc(n + 6);
-		memcpy(metapath, outpath, n);
-		memcpy(metapath + n, ".meta", 6);
+		metapath = xasprintf("%s.meta", outpath);
 		afile_open(&ranks, outpath);
 		bpetrain_write_ranks(&t, &ranks.out);
 		afile_open(&meta, metapath);
 		write_meta(&meta.out, name, opt.pattern, n_tok);
 		if (mergepath)
+			sync_out(&mfile);
+		commit_pair(&ranks, &meta, metapath);
+		if (mergepath)
 			afile_commit(&mfile);
-		afile_commit(&meta);
-		afile_commit(&ranks);
 		free(metapath);
 	} else {
 		out_init(&so, STDOUT_FILENO, "stdout");

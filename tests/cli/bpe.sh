@@ -147,3 +147,42 @@ check_status 1 "unwritable output" $B -q -v 300 -o "$TMP/nodir/v.tiktoken" "$D/t
 check_status 0 "--help" $B --help
 check_grep "--help prints usage to stdout" "usage: gpt-bpe" "$TMP/.out"
 check_status 0 "--version" $B --version
+
+# The rank file and its .meta are committed together: a failure leaves the
+# old pair as it was, or nothing.  A full disk (a file size limit, SIGXFSZ
+# ignored: the rank file no longer fits, the .meta still would).
+mkdir "$TMP/pair"
+$B -q -v 300 -o "$TMP/pair/v.tiktoken" "$D/the-verdict.txt"
+cp "$TMP/pair/v.tiktoken" "$TMP/old.tiktoken"
+cp "$TMP/pair/v.tiktoken.meta" "$TMP/old.tiktoken.meta"
+(ulimit -f 1; trap '' XFSZ; exec $B -q -v 280 -o "$TMP/pair/v.tiktoken" "$D/the-verdict.txt") 2>"$TMP/full.err"
+check_eq "full disk: status 1" "$?" 1
+check_grep "full disk: says what failed" "write error|cannot" "$TMP/full.err"
+check_files "full disk: the old rank file stays" "$TMP/pair/v.tiktoken" "$TMP/old.tiktoken"
+check_files "full disk: the old .meta stays" "$TMP/pair/v.tiktoken.meta" "$TMP/old.tiktoken.meta"
+check_eq "full disk: no temporary files" "$(ls -A "$TMP/pair" | tr '\n' ' ')" "v.tiktoken v.tiktoken.meta "
+check "full disk: the old pair still loads" gpt-tokenize -q --vocab "$TMP/pair/v.tiktoken" "$D/the-verdict.txt"
+# The last rename fails (a folder holds the rank file's name): the .meta
+# renamed before it is put back.
+mkdir "$TMP/pair2" "$TMP/pair2/v.tiktoken"
+echo old >"$TMP/pair2/v.tiktoken.meta"
+check_status 1 "the rank file's rename fails" $B -q -v 300 -o "$TMP/pair2/v.tiktoken" "$D/the-verdict.txt"
+check_eq "the old .meta is back" "$(cat "$TMP/pair2/v.tiktoken.meta")" old
+check_eq "no temporary files" "$(ls -A "$TMP/pair2" | tr '\n' ' ')" "v.tiktoken v.tiktoken.meta "
+rm "$TMP/pair2/v.tiktoken.meta"
+check_status 1 "the same without an old .meta" $B -q -v 300 -o "$TMP/pair2/v.tiktoken" "$D/the-verdict.txt"
+check_eq "leaves no .meta" "$(ls -A "$TMP/pair2" | tr '\n' ' ')" "v.tiktoken "
+check "a new pair over the old one" $B -q -v 280 --merges "$TMP/pair/m" -o "$TMP/pair/v.tiktoken" "$D/the-verdict.txt"
+check_grep "its .meta" "^special <\|endoftext\|> 279$" "$TMP/pair/v.tiktoken.meta"
+check_eq "its rank file" "$(wc -l <"$TMP/pair/v.tiktoken" | tr -d ' ')" 279
+check_eq "no backup left" "$(ls -A "$TMP/pair" | tr '\n' ' ')" "m v.tiktoken v.tiktoken.meta "
+
+# -h is --help; --help and gpt-bpe(1) name the same options; -q is quiet.
+help_opts() { grep -oE -- '(^|[][ ,|(])--?[A-Za-z][A-Za-z0-9-]*' | sed 's/^[][ ,|(]*//' | sort -u | tr '\n' ' '; }
+man_opts() { awk '/^\.Sh /{o = ($2 == "OPTIONS")} o && /^\.It /{for (i = 1; i < NF; i++) if ($i == "Fl") print "-" $(i + 1)}' "$1" | sort -u | tr '\n' ' '; }
+check "-h" $B -h
+check_eq "-h prints --help" "$(cat "$TMP/.out")" "$($B --help)"
+check_eq "--help lists what gpt-bpe(1) documents, and only that" \
+	"$($B --help | help_opts)" "$(man_opts "$ROOT/man/man1/gpt-bpe.1")"
+check "-q" $B -q -v 300 -o "$TMP/q.tiktoken" "$D/the-verdict.txt"
+check_eq "-q: no summary" "$(cat "$TMP/.err")" ""
