@@ -164,7 +164,9 @@ static void commit_pair(struct afile *ranks, struct afile *meta, const char *met
 	pair.backup = xasprintf("%s.old.tmp.%ld", metapath, (long)getpid());
 	unlink(pair.backup);
 	if (link(metapath, pair.backup) != 0) {
-		if (errno != ENOENT)
+		/* no old .meta; or a file system without hard links, where a
+		 * failed last rename can only take the new .meta away */
+		if (errno != ENOENT && errno != EPERM && errno != EOPNOTSUPP)
 			die_errno("cannot keep the old '%s'", metapath);
 		free(pair.backup);
 		pair.backup = NULL;
