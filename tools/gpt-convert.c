@@ -1,6 +1,5 @@
 /* gpt-convert: Hugging Face GPT-2 weights (config.json + model.safetensors)
  * into a gpt checkpoint, and a checkpoint's weights back out. */
-#include "checkpoint.h"
 #include "cli.h"
 #include "err.h"
 #include "hfweights.h"
@@ -8,16 +7,18 @@
 #include "modelio.h"
 #include "io.h"
 #include "model.h"
+#include "shard.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void usage(void)
 {
-	printf("usage: gpt-convert import HF_DIR -o CKPT [--tokenizer NAME] [--offline]\n"
-	       "       gpt-convert export CKPT -o HF_DIR\n"
+	printf("usage: gpt-convert import HF_DIR -o CKPT [--tokenizer NAME] [--offline] [--force] [-q]\n"
+	       "       gpt-convert export CKPT -o HF_DIR [--force]\n"
 	       "Moves GPT-2 weights between a Hugging Face folder (config.json and\n"
 	       "model.safetensors, the layout of openai-community/gpt2) and a gpt checkpoint.\n"
 	       "HF_DIR may be a local folder or a URL (hf://ORG/NAME, https://...), whose\n"
@@ -25,6 +26,7 @@ static void usage(void)
 	       "  -o, --output PATH   the checkpoint (import) or folder (export) to write\n"
 	       "      --tokenizer N   tokenizer name recorded in the checkpoint (default gpt2)\n"
 	       "      --offline       use only cached downloads\n"
+	       "      --force         overwrite an existing checkpoint or exported files\n"
 	       "  -q, --quiet         no download progress, no summary line\n"
 	       "  -h, --help, --version\n");
 	exit(EXIT_OK);
@@ -36,6 +38,15 @@ static char *url_join(const char *base, const char *name)
 	size_t bl = strlen(base);
 
 	return xasprintf("%.*s/%s", (int)(bl && base[bl - 1] == '/' ? bl - 1 : bl), base, name);
+}
+
+/* Dies when path exists, unless --force. */
+static void refuse_existing(const char *path, int force)
+{
+	struct stat st;
+
+	if (!force && lstat(path, &st) == 0)
+		die("output already exists (use --force to overwrite it): '%s'", path);
 }
 
 static void import(const char *src, const char *out, const char *tokenizer,
@@ -62,10 +73,15 @@ static void import(const char *src, const char *out, const char *tokenizer,
 	gpt_model_free(&m);
 }
 
-static void export(const char *src, const char *out)
+static void export(const char *src, const char *out, int force)
 {
 	struct gpt_model m;
+	char *cfg = xasprintf("%s/config.json", out), *w = xasprintf("%s/model.safetensors", out);
 
+	refuse_existing(cfg, force);
+	refuse_existing(w, force);
+	free(cfg);
+	free(w);
 	modelio_load(src, &m, NULL);
 	hfweights_export(&m, out);
 	gpt_model_free(&m);
@@ -77,6 +93,7 @@ int main(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "tokenizer", required_argument, NULL, 'T' },
 		{ "offline", no_argument, NULL, 'O' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'v' },
@@ -84,7 +101,7 @@ int main(int argc, char **argv)
 	};
 	struct http_opts ho = { 0 };
 	const char *out = NULL, *tokenizer = "gpt2";
-	int c;
+	int c, force = 0;
 
 	err_init(argv[0]);
 	io_init();
@@ -92,11 +109,15 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'o': out = optarg; break;
 		case 'T':
-			if (!*optarg || strlen(optarg) >= CKPT_NAME_MAX)
-				die_usage("--tokenizer needs a name of 1 to %d bytes", CKPT_NAME_MAX - 1);
+			/* the rule of gpt-shard's: a checkpoint and its shards
+			 * must be able to carry the same name */
+			if (shard_name_check(optarg))
+				die_usage("--tokenizer wants a name of 1 to %d printable characters without spaces: '%s'",
+					  SHARD_NAME_MAX - 1, optarg);
 			tokenizer = optarg;
 			break;
 		case 'O': ho.offline = 1; break;
+		case 'F': force = 1; break;
 		case 'q': ho.quiet_progress = 1; break;
 		case 'h': usage(); break;
 		case 'v': cli_version(); break;
@@ -107,10 +128,11 @@ int main(int argc, char **argv)
 		die_usage("expected a command (import or export) and a source");
 	if (!out)
 		die_usage("-o is required");
-	if (strcmp(argv[optind], "import") == 0)
+	if (strcmp(argv[optind], "import") == 0) {
+		refuse_existing(out, force);
 		import(argv[optind + 1], out, tokenizer, &ho);
-	else if (strcmp(argv[optind], "export") == 0)
-		export(argv[optind + 1], out);
+	} else if (strcmp(argv[optind], "export") == 0)
+		export(argv[optind + 1], out, force);
 	else
 		die_usage("unknown command: '%s'", argv[optind]);
 	return EXIT_OK;

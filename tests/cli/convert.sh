@@ -105,3 +105,42 @@ check_status 1 "export of a non-checkpoint" gpt-convert export "$F/tiny.tiktoken
 check_status 2 "unknown command" gpt-convert frobnicate "$F/random" -o "$TMP/x.gpt"
 check_status 2 "no -o" gpt-convert import "$F/random"
 check "help" gpt-convert --help
+
+# --tokenizer takes the names gpt-shard takes, no others.
+check_status 2 "--tokenizer with a space" gpt-convert import "$F/random" -o "$TMP/t1.gpt" --tokenizer "a b"
+check_grep "says what a name may hold" "printable characters without spaces" "$TMP/.err"
+check_status 2 "--tokenizer empty" gpt-convert import "$F/random" -o "$TMP/t1.gpt" --tokenizer ""
+check_status 2 "--tokenizer of 40 characters (a shard holds 39)" gpt-convert import "$F/random" \
+	-o "$TMP/t1.gpt" --tokenizer 0123456789012345678901234567890123456789
+check_status 2 "--tokenizer with a control character" gpt-convert import "$F/random" \
+	-o "$TMP/t1.gpt" --tokenizer "$(printf 'a\001b')"
+check_status 2 "--tokenizer not ASCII" gpt-convert import "$F/random" -o "$TMP/t1.gpt" --tokenizer "café"
+check "no checkpoint from a refused name" test ! -e "$TMP/t1.gpt"
+check "a 39-character name" gpt-convert -q import "$F/random" -o "$TMP/t1.gpt" \
+	--tokenizer 012345678901234567890123456789012345678
+
+# An existing output is kept unless --force.
+cp "$TMP/b.gpt" "$TMP/keep.gpt"
+check_status 1 "import over an existing checkpoint" gpt-convert -q import "$F/random" -o "$TMP/keep.gpt" --tokenizer tiny
+check_grep "says so, naming it" "already exists.*--force.*keep.gpt" "$TMP/.err"
+check_files "the checkpoint is untouched" "$TMP/keep.gpt" "$TMP/b.gpt"
+check "import --force" gpt-convert -q import "$F/random" -o "$TMP/keep.gpt" --tokenizer tiny --force
+check_files "overwrites it" "$TMP/keep.gpt" "$TMP/r.gpt"
+cp "$TMP/b-hf/model.safetensors" "$TMP/keep.st"
+check_status 1 "export over an existing folder's files" gpt-convert export "$TMP/r.gpt" -o "$TMP/b-hf"
+check_grep "names the file" "already exists.*b-hf/(config.json|model.safetensors)" "$TMP/.err"
+check_files "the folder is untouched" "$TMP/b-hf/model.safetensors" "$TMP/keep.st"
+check "export --force" gpt-convert export "$TMP/r.gpt" -o "$TMP/b-hf" --force
+check_files "overwrites it" "$TMP/b-hf/model.safetensors" "$TMP/r-hf/model.safetensors"
+mkdir "$TMP/emptyhf"
+check "export into an empty folder" gpt-convert export "$TMP/r.gpt" -o "$TMP/emptyhf"
+
+# -h is --help; --help and gpt-convert(1) name the same options; -q is quiet.
+help_opts() { grep -oE -- '(^|[][ ,|(])--?[A-Za-z][A-Za-z0-9-]*' | sed 's/^[][ ,|(]*//' | sort -u | tr '\n' ' '; }
+man_opts() { awk '/^\.Sh /{o = ($2 == "OPTIONS")} o && /^\.It /{for (i = 1; i < NF; i++) if ($i == "Fl") print "-" $(i + 1)}' "$1" | sort -u | tr '\n' ' '; }
+check "-h" gpt-convert -h
+check_eq "-h prints --help" "$(cat "$TMP/.out")" "$(gpt-convert --help)"
+check_eq "--help lists what gpt-convert(1) documents, and only that" \
+	"$(gpt-convert --help | help_opts)" "$(man_opts "$ROOT/man/man1/gpt-convert.1")"
+check "-q" gpt-convert -q import "$F/random" -o "$TMP/q.gpt" --tokenizer tiny
+check_eq "-q: nothing on stderr" "$(cat "$TMP/.err")" ""
