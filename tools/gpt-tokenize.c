@@ -26,6 +26,7 @@ static void usage(void)
 	       "      --offline       never download the vocabulary\n"
 	       "  -q, --quiet         no progress line\n"
 	       "      --progress      progress line even when stderr is not a terminal\n"
+	       "      --chunk N       bytes per unit of parallel work (default 1Mi); for tests\n"
 	       "  -h, --help, --version\n");
 	exit(EXIT_OK);
 }

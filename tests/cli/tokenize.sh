@@ -149,3 +149,13 @@ if [ $live = 1 ]; then
 			fail "tiktoken GPT-4 split $(basename "$f"): $($REF firstdiff "$TMP/g4.o" "$TMP/g4.e")"; fi
 	done
 fi
+
+# -h is --help; --help and gpt-tokenize(1) name the same options; -q is quiet.
+help_opts() { grep -oE -- '(^|[][ ,|(])--?[A-Za-z][A-Za-z0-9-]*' | sed 's/^[][ ,|(]*//' | sort -u | tr '\n' ' '; }
+man_opts() { awk '/^\.Sh /{o = ($2 == "OPTIONS")} o && /^\.It /{for (i = 1; i < NF; i++) if ($i == "Fl") print "-" $(i + 1)}' "$1" | sort -u | tr '\n' ' '; }
+check "-h" $T -h
+check_eq "-h prints --help" "$(cat "$TMP/.out")" "$($T --help)"
+check_eq "--help lists what gpt-tokenize(1) documents, and only that" \
+	"$($T --help | help_opts)" "$(man_opts "$ROOT/man/man1/gpt-tokenize.1")"
+check "-q after --progress" $T --progress -q "$SHARED/data/text/the-verdict.txt"
+check_eq "-q: no progress line" "$(cat "$TMP/.err")" ""
