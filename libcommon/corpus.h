@@ -1,7 +1,10 @@
 /* corpus: corpora to documents.  Reads parquet, JSONL, plain text and
- * archives or compressed streams of these (tar, zip, 7z, cpio; gzip, xz,
- * bzip2, zstd, lz4 through libarchive), recognised by their content, and
- * writes each document followed by one NUL byte.
+ * archives or compressed streams of these (tar, zip, 7z, cpio, and xz,
+ * bzip2, zstd, lz4, lzma through libarchive; gzip through zlib, which
+ * checks its CRC-32 and length), recognised by their content, and writes
+ * each document followed by one NUL byte.  Compressed streams are read to
+ * their end, so every checksum they carry is checked, unless the limit
+ * or the end of --rows stops the reading.
  *
  *   corpus_parse_where(expr, o)   "NAME OP NUMBER" (OP: >= <= > < == = !=)
  *                                 into o; -1 when malformed
@@ -14,7 +17,10 @@
  *
  * Rows: a parquet row, a JSONL line (blank lines excepted), a text file.
  * Null or missing values produce no document but count as rows.  --rows
- * (row_start, row_end) applies to each input; limit to all of them. */
+ * (row_start, row_end) applies to each input; limit to all of them.
+ * Options that do not fit an input are errors: column on JSONL or text,
+ * field on parquet or text, where on text, and a field or where name that
+ * no line read of a JSONL input holds. */
 #ifndef GPT_CORPUS_H
 #define GPT_CORPUS_H
 
