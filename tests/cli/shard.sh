@@ -189,7 +189,7 @@ check_grep "names the holder's pid" "pid $pid\b.*lk/p" .err
 check_eq "one line" "$(wc -l <.err | tr -d ' ')" 1
 check_eq "the second run touched nothing" "$(ls -A lk)" "p.lock"
 head -c 8000 ids.u16 | od -An -tu2 -v >lk.txt
-cat lk.txt >lk.fifo
+timeout 60 sh -c 'cat lk.txt >lk.fifo' || fail "the first run did not read its FIFO"
 wait $pid
 check_eq "the first run ends well" "$?" 0
 check_eq "its shards alone, and its lock removed" "$(ls -A lk | tr '\n' ' ')" \
