@@ -234,6 +234,8 @@ static void jsonl_each(const char *path, uint64_t limit, line_fn fn, void *ctx,
 	}
 	progress_end(&p);
 	free(text);
+	if (done == 0) /* an accuracy of nothing is not 0 */
+		die("no examples in the %s file: '%s'", label, path);
 }
 
 struct bench_ctx {

@@ -22,7 +22,8 @@
  *   ppl is exp(mean over examples of the target's summed loss).
  * Both: when context + continuation exceeds the model's context, the
  *   context loses tokens from its start.  limit > 0 scores only the first
- *   limit examples.  A malformed line dies naming the file and line.
+ *   limit examples.  A malformed line dies naming the file and line; a
+ *   file without an example (empty, or blank lines only) dies too.
  *   detail, when not NULL, receives one line per example
  *   (HellaSwag: "index label pred pred_norm sum... mean...", LAMBADA:
  *   "index hit loss").

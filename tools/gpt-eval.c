@@ -87,25 +87,61 @@ static void put(struct row *r, const char *key, int is_str, const char *fmt, ...
 	r->n++;
 }
 
-/* A checkpoint is a run folder or a file with the checkpoint magic;
- * anything else on the command line is a shard glob. */
+/* A checkpoint is a run folder, or any file that is not a shard: a file
+ * without the checkpoint magic is then refused by name when it is opened
+ * (not taken for a glob).  A shard file, or a pattern with a wildcard that
+ * names no file, is a shard glob.  A name without a wildcard that names
+ * nothing is a missing checkpoint. */
 static int is_checkpoint(const char *path)
 {
 	struct stat st;
-	char magic[8];
+	unsigned char head[16];
 	FILE *f;
-	int yes;
+	int shard;
 
 	if (stat(path, &st) != 0)
-		return 0;
+		return strpbrk(path, "*?[") == NULL;
 	if (S_ISDIR(st.st_mode))
 		return 1;
 	f = fopen(path, "rb");
 	if (!f)
-		return 0;
-	yes = fread(magic, 1, 8, f) == 8 && memcmp(magic, CKPT_MAGIC, 8) == 0;
+		return 1;
+	/* a shard opens with a zstd skippable frame, then "GPTSHARD" */
+	shard = fread(head, 1, sizeof head, f) == sizeof head && head[0] == 0x50 &&
+	        head[1] == 0x2a && head[2] == 0x4d && head[3] == 0x18 &&
+	        memcmp(head + 8, "GPTSHARD", 8) == 0;
 	fclose(f);
-	return yes;
+	return !shard;
+}
+
+/* What the checkpoints hold, read from their headers before any work. */
+struct ckpt_info {
+	char tokenizer[CKPT_NAME_MAX];
+	uint32_t vocab;
+};
+
+static void ckpt_peek(const char *path, struct ckpt_info *ci)
+{
+	struct ckpt c;
+
+	memset(&c, 0, sizeof c);
+	if (ckpt_open(&c, path) < 0)
+		die("%s", c.err);
+	snprintf(ci->tokenizer, sizeof ci->tokenizer, "%s", c.tokenizer);
+	ci->vocab = c.model.vocab;
+	ckpt_close(&c);
+}
+
+/* Shards of another tokenizer hold ids that mean other words to the
+ * model: its loss on them is noise, refused as gpt-train refuses them. */
+static void check_shards(const struct shards *sh, const struct ckpt_info *ci, const char *path)
+{
+	if (strcmp(shards_tokenizer(sh), ci->tokenizer) != 0)
+		die("checkpoint was trained on tokenizer '%s' but the shards hold '%s': '%s'",
+		    ci->tokenizer, shards_tokenizer(sh), path);
+	if (shards_vocab(sh) > ci->vocab)
+		die("shards hold ids up to %u, beyond the model's vocabulary of %u: '%s'",
+		    shards_vocab(sh) - 1, ci->vocab, path);
 }
 
 struct shard_src {
@@ -179,9 +215,6 @@ static void eval_one(const char *ckpt, const struct opts *o, const struct vocab 
 	if (sh) {
 		struct shard_src src = {sh, T, 0, 0};
 		struct eval_loss l;
-		if (shards_vocab(sh) > (uint32_t)e->model.cfg.vocab_size)
-			die("shards hold ids up to %u, beyond the model's vocabulary of %d: '%s'",
-			    shards_vocab(sh) - 1, e->model.cfg.vocab_size, ckpt);
 		src.W = shards_tokens(sh) > 0 ? (shards_tokens(sh) - 1) / (uint64_t)T : 0;
 		if (src.W == 0)
 			die("the shards hold fewer than %d tokens, one window", T + 1);
@@ -313,6 +346,7 @@ int main(int argc, char **argv)
 	uint32_t *text_ids = NULL;
 	size_t ntext = 0;
 	struct row *rows;
+	struct ckpt_info *info;
 	struct out out;
 	FILE *details = NULL;
 
@@ -356,7 +390,8 @@ int main(int argc, char **argv)
 		else if (!o.val)
 			o.val = argv[i];
 		else
-			die_usage("not a checkpoint, and a shard glob was already given: '%s'", argv[i]);
+			die_usage("a second shard glob (quote a glob so that the shell leaves it whole): '%s'",
+			          argv[i]);
 	}
 	if (nckpt == 0)
 		die_usage("expected at least one checkpoint");
@@ -369,11 +404,17 @@ int main(int argc, char **argv)
 	engine_find(device, NULL, 0); /* --device cuda without one fails now */
 	o.device = device;
 
+	/* every checkpoint opens before any is scored */
+	info = xcalloc((size_t)nckpt, sizeof *info);
+	for (int i = 0; i < nckpt; i++)
+		ckpt_peek(ckpts[i], &info[i]);
 	vpath = vocab_locate(vocab_path, offline);
 	vocab_load(&v, vpath);
 	free(vpath);
 	if (o.val) {
 		sh = shards_open(o.val);
+		for (int i = 0; i < nckpt; i++)
+			check_shards(sh, &info[i], ckpts[i]);
 		if (strcmp(shards_tokenizer(sh), v.name) != 0)
 			warnx("shards were made with tokenizer '%s', bytes counted with '%s'",
 			      shards_tokenizer(sh), v.name);
@@ -400,6 +441,7 @@ int main(int argc, char **argv)
 	if (sh)
 		shards_close(sh);
 	free(rows);
+	free(info);
 	free(ckpts);
 	free(text_ids);
 	vocab_free(&v);

@@ -115,3 +115,47 @@ check_status 2 "no checkpoint" gpt-eval $V --text
 check_status 2 "--json with --tsv" gpt-eval $V --json --tsv --text "$TMP/r.gpt"
 check_status 1 "shard glob matching nothing" gpt-eval $V "$TMP/r.gpt" "$TMP/none-*"
 check "help" gpt-eval --help
+
+# Shards of another tokenizer than the checkpoint's are refused in one
+# line naming both tokenizers and the checkpoint, as gpt-train refuses them.
+gpt-shard -q -o "$TMP/other" --vocab-size 512 --tokenizer other --val-tokens 129 <"$TMP/ids" ||
+	fail "gpt-shard"
+check_status 1 "shards of another tokenizer are refused" E "$TMP/r.gpt" "$TMP/other-val-*"
+check_eq "another tokenizer: one line" "$(wc -l <"$TMP/.err")" 1
+check_grep "another tokenizer: both named, and the checkpoint" \
+	"^gpt-eval: .*tokenizer 'tiny'.*'other'.*r\.gpt" "$TMP/.err"
+check_eq "another tokenizer: nothing on stdout" "$(wc -c <"$TMP/.out")" 0
+check_status 1 "also by --val, also for a second checkpoint" \
+	E --val "$TMP/other-val-*" "$TMP/r.gpt" "$TMP/b.gpt"
+gpt-shard -q -o "$TMP/wide" --vocab-size 1024 --tokenizer tiny --val-tokens 129 <"$TMP/ids" ||
+	fail "gpt-shard"
+check_status 1 "shards of a larger vocabulary are refused" E "$TMP/r.gpt" "$TMP/wide-val-*"
+check_grep "larger vocabulary: the sizes named" "1023.*512" "$TMP/.err"
+
+# A file that is not a checkpoint is named as such, not taken for a glob.
+printf 'not a checkpoint\n' >"$TMP/bad.gpt"
+check_status 1 "a bad checkpoint before a glob" E "$TMP/bad.gpt" "$TMP/sh-val-*"
+check_eq "bad checkpoint: one line" "$(wc -l <"$TMP/.err")" 1
+check_grep "bad checkpoint: named" "^gpt-eval: not a gpt checkpoint.*bad\.gpt" "$TMP/.err"
+check_status 1 "a bad checkpoint after a good one" E "$TMP/r.gpt" "$TMP/bad.gpt" "$TMP/sh-val-*"
+check_grep "the bad one is named" "bad\.gpt" "$TMP/.err"
+check_eq "and nothing is scored" "$(wc -c <"$TMP/.out")" 0
+check_status 1 "a missing checkpoint before a glob" E "$TMP/none.gpt" "$TMP/sh-val-*"
+check_grep "missing checkpoint: named" "none\.gpt" "$TMP/.err"
+check_status 1 "a bad checkpoint with --text" sh -c "gpt-eval $V -q --text '$TMP/bad.gpt' <'$TMP/text'"
+check_grep "bad checkpoint with --text: named" "bad\.gpt" "$TMP/.err"
+check "a shard file named without a wildcard is a glob" E "$TMP/r.gpt" "$(echo "$TMP"/sh-val-*)"
+check_status 2 "two globs: usage error" E "$TMP/r.gpt" "$TMP/sh-val-*" "$TMP/other-val-*"
+check_grep "two globs: the second named" "other-val" "$TMP/.err"
+
+# An empty benchmark file has no accuracy: exit 1, "no examples".
+: >"$TMP/empty.jsonl"
+printf '\n  \n' >"$TMP/blank.jsonl"
+for b in hellaswag lambada; do
+	for f in empty blank; do
+		check_status 1 "--$b on the $f file fails" E --$b "$TMP/$f.jsonl" "$TMP/r.gpt"
+		check_grep "--$b on the $f file: no examples" "^gpt-eval: no examples.*$f\.jsonl" \
+			"$TMP/.err"
+		check_eq "--$b on the $f file: nothing on stdout" "$(wc -c <"$TMP/.out")" 0
+	done
+done
