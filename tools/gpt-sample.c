@@ -54,6 +54,7 @@ static void usage(void)
 	       "      --vocab PATH     tokenizer vocabulary (default: the GPT-2 one)\n"
 	       "      --offline        never download the vocabulary\n"
 	       "      --device DEV     auto, cpu or cuda (default auto: the GPU when one is usable)\n"
+	       "  -q, --quiet          no warnings (errors and --stats still on stderr)\n"
 	       "  -h, --help, --version\n");
 	exit(EXIT_OK);
 }
@@ -374,6 +375,7 @@ int main(int argc, char **argv)
 		{ "vocab", required_argument, NULL, 'V' },
 		{ "offline", no_argument, NULL, 'O' },
 		{ "device", required_argument, NULL, 'D' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
@@ -383,14 +385,14 @@ int main(int argc, char **argv)
 	const char *vocab_path = NULL, *ckpt, *device = "auto";
 	char tokenizer[CKPT_NAME_MAX], *vpath, *prompt;
 	size_t plen = 0;
-	int offline, c, interactive = 0, have_prompt;
+	int offline, c, interactive = 0, have_prompt, quiet = 0;
 	struct session S;
 	struct out out;
 
 	err_init(argv[0]);
 	io_init();
 	offline = 0; /* vocab_locate adds $GPT_OFFLINE, $HF_HUB_OFFLINE */
-	while ((c = cli_getopt(argc, argv, "+t:k:p:s:m:n:h", longopts)) != -1) {
+	while ((c = cli_getopt(argc, argv, "+t:k:p:s:m:n:qh", longopts)) != -1) {
 		switch (c) {
 		case 't': o.temperature = cli_double("--temperature", optarg, 0, 100); break;
 		case 'k': o.top_k = (int)cli_u64("--top-k", optarg, 0, 1u << 24); break;
@@ -411,6 +413,7 @@ int main(int argc, char **argv)
 		case 'V': vocab_path = optarg; break;
 		case 'O': offline = 1; break;
 		case 'D': device = optarg; break;
+		case 'q': quiet = 1; break;
 		case 'h': usage(); break;
 		case 'v': cli_version(); break;
 		default: die_usage("unknown option");
@@ -438,7 +441,7 @@ int main(int argc, char **argv)
 	vpath = vocab_locate(vocab_path, offline);
 	vocab_load(&S.v, vpath);
 	free(vpath);
-	if (strcmp(tokenizer, S.v.name) != 0)
+	if (strcmp(tokenizer, S.v.name) != 0 && !quiet)
 		warnx("checkpoint was trained with tokenizer '%s', decoding with '%s'", tokenizer,
 		      S.v.name);
 	S.vocab = S.vocab_size < (int)S.v.n_ids ? S.vocab_size : (int)S.v.n_ids;

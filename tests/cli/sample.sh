@@ -87,6 +87,20 @@ check "empty prompt starts after <|endoftext|>" sh -c "gpt-sample $V -m 5 '$TMP/
 check_eq "--max-tokens 0 prints the prompt" "$(S -m 0 "$TMP/r.gpt" "$P")" "$P"
 check "--stats reports a rate" sh -c "gpt-sample $V -m 10 --stats '$TMP/r.gpt' hi 2>&1 >/dev/null | grep -q 'tokens/s'"
 
+# -q, --quiet: no warnings; --stats still reports.  (The tiny vocabulary
+# under another name, on a model of tokenizer "tiny", is warned about.)
+cp "$F/tiny.tiktoken" "$TMP/other.tiktoken"
+O="--vocab $TMP/other.tiktoken"
+check "another vocabulary than the checkpoint's" gpt-sample $O -m 3 "$TMP/r.gpt" hi
+check_grep "is warned about" "^gpt-sample: .*tokenizer 'tiny'" "$TMP/.err"
+for q in -q --quiet; do
+	check "$q: another vocabulary" gpt-sample $q $O -m 3 "$TMP/r.gpt" hi
+	check_eq "$q: no warning" "$(wc -c <"$TMP/.err")" 0
+done
+check "-q --stats" gpt-sample -q --stats $O -m 3 "$TMP/r.gpt" hi
+check_grep "-q --stats: still the rate, alone" "^gpt-sample: .*tokens/s" "$TMP/.err"
+check_eq "-q --stats: one line" "$(wc -l <"$TMP/.err")" 1
+
 # Errors.
 check_status 1 "missing checkpoint" gpt-sample $V "$TMP/none.gpt" hi
 check_status 1 "not a checkpoint" gpt-sample $V "$F/tiny.tiktoken" hi
