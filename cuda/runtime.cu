@@ -4,6 +4,7 @@
  * no CUDA installed at all), whether a usable GPU is there and what it
  * is, a stream with counted device memory (struct gctx), and mm(), the
  * row-major matrix product as cuBLASLt calls (internal.h). */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
@@ -83,6 +84,69 @@ static int lt_load(char *why, size_t whylen)
 static int avail_state = -1; /* -1 unknown, 0 no, 1 yes */
 static char avail_why[512];
 
+/* Is an NVIDIA display or 3D controller on the PCI bus?  (Vendor 0x10de,
+ * class 0x03xxxx: a GPU the driver would serve, not its audio function.) */
+static int nvidia_on_pci(void)
+{
+	DIR *d = opendir("/sys/bus/pci/devices");
+	struct dirent *de;
+	int found = 0;
+
+	if (!d)
+		return 0;
+	while (!found && (de = readdir(d)) != NULL) {
+		char path[512], vendor[16] = "", cls[16] = "";
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/vendor", de->d_name);
+		if ((f = fopen(path, "r")) != NULL) {
+			if (!fgets(vendor, sizeof vendor, f))
+				vendor[0] = 0;
+			fclose(f);
+		}
+		snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/class", de->d_name);
+		if ((f = fopen(path, "r")) != NULL) {
+			if (!fgets(cls, sizeof cls, f))
+				cls[0] = 0;
+			fclose(f);
+		}
+		found = strncmp(vendor, "0x10de", 6) == 0 && strncmp(cls, "0x03", 4) == 0;
+	}
+	closedir(d);
+	return found;
+}
+
+/* Why cudaGetDeviceCount found no device.  The runtime answers "CUDA
+ * driver version is insufficient" also when no driver is loaded at all,
+ * which on a machine without a GPU is simply "no GPU found"; an old
+ * driver, or a GPU without its driver, keeps a reason of its own. */
+static void no_device_why(cudaError_t e, char *why, size_t len)
+{
+	int drv = 0, rt = 0;
+
+	if (e == cudaSuccess || e == cudaErrorNoDevice) {
+		snprintf(why, len, "no GPU found");
+		return;
+	}
+	if (e != cudaErrorInsufficientDriver) {
+		snprintf(why, len, "%s", cudaGetErrorString(e));
+		return;
+	}
+	if (cudaDriverGetVersion(&drv) != cudaSuccess)
+		drv = 0;
+	if (cudaRuntimeGetVersion(&rt) != cudaSuccess)
+		rt = 0;
+	if (drv > 0)
+		snprintf(why, len, "the CUDA driver (%d.%d) is older than this build's runtime (%d.%d)",
+		         drv / 1000, drv % 1000 / 10, rt / 1000, rt % 1000 / 10);
+	else if (nvidia_on_pci())
+		snprintf(why, len, "an NVIDIA GPU is present but no CUDA driver is loaded");
+	else
+		snprintf(why, len, "no GPU found");
+}
+
 extern "C" int gcuda_available(void)
 {
 	int n = 0;
@@ -92,8 +156,7 @@ extern "C" int gcuda_available(void)
 	avail_state = 0;
 	cudaError_t e = cudaGetDeviceCount(&n);
 	if (e != cudaSuccess || n == 0) {
-		snprintf(avail_why, sizeof avail_why, "no cuda device: %s",
-		         e != cudaSuccess ? cudaGetErrorString(e) : "none found");
+		no_device_why(e, avail_why, sizeof avail_why);
 		cudaGetLastError(); /* clear the sticky-free error */
 		return 0;
 	}

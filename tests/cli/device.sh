@@ -22,6 +22,37 @@ else
 		"no usable gpu|no CUDA engine in this build" "$TMP/probe"
 fi
 
+# A machine with no GPU at all (no NVIDIA device node, no NVIDIA display
+# controller on the PCI bus) says "no GPU found", whatever the CUDA
+# runtime answered: without a driver it says "CUDA driver version is
+# insufficient", which sends one looking for a driver update.
+no_gpu_here() {
+	for d in /dev/nvidia[0-9]*; do [ -e "$d" ] && return 1; done
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/vendor" 2>/dev/null)" = 0x10de ] || continue
+		case $(cat "$d/class" 2>/dev/null) in 0x03*) return 1 ;; esac
+	done
+	return 0
+}
+if [ "$gpu" = 0 ] && no_gpu_here; then
+	tiny_shards   # TR, VA (tests/lib.sh)
+	for prog in gpt-train gpt-eval gpt-sample; do
+		case $prog in
+		gpt-train) args="-q -i $TR -o $TMP/nogpu-run --layers 1 --heads 1 --width 8 --context 8 --steps 1" ;;
+		gpt-eval) args="$V -q --text $TMP/r.gpt" ;;
+		gpt-sample) args="$V -m 1 $TMP/r.gpt hello" ;;
+		esac
+		check_status 1 "$prog --device cuda on a machine without a gpu fails" \
+			sh -c "$prog --device cuda $args <'$TMP/text'"
+		if grep -q "no CUDA engine in this build" "$TMP/.err"; then
+			echo "note: no CUDA engine in this build: \"no GPU found\" not checked for $prog" >&2
+			continue
+		fi
+		check_eq "$prog without a gpu: one line" "$(wc -l <"$TMP/.err")" 1
+		check_grep "$prog without a gpu says \"no GPU found\"" "^$prog: .*no GPU found$" "$TMP/.err"
+	done
+fi
+
 # --device cpu: the CPU engine, equal to PyTorch's greedy tokens.
 want=$("$PY" -c 'import json,sys; print(" ".join(map(str, json.load(open(sys.argv[1]))["greedy"])))' \
 	"$F/expected.json")
