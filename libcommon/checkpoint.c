@@ -470,6 +470,35 @@ int ckpt_read_optim(struct ckpt *c, float *m, float *v)
 	return read_section(c, CKPT_SEC_V, v);
 }
 
+int ckpt_verify(struct ckpt *c)
+{
+	static const int secs[] = { CKPT_SEC_PARAMS, CKPT_SEC_M, CKPT_SEC_V };
+	unsigned char *buf = xmalloc(CHUNK);
+	XXH64_state_t *st = XXH64_createState();
+	int r = 0;
+
+	if (!st)
+		die("out of memory");
+	for (size_t i = 0; r == 0 && i < sizeof secs / sizeof secs[0]; i++) {
+		int s = secs[i];
+		uint64_t off = c->sec_off[s], left = c->sec_len[s];
+
+		XXH64_reset(st, 0);
+		while (r == 0 && left) {
+			uint64_t k = left < CHUNK ? left : CHUNK;
+
+			r = read_at(c, buf, off, k, st);
+			off += k;
+			left -= k;
+		}
+		if (r == 0 && XXH64_digest(st) != c->sec_hash[s])
+			r = fail(c, "checkpoint is corrupt (checksum mismatch in %s)", sec_names[s]);
+	}
+	XXH64_freeState(st);
+	free(buf);
+	return r;
+}
+
 void ckpt_close(struct ckpt *c)
 {
 	if (c->fd >= 0)
@@ -611,5 +640,92 @@ int ckpt_run_prune(const char *run, unsigned keep)
 		removed++;
 	}
 	free(steps);
+	return removed;
+}
+
+/* Whether a and b name one file (or, when either is missing, one path). */
+static int same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	return strcmp(a, b) == 0;
+}
+
+char *ckpt_run_newest_good(const char *run, const char *bad)
+{
+	size_t n;
+	uint64_t *steps = ckpt_run_list(run, &n), below = UINT64_MAX;
+	const char *base = bad ? strrchr(bad, '/') : NULL;
+	char *found = NULL;
+
+	if (bad && parse_name(base ? base + 1 : bad, &below) != 0)
+		below = UINT64_MAX;
+	for (size_t i = n; i-- > 0 && !found;) {
+		char *p = ckpt_run_path(run, steps[i]);
+		struct ckpt c;
+
+		if (steps[i] < below && !(bad && same_file(p, bad)) && ckpt_open(&c, p) == 0) {
+			if (ckpt_verify(&c) == 0)
+				found = p;
+			ckpt_close(&c);
+		}
+		if (!found)
+			free(p);
+	}
+	free(steps);
+	return found;
+}
+
+/* Whether name is a temporary of ckpt_write, ckpt_run_set_latest or an
+ * afile of the run folder: "." NAME ".tmp." SUFFIX for a run file NAME. */
+static int stale_temp(const char *name)
+{
+	static const char *const files[] = { "latest", "log.tsv", "config" };
+	const char *t = strstr(name, ".tmp.");
+	uint64_t step;
+	char stem[256];
+	size_t len;
+
+	if (name[0] != '.' || !t || !t[5])
+		return 0;
+	len = (size_t)(t - name) - 1;
+	if (len >= sizeof stem)
+		return 0;
+	memcpy(stem, name + 1, len);
+	stem[len] = '\0';
+	if (parse_name(stem, &step) == 0)
+		return 1;
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+		if (strcmp(stem, files[i]) == 0)
+			return 1;
+	return 0;
+}
+
+int ckpt_run_clean(const char *run)
+{
+	DIR *d = opendir(run);
+	struct dirent *e;
+	int removed = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		size_t n;
+		char *p;
+
+		if (!stale_temp(e->d_name))
+			continue;
+		n = strlen(run) + strlen(e->d_name) + 2;
+		p = xmalloc(n);
+		snprintf(p, n, "%s/%s", run, e->d_name);
+		if (unlink(p) == 0)
+			removed++;
+		else if (errno != ENOENT)
+			die_errno("cannot remove '%s'", p);
+		free(p);
+	}
+	closedir(d);
 	return removed;
 }

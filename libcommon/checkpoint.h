@@ -1,13 +1,15 @@
 /* checkpoint: one file holding everything a training run needs to go on
  * bit for bit (format in man/man5/gpt-checkpoint.5), and the layout of a
- * run folder (RUN/ckpt-STEP.gpt, RUN/latest, RUN/log.tsv, RUN/config).
+ * run folder (RUN/ckpt-STEP.gpt, RUN/latest, RUN/log.tsv, RUN/config,
+ * RUN/lock).
  *
  * Writing: fill a struct ckpt (pointers are borrowed, never freed) and
  * call ckpt_write; the file appears atomically under its final name.
  * Reading: ckpt_open checks the header, the tensor table and the small
  * sections (loader position, settings) and keeps the file open;
  * ckpt_read_params / ckpt_read_optim then fill caller-owned arrays,
- * each verified against its checksum; ckpt_close frees what ckpt_open
+ * each verified against its checksum; ckpt_verify checks every checksum
+ * without keeping the arrays; ckpt_close frees what ckpt_open
  * allocated (tensors, loader, settings).  Reading functions return 0,
  * or -1 with a one-line message naming the file in c->err; nothing they
  * do trusts a size before it is bounded. */
@@ -99,6 +101,9 @@ int ckpt_open(struct ckpt *c, const char *path);
 int ckpt_read_params(struct ckpt *c, float *dst);
 /* Fill m and v [n_params], verified; fails when the file has none. */
 int ckpt_read_optim(struct ckpt *c, float *m, float *v);
+/* Verify the checksums of the weights and the moments too, reading them
+ * once in chunks into nothing: 0 when the whole file is sound. */
+int ckpt_verify(struct ckpt *c);
 void ckpt_close(struct ckpt *c);
 
 /* Check that the file's tensor table is exactly the given one (names,
@@ -115,5 +120,15 @@ void ckpt_run_set_latest(const char *run, uint64_t step);
 int ckpt_run_prune(const char *run, unsigned keep);
 /* Steps of the checkpoints in RUN, ascending; caller frees.  */
 uint64_t *ckpt_run_list(const char *run, size_t *n);
+/* The newest checkpoint of RUN that opens and verifies whole
+ * (ckpt_verify), older than the checkpoint file bad (which may be NULL,
+ * or name a file of another name: then any step); NULL when none.
+ * Caller frees. */
+char *ckpt_run_newest_good(const char *run, const char *bad);
+/* Remove the temporary files a process killed while saving left in RUN
+ * (".ckpt-*.gpt.tmp.*", ".latest.tmp.*", ".log.tsv.tmp.*",
+ * ".config.tmp.*"); only safe while RUN is locked.  Returns how many
+ * went. */
+int ckpt_run_clean(const char *run);
 
 #endif

@@ -1,7 +1,9 @@
 /* test_checkpoint: gpt-checkpoint(5) files round-trip every field, and a
  * flipped byte anywhere, a truncation, a wrong magic or version are all
- * refused with a message naming the file; the run folder keeps `latest`
- * and prunes old checkpoints. */
+ * refused with a message naming the file; ckpt_verify catches a flip in
+ * the weights that ckpt_open does not read; the run folder keeps `latest`,
+ * prunes old checkpoints, names the newest one that verifies and loses
+ * the temporaries of a killed save. */
 #include "test.h"
 #include "checkpoint.h"
 #include "err.h"
@@ -254,6 +256,83 @@ static void test_run_folder(void)
 	CHECK(ckpt_run_prune(run, 0) == 0, "keep 0 keeps all");
 }
 
+/* Touch RUN/NAME (empty). */
+static void touch(const char *run, const char *name)
+{
+	char p[1024];
+	FILE *f;
+
+	snprintf(p, sizeof p, "%s/%s", run, name);
+	f = fopen(p, "w");
+	if (f)
+		fclose(f);
+}
+
+/* A flip in the weights passes ckpt_open but not ckpt_verify; the newest
+ * checkpoint that verifies skips it and every newer one; the temporaries
+ * of a killed save go, other files stay. */
+static void test_verify_and_clean(void)
+{
+	struct ckpt w, r;
+	const char *run = test_path("vrun");
+	char *p, *good;
+	int fd;
+
+	mkdir(run, 0755);
+	fill(&w);
+	for (uint64_t s = 1; s <= 3; s++) {
+		p = ckpt_run_path(run, s);
+		w.step = s;
+		ckpt_write(&w, p);
+		free(p);
+	}
+	ckpt_run_set_latest(run, 3);
+	CHECK(ckpt_open(&r, run) == 0 && ckpt_verify(&r) == 0, "a sound file verifies: %s", r.err);
+	ckpt_close(&r);
+	good = ckpt_run_newest_good(run, NULL);
+	CHECK(good && strstr(good, "ckpt-00000003.gpt"), "newest good of all: %s", good ? good : "none");
+	free(good);
+	/* flip a byte in the AdamW first moments of step 3 */
+	p = ckpt_run_path(run, 3);
+	CHECK(ckpt_open(&r, p) == 0, "open: %s", r.err);
+	{
+		off_t at = (off_t)r.sec_off[CKPT_SEC_M] + 8;
+
+		ckpt_close(&r);
+		fd = open(p, O_WRONLY);
+		CHECK(fd >= 0 && pwrite(fd, "\x55", 1, at) == 1, "flip");
+		close(fd);
+	}
+	CHECK(ckpt_open(&r, p) == 0, "the flip is in the weights or moments: %s", r.err);
+	CHECK(ckpt_verify(&r) != 0 && strstr(r.err, "corrupt") && strstr(r.err, "ckpt-00000003.gpt"),
+	      "verify: %s", r.err);
+	ckpt_close(&r);
+	good = ckpt_run_newest_good(run, NULL);
+	CHECK(good && strstr(good, "ckpt-00000002.gpt"), "newest good: %s", good ? good : "none");
+	free(good);
+	{
+		char *two = ckpt_run_path(run, 2);
+
+		good = ckpt_run_newest_good(run, two);
+		CHECK(good && strstr(good, "ckpt-00000001.gpt"), "older than 2: %s", good ? good : "none");
+		free(good);
+		free(two);
+	}
+	free(p);
+
+	touch(run, ".ckpt-00000004.gpt.tmp.Ab12Cd");
+	touch(run, ".latest.tmp.1234");
+	touch(run, ".log.tsv.tmp.xYz123");
+	touch(run, ".config.tmp.000000");
+	touch(run, ".notes.tmp.1");
+	touch(run, "ckpt-notes.tmp.1");
+	CHECK(ckpt_run_clean(run) == 4, "four temporaries removed");
+	CHECK(access(test_path("vrun/.notes.tmp.1"), F_OK) == 0 &&
+	      access(test_path("vrun/ckpt-notes.tmp.1"), F_OK) == 0, "other files stay");
+	CHECK(access(test_path("vrun/.latest.tmp.1234"), F_OK) != 0, "latest's temporary went");
+	CHECK(ckpt_run_clean(run) == 0, "nothing left to remove");
+}
+
 int main(void)
 {
 	RUN(test_roundtrip);
@@ -262,5 +341,6 @@ int main(void)
 	RUN(test_truncated);
 	RUN(test_magic_version);
 	RUN(test_run_folder);
+	RUN(test_verify_and_clean);
 	return TEST_END();
 }
