@@ -75,6 +75,19 @@ TRAIN_GLOB="$SH/fineweb-*-train-*"
 VAL_GLOB="$SH/fineweb-*-val-*"
 
 say() { echo "fineweb-gpt2: $*"; }
+# words W...: W as shell words, each quoted unless it is plain, so that a
+# dry run's commands can be pasted (a glob stays a glob, a prompt one word)
+words() {
+	_out=
+	for _w in "$@"; do
+		case $_w in
+		'' | *[!A-Za-z0-9_./=:,+@%-]*)
+			_w="'$(printf '%s' "$_w" | sed "s/'/'\\\\''/g")'";;
+		esac
+		_out="$_out${_out:+ }$_w"
+	done
+	printf '%s\n' "$_out"
+}
 # The parquet files, one "NUMBER PATH" per line: FILES is either a count
 # (the hub's names NNN_00000.parquet) or a list of paths in the dataset.
 file_list() {
@@ -164,7 +177,7 @@ stage_train() {
 	set -- --device "$DEVICE"
 	if [ -e "$RUN/latest" ] && ! { forced train && run_done; }; then
 		say "train: resuming $RUN from step $(last_step)"
-		[ $dry = 1 ] && { echo "  gpt-train --resume $RUN $*"; return; }
+		[ $dry = 1 ] && { echo "  $(words gpt-train --resume "$RUN" "$@")"; return; }
 		gpt-train --resume "$RUN" "$@"
 		return
 	fi
@@ -175,7 +188,7 @@ stage_train() {
 	# shellcheck disable=SC2086
 	set -- "$@" $TRAIN_ARGS
 	say "train: $MODEL, $TOTAL_BATCH tokens a step -> $RUN"
-	[ $dry = 1 ] && { echo "  gpt-train $*"; return; }
+	[ $dry = 1 ] && { echo "  $(words gpt-train "$@")"; return; }
 	rm -rf "$RUN"
 	gpt-train "$@"
 }
@@ -188,7 +201,7 @@ stage_eval() {
 	if ! forced eval && newer_than_run "$E"; then say "eval: done before: $E"; return; fi
 	set -- --tsv -q "$RUN" "$VAL_GLOB"
 	[ -n "$HELLASWAG" ] && set -- --hellaswag "$HELLASWAG" "$@"
-	[ $dry = 1 ] && { echo "  gpt-eval $* > $E"; return; }
+	[ $dry = 1 ] && { echo "  $(words gpt-eval "$@") > $(words "$E")"; return; }
 	gpt-eval "$@" >"$E.tmp"
 	mv "$E.tmp" "$E"
 	say "eval: -> $E"
@@ -198,7 +211,8 @@ stage_eval() {
 stage_sample() {
 	S=$DIR/sample.txt
 	if ! forced sample && newer_than_run "$S"; then say "sample: done before: $S"; return; fi
-	[ $dry = 1 ] && { echo "  gpt-sample -n 3 -m 100 $RUN '$PROMPT' > $S"; return; }
+	[ $dry = 1 ] && {
+		echo "  $(words gpt-sample -n 3 -m 100 "$RUN" "$PROMPT") > $(words "$S")"; return; }
 	gpt-sample -n 3 -m 100 "$RUN" "$PROMPT" >"$S.tmp"
 	mv "$S.tmp" "$S"
 	say "sample: -> $S"

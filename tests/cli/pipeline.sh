@@ -106,6 +106,37 @@ check_grep "fineweb: --from sample redoes the sample" '^fineweb-gpt2: sample: ->
 check_eq "fineweb: --from sample: no earlier stage" "$(grep -c 'fetch:\|shard:\|train:\|eval:' "$TMP/.out")" 0
 check "fineweb: --dry-run" fw --dry-run --from train
 check_grep "fineweb: --dry-run shows the training command" '^  gpt-train .*--total-batch 128' "$TMP/.out"
+# The dry run's commands can be pasted: run through sh with stand-ins
+# that print their arguments, the globs arrive unexpanded (the shards
+# exist, so an unquoted glob would expand) and the prompt as one word.
+mkdir -p "$TMP/standin"
+for p in gpt-train gpt-eval gpt-sample; do
+	printf '#!/bin/sh\nprintf "%%s\\n" "$@"\n' >"$TMP/standin/$p"
+	chmod +x "$TMP/standin/$p"
+done
+paste_cmd() { # PROGRAM LINE: LINE run by sh, PROGRAM printing its arguments
+	PATH="$TMP/standin:$PATH" sh -c "$2"
+}
+line=$(sed -n 's/^  \(gpt-train .*\)/\1/p' "$TMP/.out")
+paste_cmd gpt-train "$line" >"$TMP/train.args"
+check_eq "fineweb: --dry-run: the pasted gpt-train gets the training glob" \
+	"$(grep -A1 '^-i$' "$TMP/train.args" | tail -1)" "$F/shards/fineweb-*-train-*"
+check_eq "fineweb: --dry-run: and the validation glob" \
+	"$(grep -A1 '^--val$' "$TMP/train.args" | tail -1)" "$F/shards/fineweb-*-val-*"
+cp "$F/eval.tsv" "$F/sample.txt" "$TMP/"
+PROMPT="It's the \$HOME of *"
+export PROMPT
+fw --dry-run --from eval >"$TMP/dry.out"
+unset PROMPT
+line=$(sed -n 's/^  \(gpt-eval .*\)/\1/p' "$TMP/dry.out")
+paste_cmd gpt-eval "$line"
+check_eq "fineweb: --dry-run: the pasted gpt-eval gets the glob, into eval.tsv" \
+	"$(tail -1 "$F/eval.tsv")" "$F/shards/fineweb-*-val-*"
+line=$(sed -n 's/^  \(gpt-sample .*\)/\1/p' "$TMP/dry.out")
+paste_cmd gpt-sample "$line"
+check_eq "fineweb: --dry-run: the pasted gpt-sample gets the prompt whole" \
+	"$(tail -1 "$F/sample.txt")" "It's the \$HOME of *"
+cp "$TMP/eval.tsv" "$TMP/sample.txt" "$F/"
 check_status 2 "fineweb: unknown stage refused" fw --only nosuch
 check_status 1 "fineweb: a missing parquet file fails" env FILES="sample/10BT/000_00000.parquet sample/10BT/nosuch.parquet" \
 	sh "$ROOT/pipelines/fineweb-gpt2.sh" -d "$TMP/fw-bad" --only shard
