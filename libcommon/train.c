@@ -39,7 +39,7 @@ const struct train_optdef train_optdefs[] = {
 	{ "val", 0, TRAIN_STR, S(val), 0, 0, TRAIN_SAVE },
 	{ "output", 'o', TRAIN_STR, S(out), 0, 0, 0 },
 	{ "resume", 0, TRAIN_STR, S(resume), 0, 0, 0 },
-	{ "init", 0, TRAIN_STR, S(init), 0, 0, TRAIN_SAVE },
+	{ "init", 0, TRAIN_STR, S(init), 0, 0, TRAIN_SAVE | TRAIN_FIXED },
 	{ "model", 0, TRAIN_STR, S(model), 0, 0, TRAIN_SHAPE },
 	{ "layers", 0, TRAIN_U64, S(layers), 1, 1024, TRAIN_SAVE | TRAIN_SHAPE },
 	{ "heads", 0, TRAIN_U64, S(heads), 1, 1024, TRAIN_SAVE | TRAIN_SHAPE },
@@ -57,11 +57,11 @@ const struct train_optdef train_optdefs[] = {
 	{ "min-lr-frac", 0, TRAIN_DBL, S(min_lr_frac), 0, 1, TRAIN_SAVE },
 	{ "decay-frac", 0, TRAIN_DBL, S(decay_frac), 0, 1, TRAIN_SAVE },
 	{ "weight-decay", 0, TRAIN_DBL, S(weight_decay), 0, 1e30, TRAIN_SAVE },
-	{ "beta1", 0, TRAIN_DBL, S(beta1), 0, 1, TRAIN_SAVE },
-	{ "beta2", 0, TRAIN_DBL, S(beta2), 0, 1, TRAIN_SAVE },
-	{ "eps", 0, TRAIN_DBL, S(eps), 0, 1, TRAIN_SAVE },
+	{ "beta1", 0, TRAIN_DBL, S(beta1), 0, 1, TRAIN_SAVE | TRAIN_LT_MAX },
+	{ "beta2", 0, TRAIN_DBL, S(beta2), 0, 1, TRAIN_SAVE | TRAIN_LT_MAX },
+	{ "eps", 0, TRAIN_DBL, S(eps), 0, 1, TRAIN_SAVE | TRAIN_GT_MIN },
 	{ "clip", 0, TRAIN_DBL, S(clip), 0, 1e30, TRAIN_SAVE },
-	{ "seed", 0, TRAIN_U64, S(seed), 0, 1.8e19, TRAIN_SAVE },
+	{ "seed", 0, TRAIN_U64, S(seed), 0, 1.8e19, TRAIN_SAVE | TRAIN_FIXED },
 	{ "val-every", 0, TRAIN_U64, S(val_every), 0, 1e15, TRAIN_SAVE },
 	{ "val-batches", 0, TRAIN_U64, S(val_batches), 1, 1e9, TRAIN_SAVE },
 	{ "sample-every", 0, TRAIN_U64, S(sample_every), 0, 1e15, TRAIN_SAVE },
@@ -100,9 +100,18 @@ void train_opts_set(struct train_opts *o, int idx, const char *arg)
 	case TRAIN_U64:
 		*(uint64_t *)base = cli_u64(opt, arg, (uint64_t)d->min, (uint64_t)d->max);
 		break;
-	case TRAIN_DBL:
-		*(double *)base = cli_double(opt, arg, d->min, d->max);
+	case TRAIN_DBL: {
+		double v = cli_double(opt, arg, d->min, d->max);
+
+		/* half-open ranges: AdamW divides by 1 - beta^t and by eps */
+		if (((d->flags & TRAIN_GT_MIN) && !(v > d->min)) ||
+		    ((d->flags & TRAIN_LT_MAX) && !(v < d->max)))
+			die_usage("%s must be %s %g and %s %g: '%s'", opt,
+				  d->flags & TRAIN_GT_MIN ? "greater than" : "at least", d->min,
+				  d->flags & TRAIN_LT_MAX ? "less than" : "at most", d->max, arg);
+		*(double *)base = v;
 		break;
+	}
 	}
 }
 
@@ -186,9 +195,17 @@ static void settings_apply(struct train_opts *o, const char *text, const int *gi
 /* ---- signals ------------------------------------------------------------ */
 
 static volatile sig_atomic_t stop_sig;
+static volatile sig_atomic_t stop_clear_line;   /* a progress line is drawn */
 
+/* The first signal is acknowledged here, at once, whatever the trainer is
+ * doing (write is async-signal-safe); the loop finishes the step. */
 static void on_stop(int sig)
 {
+	static const char clear[] = "\r\033[K";
+	static const char ack[] = "gpt-train: stopping after this step, then saving "
+				  "(a second signal stops at once, without saving)\n";
+	int saved = errno;
+
 	if (stop_sig) {
 		/* A second signal: stop now, without a checkpoint. */
 		signal(sig, SIG_DFL);
@@ -196,6 +213,11 @@ static void on_stop(int sig)
 		return;
 	}
 	stop_sig = sig;
+	if (stop_clear_line && write(STDERR_FILENO, clear, sizeof clear - 1) < 0)
+		stop_clear_line = 0;
+	if (write(STDERR_FILENO, ack, sizeof ack - 1) < 0)
+		stop_clear_line = 0;
+	errno = saved;
 }
 
 static void install_stop(void)
@@ -266,6 +288,8 @@ struct trainer {
 	uint64_t saved_step;
 	int quiet;
 	float *row;               /* one row of logits, for samples */
+	int locked;               /* RUN/lock is held */
+	int logged0;              /* log.tsv holds the step-0 line */
 };
 
 /* The trainer state section: "GPTTRN1\0", the two outlier series
@@ -399,7 +423,10 @@ static void next_train_batch(void *ctx, uint64_t a, const uint32_t **in, const u
 }
 
 /* Mean loss over the fixed validation windows: the first val-batches
- * micro-batches of the validation shards, in order. */
+ * micro-batches of the validation shards, in order.  A stop signal cuts
+ * it short (NaN: no loss is logged), so that the step is saved at once;
+ * validation reads its shards directly and touches neither the training
+ * order nor the random state. */
 static double validate(struct trainer *t)
 {
 	uint64_t windows = (shards_tokens(t->val) - 1) / (uint64_t)t->T;
@@ -409,6 +436,8 @@ static double validate(struct trainer *t)
 	if (windows / (uint64_t)t->B < nb)
 		nb = windows / (uint64_t)t->B;
 	for (uint64_t k = 0; k < nb; k++) {
+		if (stop_sig)
+			return NAN;
 		for (int b = 0; b < t->B; b++)
 			shards_read(t->val, (k * (uint64_t)t->B + (uint64_t)b) * (uint64_t)t->T,
 				    t->batch + (size_t)b * ((size_t)t->T + 1), (size_t)t->T + 1);
@@ -599,7 +628,8 @@ static void write_config_file(const struct trainer *t)
 #define LOG_HEADER "step\ttokens\ttrain_loss\tval_loss\tlr\tgrad_norm\ttokens_per_s\telapsed_s\n"
 
 /* On resume, keep the log lines up to the checkpoint's step (a crash may
- * have logged steps past it) and take back the elapsed time. */
+ * have logged steps past it; the step-0 line stays) and take back the
+ * elapsed time. */
 static void log_trim(struct trainer *t, const char *path)
 {
 	size_t len;
@@ -635,6 +665,8 @@ static void log_trim(struct trainer *t, const char *path)
 		step = strtoull(line, &end, 10);
 		if (step > t->step)
 			continue;
+		if (step == 0)
+			t->logged0 = 1;
 		{
 			/* elapsed_s is the eighth column */
 			char *p = line;
@@ -686,26 +718,281 @@ static void log_line(struct trainer *t, double loss, double val, float lr, float
 		die_errno("cannot write the log in '%s'", t->o.out);
 }
 
-static void make_run_dir(const char *run)
+/* The step-0 line: the validation loss before the first update, the
+ * baseline of the curve; no training loss, rate or norm yet. */
+static void log_line0(struct trainer *t, double val, double elapsed)
+{
+	fprintf(t->log, "0\t%" PRIu64 "\t\t%.9g\t\t\t\t%.3f\n", t->tokens, val, elapsed);
+	if (fflush(t->log) != 0)
+		die_errno("cannot write the log in '%s'", t->o.out);
+}
+
+/* ---- the run folder ----------------------------------------------------- */
+
+static int run_has(const char *run, const char *name)
+{
+	char *p = xasprintf("%s/%s", run, name);
+	struct stat st;
+	int r = lstat(p, &st) == 0;
+
+	free(p);
+	return r;
+}
+
+/* A folder gpt-train made: it holds the run's log or its settings. */
+static int is_run_folder(const char *run)
+{
+	return run_has(run, "log.tsv") || run_has(run, "config");
+}
+
+static size_t run_checkpoints(const char *run)
 {
 	size_t n;
-	uint64_t *steps;
-	char *p;
 
-	io_mkdirs(run);
-	steps = ckpt_run_list(run, &n);
-	free(steps);
-	p = xmalloc(strlen(run) + 16);
-	snprintf(p, strlen(run) + 16, "%s/log.tsv", run);
-	if (n || access(p, F_OK) == 0)
-		die("run folder already holds a run; use --resume or another -o: '%s'", run);
+	free(ckpt_run_list(run, &n));
+	return n;
+}
+
+/* Whether run holds something to resume: a checkpoint, or a latest that
+ * names an existing file. */
+static int holds_checkpoint(const char *run)
+{
+	char *p = xasprintf("%s/latest", run);
+	struct stat st;
+	int r = run_checkpoints(run) > 0 || stat(p, &st) == 0;
+
 	free(p);
+	return r;
+}
+
+/* Whether a and b name one file or folder (one path when either is
+ * missing). */
+static int same_path(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	return strcmp(a, b) == 0;
+}
+
+/* RUN/lock for the life of the process: a second gpt-train on the folder
+ * stops here, before it changes anything. */
+static void lock_run(struct trainer *t, const char *run)
+{
+	char *p;
+	long holder = 0;
+
+	if (t->locked)
+		return;
+	p = xasprintf("%s/lock", run);
+	if (io_lock(p, &holder) != 0) {
+		if (holder > 0)
+			die("run folder '%s' is in use by process %ld (another gpt-train); "
+			    "wait for it or stop it first", run, holder);
+		die("run folder '%s' is in use by another process; wait for it or stop it first", run);
+	}
+	t->locked = 1;
+	free(p);
+}
+
+/* What --resume ARG names: a run folder (then its latest), or one of its
+ * checkpoints.  Sets *run (caller frees); 1 for a checkpoint file. */
+static int resume_target(const char *arg, char **run)
+{
+	struct stat st;
+	const char *slash;
+
+	if (stat(arg, &st) != 0)
+		die_errno("cannot resume '%s'", arg);
+	if (S_ISDIR(st.st_mode)) {
+		*run = xstrdup(arg);
+		return 0;
+	}
+	slash = strrchr(arg, '/');
+	*run = slash ? xasprintf("%.*s", slash == arg ? 1 : (int)(slash - arg), arg) : xstrdup(".");
+	if (!is_run_folder(*run))
+		die_usage("'%s' is a checkpoint outside a run folder (no log.tsv or config beside it): "
+			  "--resume wants a run folder or a checkpoint in one; to start a new run from "
+			  "its weights use --init %s -o RUN", arg, arg);
+	return 1;
+}
+
+/* A run whose checkpoint bad (the one resumed) does not load: say so, and
+ * name what can be resumed instead. */
+static void die_resume(const char *run, const char *bad, const char *err)
+{
+	char *good;
+
+	if (run_checkpoints(run) == 0) {
+		if (!is_run_folder(run))
+			die("'%s' holds no run (no checkpoint, log.tsv or config); start one with -o", run);
+		die("run folder '%s' has no checkpoint to resume (the run stopped before its first "
+		    "save); start it over with -o %s", run, run);
+	}
+	good = ckpt_run_newest_good(run, bad);
+	if (!good)
+		die("%s; no other checkpoint in '%s' verifies", err, run);
+	die("%s; the newest earlier checkpoint that verifies is '%s': --resume %s goes on from there",
+	    err, good, good);
+}
+
+/* The file a --resume of run or of the checkpoint arg reads, for
+ * die_resume: latest's target when it is a link. */
+static char *resume_file(const char *run, const char *arg, int chosen)
+{
+	char *p, target[4096];
+	ssize_t n;
+
+	if (chosen)
+		return xstrdup(arg);
+	p = xasprintf("%s/latest", run);
+	n = readlink(p, target, sizeof target - 1);
+	if (n > 0 && target[0] != '/' && !memchr(target, '/', (size_t)n)) {
+		free(p);
+		p = xasprintf("%s/%.*s", run, (int)n, target);
+	}
+	return p;
+}
+
+/* On --resume a setting fixed for the life of the run (the shape, the
+ * seed, --init) given again must equal the run's, so that the command
+ * line of the run with --resume added works; a real change is named.
+ * --model is checked by check_model, which needs the shards. */
+static void check_fixed(const struct train_opts *o, const int *given, const struct ckpt *ck)
+{
+	struct train_opts saved;
+	int *none = xcalloc((size_t)NDEFS, sizeof *none);
+
+	train_opts_default(&saved);
+	settings_apply(&saved, ck->settings, none);
+	free(none);
+	for (int i = 0; i < NDEFS; i++) {
+		const struct train_optdef *d = &defs[i];
+		const char *a = (const char *)o + d->off, *b = (const char *)&saved + d->off;
+		const char *why = d->flags & TRAIN_SHAPE ? "the model shape cannot change on resume"
+				: d->kind == TRAIN_STR ? "a resumed run goes on from its own checkpoint"
+				: "it fixed the initialisation and the data order, so it cannot change on resume";
+		uint64_t have;
+
+		if (!given[i] || !(d->flags & (TRAIN_SHAPE | TRAIN_FIXED)) || strcmp(d->name, "model") == 0)
+			continue;
+		if (d->kind == TRAIN_STR) {
+			const char *ga = *(char *const *)a, *sb = *(char *const *)b;
+
+			if (!sb)
+				die_usage("--%s '%s' differs from the run's, which had none; %s", d->name, ga, why);
+			if (!same_path(ga, sb))
+				die_usage("--%s '%s' differs from the run's '%s'; %s", d->name, ga, sb, why);
+			continue;
+		}
+		/* the shape as the checkpoint holds it; the rest as saved */
+		have = *(const uint64_t *)b;
+		if (strcmp(d->name, "layers") == 0)
+			have = ck->model.layers;
+		else if (strcmp(d->name, "heads") == 0)
+			have = ck->model.heads;
+		else if (strcmp(d->name, "width") == 0)
+			have = ck->model.width;
+		else if (strcmp(d->name, "context") == 0)
+			have = ck->model.context;
+		else if (strcmp(d->name, "vocab-size") == 0)
+			have = ck->model.vocab;
+		if (*(const uint64_t *)a != have)
+			die_usage("--%s %" PRIu64 " differs from the run's %" PRIu64 "; %s", d->name,
+				  *(const uint64_t *)a, have, why);
+	}
+	train_opts_free(&saved);
+}
+
+/* --model given on --resume: the shape it resolves to, with the shape
+ * options given and the shards' vocabulary, as a new run would, must be
+ * the run's. */
+static void check_model(const struct trainer *t, const int *given, const struct ckpt_model *m)
+{
+	const struct train_opts *o = &t->o;
+	struct gpt_config want, have;
+
+	if (!given[train_opt_index("model")])
+		return;
+	if (gpt_config_preset(o->model, &want) != 0)
+		die_usage("unknown model '%s' (d12, d24, d36, d48, 163m)", o->model);
+	if (given[train_opt_index("layers")])
+		want.n_layer = (int)o->layers;
+	if (given[train_opt_index("heads")])
+		want.n_head = (int)o->heads;
+	if (given[train_opt_index("width")])
+		want.n_embd = (int)o->width;
+	if (given[train_opt_index("context")])
+		want.n_ctx = (int)o->context;
+	if (given[train_opt_index("vocab-size")])
+		want.vocab_size = (int)o->vocab_size;
+	else if (shards_vocab(t->train))
+		want.vocab_size = (int)shards_vocab(t->train);
+	gpt_config_finish(&want);
+	(void)modelio_config_from_ckpt(m, &have);
+	if (want.n_layer != have.n_layer || want.n_head != have.n_head ||
+	    want.n_embd != have.n_embd || want.n_ctx != have.n_ctx ||
+	    want.vocab_size != have.vocab_size || want.tied != have.tied ||
+	    want.bias != have.bias || want.qkv_bias != have.qkv_bias)
+		die_usage("--model %s differs from the run's model (%d layers, %d heads, width %d, "
+			  "context %d, vocabulary %d, %s head%s); the model shape cannot change on resume",
+			  o->model, have.n_layer, have.n_head, have.n_embd, have.n_ctx, have.vocab_size,
+			  have.tied ? "tied" : "untied", have.qkv_bias ? "" : ", no qkv bias");
+}
+
+/* -o before anything is loaded: a folder that holds a run's checkpoints
+ * is refused, one in use by another process too. */
+static void check_new_run(struct trainer *t, const char *run)
+{
+	struct stat st;
+
+	if (stat(run, &st) != 0 || !S_ISDIR(st.st_mode))
+		return;
+	lock_run(t, run);
+	if (holds_checkpoint(run))
+		die("run folder already holds a run; use --resume or another -o: '%s'", run);
+}
+
+/* The new run's folder, made and locked.  A run that failed before its
+ * first checkpoint left only its log and config (and maybe a temporary
+ * of its first save): there is nothing to resume, so it starts over. */
+static void make_run_dir(struct trainer *t, const char *run)
+{
+	io_mkdirs(run);
+	lock_run(t, run);
+	if (holds_checkpoint(run))
+		die("run folder already holds a run; use --resume or another -o: '%s'", run);
+	if (is_run_folder(run) || run_has(run, "latest")) {
+		char *p = xasprintf("%s/latest", run);   /* a dangling link, if any */
+
+		if (unlink(p) != 0 && errno != ENOENT)
+			die_errno("cannot remove '%s'", p);
+		free(p);
+		if (!t->quiet)
+			fprintf(stderr, "gpt-train: run folder '%s' holds no checkpoint: starting it over\n", run);
+	}
+	ckpt_run_clean(run);
+}
+
+/* The resumed run's folder: the temporaries of a save that was killed go,
+ * and a checkpoint chosen by name becomes latest, as the log now ends at
+ * its step. */
+static void open_run_dir(struct trainer *t, const char *file)
+{
+	char *named = ckpt_run_path(t->o.out, t->step), *latest = xasprintf("%s/latest", t->o.out);
+
+	ckpt_run_clean(t->o.out);
+	if (file && same_path(named, file) && !same_path(latest, file))
+		ckpt_run_set_latest(t->o.out, t->step);
+	free(named);
+	free(latest);
 }
 
 int train_run(struct train_opts *o, const int *given)
 {
 	struct trainer tr, *t = &tr;
-	int resuming;
+	int resuming, chosen = 0;
 	struct ckpt ck;
 	uint64_t start_step, toks_per_step;
 	double t0, tlast;
@@ -713,30 +1000,32 @@ int train_run(struct train_opts *o, const int *given)
 	char plabel[96];
 	enum progress_mode pmode = o->progress;
 	const struct engine_ops *ops;
-	char why[256];
+	char why[256], *run = NULL, *file = NULL;
 
 	memset(t, 0, sizeof *t);
 	t->o = *o;          /* the trainer takes the caller's strings */
 	memset(o, 0, sizeof *o);
 	o = &t->o;
 	t->quiet = pmode == PROGRESS_QUIET;
+	if (given[train_opt_index("steps")] && given[train_opt_index("tokens")])
+		die_usage("--steps and --tokens exclude each other; give one");
 	/* the device first: "--device cuda" where there is none fails at once */
 	ops = engine_find(o->device, why, sizeof why);
 
 	resuming = o->resume != NULL;
 	if (resuming) {
-		for (int i = 0; i < NDEFS; i++)
-			if (given[i] && (defs[i].flags & TRAIN_SHAPE))
-				die_usage("--%s cannot change when resuming a run", defs[i].name);
-		if (o->init)
-			die_usage("--init and --resume exclude each other");
-		if (o->out && strcmp(o->out, o->resume) != 0)
-			die_usage("--resume continues in its own folder; drop -o");
-		if (ckpt_open(&ck, o->resume) != 0)
-			die("%s", ck.err);
+		chosen = resume_target(o->resume, &run);
+		if (o->out && !same_path(o->out, run))
+			die_usage("-o '%s' is not the run folder '%s': --resume goes on in its own folder; drop -o",
+				  o->out, run);
+		lock_run(t, run);
+		file = resume_file(run, o->resume, chosen);
+		if (ckpt_open(&ck, chosen ? o->resume : run) != 0)
+			die_resume(run, file, ck.err);
+		check_fixed(o, given, &ck);
 		settings_apply(o, ck.settings, given);
 		free(o->out);
-		o->out = xstrdup(o->resume);
+		o->out = run;
 		free(o->init);
 		o->init = NULL;
 		if (!o->train)
@@ -746,6 +1035,7 @@ int train_run(struct train_opts *o, const int *given)
 			die_usage("no training shards; give -i GLOB");
 		if (!o->out)
 			die_usage("no run folder; give -o RUN");
+		check_new_run(t, o->out);
 	}
 	/* The thread count is part of the run: the same count on resume
 	 * gives the same bits. */
@@ -785,6 +1075,7 @@ int train_run(struct train_opts *o, const int *given)
 
 	/* Model. */
 	if (resuming) {
+		check_model(t, given, &ck.model);
 		(void)modelio_config_from_ckpt(&ck.model, &t->cfg); /* checked below */
 		check_tokenizer(ck.tokenizer, t->tokenizer, ck.path);
 	} else if (o->init) {
@@ -836,6 +1127,23 @@ int train_run(struct train_opts *o, const int *given)
 		if (!resuming && !given[train_opt_index("warmup")])
 			o->warmup = o->steps / 20;
 	}
+	if (resuming && ck.step >= o->steps) {
+		/* a finished run: nothing is written, not even the config; but
+		 * its checkpoint must be sound for that to be true */
+		if (ckpt_verify(&ck) != 0)
+			die_resume(o->out, file, ck.err);
+		if (ck.step == o->steps)
+			fprintf(stderr, "gpt-train: run '%s' is already at step %" PRIu64 " of %" PRIu64
+				": nothing to do (a larger --steps trains on)\n", o->out, ck.step, o->steps);
+		else
+			fprintf(stderr, "gpt-train: run '%s' is at step %" PRIu64 ", past --steps %" PRIu64
+				": nothing to do (a larger --steps trains on)\n", o->out, ck.step, o->steps);
+		ckpt_close(&ck);
+		trainer_free(t);
+		free(file);
+		train_opts_free(o);
+		return EXIT_OK;
+	}
 	t->sched.lr = (float)o->lr;
 	t->sched.warmup = (long)o->warmup;
 	t->sched.total = (long)o->steps;
@@ -865,7 +1173,7 @@ int train_run(struct train_opts *o, const int *given)
 		modelio_match(&ck, &t->e->model);
 		if (ckpt_read_params(&ck, t->e->model.params) != 0 ||
 		    ckpt_read_optim(&ck, opt->m, opt->v) != 0)
-			die("%s", ck.err);
+			die_resume(o->out, file, ck.err);
 		opt->step = (long)ck.adam_step;
 		t->step = ck.step;
 		t->tokens = ck.tokens;
@@ -915,8 +1223,11 @@ int train_run(struct train_opts *o, const int *given)
 	}
 
 	install_stop();
-	if (!resuming)
-		make_run_dir(o->out);
+	if (resuming)
+		open_run_dir(t, chosen ? file : NULL);
+	else
+		make_run_dir(t, o->out);
+	free(file);
 	open_log(t, resuming);
 	write_config_file(t);
 	if (!t->quiet)
@@ -928,7 +1239,17 @@ int train_run(struct train_opts *o, const int *given)
 	progress_init(&prog, pmode, plabel, "tok",
 		      o->steps > start_step ? (o->steps - start_step) * toks_per_step : 0);
 	snprintf(plabel, sizeof plabel, "gpt-train");
+	stop_clear_line = prog.on;
 	t0 = tlast = progress_now();
+	if (t->step == 0 && !t->logged0 && t->have_val && o->val_every && !stop_sig) {
+		double val = validate(t);
+
+		if (!isnan(val)) {
+			log_line0(t, val, t->elapsed0 + (progress_now() - t0));
+			if (!t->quiet)
+				fprintf(stderr, "gpt-train: step 0 val loss %.4f\n", val);
+		}
+	}
 	while (t->step < o->steps && !stop_sig) {
 		float lr = lr_schedule_at(&t->sched, (long)t->step), norm;
 		double loss = 0, val = NAN, now;

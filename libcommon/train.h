@@ -4,9 +4,12 @@
  *
  *   train_optdefs[0..train_n_optdefs)
  *       every run setting: its long option, short letter, kind, bounds
- *       and whether it is saved in checkpoints (TRAIN_SAVE: --resume
- *       takes it back unless given again) or fixes the model's shape
- *       (TRAIN_SHAPE: refused on --resume and with --init)
+ *       [min, max] (TRAIN_GT_MIN, TRAIN_LT_MAX: that end excluded) and
+ *       whether it is saved in checkpoints (TRAIN_SAVE: --resume takes it
+ *       back unless given again), fixes the model's shape (TRAIN_SHAPE:
+ *       refused with --init) or is fixed for the life of a run
+ *       (TRAIN_FIXED, and TRAIN_SHAPE too: --resume accepts it only equal
+ *       to the run's, naming a difference)
  *   train_opts_default(o), train_opts_set(o, i, arg), train_opt_index(name),
  *   train_opts_free(o)
  *       the settings: defaults, setting number i from its text (range
@@ -15,9 +18,12 @@
  *       the whole run: open the shards, build or resume the model on the
  *       engine o->device picks, train, validate, sample, checkpoint, log;
  *       given[i] says setting i came from the command line.  Takes o's
- *       strings (o is zeroed).  Returns 0; every failure dies with one
- *       line naming its subject (status 1, or 2 for bad usage).  SIGINT
- *       and SIGTERM finish the step, save and return.
+ *       strings (o is zeroed).  The run folder is locked (RUN/lock) for
+ *       the life of the process.  Returns 0, also when a resumed run has
+ *       nothing left to do; every failure dies with one line naming its
+ *       subject (status 1, or 2 for bad usage).  SIGINT and SIGTERM are
+ *       acknowledged at once, cut a validation short, finish the step,
+ *       save and return.
  *
  *   train_grads(e, in, tg, A, B, T)
  *       zero the gradients, then forward and backward A micro-batches of
@@ -50,7 +56,7 @@ struct train_opts {
 };
 
 enum train_okind { TRAIN_STR, TRAIN_U64, TRAIN_DBL };
-enum { TRAIN_SAVE = 1, TRAIN_SHAPE = 2 };
+enum { TRAIN_SAVE = 1, TRAIN_SHAPE = 2, TRAIN_FIXED = 4, TRAIN_GT_MIN = 8, TRAIN_LT_MAX = 16 };
 
 struct train_optdef {
 	const char *name;
@@ -58,7 +64,7 @@ struct train_optdef {
 	enum train_okind kind;
 	size_t off;               /* in struct train_opts */
 	double min, max;
-	int flags;                /* TRAIN_SAVE, TRAIN_SHAPE */
+	int flags;                /* TRAIN_SAVE, TRAIN_SHAPE, TRAIN_FIXED, ... */
 };
 
 extern const struct train_optdef train_optdefs[];

@@ -19,12 +19,13 @@ enum { OPT_HELP = 1000, OPT_VERSION, OPT_PROGRESS, OPT_RECOMPUTE };
 static void usage(void)
 {
 	printf("usage: gpt-train -i TRAIN_GLOB [--val VAL_GLOB] -o RUN [options]\n"
-	       "       gpt-train --resume RUN [options]\n"
+	       "       gpt-train --resume RUN|RUN/ckpt-NNNNNNNN.gpt [options]\n"
 	       "Train a GPT-2 model on token shards; see gpt-train(1).\n"
 	       "  -i, --train GLOB        training shards\n"
 	       "      --val GLOB          validation shards\n"
-	       "  -o, --output RUN        run folder (checkpoints, latest, log.tsv, config)\n"
-	       "      --resume RUN        continue the run in RUN from RUN/latest\n"
+	       "  -o, --output RUN        run folder (checkpoints, latest, log.tsv, config, lock)\n"
+	       "      --resume RUN        continue the run in RUN from RUN/latest, or from the\n"
+	       "                          checkpoint RUN/ckpt-NNNNNNNN.gpt named\n"
 	       "      --init CKPT         start from the weights of a checkpoint\n"
 	       "      --model NAME        d12, d24, d36, d48 or 163m (default d12)\n"
 	       "      --layers N --heads N --width N --context N   model shape\n"
@@ -56,7 +57,8 @@ static void usage(void)
 	       "                          time; for a micro-batch that does not fit otherwise\n"
 	       "  -q, --quiet             no progress, configuration or samples\n"
 	       "      --progress          progress even when stderr is not a terminal\n"
-	       "      --help, --version\n");
+	       "  -h, --help              this help\n"
+	       "      --version           the version\n");
 	exit(EXIT_OK);
 }
 
@@ -64,7 +66,7 @@ int main(int argc, char **argv)
 {
 	struct train_opts opts, *o = &opts;
 	struct option lopts[MAXDEFS + 6];
-	char shortopts[64] = "qi:j:o:b:n:";
+	char shortopts[64] = "hqi:j:o:b:n:";
 	int given[MAXDEFS], c;
 	enum progress_mode pmode = PROGRESS_AUTO;
 	const struct train_optdef *defs = train_optdefs;
@@ -90,7 +92,7 @@ int main(int argc, char **argv)
 	while ((c = cli_getopt(argc, argv, shortopts, lopts)) != -1) {
 		int idx = -1;
 
-		if (c == OPT_HELP)
+		if (c == OPT_HELP || c == 'h')
 			usage();
 		if (c == OPT_VERSION)
 			cli_version();

@@ -1,12 +1,15 @@
 /* test_train: the trainer driven as a library (train.h), on the CPU
- * engine: a resumed run continues bit for bit, a run that blows up stops
- * naming the step and keeps its last good checkpoint, and gradient
- * accumulation adds up to the whole batch.  Each train_run runs in a
- * child process (test.h's test_child), since the trainer exits on errors. */
+ * engine: a resumed run continues bit for bit and logs the step-0
+ * validation loss once, a run that blows up stops naming the step and
+ * keeps its last good checkpoint, gradient accumulation adds up to the
+ * whole batch, a locked run folder is left alone, and AdamW's constants
+ * are range checked.  Each train_run runs in a child process (test.h's
+ * test_child), since the trainer exits on errors. */
 #include "test.h"
 
 #include <math.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -172,6 +175,17 @@ static void test_resume_bit_for_bit(void)
 	log_losses("a", 5, a, sizeof a);
 	log_losses("b", 5, b, sizeof b);
 	CHECK(a[0] && strcmp(a, b) == 0, "losses of steps 5-8: straight %s resumed %s", a, b);
+	/* the validation loss before the first update leads the log, once */
+	{
+		size_t len = 0;
+		char *log = (char *)io_read_file(test_path("b/log.tsv"), 1 << 20, &len), *z = strstr(log, "\n0\t0\t\t");
+
+		CHECK(z != NULL && strchr(log, '\n') == z, "no step-0 line after the header: %s", log);
+		CHECK(z && !strstr(z + 1, "\n0\t"), "the step-0 line twice: %s", log);
+		CHECK(z && strtod(z + 6, NULL) > 3 && strtod(z + 6, NULL) < 4.5,
+		      "step-0 validation loss not that of an untrained model (ln 40 = 3.69): %s", log);
+		free(log);
+	}
 	/* and the run learned something: its last loss is below ln 40 */
 	{
 		const char *p = a, *q;
@@ -261,6 +275,60 @@ static void test_accumulation(void)
 	}
 }
 
+/* A run folder another process holds (here the test itself, by
+ * io_lock) is refused at once, naming the holder, and left as it was. */
+static void test_locked_folder(void)
+{
+	char err[4096], want[64];
+	long holder = 0;
+	int st;
+
+	mkdir(test_path("lk"), 0755);
+	CHECK(io_lock(test_path("lk/lock"), &holder) == 0, "cannot take the lock");
+	st = run_trainer(test_path("lk"), NULL, err, sizeof err);
+	snprintf(want, sizeof want, "in use by process %ld", (long)getpid());
+	CHECK(st == 1 && strstr(err, want), "status %d: %s", st, err);
+	CHECK(access(test_path("lk/log.tsv"), F_OK) != 0 && access(test_path("lk/config"), F_OK) != 0,
+	      "the refused run wrote its log or config");
+	{
+		const char *more[] = { "resume", test_path("lk"), NULL };
+
+		st = run_trainer(NULL, more, err, sizeof err);
+		CHECK(st == 1 && strstr(err, want), "--resume: status %d: %s", st, err);
+	}
+}
+
+static void child_set(const char *arg)
+{
+	struct train_opts o;
+	char name[32];
+	const char *eq = strchr(arg, '=');
+
+	snprintf(name, sizeof name, "%.*s", (int)(eq - arg), arg);
+	train_opts_default(&o);
+	train_opts_set(&o, train_opt_index(name), eq + 1);
+	exit(0);
+}
+
+/* AdamW's betas in [0, 1), eps > 0: a usage error as the option is read. */
+static void test_adamw_ranges(void)
+{
+	static const char *const bad[] = { "beta1=1", "beta2=1", "beta1=-0.5", "eps=0", "eps=-1e-9" };
+	static const char *const good[] = { "beta1=0", "beta2=0.999999", "eps=1e-30", "eps=1" };
+	char err[512];
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int st = test_child(child_set, bad[i], err, sizeof err);
+
+		CHECK(st == 2 && strstr(err, "must be"), "%s: status %d: %s", bad[i], st, err);
+	}
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		int st = test_child(child_set, good[i], err, sizeof err);
+
+		CHECK(st == 0, "%s: status %d: %s", good[i], st, err);
+	}
+}
+
 int main(void)
 {
 	err_init("test_train");
@@ -269,5 +337,7 @@ int main(void)
 	RUN(test_accumulation);
 	RUN(test_resume_bit_for_bit);
 	RUN(test_nan_stop);
+	RUN(test_locked_folder);
+	RUN(test_adamw_ranges);
 	return TEST_END();
 }
