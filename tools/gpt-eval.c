@@ -349,6 +349,7 @@ int main(int argc, char **argv)
 	struct ckpt_info *info;
 	struct out out;
 	FILE *details = NULL;
+	struct afile details_file;
 
 	err_init(argv[0]);
 	io_init();
@@ -426,15 +427,22 @@ int main(int argc, char **argv)
 		free(t);
 	}
 	if (o.details) {
-		details = fopen(o.details, "w");
-		if (!details)
-			die_errno("cannot create '%s'", o.details);
+		/* under a temporary name until every example is scored: an
+		 * error on the way leaves no partial file */
+		int fd;
+		afile_open(&details_file, o.details);
+		if ((fd = dup(details_file.fd)) < 0 || !(details = fdopen(fd, "w")))
+			die_errno("cannot write '%s'", o.details);
 	}
 	rows = xcalloc((size_t)nckpt, sizeof *rows);
 	for (int i = 0; i < nckpt; i++)
 		eval_one(ckpts[i], &o, &v, sh, text_ids, ntext, details, &rows[i]);
-	if (details && fclose(details) != 0)
-		die_errno("cannot write '%s'", o.details);
+	if (details) {
+		int bad = ferror(details);
+		if (fclose(details) != 0 || bad)
+			die_errno("cannot write '%s'", o.details);
+		afile_commit(&details_file);
+	}
 	out_init(&out, STDOUT_FILENO, "stdout");
 	print_rows(&out, rows, nckpt, &o);
 	out_free(&out);

@@ -159,3 +159,13 @@ for b in hellaswag lambada; do
 		check_eq "--$b on the $f file: nothing on stdout" "$(wc -c <"$TMP/.out")" 0
 	done
 done
+
+# --details is written under a temporary name until the end (README.md:
+# files are written atomically): an error on the way leaves no file.
+check_status 1 "--details, then a broken benchmark line" \
+	E --hellaswag "$TMP/badjson.jsonl" --details "$TMP/part.det" "$TMP/r.gpt"
+check "--details: no partial file" test ! -e "$TMP/part.det"
+check_eq "--details: no temporary file left" "$(ls -a "$TMP" | grep -c 'part\.det')" 0
+check "--details: a good run writes it" \
+	E --hellaswag "$F/hellaswag.jsonl" --details "$TMP/part.det" "$TMP/r.gpt"
+check_eq "--details: one line per example, and the header" "$(wc -l <"$TMP/part.det")" 6
