@@ -110,3 +110,8 @@ check_status 2 "no checkpoint" gpt-sample
 check_status 2 "--chat with --tokens" gpt-sample $V --chat --tokens "$TMP/r.gpt" hi
 check "help" gpt-sample --help
 check "closed pipe ends quietly" sh -c "gpt-sample $V -m 2000 --ignore-eot '$TMP/r.gpt' hi | head -c 10 >/dev/null"
+# (some 200 kB of samples: more than a pipe holds, so the write fails)
+{ gpt-sample $V -n 50 -m 2000 --ignore-eot "$TMP/r.gpt" hi 2>"$TMP/pipe.err"; echo $? >"$TMP/pipe.rc"; } |
+	head -c 10 >/dev/null
+check_eq "closed pipe: gpt-sample's own status is 0" "$(cat "$TMP/pipe.rc")" 0
+check_eq "closed pipe: nothing on stderr" "$(wc -c <"$TMP/pipe.err")" 0
