@@ -70,6 +70,7 @@ struct sharder {
 static struct sharder *live;
 static char stop_msg[2][256];
 static const char *volatile stop_now;
+static unsigned stop_files; /* complete shards stop_now counts */
 static void (*io_handler[3])(int);
 static const int stop_sigs[3] = { SIGINT, SIGTERM, SIGHUP };
 
@@ -85,6 +86,7 @@ static void sharder_note(struct sharder *s)
 		 prog_name, s->nfiles[0] + s->nfiles[1],
 		 (unsigned long long)(s->tokens[0] + s->tokens[1]));
 	stop_now = m;
+	stop_files = s->nfiles[0] + s->nfiles[1];
 	which ^= 1;
 }
 
@@ -103,9 +105,11 @@ static void on_stop_signal(int sig)
 	raise(sig);
 }
 
+/* After an error, what is on disk, when anything is: an error before the
+ * first shard stays the one line that says what went wrong. */
 static void on_exit_early(void)
 {
-	if (live && stop_now)
+	if (live && stop_now && stop_files)
 		fputs(stop_now, stderr);
 }
 
