@@ -114,6 +114,16 @@ float gcuda_adamw_last_norm(struct gcuda_model *g);
  * model), e.g. to write a checkpoint. */
 void gcuda_adamw_download(struct gcuda_model *g, struct adamw *opt);
 
+/* Phase timing, for make bench-gpu and make gpu-model: with on, the
+ * forward, backward and optimizer record a CUDA event where each phase
+ * starts ("embed", per layer "ln1", "qkv", "attention", ..., "loss",
+ * "head bwd", ..., "adamw"; a phase ends where the next starts).
+ * gcuda_phases_take waits for the GPU and gives the phases since the last
+ * take (at most max; dies beyond), each's name and milliseconds, the last
+ * ending now, then starts over.  Off by default: a mark costs a test. */
+void gcuda_phases_on(struct gcuda_model *g, int on);
+int gcuda_phases_take(struct gcuda_model *g, int max, const char **names, float *ms);
+
 /* Bytes of GPU memory this engine holds now, and the most it has held. */
 size_t gcuda_model_bytes(const struct gcuda_model *g);
 size_t gcuda_model_peak_bytes(const struct gcuda_model *g);

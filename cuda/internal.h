@@ -37,6 +37,7 @@ struct gctx {
 	size_t bytes, peak; /* held now, most held */
 	struct algo_entry *algo;
 	int n_algo;
+	struct gphases *ph; /* phase marks, NULL unless timing (phase_on) */
 };
 
 /* Dies with gcuda_why_not() when there is no usable GPU. */
@@ -66,6 +67,16 @@ struct mm_opt {
 	int batch;
 	long long sa, sb, sd;
 };
+
+/* Phase marks (gcuda_phases_on): each names the phase that starts here on
+ * x's stream and ends at the next mark, recorded as a CUDA event; without
+ * phase_on a mark costs one test.  name must be a static string. */
+void phase(struct gctx *x, const char *name);
+void phase_on(struct gctx *x, int on);
+/* Wait for the stream; the phases marked since the last take, up to max
+ * (dies beyond), with their milliseconds between marks, the last one ending
+ * now; marks start over. */
+int phase_take(struct gctx *x, int max, const char **names, float *ms);
 
 void mm(struct gctx *x, enum mm_kind kind, void *D, const bf16 *A, const bf16 *B, int M, int N,
         int K, const struct mm_opt *o);

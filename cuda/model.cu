@@ -253,6 +253,7 @@ static void stage_inputs(struct gcuda_model *g, const uint32_t *inputs,
 		memcpy(tg, targets, BT * sizeof *tg);
 	if (targets && g->training)
 		nseg = group_by_token(in, BT, c->vocab_size, g->counts, order, seg);
+	phase(&g->x, "upload");
 	CUDA_CHECK(cudaMemcpyAsync(g->d_stage, g->h_stage, (4 * PBT + 1) * sizeof(uint32_t),
 	                           cudaMemcpyHostToDevice, g->x.s));
 	g->fB = B;
@@ -272,28 +273,40 @@ static void forward_queue(struct gcuda_model *g)
 	const uint32_t *in = g->d_stage, *tg = g->d_stage + PBT;
 	const bf16 *xin;
 
+	phase(x, "embed");
 	k_embed_fwd(g->encoded, in, W16(g, g->L.wte), W16(g, g->L.wpe), BT, T, C, x->s);
 	xin = g->encoded;
 	for (int l = 0; l < c->n_layer; l++) {
 		const struct gpt_layer_ix *o = &g->L.layer[l];
 		struct glayer_acts *la = &g->layer[l];
+		phase(x, "ln1");
 		k_layernorm_fwd(la->ln1, la->ln1_mean, la->ln1_rstd, xin, W16(g, o->ln1w),
 		                W16(g, o->ln1b), BT, C, x->s);
+		phase(x, "qkv");
 		linear_fwd(x, la->qkv, la->ln1, W16(g, o->qkvw), W16(g, o->qkvb), NULL, BT, C, 3 * C);
+		phase(x, "attention");
 		attention_fwd(x, &g->att, la->atty, la->lse, la->qkv, B, T, C, H);
+		phase(x, "proj+residual");
 		linear_fwd(x, la->res2, la->atty, W16(g, o->projw), W16(g, o->projb), xin, BT, C, C);
+		phase(x, "ln2");
 		k_layernorm_fwd(la->ln2, la->ln2_mean, la->ln2_rstd, la->res2, W16(g, o->ln2w),
 		                W16(g, o->ln2b), BT, C, x->s);
+		phase(x, "fc");
 		linear_fwd(x, la->fch, la->ln2, W16(g, o->fcw), W16(g, o->fcb), NULL, BT, C, 4 * C);
+		phase(x, "gelu");
 		k_gelu_fwd(la->fch_gelu, la->fch, (size_t)BT * 4 * C, x->s);
+		phase(x, "mlp proj+residual");
 		linear_fwd(x, la->res3, la->fch_gelu, W16(g, o->mprojw), W16(g, o->mprojb), la->res2,
 		           BT, 4 * C, C);
 		xin = la->res3;
 	}
+	phase(x, "lnf");
 	k_layernorm_fwd(g->lnf, g->lnf_mean, g->lnf_rstd, xin, W16(g, g->L.lnfw), W16(g, g->L.lnfb),
 	                BT, C, x->s);
+	phase(x, "head");
 	linear_fwd(x, g->logits, g->lnf, W16(g, g->L.head), NULL, NULL, BT, C, c->padded_vocab);
 	if (g->has_targets) {
+		phase(x, "loss");
 		k_xent_fwd(g->row_loss, g->row_lse, g->logits, tg, BT, c->vocab_size,
 		           c->padded_vocab, x->s);
 		k_sum(g->loss, g->row_loss, BT, x->s);
@@ -302,6 +315,7 @@ static void forward_queue(struct gcuda_model *g)
 
 static float read_loss(struct gcuda_model *g)
 {
+	phase(&g->x, "wait for the loss"); /* the GPU idles while the host reads it */
 	CUDA_CHECK(cudaMemcpyAsync(g->h_loss, g->loss, sizeof(float), cudaMemcpyDeviceToHost,
 	                           g->x.s));
 	CUDA_CHECK(cudaStreamSynchronize(g->x.s));
@@ -358,8 +372,10 @@ extern "C" void gcuda_model_row_loss(struct gcuda_model *g, int r0, int n, float
 
 extern "C" void gcuda_model_zero_grad(struct gcuda_model *g)
 {
-	if (g->grads)
-		CUDA_CHECK(cudaMemsetAsync(g->grads, 0, g->L.n_params * sizeof(float), g->x.s));
+	if (!g->grads)
+		return;
+	phase(&g->x, "zero grad");
+	CUDA_CHECK(cudaMemsetAsync(g->grads, 0, g->L.n_params * sizeof(float), g->x.s));
 }
 
 extern "C" void gcuda_model_backward(struct gcuda_model *g, float scale)
@@ -374,10 +390,13 @@ extern "C" void gcuda_model_backward(struct gcuda_model *g, float scale)
 	if (!g->training || !g->has_targets)
 		die("gpu model: backward needs a training plan and a forward with targets");
 	dscale = g->counted ? scale / (float)g->counted : 0.0f;
+	phase(x, "loss bwd");
 	k_xent_bwd(g->logits, g->row_lse, tg, dscale, BT, c->vocab_size, c->padded_vocab, x->s);
 	/* head; its weight gradient lands in wte's when tied */
+	phase(x, "head bwd");
 	linear_bwd(x, g->dC, G32(g, g->L.head), NULL, NULL, g->logits, g->lnf, W16(g, g->L.head), BT,
 	           C, c->padded_vocab);
+	phase(x, "lnf bwd");
 	CUDA_CHECK(cudaMemsetAsync(g->dres, 0, (size_t)BT * C * sizeof(float), x->s));
 	k_layernorm_bwd(g->dres, g->dres_bf, G32(g, g->L.lnfw), G32(g, g->L.lnfb), g->part, g->dC,
 	                g->layer[c->n_layer - 1].res3, W16(g, g->L.lnfw), g->lnf_mean, g->lnf_rstd,
@@ -387,27 +406,37 @@ extern "C" void gcuda_model_backward(struct gcuda_model *g, float scale)
 		struct glayer_acts *la = &g->layer[l];
 		const bf16 *xin = l ? g->layer[l - 1].res3 : g->encoded;
 		if (g->recompute) {
+			phase(x, "recompute");
 			k_layernorm_fwd(la->ln1, la->ln1_mean, la->ln1_rstd, xin, W16(g, o->ln1w),
 			                W16(g, o->ln1b), BT, C, x->s);
 			k_layernorm_fwd(la->ln2, la->ln2_mean, la->ln2_rstd, la->res2, W16(g, o->ln2w),
 			                W16(g, o->ln2b), BT, C, x->s);
 			k_gelu_fwd(la->fch_gelu, la->fch, (size_t)BT * 4 * C, x->s);
 		}
+		phase(x, "mlp proj bwd");
 		linear_bwd(x, g->d4C, G32(g, o->mprojw), G32(g, o->mprojb), g->part, g->dres_bf,
 		           la->fch_gelu, W16(g, o->mprojw), BT, 4 * C, C);
+		phase(x, "gelu bwd");
 		k_gelu_bwd(g->d4C, la->fch, (size_t)BT * 4 * C, x->s);
+		phase(x, "fc bwd");
 		linear_bwd(x, g->dC, G32(g, o->fcw), G32(g, o->fcb), g->part, g->d4C, la->ln2,
 		           W16(g, o->fcw), BT, C, 4 * C);
+		phase(x, "ln2 bwd");
 		k_layernorm_bwd(g->dres, g->dres_bf, G32(g, o->ln2w), G32(g, o->ln2b), g->part, g->dC,
 		                la->res2, W16(g, o->ln2w), la->ln2_mean, la->ln2_rstd, BT, C, x->s);
+		phase(x, "proj bwd");
 		linear_bwd(x, g->dC2, G32(g, o->projw), G32(g, o->projb), g->part, g->dres_bf,
 		           la->atty, W16(g, o->projw), BT, C, C);
+		phase(x, "attention bwd");
 		attention_bwd(x, &g->att, g->d4C, g->dC2, la->atty, la->qkv, la->lse, B, T, C, H);
+		phase(x, "qkv bwd");
 		linear_bwd(x, g->dC, G32(g, o->qkvw), G32(g, o->qkvb), g->part, g->d4C, la->ln1,
 		           W16(g, o->qkvw), BT, C, 3 * C);
+		phase(x, "ln1 bwd");
 		k_layernorm_bwd(g->dres, g->dres_bf, G32(g, o->ln1w), G32(g, o->ln1b), g->part, g->dC,
 		                xin, W16(g, o->ln1w), la->ln1_mean, la->ln1_rstd, BT, C, x->s);
 	}
+	phase(x, "embed bwd");
 	k_embed_bwd(G32(g, g->L.wte), G32(g, g->L.wpe), g->dres, in, order, seg, g->nseg, B, T, C,
 	            x->s);
 	g->has_targets = 0; /* the logits are gone */
@@ -504,7 +533,9 @@ extern "C" void gcuda_adamw_step(struct gcuda_model *g, float lr, float max_norm
 	a.bc2_sqrt = (float)sqrt(bc2);
 	a.keep = (float)(1.0 - (double)lr * g->acfg.weight_decay);
 	a.max_norm = max_norm;
+	phase(&g->x, "grad norm");
 	k_grad_norm(g->norm, g->norm_part, g->grads, g->L.n_params, g->x.s);
+	phase(&g->x, "adamw");
 	k_adamw(g->params, g->wb, g->grads, g->m, g->v, g->L.n_params, g->t_off, g->t_boff,
 	        g->t_decay, g->L.n_tensors, g->norm, a, g->x.s);
 }
@@ -529,6 +560,16 @@ extern "C" void gcuda_adamw_download(struct gcuda_model *g, struct adamw *opt)
 	                           cudaMemcpyDeviceToHost, g->x.s));
 	CUDA_CHECK(cudaStreamSynchronize(g->x.s));
 	opt->step = g->step;
+}
+
+extern "C" void gcuda_phases_on(struct gcuda_model *g, int on)
+{
+	phase_on(&g->x, on);
+}
+
+extern "C" int gcuda_phases_take(struct gcuda_model *g, int max, const char **names, float *ms)
+{
+	return phase_take(&g->x, max, names, ms);
 }
 
 extern "C" size_t gcuda_model_bytes(const struct gcuda_model *g)

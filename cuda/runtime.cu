@@ -286,10 +286,72 @@ void ctx_init(struct gctx *x)
 void ctx_free(struct gctx *x)
 {
 	CUDA_CHECK(cudaStreamSynchronize(x->s));
+	phase_on(x, 0);
 	dfree(x, x->ws, WORKSPACE_BYTES);
 	LT_CHECK(p_cublasLtDestroy(x->lt));
 	CUDA_CHECK(cudaStreamDestroy(x->s));
 	free(x->algo);
+}
+
+/* ---- phase marks ---- */
+
+#define PHASE_MAX 2048 /* marks between two takes: d12's step makes ~230 */
+
+struct gphases {
+	int n;
+	cudaEvent_t ev[PHASE_MAX + 1]; /* created when first used; the +1 ends the last */
+	const char *name[PHASE_MAX];
+};
+
+static void mark(struct gphases *p, int i, cudaStream_t s)
+{
+	if (!p->ev[i])
+		CUDA_CHECK(cudaEventCreate(&p->ev[i]));
+	CUDA_CHECK(cudaEventRecord(p->ev[i], s));
+}
+
+void phase(struct gctx *x, const char *name)
+{
+	struct gphases *p = x->ph;
+	if (!p)
+		return;
+	if (p->n == PHASE_MAX)
+		die("gpu model: over %d phase marks before they were taken", PHASE_MAX);
+	mark(p, p->n, x->s);
+	p->name[p->n++] = name;
+}
+
+void phase_on(struct gctx *x, int on)
+{
+	if (on && !x->ph) {
+		x->ph = (struct gphases *)xcalloc(1, sizeof *x->ph);
+	} else if (!on && x->ph) {
+		CUDA_CHECK(cudaStreamSynchronize(x->s));
+		for (int i = 0; i <= PHASE_MAX; i++)
+			if (x->ph->ev[i])
+				CUDA_CHECK(cudaEventDestroy(x->ph->ev[i]));
+		free(x->ph);
+		x->ph = NULL;
+	}
+}
+
+int phase_take(struct gctx *x, int max, const char **names, float *ms)
+{
+	struct gphases *p = x->ph;
+	int n;
+	if (!p)
+		die("gpu model: phases taken without phase timing on");
+	n = p->n;
+	if (n > max)
+		die("gpu model: %d phases, room for %d", n, max);
+	mark(p, n, x->s);
+	CUDA_CHECK(cudaEventSynchronize(p->ev[n]));
+	for (int i = 0; i < n; i++) {
+		names[i] = p->name[i];
+		CUDA_CHECK(cudaEventElapsedTime(&ms[i], p->ev[i], p->ev[i + 1]));
+	}
+	p->n = 0;
+	return n;
 }
 
 /* ---- matrix products through cuBLASLt ---- */
