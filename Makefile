@@ -119,6 +119,14 @@ $(SIM)/selftest: $(SIM)/selftest.cpp $(SIM)/cudasim.o tests/cudasim/cudasim.h
 $(SIM)/memplan: tests/cudasim/memplan.c $(SIM_OBJ) $(LIB) $(SIM)/libcublasLt.so.13
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(SIM_LINK)
 
+$(SIM)/gpumodel: tests/cudasim/gpumodel.c tests/cudasim/count.h $(SIM_OBJ) $(LIB) $(SIM)/libcublasLt.so.13
+	$(CC) $(CPPFLAGS) -Itests/cudasim $(CFLAGS) $(LDFLAGS) -o $@ $< $(SIM_LINK)
+
+# No GPU needed: a roofline of one d12 training step from the work the
+# emulator counts (tests/cudasim/gpumodel.c; a few minutes on 2 cores).
+gpu-model: $(SIM)/gpumodel
+	$(SIM)/gpumodel -k -o $(O)/gpu-model.tsv $(GPU_MODEL_ARGS)
+
 # Every program, those three emulated: a BIN for tests of --device cuda.
 $(SIM)/allbin/.done: $(TOOLS) $(SIM_TOOLS)
 	@mkdir -p $(@D)
@@ -126,7 +134,7 @@ $(SIM)/allbin/.done: $(TOOLS) $(SIM_TOOLS)
 
 # What `all` builds besides the programs and unit tests.
 CUDA_ALL    = $(O)/tests/cuda-test $(O)/tests/bench-gpu \
-              $(SIM)/cuda-test $(SIM)/selftest $(SIM)/memplan $(SIM)/allbin/.done
+              $(SIM)/cuda-test $(SIM)/selftest $(SIM)/memplan $(SIM)/gpumodel $(SIM)/allbin/.done
 
 # No GPU needed: the emulator's own checks, then all of cuda-test's on it
 # (about ten minutes on 2 cores; tests/cli/cudasim.sh runs the quick part).
@@ -139,11 +147,11 @@ else
 ifeq ($(MAKELEVEL),0)
 $(info nvcc not found: CPU-only build)
 endif
-cuda-test cuda-sim-test:
+cuda-test cuda-sim-test gpu-model:
 	@echo "$@: nvcc not found: this is a CPU-only build" >&2; exit 1
 endif
 
-.PHONY: all test check asan ubsan demo install clean bench cuda-test cuda-sim-test
+.PHONY: all test check asan ubsan demo install clean bench cuda-test cuda-sim-test gpu-model
 .DELETE_ON_ERROR:
 .SECONDARY:
 

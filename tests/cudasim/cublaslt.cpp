@@ -16,6 +16,7 @@
 #include <vector>
 
 extern "C" void gsim_check_range(const void *p, size_t n, const char *what);
+extern "C" void gsim_count_gemm(const char *name, double flops, double rd, double wr);
 
 namespace {
 
@@ -285,6 +286,20 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t dsc, cons
 	if (x->ep == CUBLASLT_EPILOGUE_BIAS)
 		gsim_check_range(x->bias, D->rows * type_size(btype), "cublasLtMatmul bias");
 	int64_t m = (int64_t)D->rows, n = (int64_t)D->cols, k = (int64_t)(x->ta == CUBLAS_OP_N ? A->cols : A->rows);
+	{ /* the work, for make gpu-model (count.h) */
+		double nb = (double)D->batch, ab = (double)(A->rows * A->cols * type_size(A->type)),
+		       bb = (double)(B->rows * B->cols * type_size(B->type)),
+		       cb = bt != 0 ? (double)(C->rows * C->cols * type_size(C->type)) : 0,
+		       db = (double)(D->rows * D->cols * type_size(D->type)),
+		       biasb = x->ep == CUBLASLT_EPILOGUE_BIAS ? (double)(D->rows * type_size(btype)) : 0;
+		char name[56];
+		snprintf(name, sizeof name, "gemm %lldx%lldx%lld%s", (long long)m, (long long)n,
+		         (long long)k, D->batch > 1 ? " batched" : "");
+		/* a batch's shared operand (stride 0) is read once */
+		gsim_count_gemm(name, 2.0 * (double)m * (double)n * (double)k * nb,
+		                ab * (A->stride ? nb : 1) + bb * (B->stride ? nb : 1) + cb * nb + biasb,
+		                db * nb);
+	}
 	std::vector<float> af(A->rows * A->cols), bf(B->rows * B->cols), prod((size_t)(m * n));
 	for (int32_t bi = 0; bi < D->batch; bi++) {
 		size_t oa = (size_t)bi * A->stride, ob = (size_t)bi * B->stride,

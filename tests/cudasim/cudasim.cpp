@@ -5,7 +5,9 @@
  * bf16 and float32) so that reading what was never written shows, and
  * every copy is checked against the allocation it touches. */
 #include "cudasim.h"
+#include "count.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +90,90 @@ static std::map<uintptr_t, size_t> allocs; /* device allocations: start -> bytes
 static size_t alloc_bytes;
 static const size_t TOTAL_BYTES = 80ull << 30;
 static const size_t STACK_BYTES = 256 << 10;
+
+/* ---- counting (count.h) ---- */
+
+[[noreturn]] static void fatal(const char *fmt, ...);
+
+int counting;                     /* between gsim_count(1) and (0) */
+static int count_mode = -1;       /* GSIM_COUNT=1: page-aligned memory */
+static volatile int armed;        /* device memory protected: in a launch */
+static std::vector<gsim_rec> recs;
+
+static int count_enabled(void)
+{
+	if (count_mode < 0) {
+		const char *c = getenv("GSIM_COUNT");
+		count_mode = c && strcmp(c, "0") != 0;
+	}
+	return count_mode;
+}
+
+static size_t pages(size_t n) { return (n + 4095) / 4096 * 4096; }
+
+static void add_rec(int kind, const char *name, double rd, double wr, double flops)
+{
+	gsim_rec r;
+	snprintf(r.name, sizeof r.name, "%s", name);
+	r.kind = kind;
+	r.rd = rd;
+	r.wr = wr;
+	r.flops = flops;
+	recs.push_back(r);
+}
+
+void count_flops(double f)
+{
+	if (armed)
+		recs.back().flops += f;
+}
+
+static void protect_all(int prot)
+{
+	for (auto &a : allocs)
+		if (mprotect((void *)a.first, pages(a.second), prot) != 0)
+			fatal("mprotect of %zu bytes of device memory failed", a.second);
+}
+
+/* A touched page of device memory during a launch: count it, once as read
+ * and once as written, and let the access through. */
+static void on_fault(int sig, siginfo_t *si, void *ucv)
+{
+	uintptr_t a = (uintptr_t)si->si_addr;
+	(void)sig;
+	if (armed) {
+		auto it = allocs.upper_bound(a);
+		if (it != allocs.begin() && a < (--it)->first + pages(it->second)) {
+			const ucontext_t *uc = (const ucontext_t *)ucv;
+			int wr = (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;
+			if (mprotect((void *)(a & ~(uintptr_t)4095), 4096,
+			             wr ? PROT_READ | PROT_WRITE : PROT_READ) != 0) {
+				static const char m[] = "cudasim: mprotect failed while counting (too "
+				                        "many mappings: raise vm.max_map_count)\n";
+				ssize_t w = write(2, m, sizeof m - 1);
+				(void)w;
+				_exit(3);
+			}
+			(wr ? recs.back().wr : recs.back().rd) += 4096;
+			return;
+		}
+	}
+	signal(SIGSEGV, SIG_DFL); /* not ours: fault again, as without counting */
+}
+
+static void counted_launch(const char *name, const std::function<void()> &run)
+{
+	if (!counting) {
+		run();
+		return;
+	}
+	add_rec(GSIM_KERNEL, name, 0, 0, 0);
+	protect_all(PROT_NONE);
+	armed = 1;
+	run();
+	armed = 0;
+	protect_all(PROT_READ | PROT_WRITE);
+}
 
 [[noreturn]] static void fatal(const char *fmt, ...)
 {
@@ -304,10 +390,12 @@ void run_grid(const cfg &c, const char *name, const void *fn, const std::functio
 	S.smem_bytes = c.smem;
 	S.smem = (unsigned char *)malloc(c.smem ? c.smem : 1);
 	std::mt19937 rng(12345);
-	for (unsigned z = 0; z < c.grid.z; z++)
-		for (unsigned y = 0; y < c.grid.y; y++)
-			for (unsigned x = 0; x < c.grid.x; x++)
-				run_block(dim3(x, y, z), c.grid, c.block, rng);
+	counted_launch(name, [&]() {
+		for (unsigned z = 0; z < c.grid.z; z++)
+			for (unsigned y = 0; y < c.grid.y; y++)
+				for (unsigned x = 0; x < c.grid.x; x++)
+					run_block(dim3(x, y, z), c.grid, c.block, rng);
+	});
 	free(S.smem);
 	S.smem = NULL;
 	S.f.clear();
@@ -472,11 +560,14 @@ cudaError_t cudaMalloc(void **p, size_t n)
 			*p = m == MAP_FAILED ? NULL : m;
 		} else {
 #if GSIM_ASAN
+			if (count_enabled())
+				fatal("GSIM_COUNT does not work under AddressSanitizer");
 			/* exactly n bytes, so that AddressSanitizer sees a kernel
 			 * step past the end (malloc aligns to 16, enough for uint4) */
 			*p = malloc(n ? n : 1);
 #else
-			*p = aligned_alloc(256, rounded);
+			/* counting protects whole pages: no two allocations share one */
+			*p = aligned_alloc(count_enabled() ? 4096 : 256, rounded);
 #endif
 			if (*p)
 				memset(*p, 0xff, n);
@@ -523,6 +614,15 @@ cudaError_t cudaFreeHost(void *p)
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind k)
 {
 	check_copy(dst, src, n, k);
+	if (counting) {
+		int d = is_device(dst), sr = is_device(src);
+		if (d && sr)
+			add_rec(GSIM_COPY, "copy", (double)n, (double)n, 0);
+		else if (d)
+			add_rec(GSIM_H2D, "copy to device", (double)n, 0, 0);
+		else if (sr)
+			add_rec(GSIM_D2H, "copy to host", (double)n, 0, 0);
+	}
 	memmove(dst, src, n);
 	return cudaSuccess;
 }
@@ -536,6 +636,8 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind
 cudaError_t cudaMemset(void *p, int v, size_t n)
 {
 	check_device(p, n, "cudaMemset");
+	if (counting)
+		add_rec(GSIM_MEMSET, "memset", 0, (double)n, 0);
 	memset(p, v, n);
 	return cudaSuccess;
 }
@@ -568,6 +670,76 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s)
 	return cudaSuccess;
 }
 cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+
+/* Events: tokens in stream order; no clock, so elapsed times are 0. */
+cudaError_t cudaEventCreate(cudaEvent_t *e)
+{
+	*e = (cudaEvent_t)malloc(1);
+	return *e ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e)
+{
+	free(e);
+	return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s)
+{
+	(void)e;
+	(void)s;
+	if (counting)
+		add_rec(GSIM_EVENT, "event", 0, 0, 0);
+	return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t e)
+{
+	(void)e;
+	return cudaSuccess;
+}
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b)
+{
+	(void)a;
+	(void)b;
+	*ms = 0;
+	return cudaSuccess;
+}
+
+void gsim_count(int on)
+{
+	static int installed;
+	if (on && !count_enabled())
+		fatal("gsim_count needs GSIM_COUNT=1 before the first cudaMalloc");
+	if (on && !installed) {
+		struct sigaction sa;
+		stack_t st;
+		st.ss_size = 1 << 16;
+		st.ss_sp = malloc(st.ss_size);
+		st.ss_flags = 0;
+		if (!st.ss_sp || sigaltstack(&st, NULL) != 0)
+			fatal("no signal stack for counting");
+		memset(&sa, 0, sizeof sa);
+		sa.sa_sigaction = on_fault;
+		sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(SIGSEGV, &sa, NULL) != 0)
+			fatal("cannot catch SIGSEGV for counting");
+		installed = 1;
+	}
+	if (on)
+		recs.clear();
+	counting = on;
+}
+
+size_t gsim_count_take(const struct gsim_rec **r)
+{
+	*r = recs.data();
+	return recs.size();
+}
+
+void gsim_count_gemm(const char *name, double flops, double rd, double wr)
+{
+	if (counting)
+		add_rec(GSIM_GEMM, name, rd, wr, flops);
+}
 
 cudaError_t cudaFuncSetAttribute(const void *fn, cudaFuncAttribute a, int v)
 {

@@ -65,6 +65,11 @@ void launch(const cfg &c, const char *name, void (*k)(P...), A &&...a)
 	run_grid(c, name, (const void *)k, [&]() { std::apply(k, args); });
 }
 
+/* Counting (tests/cudasim/count.h): tensor-core FLOPs of the running
+ * kernel, added by one lane a warp. */
+extern int counting;
+void count_flops(double f);
+
 void *dyn_smem(void);
 void sync_block(void);
 void sync_warp(void);
@@ -182,6 +187,8 @@ static inline void mma_sync(fragment<accumulator, M, N, K, float, void> &d,
                             const fragment<accumulator, M, N, K, float, void> &c)
 {
 	float out[M * N];
+	if (gsim::counting && gsim::lane() == 0)
+		gsim::count_flops(2.0 * M * N * K);
 	for (int i = 0; i < M; i++)
 		for (int j = 0; j < N; j++) {
 			float s = c.x[i * N + j];
