@@ -119,6 +119,8 @@ $(SIM)/selftest: $(SIM)/selftest.cpp $(SIM)/cudasim.o tests/cudasim/cudasim.h
 $(SIM)/memplan: tests/cudasim/memplan.c $(SIM_OBJ) $(LIB) $(SIM)/libcublasLt.so.13
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(SIM_LINK)
 
+$(SIM)/bench-gpu: tests/bench/bench_gpu.c $(SIM_OBJ) $(LIB) $(SIM)/libcublasLt.so.13
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(SIM_LINK)
 $(SIM)/gpumodel: tests/cudasim/gpumodel.c tests/cudasim/count.h $(SIM_OBJ) $(LIB) $(SIM)/libcublasLt.so.13
 	$(CC) $(CPPFLAGS) -Itests/cudasim $(CFLAGS) $(LDFLAGS) -o $@ $< $(SIM_LINK)
 
@@ -134,7 +136,8 @@ $(SIM)/allbin/.done: $(TOOLS) $(SIM_TOOLS)
 
 # What `all` builds besides the programs and unit tests.
 CUDA_ALL    = $(O)/tests/cuda-test $(O)/tests/bench-gpu \
-              $(SIM)/cuda-test $(SIM)/selftest $(SIM)/memplan $(SIM)/gpumodel $(SIM)/allbin/.done
+              $(SIM)/cuda-test $(SIM)/selftest $(SIM)/memplan $(SIM)/gpumodel \
+              $(SIM)/bench-gpu $(SIM)/allbin/.done
 
 # No GPU needed: the emulator's own checks, then all of cuda-test's on it
 # (about ten minutes on 2 cores; tests/cli/cudasim.sh runs the quick part).

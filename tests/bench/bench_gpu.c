@@ -1,13 +1,21 @@
 /* bench_gpu: the C side of bench-gpu.sh.  "bench-gpu probe" exits 0 when a
  * usable GPU is present (and names it); "bench-gpu MODEL B T STEPS
- * [recompute]" trains the preset MODEL (d12 ...) at micro-batch B and
+ * [recompute]" trains MODEL (a preset, d12 ..., or LAYERS/HEADS/WIDTH/VOCAB: model_spec.h) at micro-batch B and
  * context T on random tokens with AdamW on the GPU and prints one line:
  * tokens/s, step time, MFU against the card's dense bf16 peak (or
  * $PEAK_TFLOPS), and peak GPU memory held by the engine (attention as
  * GPT_CUDA_ATTENTION says); exits 1 when the loss is not finite.  A step
  * is the library's (train.h's train_step on the CUDA engine).  FLOPs
  * per token are 6 N + 12 L C T (N parameters, the PaLM / nanoGPT
- * estimate), the same formula bench_gpu_torch.py uses. */
+ * estimate), the same formula bench_gpu_torch.py uses.
+ *
+ * "bench-gpu phases MODEL B T STEPS [TSV]" times the phases of a step
+ * (gcuda_phases_on: embedding, each sublayer, attention, head, loss,
+ * optimizer; the same step make gpu-model counts: zero grad, forward and
+ * backward of one micro-batch, AdamW) with CUDA events, summed over the
+ * layers and averaged over STEPS, and prints each beside make gpu-model's
+ * prediction for the same attention path and B from TSV (its -o output,
+ * e.g. cuda/gpu-model.tsv) where it has one. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +29,121 @@
 #include "optim.h"
 #include "progress.h"
 #include "train.h"
+#include "model_spec.h"
+
+#define MAX_MARKS 4096
+#define MAX_NAMES 64
+
+/* make gpu-model's predicted ms for (att, B, T, phase), or -1. */
+static double predicted(const char *tsv, const char *att, int B, int T, const char *phase)
+{
+	FILE *f = tsv ? fopen(tsv, "r") : NULL;
+	char line[256], a[64], ph[128];
+	int b, t;
+	double ms, r = -1;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "%63[^\t]\t%d\t%d\t%127[^\t]\t%*d\t%*f\t%*f\t%*f\t%lf", a, &b, &t,
+		           ph, &ms) == 5 && t == T &&
+		    strcmp(a, att) == 0 && b == B && strcmp(ph, phase) == 0)
+			r = ms;
+	fclose(f);
+	return r;
+}
+
+/* bench-gpu phases MODEL B T STEPS [TSV] */
+static int phases(int argc, char **argv)
+{
+	struct gpt_config c;
+	struct gpt_model m;
+	struct adamw opt;
+	struct adamw_config ac;
+	struct gcuda_model *g;
+	struct gpt_rng r;
+	static const char *marks[MAX_MARKS];
+	static float ms[MAX_MARKS];
+	const char *names[MAX_NAMES], *tsv = argc == 7 ? argv[6] : NULL;
+	const char *a = getenv("GPT_CUDA_ATTENTION");
+	const char *att = a && (strcmp(a, "matmul") == 0 || strcmp(a, "batched") == 0) ? "batched" : "flash";
+	double sum[MAX_NAMES] = {0}, total = 0, ptotal = 0;
+	int calls[MAX_NAMES] = {0}, nn = 0, B, T, steps;
+	uint32_t *in, *tg;
+
+	if (argc != 6 && argc != 7)
+		die_usage("usage: bench-gpu phases MODEL B T STEPS [TSV]");
+	if (model_spec(argv[2], &c) != 0)
+		die_usage("unknown model: '%s'", argv[2]);
+	B = (int)cli_u64("B", argv[3], 1, 1 << 20);
+	T = (int)cli_u64("T", argv[4], 1, (uint64_t)c.n_ctx);
+	steps = (int)cli_u64("STEPS", argv[5], 1, 1 << 20);
+	if (!gcuda_available())
+		die("no usable gpu: '%s'", gcuda_why_not());
+	gpt_model_init(&m, &c);
+	gpt_model_init_weights(&m, 1);
+	adamw_config_default(&ac);
+	gpt_model_adamw_init(&m, &opt, &ac);
+	g = gcuda_model_init(&c);
+	gcuda_model_upload(g, &m);
+	gcuda_model_plan(g, B, T, 1, 0);
+	gcuda_adamw_init(g, &opt);
+	in = xcalloc((size_t)B * T, sizeof *in);
+	tg = xcalloc((size_t)B * T, sizeof *tg);
+	gpt_rng_seed(&r, 7);
+	for (int i = 0; i < B * T; i++) {
+		in[i] = (uint32_t)(gpt_rng_next(&r) % (uint64_t)c.vocab_size);
+		tg[i] = (uint32_t)(gpt_rng_next(&r) % (uint64_t)c.vocab_size);
+	}
+	for (int s = 0; s < 3 + steps; s++) { /* 3 untimed: modules, cuBLASLt's choices */
+		if (s == 3)
+			gcuda_phases_on(g, 1);
+		gcuda_model_zero_grad(g);
+		gcuda_model_forward_backward(g, in, tg, B, T, 1.0f);
+		gcuda_adamw_step(g, 3e-4f, 1.0f);
+		if (s < 3)
+			continue;
+		int n = gcuda_phases_take(g, MAX_MARKS, marks, ms);
+		for (int i = 0; i < n; i++) {
+			int k;
+			for (k = 0; k < nn && strcmp(names[k], marks[i]) != 0; k++)
+				;
+			if (k == nn) {
+				if (nn == MAX_NAMES)
+					die("over %d phase names", MAX_NAMES);
+				names[nn++] = marks[i];
+			}
+			sum[k] += ms[i];
+			calls[k]++;
+		}
+	}
+	printf("phases of one step, %s B=%d T=%d, %s attention, mean of %d steps (CUDA events)\n",
+	       argv[2], B, T, att, steps);
+	printf("  %-20s %6s %10s %10s %8s\n", "phase", "marks", "measured", "predicted", "ratio");
+	for (int k = 0; k < nn; k++) {
+		double me = sum[k] / steps, pr = predicted(tsv, att, B, T, names[k]);
+		total += me;
+		if (pr >= 0)
+			ptotal += pr;
+		printf("  %-20s %6d %8.3f ms", names[k], calls[k] / steps, me);
+		if (pr >= 0)
+			printf(" %7.3f ms %7.2fx\n", pr, me / pr);
+		else
+			printf(" %10s %8s\n", "-", "-");
+	}
+	printf("  %-20s %6s %8.3f ms", "step", "", total);
+	if (ptotal > 0)
+		printf(" %7.3f ms %7.2fx\n", ptotal, total / ptotal);
+	else
+		printf("   (no prediction: make gpu-model -o TSV)\n");
+	printf("phases: %.0f tok/s measured, %.0f predicted\n", B * T / (total / 1e3),
+	       ptotal > 0 ? B * T / (ptotal / 1e3) : 0.0);
+	gcuda_model_free(g);
+	adamw_free(&opt);
+	gpt_model_free(&m);
+	free(in);
+	free(tg);
+	return 0;
+}
 
 /* Wait for every step queued: the norm is read back once they are done. */
 static void wait_steps(struct engine *e)
@@ -56,9 +179,12 @@ int main(int argc, char **argv)
 		printf("peak_tflops %g\n", pk ? atof(pk) : d.peak_bf16_tflops);
 		return 0;
 	}
+	if (argc >= 2 && strcmp(argv[1], "phases") == 0)
+		return phases(argc, argv);
 	if (argc != 5 && !(argc == 6 && strcmp(argv[5], "recompute") == 0))
-		die_usage("usage: bench-gpu probe | bench-gpu MODEL B T STEPS [recompute]");
-	if (gpt_config_preset(argv[1], &c) != 0)
+		die_usage("usage: bench-gpu probe | bench-gpu MODEL B T STEPS [recompute] | "
+		          "bench-gpu phases MODEL B T STEPS [TSV]");
+	if (model_spec(argv[1], &c) != 0)
 		die_usage("unknown model: '%s'", argv[1]);
 	B = (int)cli_u64("B", argv[2], 1, 1 << 20);
 	T = (int)cli_u64("T", argv[3], 1, 1 << 20);

@@ -12,11 +12,13 @@
  * with the ceilings and efficiencies below, and the launches add up per
  * phase (the engine's own phase marks, gcuda_phases_on).
  *
- * Usage: gpumodel [-o TSV] [-k] [MODEL [B...]]
- *   MODEL  preset (default d12); B  micro-batches at T=1024 (16 32)
- *   -o     also write the predicted milliseconds per phase as TSV
- *          (attention, B, phase, ms), which bench-gpu prints beside its
- *          measurements
+ * Usage: gpumodel [-o TSV] [-k] [-t T] [MODEL [B...]]
+ *   MODEL  preset or L/H/C/V (model_spec.h; default d12); B  micro-batches
+ *          at T=1024 (default 16 32)
+ *   -t     the target context (default 1024)
+ *   -o     also write each phase as TSV (attention, B, T, phase, launches,
+ *          bytes read, bytes written, FLOPs, predicted ms), which
+ *          bench-gpu phases prints beside its measurements
  *   -k     list the 12 costliest launches of each table
  * GPT_CUDA_ATTENTION picks nothing here: both paths are modelled. */
 #include <limits.h>
@@ -31,6 +33,7 @@
 #include "io.h"
 #include "model.h"
 #include "optim.h"
+#include "../bench/model_spec.h"
 
 /* The ceilings, measured on an H200 in this workplace (issue 15). */
 #define BW_COPY 4.3e12     /* bytes/s, device-to-device copy */
@@ -44,10 +47,10 @@
 #define H2D_BW 25e9        /* pinned host to device */
 #define SYNC_S 20e-6       /* a copy to the host and the host's wait */
 
-#define T_TARGET 1024
 #define MAX_PH 4096
 
 static const int SB[3] = {1, 2, 1}, ST[3] = {256, 256, 512};
+static int T_TARGET = 1024; /* -t */
 
 struct rec {
 	struct gsim_rec r;
@@ -270,7 +273,9 @@ static void table(FILE *tsv, const char *att, const struct run *runs, const stru
 		       ph[k].launches, (ph[k].rd + ph[k].wr) / 1e9, ph[k].flops / 1e12, ph[k].s * 1e3,
 		       100 * ph[k].s / total, ph[k].by[0] * 1e3, ph[k].by[1] * 1e3, ph[k].by[2] * 1e3);
 		if (tsv)
-			fprintf(tsv, "%s\t%d\t%s\t%.4f\n", att, B, ph[k].name, ph[k].s * 1e3);
+			fprintf(tsv, "%s\t%d\t%d\t%s\t%d\t%.0f\t%.0f\t%.0f\t%.4f\n", att, B, T_TARGET,
+			        ph[k].name,
+			        ph[k].launches, ph[k].rd, ph[k].wr, ph[k].flops, ph[k].s * 1e3);
 	}
 	printf("  %-20s %8d %9.3f %9.3f %8.3f\n", "step", launches, bytes / 1e9, flops / 1e12,
 	       total * 1e3);
@@ -304,8 +309,10 @@ int main(int argc, char **argv)
 			tsv_path = argv[++i];
 		else if (strcmp(argv[i], "-k") == 0)
 			list = 1;
+		else if (strcmp(argv[i], "-t") == 0 && i + 1 < argc)
+			T_TARGET = atoi(argv[++i]);
 		else
-			die_usage("usage: gpumodel [-o TSV] [-k] [MODEL [B...]]");
+			die_usage("usage: gpumodel [-o TSV] [-k] [-t T] [MODEL [B...]]");
 	}
 	if (i < argc)
 		model = argv[i++];
@@ -313,7 +320,9 @@ int main(int argc, char **argv)
 		Bs[nB++] = atoi(argv[i]) > 0 ? atoi(argv[i]) : (die_usage("bad batch: '%s'", argv[i]), 1);
 	if (nB == 0)
 		nB = 2;
-	if (gpt_config_preset(model, &full) != 0)
+	if (T_TARGET < 1 || T_TARGET > 1 << 20)
+		die_usage("bad context for -t");
+	if (model_spec(model, &full) != 0)
 		die_usage("unknown model: '%s'", model);
 	if (setenv("GSIM_COUNT", "1", 1) != 0)
 		die_errno("setenv");
@@ -330,7 +339,7 @@ int main(int argc, char **argv)
 	if (tsv_path && !(tsv = fopen(tsv_path, "w")))
 		die_errno("cannot write '%s'", tsv_path);
 	if (tsv)
-		fprintf(tsv, "attention\tB\tphase\tms\n");
+		fprintf(tsv, "attention\tB\tT\tphase\tlaunches\tread\twritten\tflops\tms\n");
 	printf("gpu-model: %s (%zu parameters, padding included), one training step, predicted "
 	       "for an H200\n",
 	       model, full_params);
