@@ -42,6 +42,11 @@ int gcuda_available(void);
 /* Why gcuda_available() returned 0: a short lowercase reason, or "". */
 const char *gcuda_why_not(void);
 
+/* 1 when engines made now use flash attention (where the head size is
+ * 64): GPT_CUDA_ATTENTION unset or "flash"; 0 for "matmul" (or
+ * "batched"): the batched products.  Dies on another value. */
+int gcuda_attention_flash(void);
+
 struct gcuda_device {
 	char name[256];
 	int sm_major, sm_minor, multiprocessors;

@@ -31,7 +31,8 @@ struct algo_entry; /* runtime.cu's cache of cuBLASLt's choices */
 /* One stream and everything queued on it: a model, or a test hook. */
 struct gctx {
 	cudaStream_t s;
-	int flash; /* attention by flash.cu (GPT_CUDA_ATTENTION=flash) */
+	int flash; /* attention by flash.cu (gcuda_attention_flash) */
+	int gelu_kernel; /* GPT_CUDA_GELU=kernel: no GELU epilogue in cuBLASLt */
 	cublasLtHandle_t lt;
 	void *ws;
 	size_t bytes, peak; /* held now, most held */
@@ -42,8 +43,8 @@ struct gctx {
 
 /* Dies with gcuda_why_not() when there is no usable GPU. */
 void need_device(void);
-/* A stream, a cuBLASLt handle and its workspace; reads GPT_CUDA_ATTENTION
- * and GPT_CUDA_DEBUG.  Needs a device (dies otherwise). */
+/* A stream, a cuBLASLt handle and its workspace; reads GPT_CUDA_ATTENTION,
+ * GPT_CUDA_GELU and GPT_CUDA_DEBUG.  Needs a device (dies otherwise). */
 void ctx_init(struct gctx *x);
 void ctx_free(struct gctx *x);
 /* n bytes of device memory, counted in x; out of memory dies saying what
@@ -56,7 +57,10 @@ void dfree(struct gctx *x, void *p, size_t n);
  *   nt: D[M,N] = A[M,K] B[N,K]^T      nn: D[M,N] = A[M,K] B[K,N]
  *   tn: D[M,N] = A[K,M]^T B[K,N]
  * D = product (+ bias[N]) + beta Cm (Cm NULL: D itself); D is bf16, or
- * float32 with d_f32. */
+ * float32 with d_f32.  With gelu_pre (MM_NT, one bf16 product, no Cm, N
+ * divisible by 8): D = GELU(product + bias) and gelu_pre[M,N] the GELU's
+ * input, in cuBLASLt's epilogue; mm returns 0, having queued nothing,
+ * where cuBLASLt offers no algorithm for that (else 1). */
 enum mm_kind { MM_NT, MM_NN, MM_TN };
 
 struct mm_opt {
@@ -64,6 +68,7 @@ struct mm_opt {
 	const void *Cm;
 	float beta;
 	const bf16 *bias;
+	bf16 *gelu_pre;
 	int batch;
 	long long sa, sb, sd;
 };
@@ -78,7 +83,7 @@ void phase_on(struct gctx *x, int on);
  * now; marks start over. */
 int phase_take(struct gctx *x, int max, const char **names, float *ms);
 
-void mm(struct gctx *x, enum mm_kind kind, void *D, const bf16 *A, const bf16 *B, int M, int N,
+int mm(struct gctx *x, enum mm_kind kind, void *D, const bf16 *A, const bf16 *B, int M, int N,
         int K, const struct mm_opt *o);
 
 /* ---- layers.cu ---- */
@@ -86,6 +91,11 @@ void mm(struct gctx *x, enum mm_kind kind, void *D, const bf16 *A, const bf16 *B
 /* out[N,OC] = inp[N,C] W[OC,C]^T + bias (+ resid[N,OC] when given). */
 void linear_fwd(struct gctx *x, bf16 *out, const bf16 *inp, const bf16 *W, const bf16 *bias,
                 const bf16 *resid, int N, int C, int OC);
+/* out[N,OC] = GELU(pre), pre[N,OC] = inp W^T + bias: in one cuBLASLt call
+ * with the GELU epilogue where it can (not with GPT_CUDA_GELU=kernel),
+ * else the product then k_gelu_fwd. */
+void linear_gelu_fwd(struct gctx *x, bf16 *out, bf16 *pre, const bf16 *inp, const bf16 *W,
+                     const bf16 *bias, int N, int C, int OC);
 /* dinp = dout W (overwritten, when dinp); dW += dout^T inp; dbias +=
  * column sums of dout.  part: bias scratch (kernels.h). */
 void linear_bwd(struct gctx *x, bf16 *dinp, float *dW, float *dbias, float *part,

@@ -18,6 +18,22 @@ void linear_fwd(struct gctx *x, bf16 *out, const bf16 *inp, const bf16 *W, const
 	mm(x, MM_NT, out, inp, W, N, OC, C, &o);
 }
 
+void linear_gelu_fwd(struct gctx *x, bf16 *out, bf16 *pre, const bf16 *inp, const bf16 *W,
+                     const bf16 *bias, int N, int C, int OC)
+{
+	struct mm_opt o;
+	memset(&o, 0, sizeof o);
+	o.bias = bias;
+	if (!x->gelu_kernel && OC % 8 == 0) {
+		o.gelu_pre = pre;
+		if (mm(x, MM_NT, out, inp, W, N, OC, C, &o))
+			return;
+		o.gelu_pre = NULL;
+	}
+	mm(x, MM_NT, pre, inp, W, N, OC, C, &o);
+	k_gelu_fwd(out, pre, (size_t)N * OC, x->s);
+}
+
 void linear_bwd(struct gctx *x, bf16 *dinp, float *dW, float *dbias, float *part,
                 const bf16 *dout, const bf16 *inp, const bf16 *W, int N, int C, int OC)
 {

@@ -291,10 +291,17 @@ static void forward_queue(struct gcuda_model *g)
 		phase(x, "ln2");
 		k_layernorm_fwd(la->ln2, la->ln2_mean, la->ln2_rstd, la->res2, W16(g, o->ln2w),
 		                W16(g, o->ln2b), BT, C, x->s);
-		phase(x, "fc");
-		linear_fwd(x, la->fch, la->ln2, W16(g, o->fcw), W16(g, o->fcb), NULL, BT, C, 4 * C);
-		phase(x, "gelu");
-		k_gelu_fwd(la->fch_gelu, la->fch, (size_t)BT * 4 * C, x->s);
+		if (g->recompute) { /* the backward's recomputed GELU must be this one */
+			phase(x, "fc");
+			linear_fwd(x, la->fch, la->ln2, W16(g, o->fcw), W16(g, o->fcb), NULL, BT, C,
+			           4 * C);
+			phase(x, "gelu");
+			k_gelu_fwd(la->fch_gelu, la->fch, (size_t)BT * 4 * C, x->s);
+		} else {
+			phase(x, "fc+gelu"); /* GELU in cuBLASLt's epilogue, fch its input */
+			linear_gelu_fwd(x, la->fch_gelu, la->fch, la->ln2, W16(g, o->fcw),
+			                W16(g, o->fcb), BT, C, 4 * C);
+		}
 		phase(x, "mlp proj+residual");
 		linear_fwd(x, la->res3, la->fch_gelu, W16(g, o->mprojw), W16(g, o->mprojb), la->res2,
 		           BT, 4 * C, C);

@@ -267,13 +267,26 @@ void dfree(struct gctx *x, void *p, size_t n)
 	x->bytes -= n ? n : 1;
 }
 
+extern "C" int gcuda_attention_flash(void)
+{
+	const char *a = getenv("GPT_CUDA_ATTENTION");
+	if (!a || !*a || strcmp(a, "flash") == 0)
+		return 1;
+	if (strcmp(a, "matmul") == 0 || strcmp(a, "batched") == 0)
+		return 0;
+	die("GPT_CUDA_ATTENTION must be flash or matmul: '%s'", a);
+}
+
 void ctx_init(struct gctx *x)
 {
 	need_device();
 	memset(x, 0, sizeof *x);
 	{
-		const char *a = getenv("GPT_CUDA_ATTENTION");
-		x->flash = a && strcmp(a, "flash") == 0;
+		const char *a = getenv("GPT_CUDA_GELU");
+		x->flash = gcuda_attention_flash();
+		if (a && *a && strcmp(a, "kernel") != 0 && strcmp(a, "fused") != 0)
+			die("GPT_CUDA_GELU must be fused or kernel: '%s'", a);
+		x->gelu_kernel = a && strcmp(a, "kernel") == 0;
 		a = getenv("GPT_CUDA_DEBUG");
 		gcuda_debug = a && strcmp(a, "0") != 0;
 	}
@@ -366,6 +379,7 @@ struct lt_call {
 	void *D; int ldd; long long sD; int d_f32;
 	const void *Cm; float beta;
 	const bf16 *bias;
+	bf16 *aux; /* GELU_AUX(_BIAS): D = GELU(.), aux the GELU's input, ld m */
 	int batch;
 };
 
@@ -396,7 +410,8 @@ static void algo_key(struct algo_entry *e, const struct lt_call *c, const void *
 	memset(e, 0, sizeof *e);
 	e->k[0] = c->m; e->k[1] = c->n; e->k[2] = c->k; e->k[3] = c->ta; e->k[4] = c->tb;
 	e->k[5] = c->lda; e->k[6] = c->ldb; e->k[7] = c->ldd; e->k[8] = c->d_f32;
-	e->k[9] = c->bias != NULL; e->k[10] = c->batch; e->k[11] = c->beta != 0;
+	e->k[9] = (c->bias != NULL) | (c->aux != NULL) << 1 | (long long)align_of(c->aux) << 8;
+	e->k[10] = c->batch; e->k[11] = c->beta != 0;
 	e->k[12] = c->sA; e->k[13] = c->sB; e->k[14] = c->sD;
 	e->k[15] = (long long)align_of(c->A) << 24 | (long long)align_of(c->B) << 16 |
 	           (long long)align_of(Cm) << 8 | (align_of(c->D) & 0xff) |
@@ -438,7 +453,9 @@ static cublasLtMatrixLayout_t lt_layout(cudaDataType t, int rows, int cols, int 
 	return l;
 }
 
-static void lt_run(struct gctx *x, const struct lt_call *c)
+/* 0 only when c->aux asks for the GELU epilogue and cuBLASLt has no
+ * algorithm for it (nothing was queued); otherwise 1 or dies. */
+static int lt_run(struct gctx *x, const struct lt_call *c)
 {
 	cublasLtMatmulDesc_t desc;
 	cublasLtMatmulPreference_t pref;
@@ -457,11 +474,22 @@ static void lt_run(struct gctx *x, const struct lt_call *c)
 	                                          sizeof opa));
 	LT_CHECK(p_cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb,
 	                                          sizeof opb));
-	if (c->bias) {
-		cublasLtEpilogue_t ep = CUBLASLT_EPILOGUE_BIAS;
-		cudaDataType bt = CUDA_R_16BF;
+	if (c->bias || c->aux) {
+		cublasLtEpilogue_t ep = !c->aux ? CUBLASLT_EPILOGUE_BIAS
+		                        : c->bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS
+		                                  : CUBLASLT_EPILOGUE_GELU_AUX;
 		LT_CHECK(p_cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep,
 		                                          sizeof ep));
+	}
+	if (c->aux) { /* the GELU input in D's type and layout; ld divisible by 8 */
+		int64_t ald = c->m;
+		LT_CHECK(p_cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER,
+		                                          &c->aux, sizeof c->aux));
+		LT_CHECK(p_cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ald,
+		                                          sizeof ald));
+	}
+	if (c->bias) {
+		cudaDataType bt = CUDA_R_16BF;
 		LT_CHECK(p_cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
 		                                          &c->bias, sizeof c->bias));
 		LT_CHECK(p_cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
@@ -492,6 +520,14 @@ static void lt_run(struct gctx *x, const struct lt_call *c)
 	if (!algo_find(x, c, Cm, &heur.algo)) {
 		LT_CHECK(p_cublasLtMatmulAlgoGetHeuristic(x->lt, desc, la, lb, ld, ld, pref, 1, &heur,
 		                                          &found));
+		if (found == 0 && c->aux) {
+			LT_CHECK(p_cublasLtMatmulPreferenceDestroy(pref));
+			LT_CHECK(p_cublasLtMatrixLayoutDestroy(la));
+			LT_CHECK(p_cublasLtMatrixLayoutDestroy(lb));
+			LT_CHECK(p_cublasLtMatrixLayoutDestroy(ld));
+			LT_CHECK(p_cublasLtMatmulDescDestroy(desc));
+			return 0;
+		}
 		if (found == 0) {
 			char msg[256];
 			snprintf(msg, sizeof msg,
@@ -510,10 +546,11 @@ static void lt_run(struct gctx *x, const struct lt_call *c)
 	LT_CHECK(p_cublasLtMatrixLayoutDestroy(lb));
 	LT_CHECK(p_cublasLtMatrixLayoutDestroy(ld));
 	LT_CHECK(p_cublasLtMatmulDescDestroy(desc));
+	return 1;
 }
 
 /* mm(), as internal.h says: the column-major call on the transposes. */
-void mm(struct gctx *x, enum mm_kind kind, void *D, const bf16 *A, const bf16 *B, int M, int N,
+int mm(struct gctx *x, enum mm_kind kind, void *D, const bf16 *A, const bf16 *B, int M, int N,
         int K, const struct mm_opt *o)
 {
 	struct lt_call c;
@@ -532,12 +569,15 @@ void mm(struct gctx *x, enum mm_kind kind, void *D, const bf16 *A, const bf16 *B
 	c.Cm = o->Cm;
 	c.beta = o->beta;
 	c.bias = o->bias;
+	c.aux = o->gelu_pre;
 	c.batch = o->batch;
+	if (c.aux && (kind != MM_NT || c.batch > 1 || c.d_f32 || c.Cm || N % 8))
+		die("gpu model: the GELU epilogue is for one bf16 linear layer of width divisible by 8");
 	switch (kind) {
 	case MM_NT: c.ta = 1; c.lda = K; c.tb = 0; c.ldb = K; break;
 	case MM_NN: c.ta = 0; c.lda = N; c.tb = 0; c.ldb = K; break;
 	case MM_TN: c.ta = 0; c.lda = N; c.tb = 1; c.ldb = M; break;
 	}
-	lt_run(x, &c);
+	return lt_run(x, &c);
 }
 

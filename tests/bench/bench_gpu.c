@@ -64,8 +64,7 @@ static int phases(int argc, char **argv)
 	static const char *marks[MAX_MARKS];
 	static float ms[MAX_MARKS];
 	const char *names[MAX_NAMES], *tsv = argc == 7 ? argv[6] : NULL;
-	const char *a = getenv("GPT_CUDA_ATTENTION");
-	const char *att = a && (strcmp(a, "matmul") == 0 || strcmp(a, "batched") == 0) ? "batched" : "flash";
+	const char *att = gcuda_attention_flash() ? "flash" : "batched";
 	double sum[MAX_NAMES] = {0}, total = 0, ptotal = 0;
 	int calls[MAX_NAMES] = {0}, nn = 0, B, T, steps;
 	uint32_t *in, *tg;
@@ -163,7 +162,7 @@ int main(int argc, char **argv)
 	int B, T, steps, warm = 3, recompute;
 	double t0, dt, flops_tok, peak;
 	float loss = 0;
-	const char *pk = getenv("PEAK_TFLOPS"), *att = getenv("GPT_CUDA_ATTENTION");
+	const char *pk = getenv("PEAK_TFLOPS");
 
 	err_init(argv[0]);
 	if (argc == 2 && strcmp(argv[1], "probe") == 0) {
@@ -231,7 +230,7 @@ int main(int argc, char **argv)
 	       argv[1], B, T, B * T / dt, dt * 1e3,
 	       peak > 0 ? 100.0 * flops_tok * B * T / dt / (peak * 1e12) : 0.0,
 	       engine_peak_bytes(e) / 1073741824.0, loss,
-	       att && strcmp(att, "flash") == 0 ? "flash attention" : "batched-product attention",
+	       gcuda_attention_flash() ? "flash attention" : "batched-product attention",
 	       recompute ? ", recompute" : "");
 	engine_close(e);
 	free(in);

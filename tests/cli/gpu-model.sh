@@ -38,7 +38,7 @@ for att in batched flash; do
 		"$(sum $att 6 adamw)" $((16 * N)) 0.005
 	within "$att: AdamW writes 14 (weight, m, v, the bf16 copy)" "$(sum $att 7 adamw)" $((14 * N)) 0.005
 	check_eq "$att: forward GEMM FLOPs are 2 BT (12 C^2 L + C V)" \
-		"$(sum $att 8 'qkv|proj\+residual|fc|mlp proj\+residual|head')" $FWD
+		"$(sum $att 8 'qkv|proj\+residual|fc|fc\+gelu|mlp proj\+residual|head')" $FWD
 	check_eq "$att: backward GEMM FLOPs twice that" \
 		"$(sum $att 8 'qkv bwd|proj bwd|fc bwd|mlp proj bwd|head bwd')" $((2 * FWD))
 	within "$att: LayerNorm reads its input once (BT C bf16 a layer)" \

@@ -24,8 +24,9 @@
  *   1e-5; recomputation changes nothing (1e-6); per-position losses 1e-2;
  *   training: each of 100 losses within 2% of the CPU engine's.
  * Attention runs through the batched products unless GPT_CUDA_ATTENTION=
- * flash is set; test_attention_flash and test_model_flash check flash.cu
- * either way. */
+ * flash is set (the engine's default is flash: main sets matmul when the
+ * variable is unset, so that one run checks both paths);
+ * test_attention_flash and test_model_flash check flash.cu either way. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -489,7 +490,7 @@ static void model_case(int tied, int bias, int qkv_bias, int H, int C)
 	n = m.n_params;
 	rand_tokens(in, tg, (size_t)BT, c.vocab_size, 7);
 	printf(" model L=2 H=%d C=%d V=300 tied=%d bias=%d qkv_bias=%d, B=%d T=%d%s\n", H, C,
-	       tied, bias, qkv_bias, B, T, getenv("GPT_CUDA_ATTENTION") ? ", GPT_CUDA_ATTENTION set" : "");
+	       tied, bias, qkv_bias, B, T, gcuda_attention_flash() ? ", flash attention" : "");
 
 	g = gcuda_model_init(&c);
 	gcuda_model_plan(g, B, T, 1, 0);
@@ -564,17 +565,42 @@ static void model_case(int tied, int bias, int qkv_bias, int H, int C)
 		free(pc);
 	}
 
-	/* recomputation gives the same gradients */
+	/* recomputation gives the same gradients as the same forward without
+	 * it.  --recompute keeps the GELU in the engine's kernel (the backward
+	 * recomputes it there), so the comparison is with GPT_CUDA_GELU=kernel;
+	 * the default fused cuBLASLt epilogue rounds differently, close to it. */
 	{
-		float *g1 = zeros(n), *g2 = zeros(n);
+		float *g0 = zeros(n), *g1 = zeros(n), *g2 = zeros(n);
+		struct gcuda_model *gk;
+		struct gpt_model mk;
+		const char *was = getenv("GPT_CUDA_GELU");
+		char *keep = was ? strdup(was) : NULL;
 		gcuda_model_zero_grad(g);
 		gcuda_model_forward_backward(g, in, tg, B, T, 1.0f);
-		gcuda_model_download_grads(g, g1);
-		gcuda_model_plan(g, B, T, 1, 1);
-		gcuda_model_zero_grad(g);
-		gcuda_model_forward_backward(g, in, tg, B, T, 1.0f);
-		gcuda_model_download_grads(g, g2);
+		gcuda_model_download_grads(g, g0);
+		gpt_model_init(&mk, &c);
+		gcuda_model_download(g, &mk);
+		setenv("GPT_CUDA_GELU", "kernel", 1);
+		gk = gcuda_model_init(&c);
+		if (keep)
+			setenv("GPT_CUDA_GELU", keep, 1);
+		else
+			unsetenv("GPT_CUDA_GELU");
+		free(keep);
+		gcuda_model_plan(gk, B, T, 1, 0);
+		gcuda_model_upload(gk, &mk);
+		gcuda_model_zero_grad(gk);
+		gcuda_model_forward_backward(gk, in, tg, B, T, 1.0f);
+		gcuda_model_download_grads(gk, g1);
+		gcuda_model_plan(gk, B, T, 1, 1);
+		gcuda_model_zero_grad(gk);
+		gcuda_model_forward_backward(gk, in, tg, B, T, 1.0f);
+		gcuda_model_download_grads(gk, g2);
 		CMP("recompute gradients", g2, g1, n, 1e-6);
+		CMP("fused GELU against the kernel's", g0, g1, n, 2e-2);
+		gcuda_model_free(gk);
+		gpt_model_free(&mk);
+		free(g0);
 		free(g1);
 		free(g2);
 	}
@@ -600,9 +626,11 @@ static void test_model_untied_nobias(void)
  * GPT_CUDA_ATTENTION when an engine is made); width 64 per head. */
 static void test_model_flash(void)
 {
+	char *was = strdup(getenv("GPT_CUDA_ATTENTION") ? getenv("GPT_CUDA_ATTENTION") : "");
 	setenv("GPT_CUDA_ATTENTION", "flash", 1);
 	model_case(1, 1, 1, 2, 128);
-	unsetenv("GPT_CUDA_ATTENTION");
+	setenv("GPT_CUDA_ATTENTION", was, 1);
+	free(was);
 }
 
 /* The CUDA engine's table (cuda/engine.cu, what the programs call)
@@ -770,7 +798,7 @@ static void test_train_shakespeare(void)
 	cpu = train_engine("cpu", &c, 1337, B, T);
 	gpu = train_engine("cuda", &c, 1337, B, T);
 	printf(" training L=4 H=2 C=128 B=%d T=%d on %zu tinyshakespeare tokens%s\n", B, T, ntok,
-	       getenv("GPT_CUDA_ATTENTION") ? " (GPT_CUDA_ATTENTION set)" : "");
+	       gcuda_attention_flash() ? " (flash attention)" : "");
 	for (int s = 0; s < steps; s++) {
 		double lc, lgpu, d;
 		float lr = lr_schedule_at(&sch, s);
@@ -1021,6 +1049,7 @@ int main(int argc, char **argv)
 
 	(void)argc;
 	err_init(argv[0]);
+	setenv("GPT_CUDA_ATTENTION", "matmul", 0); /* see the top: flash by request */
 	/* CUDA_TEST_ONLY="name ...": test.h's TEST_ONLY by its older name
 	 * (e.g. the quick tests, under the CPU emulator of tests/cudasim) */
 	if (getenv("CUDA_TEST_ONLY"))

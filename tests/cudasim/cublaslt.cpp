@@ -8,6 +8,7 @@
  * gsim_check_range, exported by the test program). */
 #include <cblas.h>
 #include <cublasLt.h>
+#include <math.h>
 #include <cuda_bf16.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,8 @@ struct desc {
 	cublasOperation_t ta = CUBLAS_OP_N, tb = CUBLAS_OP_N;
 	cublasLtEpilogue_t ep = CUBLASLT_EPILOGUE_DEFAULT;
 	const void *bias = nullptr;
+	void *aux = nullptr; /* GELU_AUX: the GELU's input, D's type, ld aux_ld */
+	int64_t aux_ld = 0;
 	cudaDataType_t bias_type = CUDA_R_32F;
 	int bias_type_set = 0;
 };
@@ -37,6 +40,18 @@ struct layout {
 	int32_t batch = 1;
 	int64_t stride = 0;
 };
+
+int gelu_aux(const desc *x)
+{
+	return x->ep == CUBLASLT_EPILOGUE_GELU_AUX || x->ep == CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
+}
+
+/* The documentation names no formula; GPT-2's tanh form is assumed (the
+ * GPU run's comparison with the CPU engine checks it). */
+float gelu(float v)
+{
+	return 0.5f * v * (1.0f + tanhf(0.7978845608f * (v + 0.044715f * v * v * v)));
+}
 
 size_t type_size(cudaDataType_t t)
 {
@@ -135,8 +150,17 @@ cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d,
 	case CUBLASLT_MATMUL_DESC_EPILOGUE:
 		if (n != sizeof(uint32_t)) return bad("EPILOGUE size");
 		memcpy(&x->ep, buf, n);
-		if (x->ep != CUBLASLT_EPILOGUE_DEFAULT && x->ep != CUBLASLT_EPILOGUE_BIAS)
+		if (x->ep != CUBLASLT_EPILOGUE_DEFAULT && x->ep != CUBLASLT_EPILOGUE_BIAS &&
+		    x->ep != CUBLASLT_EPILOGUE_GELU_AUX && x->ep != CUBLASLT_EPILOGUE_GELU_AUX_BIAS)
 			return bad("epilogue not modelled");
+		break;
+	case CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER:
+		if (n != sizeof(void *)) return bad("EPILOGUE_AUX_POINTER size");
+		memcpy(&x->aux, buf, n);
+		break;
+	case CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD:
+		if (n != sizeof(int64_t)) return bad("EPILOGUE_AUX_LD size");
+		memcpy(&x->aux_ld, buf, n);
 		break;
 	case CUBLASLT_MATMUL_DESC_BIAS_POINTER:
 		if (n != sizeof(void *)) return bad("BIAS_POINTER size");
@@ -231,9 +255,18 @@ static cublasStatus_t check_shapes(const desc *x, const layout *A, const layout 
 		return bad("C and D differ in type or shape");
 	if (A->batch != D->batch || B->batch != D->batch || C->batch != D->batch)
 		return bad("batch counts differ");
-	if (x->ep == CUBLASLT_EPILOGUE_BIAS && !x->bias)
+	int has_bias = x->ep == CUBLASLT_EPILOGUE_BIAS || x->ep == CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
+	if (has_bias && !x->bias)
 		return bad("BIAS epilogue without a bias pointer");
-	if (x->ep == CUBLASLT_EPILOGUE_BIAS && x->bias_type_set && x->bias_type != D->type &&
+	if (gelu_aux(x) && !x->aux)
+		return bad("GELU_AUX epilogue without an aux pointer");
+	/* the header: "Must be divisible by 8 and be no less than the number
+	 * of rows in the output matrix" */
+	if (gelu_aux(x) && (x->aux_ld % 8 != 0 || x->aux_ld < (int64_t)D->rows))
+		return bad("GELU aux leading dimension not divisible by 8 or under D's rows");
+	if (gelu_aux(x) && D->batch > 1)
+		return bad("batched GELU_AUX is not modelled");
+	if (has_bias && x->bias_type_set && x->bias_type != D->type &&
 	    !(D->type == CUDA_R_32F && x->bias_type == CUDA_R_16BF))
 		return bad("bias type does not suit D's type");
 	return CUBLAS_STATUS_SUCCESS;
@@ -283,22 +316,26 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t dsc, cons
 	if (bt != 0)
 		gsim_check_range(Cp, span(C), "cublasLtMatmul C");
 	cudaDataType_t btype = x->bias_type_set ? x->bias_type : D->type;
-	if (x->ep == CUBLASLT_EPILOGUE_BIAS)
+	int has_bias = x->ep == CUBLASLT_EPILOGUE_BIAS || x->ep == CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
+	if (has_bias)
 		gsim_check_range(x->bias, D->rows * type_size(btype), "cublasLtMatmul bias");
+	if (gelu_aux(x))
+		gsim_check_range(x->aux, ((size_t)x->aux_ld * (D->cols - 1) + D->rows) * type_size(D->type),
+		                 "cublasLtMatmul GELU aux");
 	int64_t m = (int64_t)D->rows, n = (int64_t)D->cols, k = (int64_t)(x->ta == CUBLAS_OP_N ? A->cols : A->rows);
 	{ /* the work, for make gpu-model (count.h) */
 		double nb = (double)D->batch, ab = (double)(A->rows * A->cols * type_size(A->type)),
 		       bb = (double)(B->rows * B->cols * type_size(B->type)),
 		       cb = bt != 0 ? (double)(C->rows * C->cols * type_size(C->type)) : 0,
 		       db = (double)(D->rows * D->cols * type_size(D->type)),
-		       biasb = x->ep == CUBLASLT_EPILOGUE_BIAS ? (double)(D->rows * type_size(btype)) : 0;
+		       biasb = has_bias ? (double)(D->rows * type_size(btype)) : 0;
 		char name[56];
 		snprintf(name, sizeof name, "gemm %lldx%lldx%lld%s", (long long)m, (long long)n,
 		         (long long)k, D->batch > 1 ? " batched" : "");
 		/* a batch's shared operand (stride 0) is read once */
 		gsim_count_gemm(name, 2.0 * (double)m * (double)n * (double)k * nb,
 		                ab * (A->stride ? nb : 1) + bb * (B->stride ? nb : 1) + cb * nb + biasb,
-		                db * nb);
+		                db * nb * (gelu_aux(x) ? 2 : 1));
 	}
 	std::vector<float> af(A->rows * A->cols), bf(B->rows * B->cols), prod((size_t)(m * n));
 	for (int32_t bi = 0; bi < D->batch; bi++) {
@@ -316,8 +353,12 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t dsc, cons
 				float v = (float)a * prod[(size_t)(i + j * m)];
 				if (bt != 0)
 					v += (float)bt * (float)get(Cp, C->type, oc + (size_t)(i + j * C->ld));
-				if (x->ep == CUBLASLT_EPILOGUE_BIAS)
+				if (has_bias)
 					v += (float)get(x->bias, btype, (size_t)i);
+				if (gelu_aux(x)) {
+					put(x->aux, D->type, (size_t)(i + j * x->aux_ld), v);
+					v = gelu(v);
+				}
 				put(Dp, D->type, od + (size_t)(i + j * D->ld), v);
 			}
 	}

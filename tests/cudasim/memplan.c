@@ -67,7 +67,6 @@ int main(int argc, char **argv)
 	struct gcuda_model *g;
 	int B, T, recompute = 0, step = 0;
 	size_t weights;
-	const char *att = getenv("GPT_CUDA_ATTENTION");
 
 	err_init(argv[0]);
 	for (int i = 4; i < argc; i++) {
@@ -95,7 +94,7 @@ int main(int argc, char **argv)
 	gcuda_adamw_init(g, &opt);
 	printf("%s B=%d T=%d %s%s: %.2f GiB (weights %.2f GiB; gradients, AdamW and "
 	       "activations %.2f GiB)\n",
-	       argv[1], B, T, att && strcmp(att, "flash") == 0 ? "flash" : "batched",
+	       argv[1], B, T, gcuda_attention_flash() ? "flash" : "batched",
 	       recompute ? " recompute" : "", gcuda_model_peak_bytes(g) / 1073741824.0,
 	       weights / 1073741824.0, (gcuda_model_peak_bytes(g) - weights) / 1073741824.0);
 	fflush(stdout);
