@@ -59,8 +59,10 @@ void dfree(struct gctx *x, void *p, size_t n);
  * D = product (+ bias[N]) + beta Cm (Cm NULL: D itself); D is bf16, or
  * float32 with d_f32.  With gelu_pre (MM_NT, one bf16 product, no Cm, N
  * divisible by 8): D = GELU(product + bias) and gelu_pre[M,N] the GELU's
- * input, in cuBLASLt's epilogue; mm returns 0, having queued nothing,
- * where cuBLASLt offers no algorithm for that (else 1). */
+ * input, in cuBLASLt's epilogue; with dgelu_pre (no bias or Cm, N
+ * divisible by 8): D = product * GELU'(dgelu_pre[M,N]), the gradient
+ * through a GELU.  mm returns 0, having queued nothing, where cuBLASLt
+ * offers no algorithm for an epilogue asked for (else 1). */
 enum mm_kind { MM_NT, MM_NN, MM_TN };
 
 struct mm_opt {
@@ -69,6 +71,7 @@ struct mm_opt {
 	float beta;
 	const bf16 *bias;
 	bf16 *gelu_pre;
+	const bf16 *dgelu_pre;
 	int batch;
 	long long sa, sb, sd;
 };
@@ -97,9 +100,15 @@ void linear_fwd(struct gctx *x, bf16 *out, const bf16 *inp, const bf16 *W, const
 void linear_gelu_fwd(struct gctx *x, bf16 *out, bf16 *pre, const bf16 *inp, const bf16 *W,
                      const bf16 *bias, int N, int C, int OC);
 /* dinp = dout W (overwritten, when dinp); dW += dout^T inp; dbias +=
- * column sums of dout.  part: bias scratch (kernels.h). */
+ * column sums of dout.  part: bias scratch (kernels.h).  With gelu_pre
+ * (the input of the GELU that made inp), dinp is the gradient of that
+ * input, dout W times GELU': in cuBLASLt's DGELU epilogue where it can
+ * (not with GPT_CUDA_GELU=kernel), else the product then k_gelu_bwd. */
 void linear_bwd(struct gctx *x, bf16 *dinp, float *dW, float *dbias, float *part,
                 const bf16 *dout, const bf16 *inp, const bf16 *W, int N, int C, int OC);
+void linear_bwd_gelu(struct gctx *x, bf16 *dinp, const bf16 *gelu_pre, float *dW, float *dbias,
+                     float *part, const bf16 *dout, const bf16 *inp, const bf16 *W, int N, int C,
+                     int OC);
 
 /* Scratch for attention: per-head copies and the T x T matrices. */
 struct attn_buf {

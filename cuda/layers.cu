@@ -37,10 +37,28 @@ void linear_gelu_fwd(struct gctx *x, bf16 *out, bf16 *pre, const bf16 *inp, cons
 void linear_bwd(struct gctx *x, bf16 *dinp, float *dW, float *dbias, float *part,
                 const bf16 *dout, const bf16 *inp, const bf16 *W, int N, int C, int OC)
 {
+	linear_bwd_gelu(x, dinp, NULL, dW, dbias, part, dout, inp, W, N, C, OC);
+}
+
+void linear_bwd_gelu(struct gctx *x, bf16 *dinp, const bf16 *gelu_pre, float *dW, float *dbias,
+                     float *part, const bf16 *dout, const bf16 *inp, const bf16 *W, int N, int C,
+                     int OC)
+{
 	struct mm_opt o;
 	memset(&o, 0, sizeof o);
-	if (dinp)
-		mm(x, MM_NN, dinp, dout, W, N, C, OC, &o);
+	if (dinp) {
+		int fused = 0;
+		if (gelu_pre && !x->gelu_kernel && C % 8 == 0) {
+			o.dgelu_pre = gelu_pre;
+			fused = mm(x, MM_NN, dinp, dout, W, N, C, OC, &o);
+			o.dgelu_pre = NULL;
+		}
+		if (!fused) {
+			mm(x, MM_NN, dinp, dout, W, N, C, OC, &o);
+			if (gelu_pre)
+				k_gelu_bwd(dinp, gelu_pre, (size_t)N * C, x->s);
+		}
+	}
 	o.d_f32 = 1;
 	o.beta = 1.0f;
 	mm(x, MM_TN, dW, dout, inp, OC, C, N, &o);

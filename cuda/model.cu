@@ -420,11 +420,10 @@ extern "C" void gcuda_model_backward(struct gcuda_model *g, float scale)
 			                W16(g, o->ln2b), BT, C, x->s);
 			k_gelu_fwd(la->fch_gelu, la->fch, (size_t)BT * 4 * C, x->s);
 		}
-		phase(x, "mlp proj bwd");
-		linear_bwd(x, g->d4C, G32(g, o->mprojw), G32(g, o->mprojb), g->part, g->dres_bf,
-		           la->fch_gelu, W16(g, o->mprojw), BT, 4 * C, C);
-		phase(x, "gelu bwd");
-		k_gelu_bwd(g->d4C, la->fch, (size_t)BT * 4 * C, x->s);
+		phase(x, "mlp proj+gelu bwd");
+		/* and through the GELU: d4C is the gradient of its input fch */
+		linear_bwd_gelu(x, g->d4C, la->fch, G32(g, o->mprojw), G32(g, o->mprojb), g->part,
+		                g->dres_bf, la->fch_gelu, W16(g, o->mprojw), BT, 4 * C, C);
 		phase(x, "fc bwd");
 		linear_bwd(x, g->dC, G32(g, o->fcw), G32(g, o->fcb), g->part, g->d4C, la->ln2,
 		           W16(g, o->fcw), BT, C, 4 * C);

@@ -380,6 +380,7 @@ struct lt_call {
 	const void *Cm; float beta;
 	const bf16 *bias;
 	bf16 *aux; /* GELU_AUX(_BIAS): D = GELU(.), aux the GELU's input, ld m */
+	const bf16 *daux; /* DGELU: D = product * GELU'(daux), ld m */
 	int batch;
 };
 
@@ -410,7 +411,8 @@ static void algo_key(struct algo_entry *e, const struct lt_call *c, const void *
 	memset(e, 0, sizeof *e);
 	e->k[0] = c->m; e->k[1] = c->n; e->k[2] = c->k; e->k[3] = c->ta; e->k[4] = c->tb;
 	e->k[5] = c->lda; e->k[6] = c->ldb; e->k[7] = c->ldd; e->k[8] = c->d_f32;
-	e->k[9] = (c->bias != NULL) | (c->aux != NULL) << 1 | (long long)align_of(c->aux) << 8;
+	e->k[9] = (c->bias != NULL) | (c->aux != NULL) << 1 | (c->daux != NULL) << 2 |
+	          (long long)align_of(c->aux ? (const void *)c->aux : c->daux) << 8;
 	e->k[10] = c->batch; e->k[11] = c->beta != 0;
 	e->k[12] = c->sA; e->k[13] = c->sB; e->k[14] = c->sD;
 	e->k[15] = (long long)align_of(c->A) << 24 | (long long)align_of(c->B) << 16 |
@@ -453,7 +455,7 @@ static cublasLtMatrixLayout_t lt_layout(cudaDataType t, int rows, int cols, int 
 	return l;
 }
 
-/* 0 only when c->aux asks for the GELU epilogue and cuBLASLt has no
+/* 0 only when c->aux or daux asks for a GELU epilogue and cuBLASLt has no
  * algorithm for it (nothing was queued); otherwise 1 or dies. */
 static int lt_run(struct gctx *x, const struct lt_call *c)
 {
@@ -474,17 +476,19 @@ static int lt_run(struct gctx *x, const struct lt_call *c)
 	                                          sizeof opa));
 	LT_CHECK(p_cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb,
 	                                          sizeof opb));
-	if (c->bias || c->aux) {
-		cublasLtEpilogue_t ep = !c->aux ? CUBLASLT_EPILOGUE_BIAS
+	if (c->bias || c->aux || c->daux) {
+		cublasLtEpilogue_t ep = c->daux ? CUBLASLT_EPILOGUE_DGELU
+		                        : !c->aux ? CUBLASLT_EPILOGUE_BIAS
 		                        : c->bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS
 		                                  : CUBLASLT_EPILOGUE_GELU_AUX;
 		LT_CHECK(p_cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep,
 		                                          sizeof ep));
 	}
-	if (c->aux) { /* the GELU input in D's type and layout; ld divisible by 8 */
+	if (c->aux || c->daux) { /* the GELU input, D's type and layout; ld divisible by 8 */
 		int64_t ald = c->m;
+		const void *ap = c->aux ? (const void *)c->aux : (const void *)c->daux;
 		LT_CHECK(p_cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER,
-		                                          &c->aux, sizeof c->aux));
+		                                          &ap, sizeof ap));
 		LT_CHECK(p_cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ald,
 		                                          sizeof ald));
 	}
@@ -520,7 +524,7 @@ static int lt_run(struct gctx *x, const struct lt_call *c)
 	if (!algo_find(x, c, Cm, &heur.algo)) {
 		LT_CHECK(p_cublasLtMatmulAlgoGetHeuristic(x->lt, desc, la, lb, ld, ld, pref, 1, &heur,
 		                                          &found));
-		if (found == 0 && c->aux) {
+		if (found == 0 && (c->aux || c->daux)) {
 			LT_CHECK(p_cublasLtMatmulPreferenceDestroy(pref));
 			LT_CHECK(p_cublasLtMatrixLayoutDestroy(la));
 			LT_CHECK(p_cublasLtMatrixLayoutDestroy(lb));
@@ -570,9 +574,12 @@ int mm(struct gctx *x, enum mm_kind kind, void *D, const bf16 *A, const bf16 *B,
 	c.beta = o->beta;
 	c.bias = o->bias;
 	c.aux = o->gelu_pre;
+	c.daux = o->dgelu_pre;
 	c.batch = o->batch;
 	if (c.aux && (kind != MM_NT || c.batch > 1 || c.d_f32 || c.Cm || N % 8))
 		die("gpu model: the GELU epilogue is for one bf16 linear layer of width divisible by 8");
+	if (c.daux && (c.aux || c.bias || c.batch > 1 || c.d_f32 || c.Cm || N % 8))
+		die("gpu model: the DGELU epilogue is for one bf16 product of width divisible by 8");
 	switch (kind) {
 	case MM_NT: c.ta = 1; c.lda = K; c.tb = 0; c.ldb = K; break;
 	case MM_NN: c.ta = 0; c.lda = N; c.tb = 0; c.ldb = K; break;

@@ -46,11 +46,20 @@ int gelu_aux(const desc *x)
 	return x->ep == CUBLASLT_EPILOGUE_GELU_AUX || x->ep == CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
 }
 
+int uses_aux(const desc *x) { return gelu_aux(x) || x->ep == CUBLASLT_EPILOGUE_DGELU; }
+
 /* The documentation names no formula; GPT-2's tanh form is assumed (the
  * GPU run's comparison with the CPU engine checks it). */
 float gelu(float v)
 {
 	return 0.5f * v * (1.0f + tanhf(0.7978845608f * (v + 0.044715f * v * v * v)));
+}
+
+float gelu_grad(float v)
+{
+	float t = tanhf(0.7978845608f * (v + 0.044715f * v * v * v));
+	return 0.5f * (1.0f + t) +
+	       0.5f * v * (1.0f - t * t) * 0.7978845608f * (1.0f + 3.0f * 0.044715f * v * v);
 }
 
 size_t type_size(cudaDataType_t t)
@@ -151,7 +160,8 @@ cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d,
 		if (n != sizeof(uint32_t)) return bad("EPILOGUE size");
 		memcpy(&x->ep, buf, n);
 		if (x->ep != CUBLASLT_EPILOGUE_DEFAULT && x->ep != CUBLASLT_EPILOGUE_BIAS &&
-		    x->ep != CUBLASLT_EPILOGUE_GELU_AUX && x->ep != CUBLASLT_EPILOGUE_GELU_AUX_BIAS)
+		    x->ep != CUBLASLT_EPILOGUE_GELU_AUX && x->ep != CUBLASLT_EPILOGUE_GELU_AUX_BIAS &&
+		    x->ep != CUBLASLT_EPILOGUE_DGELU)
 			return bad("epilogue not modelled");
 		break;
 	case CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER:
@@ -258,14 +268,14 @@ static cublasStatus_t check_shapes(const desc *x, const layout *A, const layout 
 	int has_bias = x->ep == CUBLASLT_EPILOGUE_BIAS || x->ep == CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
 	if (has_bias && !x->bias)
 		return bad("BIAS epilogue without a bias pointer");
-	if (gelu_aux(x) && !x->aux)
-		return bad("GELU_AUX epilogue without an aux pointer");
+	if (uses_aux(x) && !x->aux)
+		return bad("GELU_AUX or DGELU epilogue without an aux pointer");
 	/* the header: "Must be divisible by 8 and be no less than the number
 	 * of rows in the output matrix" */
-	if (gelu_aux(x) && (x->aux_ld % 8 != 0 || x->aux_ld < (int64_t)D->rows))
+	if (uses_aux(x) && (x->aux_ld % 8 != 0 || x->aux_ld < (int64_t)D->rows))
 		return bad("GELU aux leading dimension not divisible by 8 or under D's rows");
-	if (gelu_aux(x) && D->batch > 1)
-		return bad("batched GELU_AUX is not modelled");
+	if (uses_aux(x) && D->batch > 1)
+		return bad("batched GELU epilogues are not modelled");
 	if (has_bias && x->bias_type_set && x->bias_type != D->type &&
 	    !(D->type == CUDA_R_32F && x->bias_type == CUDA_R_16BF))
 		return bad("bias type does not suit D's type");
@@ -319,7 +329,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t dsc, cons
 	int has_bias = x->ep == CUBLASLT_EPILOGUE_BIAS || x->ep == CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
 	if (has_bias)
 		gsim_check_range(x->bias, D->rows * type_size(btype), "cublasLtMatmul bias");
-	if (gelu_aux(x))
+	if (uses_aux(x))
 		gsim_check_range(x->aux, ((size_t)x->aux_ld * (D->cols - 1) + D->rows) * type_size(D->type),
 		                 "cublasLtMatmul GELU aux");
 	int64_t m = (int64_t)D->rows, n = (int64_t)D->cols, k = (int64_t)(x->ta == CUBLAS_OP_N ? A->cols : A->rows);
@@ -328,13 +338,14 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t dsc, cons
 		       bb = (double)(B->rows * B->cols * type_size(B->type)),
 		       cb = bt != 0 ? (double)(C->rows * C->cols * type_size(C->type)) : 0,
 		       db = (double)(D->rows * D->cols * type_size(D->type)),
-		       biasb = has_bias ? (double)(D->rows * type_size(btype)) : 0;
+		       biasb = has_bias ? (double)(D->rows * type_size(btype)) : 0,
+		       auxr = x->ep == CUBLASLT_EPILOGUE_DGELU ? db : 0;
 		char name[56];
 		snprintf(name, sizeof name, "gemm %lldx%lldx%lld%s", (long long)m, (long long)n,
 		         (long long)k, D->batch > 1 ? " batched" : "");
 		/* a batch's shared operand (stride 0) is read once */
 		gsim_count_gemm(name, 2.0 * (double)m * (double)n * (double)k * nb,
-		                ab * (A->stride ? nb : 1) + bb * (B->stride ? nb : 1) + cb * nb + biasb,
+		                ab * (A->stride ? nb : 1) + bb * (B->stride ? nb : 1) + cb * nb + biasb + auxr,
 		                db * nb * (gelu_aux(x) ? 2 : 1));
 	}
 	std::vector<float> af(A->rows * A->cols), bf(B->rows * B->cols), prod((size_t)(m * n));
@@ -358,6 +369,8 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t dsc, cons
 				if (gelu_aux(x)) {
 					put(x->aux, D->type, (size_t)(i + j * x->aux_ld), v);
 					v = gelu(v);
+				} else if (x->ep == CUBLASLT_EPILOGUE_DGELU) {
+					v *= gelu_grad((float)get(x->aux, D->type, (size_t)(i + j * x->aux_ld)));
 				}
 				put(Dp, D->type, od + (size_t)(i + j * D->ld), v);
 			}

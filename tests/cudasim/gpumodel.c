@@ -66,7 +66,7 @@ struct run {
 static const char *const layer_phases[] = {
 	"ln1", "qkv", "attention", "proj+residual", "ln2", "fc", "gelu", "fc+gelu",
 	"mlp proj+residual",
-	"recompute", "mlp proj bwd", "gelu bwd", "fc bwd", "ln2 bwd", "proj bwd",
+	"recompute", "mlp proj bwd", "mlp proj+gelu bwd", "gelu bwd", "fc bwd", "ln2 bwd", "proj bwd",
 	"attention bwd", "qkv bwd", "ln1 bwd", NULL};
 static const char *const param_phases[] = {"zero grad", "grad norm", "adamw", NULL};
 
