@@ -110,7 +110,10 @@ void gcuda_adamw_init(struct gcuda_model *g, const struct adamw *opt);
 /* One AdamW step at rate lr, after clipping the gradient to global norm
  * max_norm (<= 0: no clipping), exactly as optim.h's adamw_step with
  * grad_clip_scale(grad_global_norm(grads), max_norm), all on the GPU
- * without waiting.  The bf16 weight copies are refreshed. */
+ * without waiting.  The norm is the one gcuda_model_grad_norm measured
+ * when the gradients have not changed since (one pass a step, as
+ * train_step asks for it first), else measured here.  The bf16 weight
+ * copies are refreshed. */
 void gcuda_adamw_step(struct gcuda_model *g, float lr, float max_norm);
 /* The gradient norm the last gcuda_adamw_step measured (before clipping);
  * waits. */

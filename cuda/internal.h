@@ -152,6 +152,7 @@ struct gcuda_model {
 	bf16 *wb;               /* bf16 copies, tensors BF16_ALIGN aligned */
 	/* optimizer */
 	float *m, *v, *norm;
+	int norm_fresh;         /* norm is of the gradients as they are now */
 	double *norm_part;
 	size_t *t_off, *t_boff;
 	int *t_decay;

@@ -82,6 +82,7 @@ extern "C" void gcuda_model_plan(struct gcuda_model *g, int B, int T, int traini
 	if (training && !g->grads) {
 		g->grads = (float *)dalloc(&g->x, g->L.n_params * sizeof(float), "gradients");
 		CUDA_CHECK(cudaMemsetAsync(g->grads, 0, g->L.n_params * sizeof(float), g->x.s));
+		g->norm_fresh = 0;
 	}
 	g->B = B;
 	g->T = T;
@@ -196,6 +197,7 @@ extern "C" void gcuda_model_upload_grads(struct gcuda_model *g, const float *src
 {
 	if (!g->grads)
 		die("gpu model: no gradients before a training plan");
+	g->norm_fresh = 0;
 	CUDA_CHECK(cudaMemcpyAsync(g->grads, src, g->L.n_params * sizeof(float),
 	                           cudaMemcpyHostToDevice, g->x.s));
 	CUDA_CHECK(cudaStreamSynchronize(g->x.s));
@@ -382,6 +384,7 @@ extern "C" void gcuda_model_zero_grad(struct gcuda_model *g)
 	if (!g->grads)
 		return;
 	phase(&g->x, "zero grad");
+	g->norm_fresh = 0;
 	CUDA_CHECK(cudaMemsetAsync(g->grads, 0, g->L.n_params * sizeof(float), g->x.s));
 }
 
@@ -397,6 +400,7 @@ extern "C" void gcuda_model_backward(struct gcuda_model *g, float scale)
 	if (!g->training || !g->has_targets)
 		die("gpu model: backward needs a training plan and a forward with targets");
 	dscale = g->counted ? scale / (float)g->counted : 0.0f;
+	g->norm_fresh = 0;
 	phase(x, "loss bwd");
 	k_xent_bwd(g->logits, g->row_lse, tg, dscale, BT, c->vocab_size, c->padded_vocab, x->s);
 	/* head; its weight gradient lands in wte's when tied */
@@ -465,10 +469,13 @@ extern "C" float gcuda_model_grad_norm(struct gcuda_model *g)
 	float n;
 	if (!g->grads)
 		die("gpu model: no gradients before a training plan");
+	phase(&g->x, "grad norm");
 	k_grad_norm(g->norm, g->norm_part, g->grads, g->L.n_params, g->x.s);
+	phase(&g->x, "wait for the norm");
 	CUDA_CHECK(cudaMemcpyAsync(&g->h_loss[1], g->norm, sizeof(float), cudaMemcpyDeviceToHost,
 	                           g->x.s));
 	CUDA_CHECK(cudaStreamSynchronize(g->x.s));
+	g->norm_fresh = 1; /* gcuda_adamw_step clips by it without a second pass */
 	n = g->h_loss[1];
 	return n;
 }
@@ -539,8 +546,10 @@ extern "C" void gcuda_adamw_step(struct gcuda_model *g, float lr, float max_norm
 	a.bc2_sqrt = (float)sqrt(bc2);
 	a.keep = (float)(1.0 - (double)lr * g->acfg.weight_decay);
 	a.max_norm = max_norm;
-	phase(&g->x, "grad norm");
-	k_grad_norm(g->norm, g->norm_part, g->grads, g->L.n_params, g->x.s);
+	if (!g->norm_fresh) {
+		phase(&g->x, "grad norm");
+		k_grad_norm(g->norm, g->norm_part, g->grads, g->L.n_params, g->x.s);
+	}
 	phase(&g->x, "adamw");
 	k_adamw(g->params, g->wb, g->grads, g->m, g->v, g->L.n_params, g->t_off, g->t_boff,
 	        g->t_decay, g->L.n_tensors, g->norm, a, g->x.s);

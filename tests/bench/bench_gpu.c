@@ -12,8 +12,8 @@
  * "bench-gpu phases MODEL B T STEPS [TSV]" times the phases of a step
  * (gcuda_phases_on: embedding, each sublayer, attention, head, loss,
  * optimizer; the same step make gpu-model counts: zero grad, forward and
- * backward of one micro-batch, AdamW) with CUDA events, summed over the
- * layers and averaged over STEPS, and prints each beside make gpu-model's
+ * backward of one micro-batch, gradient norm, AdamW) with CUDA events,
+ * summed over the layers and averaged over STEPS, and prints each beside make gpu-model's
  * prediction for the same attention path and B from TSV (its -o output,
  * e.g. cuda/gpu-model.tsv) where it has one. */
 #include <math.h>
@@ -98,6 +98,7 @@ static int phases(int argc, char **argv)
 			gcuda_phases_on(g, 1);
 		gcuda_model_zero_grad(g);
 		gcuda_model_forward_backward(g, in, tg, B, T, 1.0f);
+		gcuda_model_grad_norm(g); /* as train_step */
 		gcuda_adamw_step(g, 3e-4f, 1.0f);
 		if (s < 3)
 			continue;

@@ -1,9 +1,9 @@
 /* gpumodel: make gpu-model, a roofline of one training step of the CUDA
  * engine from counted work.  On the emulator (GSIM_COUNT=1, count.h) it
- * runs one step (zero grad, forward and backward of one micro-batch,
- * gradient norm, AdamW) at three reduced shapes, B x T = 1x256, 2x256
- * and 1x512, with one transformer block, and gets each launch's bytes
- * and FLOPs.  Every launch's count is fitted to a + b BT + c B T^2 (its
+ * runs one step as train_step makes it (zero grad, forward and backward
+ * of one micro-batch, the gradient norm read back, AdamW) at three
+ * reduced shapes, B x T = 1x256, 2x256 and 1x512, with one transformer
+ * block, and gets each launch's bytes and FLOPs.  Every launch's count is fitted to a + b BT + c B T^2 (its
  * dependence on batch and context: weights, activations, attention
  * matrices) and evaluated at the target shape; the block's launches count
  * n_layer times, and the parameter-wide passes (zero grad, gradient norm,
@@ -111,6 +111,7 @@ static struct run count_step(const struct gpt_config *c, int B, int T)
 	gsim_count(1);
 	gcuda_model_zero_grad(g);
 	gcuda_model_forward_backward(g, in, tg, B, T, 1.0f);
+	gcuda_model_grad_norm(g); /* as train_step: the norm first, then the step */
 	gcuda_adamw_step(g, 3e-4f, 1.0f);
 	nph = gcuda_phases_take(g, MAX_PH, names, ms);
 	gsim_count(0);
