@@ -36,6 +36,9 @@ int gcuda_test_attention(int B, int T, int C, int H, int flash, const float *qkv
 /* row_loss[BT] and dlogits[BT*Vp] = (softmax - onehot) * dscale. */
 void gcuda_test_xent(int BT, int V, int Vp, const float *logits, const uint32_t *targets,
                      float dscale, float *row_loss, float *dlogits);
+/* The same by the fused classifier of training (k_xent_fused). */
+void gcuda_test_xent_fused(int BT, int V, int Vp, const float *logits, const uint32_t *targets,
+                           float dscale, float *row_loss, float *dlogits);
 /* out[B*T,C] = wte[in] + wpe[t]; dwte +=, dwpe += from dres[B*T,C]. */
 void gcuda_test_embedding(int B, int T, int C, int V, const uint32_t *inputs,
                           const float *wte, const float *wpe, const float *dres, float *out,

@@ -52,6 +52,39 @@ static __device__ __forceinline__ void warp_lse(float &m, float &s)
 	}
 }
 
+/* ---- 16-byte vectors ----
+ * W consecutive elements moved by one access: 8 bf16 or 4 floats are one
+ * 16-byte load or store (8 floats two).  W = 1 is the scalar path, kept
+ * for widths that are not a multiple of W and for pointers that are not
+ * 16-byte aligned (the launchers choose; device memory from dalloc is
+ * 256-byte aligned, bf16 tensor copies too, BF16_ALIGN in internal.h).
+ * The struct is an aggregate of T, so the casts below do not break the
+ * aliasing rules of the host compiler that the emulator uses. */
+template <typename T, int W>
+struct alignas(sizeof(T) * W < 16 ? sizeof(T) * W : 16) vec {
+	T v[W];
+};
+
+template <typename T, int W> static __device__ __forceinline__ vec<T, W> vload(const T *p)
+{
+	return *reinterpret_cast<const vec<T, W> *>(p);
+}
+
+template <typename T, int W> static __device__ __forceinline__ void vstore(T *p, const vec<T, W> &x)
+{
+	*reinterpret_cast<vec<T, W> *>(p) = x;
+}
+
+static int aligned16(const void *p)
+{
+	return ((uintptr_t)p & 15u) == 0;
+}
+
+/* A launch precondition that does not hold: one line, exit 1. */
+#define NEED(cond, what) do { \
+	if (!(cond)) gcuda_fail("kernel precondition: " what, __FILE__, __LINE__); \
+} while (0)
+
 static unsigned blocks_for(size_t n, unsigned threads)
 {
 	size_t b = (n + threads - 1) / threads;
@@ -491,9 +524,17 @@ void k_attn_softmax_bwd(bf16 *P, const float *dP, float scale, int nrows, int T,
 	LAUNCH_CHECK();
 }
 
-/* ---- softmax cross-entropy over the real vocabulary ---- */
+/* ---- softmax cross-entropy over the real vocabulary ----
+ * Rows of the padded vocabulary Vp, a multiple of 8 (gpt_config_finish
+ * pads to 128) starting 16-byte aligned: 8 logits a load. */
 
 #define XENT_THREADS 512
+
+static void xent_need(const bf16 *logits, int Vp)
+{
+	NEED(Vp % 8 == 0 && aligned16(logits),
+	     "logits rows of a multiple of 8 entries, 16-byte aligned");
+}
 
 static __global__ void xent_fwd_kernel(float *row_loss, float *row_lse, const bf16 *logits,
                                        const uint32_t *targets, int V, int Vp)
@@ -508,8 +549,11 @@ static __global__ void xent_fwd_kernel(float *row_loss, float *row_lse, const bf
 		return;
 	}
 	float m = -INFINITY, s = 0;
-	for (int j = threadIdx.x; j < V; j += XENT_THREADS)
-		lse_add(m, s, bf(lg[j]));
+	for (int i = threadIdx.x; 8 * i < V; i += XENT_THREADS) {
+		vec<bf16, 8> x = vload<bf16, 8>(lg + 8 * i);
+		for (int e = 0; e < 8 && 8 * i + e < V; e++)
+			lse_add(m, s, bf(x.v[e]));
+	}
 	warp_lse(m, s);
 	if (lane == 0) {
 		sm[warp] = m;
@@ -530,8 +574,19 @@ static __global__ void xent_fwd_kernel(float *row_loss, float *row_lse, const bf
 void k_xent_fwd(float *row_loss, float *row_lse, const bf16 *logits, const uint32_t *targets,
                 int BT, int V, int Vp, cudaStream_t s)
 {
+	xent_need(logits, Vp);
 	xent_fwd_kernel<<<BT, XENT_THREADS, 0, s>>>(row_loss, row_lse, logits, targets, V, Vp);
 	LAUNCH_CHECK();
+}
+
+/* Entry j of a row's gradient from its logit x: (softmax - onehot)
+ * dscale, zero on the padding. */
+static __device__ __forceinline__ float xent_grad(float x, float l, int j, uint32_t t, int V,
+                                                  float dscale)
+{
+	if (j >= V)
+		return 0.0f;
+	return expf(x - l) * dscale - ((uint32_t)j == t ? dscale : 0.0f);
 }
 
 static __global__ void xent_bwd_kernel(bf16 *logits, const float *row_lse,
@@ -541,18 +596,111 @@ static __global__ void xent_bwd_kernel(bf16 *logits, const float *row_lse,
 	uint32_t t = targets[r];
 	bf16 *lg = logits + (size_t)r * Vp;
 	float l = row_lse[r];
-	for (int j = threadIdx.x; j < Vp; j += blockDim.x) {
-		float d = 0;
-		if (t != IGNORE_ID && j < V)
-			d = expf(bf(lg[j]) - l) * dscale - ((uint32_t)j == t ? dscale : 0.0f);
-		lg[j] = tobf(d);
+	for (int i = threadIdx.x; i < Vp / 8; i += blockDim.x) {
+		vec<bf16, 8> x = vload<bf16, 8>(lg + 8 * i);
+		for (int e = 0; e < 8; e++)
+			x.v[e] = tobf(t == IGNORE_ID ? 0.0f
+			                             : xent_grad(bf(x.v[e]), l, 8 * i + e, t, V, dscale));
+		vstore(lg + 8 * i, x);
 	}
 }
 
 void k_xent_bwd(bf16 *logits, const float *row_lse, const uint32_t *targets, float dscale,
                 int BT, int V, int Vp, cudaStream_t s)
 {
+	xent_need(logits, Vp);
 	xent_bwd_kernel<<<BT, XENT_THREADS, 0, s>>>(logits, row_lse, targets, dscale, V, Vp);
+	LAUNCH_CHECK();
+}
+
+/* The fused classifier: one block a row copies the row into shared
+ * memory as it reads it (8 logits a load), so the logits are read from
+ * global memory once and the gradient written over them.  Shared memory,
+ * not registers: a 50304-entry row in 1024 threads' registers spills
+ * (ptxas), while 100 KB of shared memory leaves room for two blocks an
+ * SM on sm_90 (227 KB) and one on sm_86 (99 KB).  The block's log-sum-exp
+ * is merged by every warp alike: the xor butterfly gives each lane the
+ * same bits. */
+#define XENT_FUSED_THREADS 1024
+
+static __global__ void __launch_bounds__(XENT_FUSED_THREADS)
+xent_fused_kernel(bf16 *logits, float *row_loss, float *row_lse, const uint32_t *targets,
+                  float dscale, int V, int Vp)
+{
+	extern __shared__ __align__(16) unsigned char xent_row[];
+	__shared__ float sm[XENT_FUSED_THREADS / 32], ss[XENT_FUSED_THREADS / 32];
+	bf16 *row = (bf16 *)xent_row;
+	int r = blockIdx.x, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+	int nwarps = blockDim.x / 32, step = 8 * blockDim.x;
+	uint32_t t = targets[r];
+	bf16 *lg = logits + (size_t)r * Vp;
+	vec<bf16, 8> x;
+	if (t == IGNORE_ID) { /* no loss, no gradient: the row is not read */
+		for (int e = 0; e < 8; e++)
+			x.v[e] = tobf(0.0f);
+		for (int o = 8 * threadIdx.x; o < Vp; o += step)
+			vstore(lg + o, x);
+		if (threadIdx.x == 0)
+			row_loss[r] = row_lse[r] = 0;
+		return;
+	}
+	float m = -INFINITY, s = 0;
+	for (int o = 8 * threadIdx.x; o < Vp; o += step) {
+		x = vload<bf16, 8>(lg + o);
+		vstore(row + o, x);
+		for (int e = 0; e < 8; e++)
+			m = fmaxf(m, o + e < V ? bf(x.v[e]) : -INFINITY);
+	}
+	/* each thread reads back only what it wrote: no barrier yet */
+	if (m > -INFINITY)
+		for (int o = 8 * threadIdx.x; o < V; o += step) {
+			x = vload<bf16, 8>(row + o);
+			for (int e = 0; e < 8; e++)
+				s += o + e < V ? expf(bf(x.v[e]) - m) : 0.0f;
+		}
+	warp_lse(m, s);
+	if (lane == 0) {
+		sm[warp] = m;
+		ss[warp] = s;
+	}
+	__syncthreads();
+	m = lane < nwarps ? sm[lane] : -INFINITY;
+	s = lane < nwarps ? ss[lane] : 0.0f;
+	warp_lse(m, s);
+	float l = m + logf(s);
+	for (int o = 8 * threadIdx.x; o < Vp; o += step) {
+		x = vload<bf16, 8>(row + o);
+		for (int e = 0; e < 8; e++)
+			x.v[e] = tobf(xent_grad(bf(x.v[e]), l, o + e, t, V, dscale));
+		vstore(lg + o, x);
+	}
+	if (threadIdx.x == 0) {
+		row_loss[r] = l - bf(row[t]);
+		row_lse[r] = l;
+	}
+}
+
+void k_xent_fused(bf16 *logits, float *row_loss, float *row_lse, const uint32_t *targets,
+                  float dscale, int BT, int V, int Vp, cudaStream_t s)
+{
+	size_t bytes = (size_t)Vp * sizeof(bf16);
+	int nvec = Vp / 8, threads, dev, optin;
+	xent_need(logits, Vp);
+	CUDA_CHECK(cudaGetDevice(&dev));
+	CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+	/* the static arrays take 256 bytes of it */
+	if (bytes + 1024 > (size_t)optin) { /* a row beyond shared memory: two passes */
+		k_xent_fwd(row_loss, row_lse, logits, targets, BT, V, Vp, s);
+		k_xent_bwd(logits, row_lse, targets, dscale, BT, V, Vp, s);
+		return;
+	}
+	if (bytes > 48 * 1024)
+		CUDA_CHECK(cudaFuncSetAttribute(xent_fused_kernel,
+		                                cudaFuncAttributeMaxDynamicSharedMemorySize,
+		                                (int)bytes));
+	threads = nvec < XENT_FUSED_THREADS ? (nvec + 31) / 32 * 32 : XENT_FUSED_THREADS;
+	xent_fused_kernel<<<BT, threads, bytes, s>>>(logits, row_loss, row_lse, targets, dscale,
+	                                             V, Vp);
 	LAUNCH_CHECK();
 }
 

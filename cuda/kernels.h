@@ -87,7 +87,9 @@ void k_flash_fwd(bf16 *y, float *lse, const bf16 *qkv, int B, int T, int C, int 
 void k_flash_bwd(bf16 *dqkv, float *D, const bf16 *dy, const bf16 *y, const bf16 *qkv,
                  const float *lse, int B, int T, int C, int H, cudaStream_t s);
 
-/* Per row: lse over the first V logits, loss = lse - logit[target]; rows
+/* The classifier's kernels need Vp a multiple of 8 and logits 16-byte
+ * aligned (they die saying so otherwise).
+ * Per row: lse over the first V logits, loss = lse - logit[target]; rows
  * whose target is GPT_IGNORE get loss 0. */
 void k_xent_fwd(float *row_loss, float *row_lse, const bf16 *logits, const uint32_t *targets,
                 int BT, int V, int Vp, cudaStream_t s);
@@ -95,6 +97,12 @@ void k_xent_fwd(float *row_loss, float *row_lse, const bf16 *logits, const uint3
  * the padding and on ignored rows. */
 void k_xent_bwd(bf16 *logits, const float *row_lse, const uint32_t *targets, float dscale,
                 int BT, int V, int Vp, cudaStream_t s);
+/* Both in one pass, for training: row_loss and row_lse as k_xent_fwd,
+ * the logits overwritten by their gradient as k_xent_bwd, each row read
+ * once (held in registers up to 65536 entries; longer rows take the two
+ * kernels). */
+void k_xent_fused(bf16 *logits, float *row_loss, float *row_lse, const uint32_t *targets,
+                  float dscale, int BT, int V, int Vp, cudaStream_t s);
 /* *out = sum of x[0..n) in a fixed order (one block). */
 void k_sum(float *out, const float *x, int n, cudaStream_t s);
 

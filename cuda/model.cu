@@ -265,8 +265,16 @@ static void stage_inputs(struct gcuda_model *g, const uint32_t *inputs,
 	g->nseg = nseg;
 }
 
-/* Queue the forward pass (inputs already staged). */
-static void forward_queue(struct gcuda_model *g)
+/* dlogits = (softmax - onehot) dscale, for a loss of scale / counted. */
+static float loss_dscale(const struct gcuda_model *g, float scale)
+{
+	return g->counted ? scale / (float)g->counted : 0.0f;
+}
+
+/* Queue the forward pass (inputs already staged).  fused (training, with
+ * targets): the loss kernel also leaves the logits' gradient for dscale
+ * in place of the logits, so the backward starts at the head. */
+static void forward_queue(struct gcuda_model *g, int fused, float dscale)
 {
 	const struct gpt_config *c = &g->cfg;
 	struct gctx *x = &g->x;
@@ -316,8 +324,12 @@ static void forward_queue(struct gcuda_model *g)
 	linear_fwd(x, g->logits, g->lnf, W16(g, g->L.head), NULL, NULL, BT, C, c->padded_vocab);
 	if (g->has_targets) {
 		phase(x, "loss");
-		k_xent_fwd(g->row_loss, g->row_lse, g->logits, tg, BT, c->vocab_size,
-		           c->padded_vocab, x->s);
+		if (fused)
+			k_xent_fused(g->logits, g->row_loss, g->row_lse, tg, dscale, BT, c->vocab_size,
+			             c->padded_vocab, x->s);
+		else
+			k_xent_fwd(g->row_loss, g->row_lse, g->logits, tg, BT, c->vocab_size,
+			           c->padded_vocab, x->s);
 		k_sum(g->loss, g->row_loss, BT, x->s);
 	}
 }
@@ -335,7 +347,7 @@ extern "C" float gcuda_model_forward(struct gcuda_model *g, const uint32_t *inpu
                                      const uint32_t *targets, int B, int T)
 {
 	stage_inputs(g, inputs, targets, B, T);
-	forward_queue(g);
+	forward_queue(g, 0, 0.0f);
 	if (!targets) {
 		CUDA_CHECK(cudaStreamSynchronize(g->x.s));
 		return 0.0f;
@@ -388,21 +400,28 @@ extern "C" void gcuda_model_zero_grad(struct gcuda_model *g)
 	CUDA_CHECK(cudaMemsetAsync(g->grads, 0, g->L.n_params * sizeof(float), g->x.s));
 }
 
-extern "C" void gcuda_model_backward(struct gcuda_model *g, float scale)
+static void need_backward(const struct gcuda_model *g)
+{
+	if (!g->training || !g->has_targets)
+		die("gpu model: backward needs a training plan and a forward with targets");
+}
+
+/* Queue the backward pass; have_dlogits: the fused forward left the
+ * logits' gradient already. */
+static void backward_queue(struct gcuda_model *g, float dscale, int have_dlogits)
 {
 	const struct gpt_config *c = &g->cfg;
 	struct gctx *x = &g->x;
 	int B = g->fB, T = g->fT, BT = B * T, C = c->n_embd, H = c->n_head;
 	size_t PBT = (size_t)g->B * g->T;
 	const uint32_t *in = g->d_stage, *tg = in + PBT, *order = tg + PBT, *seg = order + PBT;
-	float dscale;
 
-	if (!g->training || !g->has_targets)
-		die("gpu model: backward needs a training plan and a forward with targets");
-	dscale = g->counted ? scale / (float)g->counted : 0.0f;
 	g->norm_fresh = 0;
-	phase(x, "loss bwd");
-	k_xent_bwd(g->logits, g->row_lse, tg, dscale, BT, c->vocab_size, c->padded_vocab, x->s);
+	if (!have_dlogits) {
+		phase(x, "loss bwd");
+		k_xent_bwd(g->logits, g->row_lse, tg, dscale, BT, c->vocab_size, c->padded_vocab,
+		           x->s);
+	}
 	/* head; its weight gradient lands in wte's when tied */
 	phase(x, "head bwd");
 	linear_bwd(x, g->dC, G32(g, g->L.head), NULL, NULL, g->logits, g->lnf, W16(g, g->L.head), BT,
@@ -425,9 +444,18 @@ extern "C" void gcuda_model_backward(struct gcuda_model *g, float scale)
 			k_gelu_fwd(la->fch_gelu, la->fch, (size_t)BT * 4 * C, x->s);
 		}
 		phase(x, "mlp proj+gelu bwd");
-		/* and through the GELU: d4C is the gradient of its input fch */
-		linear_bwd_gelu(x, g->d4C, la->fch, G32(g, o->mprojw), G32(g, o->mprojb), g->part,
-		                g->dres_bf, la->fch_gelu, W16(g, o->mprojw), BT, 4 * C, C);
+		/* and through the GELU: d4C is the gradient of its input fch (in
+		 * the kernel with --recompute, as its forward: GPT_CUDA_GELU=kernel's
+		 * arithmetic) */
+		if (g->recompute) {
+			linear_bwd(x, g->d4C, G32(g, o->mprojw), G32(g, o->mprojb), g->part, g->dres_bf,
+			           la->fch_gelu, W16(g, o->mprojw), BT, 4 * C, C);
+			k_gelu_bwd(g->d4C, la->fch, (size_t)BT * 4 * C, x->s);
+		} else {
+			linear_bwd_gelu(x, g->d4C, la->fch, G32(g, o->mprojw), G32(g, o->mprojb),
+			                g->part, g->dres_bf, la->fch_gelu, W16(g, o->mprojw), BT, 4 * C,
+			                C);
+		}
 		phase(x, "fc bwd");
 		linear_bwd(x, g->dC, G32(g, o->fcw), G32(g, o->fcb), g->part, g->d4C, la->ln2,
 		           W16(g, o->fcw), BT, C, 4 * C);
@@ -452,15 +480,23 @@ extern "C" void gcuda_model_backward(struct gcuda_model *g, float scale)
 	g->has_targets = 0; /* the logits are gone */
 }
 
+extern "C" void gcuda_model_backward(struct gcuda_model *g, float scale)
+{
+	need_backward(g);
+	backward_queue(g, loss_dscale(g, scale), 0);
+}
+
 extern "C" float gcuda_model_forward_backward(struct gcuda_model *g, const uint32_t *inputs,
                                               const uint32_t *targets, int B, int T,
                                               float scale)
 {
 	if (!targets)
 		die("gpu model: forward_backward needs targets");
+	if (!g->training)
+		need_backward(g); /* before the fused loss overwrites the logits */
 	stage_inputs(g, inputs, targets, B, T);
-	forward_queue(g);
-	gcuda_model_backward(g, scale);
+	forward_queue(g, 1, loss_dscale(g, scale));
+	backward_queue(g, loss_dscale(g, scale), 1);
 	return read_loss(g);
 }
 

@@ -160,9 +160,8 @@ extern "C" int gcuda_test_attention(int B, int T, int C, int H, int flash,
 	return used;
 }
 
-extern "C" void gcuda_test_xent(int BT, int V, int Vp, const float *logits,
-                                const uint32_t *targets, float dscale, float *row_loss,
-                                float *dlogits)
+static void xent_case(int fused, int BT, int V, int Vp, const float *logits,
+                      const uint32_t *targets, float dscale, float *row_loss, float *dlogits)
 {
 	struct gctx x;
 	size_t n = (size_t)BT * Vp;
@@ -172,13 +171,32 @@ extern "C" void gcuda_test_xent(int BT, int V, int Vp, const float *logits,
 	float *dl = up32(&x, NULL, BT), *dlse = up32(&x, NULL, BT);
 	CUDA_CHECK(cudaMemcpyAsync(dt, targets, (size_t)BT * sizeof(uint32_t),
 	                           cudaMemcpyHostToDevice, x.s));
-	k_xent_fwd(dl, dlse, lg, dt, BT, V, Vp, x.s);
-	k_xent_bwd(lg, dlse, dt, dscale, BT, V, Vp, x.s);
+	CUDA_CHECK(cudaMemsetAsync(dl, 0xff, (size_t)BT * sizeof(float), x.s)); /* NaN */
+	if (fused) {
+		k_xent_fused(lg, dl, dlse, dt, dscale, BT, V, Vp, x.s);
+	} else {
+		k_xent_fwd(dl, dlse, lg, dt, BT, V, Vp, x.s);
+		k_xent_bwd(lg, dlse, dt, dscale, BT, V, Vp, x.s);
+	}
 	down32(&x, row_loss, dl, BT);
 	down16(&x, dlogits, lg, n);
 	dfree(&x, dlse, (size_t)BT * sizeof(float));
 	dfree(&x, dt, (size_t)BT * sizeof(uint32_t));
 	ctx_free(&x);
+}
+
+extern "C" void gcuda_test_xent(int BT, int V, int Vp, const float *logits,
+                                const uint32_t *targets, float dscale, float *row_loss,
+                                float *dlogits)
+{
+	xent_case(0, BT, V, Vp, logits, targets, dscale, row_loss, dlogits);
+}
+
+extern "C" void gcuda_test_xent_fused(int BT, int V, int Vp, const float *logits,
+                                      const uint32_t *targets, float dscale, float *row_loss,
+                                      float *dlogits)
+{
+	xent_case(1, BT, V, Vp, logits, targets, dscale, row_loss, dlogits);
 }
 
 extern "C" void gcuda_test_embedding(int B, int T, int C, int V, const uint32_t *inputs,
