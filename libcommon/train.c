@@ -287,7 +287,6 @@ struct trainer {
 	char *last_ckpt;
 	uint64_t saved_step;
 	int quiet;
-	float *row;               /* one row of logits, for samples */
 	int locked;               /* RUN/lock is held */
 	int logged0;              /* log.tsv holds the step-0 line */
 };
@@ -463,25 +462,25 @@ static void print_token(struct trainer *t, uint32_t id, FILE *f)
 }
 
 /* A sample from the trainer's seeded generator, starting at the end of
- * text token (or id 0 when there is none), on stderr. */
+ * text token (or id 0 when there is none), on stderr: through the
+ * engine's decoder and its key/value cache, one position a token; when
+ * the context is full, the last T - 1 tokens are fed again (the window
+ * slides, as a forward over the last T would see it). */
 static void sample(struct trainer *t)
 {
 	uint64_t n = t->o.sample_tokens;
 	uint32_t *seq = xmalloc(xmul((size_t)n + 1, sizeof *seq));
 	uint32_t start = shards_eot(t->train) < (uint32_t)t->cfg.vocab_size ? shards_eot(t->train) : 0;
+	struct engine_decoder *d = engine_decoder_open(t->e, t->T);
+	const float *logits = engine_decoder_feed(d, &start, 1, NULL);
 	size_t len = 1;
 
 	seq[0] = start;
 	fprintf(stderr, "gpt-train: step %" PRIu64 " sample:%s", t->step, t->have_vocab ? " " : "");
 	for (uint64_t k = 0; k < n; k++) {
-		size_t ctx = len > (size_t)t->T ? (size_t)t->T : len;
-		const float *logits;
 		double maxl = -INFINITY, sum = 0, r, acc = 0;
 		uint32_t pick = 0;
 
-		engine_forward(t->e, seq + len - ctx, NULL, 1, (int)ctx);
-		engine_logits(t->e, (int)ctx - 1, 1, t->row);
-		logits = t->row;
 		for (int v = 0; v < t->cfg.vocab_size; v++)
 			if (logits[v] > maxl)
 				maxl = logits[v];
@@ -496,8 +495,17 @@ static void sample(struct trainer *t)
 		}
 		seq[len++] = pick;
 		print_token(t, pick, stderr);
+		if (k + 1 == n)
+			break;
+		if (engine_decoder_pos(d) < t->T) {
+			logits = engine_decoder_feed(d, &pick, 1, NULL);
+		} else {
+			engine_decoder_rewind(d, 0);
+			logits = engine_decoder_feed(d, seq + len - (size_t)(t->T - 1), t->T - 1, NULL);
+		}
 	}
 	fputc('\n', stderr);
+	engine_decoder_close(d);
 	free(seq);
 }
 
@@ -509,7 +517,6 @@ static void trainer_free(struct trainer *t)
 	if (t->have_vocab)
 		vocab_free(&t->vocab);
 	engine_close(t->e);
-	free(t->row);
 	free(t->batch);
 	free(t->inputs);
 	free(t->targets);
@@ -1198,7 +1205,6 @@ int train_run(struct train_opts *o, const int *given)
 	}
 	engine_plan(t->e, t->B, t->T, 1, o->recompute);
 	engine_push(t->e);
-	t->row = xmalloc(xmul((size_t)t->cfg.padded_vocab, sizeof *t->row));
 	if (!t->quiet) {
 		char dev[320];
 

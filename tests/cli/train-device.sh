@@ -87,9 +87,28 @@ PY
 		check "and the moments carried over" \
 			"$PY" "$TMP/ck.py" close "$TMP/$1/ckpt-00000010.gpt" "$TMP/$1x/ckpt-00000010.gpt"
 	done
+	# --recompute keeps the GELU in the engine's kernels: GPT_CUDA_GELU=kernel's
+	# arithmetic; the default fuses it into cuBLASLt's epilogues
 	check "--recompute on the gpu" gpt-train -q -i "$TR" -o "$TMP/gr" $G --device cuda --recompute
-	check "gives the same losses (within 1e-4)" awk -F'\t' '
+	check "GPT_CUDA_GELU=kernel on the gpu" env GPT_CUDA_GELU=kernel gpt-train -q -i "$TR" \
+		-o "$TMP/gk" $G --device cuda
+	same_losses() { # tolerance a b
+		awk -F'\t' -v t="$1" '
 		NR == FNR { l[FNR] = $3; next }
-		FNR > 1 { d = ($3 - l[FNR]) / l[FNR]; if ($3 !~ /^[0-9.]+(e[-+]?[0-9]+)?$/ || !(d <= 1e-4 && d >= -1e-4)) exit 1 }
-		END { if (FNR != 11) exit 1 }' "$TMP/g/log.tsv" "$TMP/gr/log.tsv"
+		FNR > 1 { d = ($3 - l[FNR]) / l[FNR]; if ($3 !~ /^[0-9.]+(e[-+]?[0-9]+)?$/ || !(d <= t && d >= -t)) exit 1 }
+		END { if (FNR != 11) exit 1 }' "$2" "$3"
+	}
+	check "--recompute gives the kernel GELU's losses (within 1e-6)" \
+		same_losses 1e-6 "$TMP/gk/log.tsv" "$TMP/gr/log.tsv"
+	check "and the fused GELU's to rounding (within 1e-2)" \
+		same_losses 1e-2 "$TMP/g/log.tsv" "$TMP/gr/log.tsv"
+	check_status 1 "GPT_CUDA_GELU=other is refused" env GPT_CUDA_GELU=other gpt-train -q -i "$TR" \
+		-o "$TMP/gbad" $G --device cuda
+	check_grep "in one line" "^gpt-train: GPT_CUDA_GELU must be fused or kernel: 'other'$" "$TMP/.err"
+	check "before it writes anything" test ! -e "$TMP/gbad"
+	check "samples through the gpu decoder, past a 16-token context" gpt-train -i "$TR" \
+		-o "$TMP/gs" --layers 2 --heads 4 --width 64 --context 16 --batch 8 --steps 2 \
+		--sample-every 2 --sample-tokens 40 --keep 0 --device cuda
+	check_eq "40 token ids" "$(grep 'sample:' "$TMP/.err" | awk '{ n = 0; for (i = 5; i <= NF; i++)
+		if ($i ~ /^[0-9]+$/ && $i < 64) n++; print n }')" 40
 fi

@@ -131,6 +131,19 @@ check_status 1 "--init on shards of another tokenizer is refused" gpt-train -q \
 	-i "$TMP/data/other-train-*" -o "$TMP/t" --init "$TMP/s/latest"
 check_grep "naming both tokenizers" "tokenizer 'tiny' but the shards hold 'other'" "$TMP/.err"
 
+# -- --sample-every: samples through the engine's decoder, on past a full
+# context (the window slides: the cache is refilled with the last T - 1)
+SMP="--layers 2 --heads 4 --width 64 --context 16 --batch 8 --threads 1 $DEV --steps 4
+	--sample-every 2 --sample-tokens 40 --keep 0"
+check "--sample-every 2, 40 tokens, context 16" gpt-train -i "$TR" -o "$TMP/smp" $SMP
+grep 'sample:' "$TMP/.err" >"$TMP/smp.1"
+check_eq "a sample at steps 2 and 4" "$(sed 's/^gpt-train: step \([0-9]*\) sample:.*/\1/' "$TMP/smp.1" | tr '\n' ' ')" "2 4 "
+check_eq "each 40 token ids of the vocabulary" \
+	"$(awk '{ n = 0; for (i = 5; i <= NF; i++) if ($i ~ /^[0-9]+$/ && $i < 64) n++; print n }' "$TMP/smp.1" | sort -u)" 40
+check "the same run samples the same" gpt-train -i "$TR" -o "$TMP/smp2" $SMP
+grep 'sample:' "$TMP/.err" >"$TMP/smp.2"
+check_files "(the trainer's seeded generator)" "$TMP/smp.1" "$TMP/smp.2"
+
 # -- --recompute: a GPU memory saving; the CPU engine says so and ignores it -
 check "--recompute on the cpu" gpt-train -q -i "$TR" -o "$TMP/rc" $SHAPE --steps 12 \
 	--checkpoint-every 5 --keep 0 --recompute
