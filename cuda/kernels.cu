@@ -80,6 +80,14 @@ static int aligned16(const void *p)
 	return ((uintptr_t)p & 15u) == 0;
 }
 
+/* 8 where rows of width C in these four bf16 tensors can be read 8 at a
+ * time (C a multiple of 8, 16-byte aligned bases), else 1. */
+static int width8(int C, const void *a, const void *b, const void *c, const void *d)
+{
+	return C % 8 == 0 && aligned16(a) && aligned16(b) && aligned16(c) && aligned16(d) ? 8
+	                                                                                 : 1;
+}
+
 /* A launch precondition that does not hold: one line, exit 1. */
 #define NEED(cond, what) do { \
 	if (!(cond)) gcuda_fail("kernel precondition: " what, __FILE__, __LINE__); \
@@ -136,14 +144,22 @@ void k_logits_to_f32(float *dst, const bf16 *src, int rows, int V, int Vp, cudaS
 
 /* ---- embeddings ---- */
 
+/* W columns at a time: W = 8 (bf16) or 4 (float32) where C is a multiple
+ * of it and the tensors 16-byte aligned, else 1. */
+template <int W>
 static __global__ void embed_fwd_kernel(bf16 *out, const uint32_t *inputs, const bf16 *wte,
                                         const bf16 *wpe, size_t n, int T, int C)
 {
-	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+	size_t nv = n / W, cw = (size_t)(C / W);
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < nv;
 	     i += (size_t)gridDim.x * blockDim.x) {
-		size_t r = i / (size_t)C;
-		int c = (int)(i % (size_t)C), t = (int)(r % (size_t)T);
-		out[i] = tobf(bf(wte[(size_t)inputs[r] * C + c]) + bf(wpe[(size_t)t * C + c]));
+		size_t r = i / cw;
+		int c = (int)(i % cw) * W, t = (int)(r % (size_t)T);
+		vec<bf16, W> a = vload<bf16, W>(wte + (size_t)inputs[r] * C + c),
+		             b = vload<bf16, W>(wpe + (size_t)t * C + c);
+		for (int e = 0; e < W; e++)
+			a.v[e] = tobf(bf(a.v[e]) + bf(b.v[e]));
+		vstore(out + i * W, a);
 	}
 }
 
@@ -151,7 +167,10 @@ void k_embed_fwd(bf16 *out, const uint32_t *inputs, const bf16 *wte, const bf16 
                  int BT, int T, int C, cudaStream_t s)
 {
 	size_t n = (size_t)BT * (size_t)C;
-	embed_fwd_kernel<<<blocks_for(n, 256), 256, 0, s>>>(out, inputs, wte, wpe, n, T, C);
+	int W = width8(C, out, wte, wpe, out);
+	void (*embed_fwd)(bf16 *, const uint32_t *, const bf16 *, const bf16 *, size_t, int, int) =
+		W == 8 ? embed_fwd_kernel<8> : embed_fwd_kernel<1>;
+	embed_fwd<<<blocks_for(n / W, 256), 256, 0, s>>>(out, inputs, wte, wpe, n, T, C);
 	LAUNCH_CHECK();
 }
 
@@ -159,30 +178,46 @@ void k_embed_fwd(bf16 *out, const uint32_t *inputs, const bf16 *wte, const bf16 
  * position order, then added once, so no two blocks touch one row of
  * dwte and no atomics are needed.  The sum is a double: one token may
  * hold most of a 65536-row batch (padding, a repeated character). */
+template <int W>
 static __global__ void embed_bwd_wte_kernel(float *dwte, const float *dres,
                                             const uint32_t *inputs, const uint32_t *order,
                                             const uint32_t *seg, int C)
 {
 	uint32_t lo = seg[blockIdx.x], hi = seg[blockIdx.x + 1];
 	size_t tok = inputs[order[lo]];
-	for (int c = threadIdx.x; c < C; c += blockDim.x) {
-		double sum = 0;
-		for (uint32_t j = lo; j < hi; j++)
-			sum += dres[(size_t)order[j] * C + c];
-		dwte[tok * C + c] += (float)sum;
+	for (int c = threadIdx.x * W; c < C; c += blockDim.x * W) {
+		double sum[W];
+		for (int e = 0; e < W; e++)
+			sum[e] = 0;
+		for (uint32_t j = lo; j < hi; j++) {
+			vec<float, W> d = vload<float, W>(dres + (size_t)order[j] * C + c);
+			for (int e = 0; e < W; e++)
+				sum[e] += d.v[e];
+		}
+		vec<float, W> g = vload<float, W>(dwte + tok * C + c);
+		for (int e = 0; e < W; e++)
+			g.v[e] += (float)sum[e];
+		vstore(dwte + tok * C + c, g);
 	}
 }
 
+template <int W>
 static __global__ void embed_bwd_wpe_kernel(float *dwpe, const float *dres, int B, int T,
                                             int C)
 {
 	size_t n = (size_t)T * C;
-	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-	     i += (size_t)gridDim.x * blockDim.x) {
-		float sum = 0;
-		for (int b = 0; b < B; b++)
-			sum += dres[(size_t)b * n + i];
-		dwpe[i] += sum;
+	for (size_t i = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) * W; i < n;
+	     i += (size_t)gridDim.x * blockDim.x * W) {
+		vec<float, W> sum = vload<float, W>(dres + i);
+		for (int b = 1; b < B; b++) {
+			vec<float, W> d = vload<float, W>(dres + (size_t)b * n + i);
+			for (int e = 0; e < W; e++)
+				sum.v[e] += d.v[e];
+		}
+		vec<float, W> g = vload<float, W>(dwpe + i);
+		for (int e = 0; e < W; e++)
+			g.v[e] += sum.v[e];
+		vstore(dwpe + i, g);
 	}
 }
 
@@ -190,11 +225,17 @@ void k_embed_bwd(float *dwte, float *dwpe, const float *dres, const uint32_t *in
                  const uint32_t *order, const uint32_t *seg, int nseg, int B, int T, int C,
                  cudaStream_t s)
 {
+	int W = C % 4 == 0 && aligned16(dwte) && aligned16(dwpe) && aligned16(dres) ? 4 : 1;
 	if (nseg > 0) {
-		embed_bwd_wte_kernel<<<nseg, 256, 0, s>>>(dwte, dres, inputs, order, seg, C);
+		void (*embed_bwd_wte)(float *, const float *, const uint32_t *, const uint32_t *,
+		                      const uint32_t *, int) =
+			W == 4 ? embed_bwd_wte_kernel<4> : embed_bwd_wte_kernel<1>;
+		embed_bwd_wte<<<nseg, 256, 0, s>>>(dwte, dres, inputs, order, seg, C);
 		LAUNCH_CHECK();
 	}
-	embed_bwd_wpe_kernel<<<blocks_for((size_t)T * C, 256), 256, 0, s>>>(dwpe, dres, B, T, C);
+	void (*embed_bwd_wpe)(float *, const float *, int, int, int) =
+		W == 4 ? embed_bwd_wpe_kernel<4> : embed_bwd_wpe_kernel<1>;
+	embed_bwd_wpe<<<blocks_for((size_t)T * C / W, 256), 256, 0, s>>>(dwpe, dres, B, T, C);
 	LAUNCH_CHECK();
 }
 
@@ -210,6 +251,7 @@ static unsigned row_blocks(int n)
 	return (unsigned)(((size_t)n + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
 }
 
+template <int W>
 static __global__ void layernorm_fwd_kernel(bf16 *out, float *mean, float *rstd,
                                             const bf16 *inp, const bf16 *w, const bf16 *b,
                                             int N, int C)
@@ -221,17 +263,28 @@ static __global__ void layernorm_fwd_kernel(bf16 *out, float *mean, float *rstd,
 	const bf16 *x = inp + (size_t)row * C;
 	bf16 *y = out + (size_t)row * C;
 	float s = 0;
-	for (int i = lane; i < C; i += 32)
-		s += bf(x[i]);
+	for (int i = lane * W; i < C; i += 32 * W) {
+		vec<bf16, W> xv = vload<bf16, W>(x + i);
+		for (int e = 0; e < W; e++)
+			s += bf(xv.v[e]);
+	}
 	float mu = warp_sum(s) / C;
 	float v = 0;
-	for (int i = lane; i < C; i += 32) {
-		float d = bf(x[i]) - mu;
-		v += d * d;
+	for (int i = lane * W; i < C; i += 32 * W) {
+		vec<bf16, W> xv = vload<bf16, W>(x + i);
+		for (int e = 0; e < W; e++) {
+			float d = bf(xv.v[e]) - mu;
+			v += d * d;
+		}
 	}
 	float rs = rsqrtf(warp_sum(v) / C + LN_EPS);
-	for (int i = lane; i < C; i += 32)
-		y[i] = tobf((bf(x[i]) - mu) * rs * bf(w[i]) + bf(b[i]));
+	for (int i = lane * W; i < C; i += 32 * W) {
+		vec<bf16, W> xv = vload<bf16, W>(x + i), wv = vload<bf16, W>(w + i),
+		             bv = vload<bf16, W>(b + i), yv;
+		for (int e = 0; e < W; e++)
+			yv.v[e] = tobf((bf(xv.v[e]) - mu) * rs * bf(wv.v[e]) + bf(bv.v[e]));
+		vstore(y + i, yv);
+	}
 	if (lane == 0) {
 		mean[row] = mu;
 		rstd[row] = rs;
@@ -241,11 +294,16 @@ static __global__ void layernorm_fwd_kernel(bf16 *out, float *mean, float *rstd,
 void k_layernorm_fwd(bf16 *out, float *mean, float *rstd, const bf16 *inp, const bf16 *w,
                      const bf16 *b, int N, int C, cudaStream_t s)
 {
-	layernorm_fwd_kernel<<<row_blocks(N), 32 * ROWS_PER_BLOCK, 0, s>>>(out, mean, rstd, inp,
-	                                                                 w, b, N, C);
+	void (*layernorm_fwd)(bf16 *, float *, float *, const bf16 *, const bf16 *, const bf16 *,
+	                      int, int) = width8(C, out, inp, w, b) == 8
+	                                          ? layernorm_fwd_kernel<8>
+	                                          : layernorm_fwd_kernel<1>;
+	layernorm_fwd<<<row_blocks(N), 32 * ROWS_PER_BLOCK, 0, s>>>(out, mean, rstd, inp, w, b, N,
+	                                                            C);
 	LAUNCH_CHECK();
 }
 
+template <int W>
 static __global__ void layernorm_bwd_dx_kernel(float *dres, bf16 *dres_bf, const bf16 *dout,
                                                const bf16 *inp, const bf16 *w,
                                                const float *mean, const float *rstd, int N,
@@ -259,38 +317,57 @@ static __global__ void layernorm_bwd_dx_kernel(float *dres, bf16 *dres_bf, const
 	float *dx = dres + (size_t)row * C;
 	bf16 *dxb = dres_bf + (size_t)row * C;
 	float mu = mean[row], rs = rstd[row], s1 = 0, s2 = 0;
-	for (int i = lane; i < C; i += 32) {
-		float dn = bf(dy[i]) * bf(w[i]);
-		s1 += dn;
-		s2 += dn * ((bf(x[i]) - mu) * rs);
+	for (int i = lane * W; i < C; i += 32 * W) {
+		vec<bf16, W> xv = vload<bf16, W>(x + i), dv = vload<bf16, W>(dy + i),
+		             wv = vload<bf16, W>(w + i);
+		for (int e = 0; e < W; e++) {
+			float dn = bf(dv.v[e]) * bf(wv.v[e]);
+			s1 += dn;
+			s2 += dn * ((bf(xv.v[e]) - mu) * rs);
+		}
 	}
 	float m1 = warp_sum(s1) / C, m2 = warp_sum(s2) / C;
-	for (int i = lane; i < C; i += 32) {
-		float xh = (bf(x[i]) - mu) * rs;
-		float d = dx[i] + (bf(dy[i]) * bf(w[i]) - m1 - xh * m2) * rs;
-		dx[i] = d;
-		dxb[i] = tobf(d);
+	for (int i = lane * W; i < C; i += 32 * W) {
+		vec<bf16, W> xv = vload<bf16, W>(x + i), dv = vload<bf16, W>(dy + i),
+		             wv = vload<bf16, W>(w + i), ob;
+		vec<float, W> acc = vload<float, W>(dx + i);
+		for (int e = 0; e < W; e++) {
+			float xh = (bf(xv.v[e]) - mu) * rs;
+			float d = acc.v[e] + (bf(dv.v[e]) * bf(wv.v[e]) - m1 - xh * m2) * rs;
+			acc.v[e] = d;
+			ob.v[e] = tobf(d);
+		}
+		vstore(dx + i, acc);
+		vstore(dxb + i, ob);
 	}
 }
 
 /* Partial column sums over one chunk of rows: part[p][c] = sum dy * xhat,
- * part[p][C + c] = sum dy. */
+ * part[p][C + c] = sum dy; each thread W columns. */
+template <int W>
 static __global__ void layernorm_bwd_dwdb_kernel(float *part, const bf16 *dout,
                                                  const bf16 *inp, const float *mean,
                                                  const float *rstd, int N, int C, int chunk)
 {
-	int c = blockIdx.x * blockDim.x + threadIdx.x, p = blockIdx.y;
+	int c = (blockIdx.x * blockDim.x + threadIdx.x) * W, p = blockIdx.y;
 	if (c >= C)
 		return;
 	int r0 = p * chunk, r1 = r0 + chunk < N ? r0 + chunk : N;
-	float dw = 0, db = 0;
+	vec<float, W> dw, db;
+	for (int e = 0; e < W; e++)
+		dw.v[e] = db.v[e] = 0;
 	for (int r = r0; r < r1; r++) {
-		float dy = bf(dout[(size_t)r * C + c]);
-		dw += dy * ((bf(inp[(size_t)r * C + c]) - mean[r]) * rstd[r]);
-		db += dy;
+		vec<bf16, W> dv = vload<bf16, W>(dout + (size_t)r * C + c),
+		             xv = vload<bf16, W>(inp + (size_t)r * C + c);
+		float mu = mean[r], rs = rstd[r];
+		for (int e = 0; e < W; e++) {
+			float dy = bf(dv.v[e]);
+			dw.v[e] += dy * ((bf(xv.v[e]) - mu) * rs);
+			db.v[e] += dy;
+		}
 	}
-	part[(size_t)p * 2 * C + c] = dw;
-	part[(size_t)p * 2 * C + C + c] = db;
+	vstore(part + (size_t)p * 2 * C + c, dw);
+	vstore(part + (size_t)p * 2 * C + C + c, db);
 }
 
 /* dst_a[j] += sum over p of part[p][j] for j < na, dst_b[j - na] for the
@@ -322,11 +399,20 @@ void k_layernorm_bwd(float *dres, bf16 *dres_bf, float *dw, float *db, float *pa
                      const float *rstd, int N, int C, cudaStream_t s)
 {
 	int chunk, P = parts_for(N, &chunk);
-	layernorm_bwd_dx_kernel<<<row_blocks(N), 32 * ROWS_PER_BLOCK, 0, s>>>(
-		dres, dres_bf, dout, inp, w, mean, rstd, N, C);
+	/* the float rows (dres, part) are aligned where the bf16 ones are */
+	int W = width8(C, dres_bf, dout, inp, w) == 8 && aligned16(dres) && aligned16(part) ? 8
+	                                                                                    : 1;
+	void (*layernorm_bwd_dx)(float *, bf16 *, const bf16 *, const bf16 *, const bf16 *,
+	                         const float *, const float *, int, int) =
+		W == 8 ? layernorm_bwd_dx_kernel<8> : layernorm_bwd_dx_kernel<1>;
+	void (*layernorm_bwd_dwdb)(float *, const bf16 *, const bf16 *, const float *,
+	                           const float *, int, int, int) =
+		W == 8 ? layernorm_bwd_dwdb_kernel<8> : layernorm_bwd_dwdb_kernel<1>;
+	layernorm_bwd_dx<<<row_blocks(N), 32 * ROWS_PER_BLOCK, 0, s>>>(dres, dres_bf, dout, inp, w,
+	                                                               mean, rstd, N, C);
 	LAUNCH_CHECK();
-	layernorm_bwd_dwdb_kernel<<<dim3((C + 255) / 256, P), 256, 0, s>>>(part, dout, inp, mean,
-	                                                                 rstd, N, C, chunk);
+	layernorm_bwd_dwdb<<<dim3((C / W + 255) / 256, P), 256, 0, s>>>(part, dout, inp, mean, rstd,
+	                                                                N, C, chunk);
 	LAUNCH_CHECK();
 	parts_add_kernel<<<(2 * C + 255) / 256, 256, 0, s>>>(dw, db, C, part, 2 * C, P);
 	LAUNCH_CHECK();
@@ -355,39 +441,66 @@ void k_bias_bwd(float *dbias, float *part, const bf16 *dout, int N, int OC, cuda
 
 /* ---- GELU (tanh form, as x * sigmoid(2u) like the CPU engine) ---- */
 
-static __global__ void gelu_fwd_kernel(bf16 *out, const bf16 *inp, size_t n)
+/* Element-wise over n: W at a time (pointers 16-byte aligned), the last
+ * n % W one by one. */
+static __device__ __forceinline__ float gelu(float x)
 {
-	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-	     i += (size_t)gridDim.x * blockDim.x) {
-		float x = bf(inp[i]);
-		float e = expf(-2.0f * GELU_K * (x + GELU_A * x * x * x));
-		out[i] = tobf(x / (1.0f + e));
+	float e = expf(-2.0f * GELU_K * (x + GELU_A * x * x * x));
+	return x / (1.0f + e);
+}
+
+template <int W> static __global__ void gelu_fwd_kernel(bf16 *out, const bf16 *inp, size_t n)
+{
+	size_t nv = n / W, stride = (size_t)gridDim.x * blockDim.x;
+	size_t tid = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+	for (size_t i = tid; i < nv; i += stride) {
+		vec<bf16, W> x = vload<bf16, W>(inp + i * W);
+		for (int e = 0; e < W; e++)
+			x.v[e] = tobf(gelu(bf(x.v[e])));
+		vstore(out + i * W, x);
 	}
+	for (size_t i = nv * W + tid; i < n; i += stride)
+		out[i] = tobf(gelu(bf(inp[i])));
 }
 
 void k_gelu_fwd(bf16 *out, const bf16 *inp, size_t n, cudaStream_t s)
 {
-	gelu_fwd_kernel<<<blocks_for(n, 256), 256, 0, s>>>(out, inp, n);
+	int W = aligned16(out) && aligned16(inp) ? 8 : 1;
+	void (*gelu_fwd)(bf16 *, const bf16 *, size_t) =
+		W == 8 ? gelu_fwd_kernel<8> : gelu_fwd_kernel<1>;
+	gelu_fwd<<<blocks_for(n / W, 256), 256, 0, s>>>(out, inp, n);
 	LAUNCH_CHECK();
 }
 
-static __global__ void gelu_bwd_kernel(bf16 *d, const bf16 *inp, size_t n)
+/* d * gelu'(x), clamped as the CPU engine's exp: below x ~ -10 expf would
+ * give inf, and inf * 0 a NaN gradient */
+static __device__ __forceinline__ float gelu_grad(float d, float x)
 {
-	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-	     i += (size_t)gridDim.x * blockDim.x) {
-		float x = bf(inp[i]);
-		/* clamped as the CPU engine's exp: below x ~ -10 expf would give
-		 * inf, and inf * 0 a NaN gradient */
-		float e = expf(fminf(-2.0f * GELU_K * (x + GELU_A * x * x * x), 88.0f));
-		float sg = 1.0f / (1.0f + e);
-		float g = sg + x * sg * (e * sg) * 2.0f * GELU_K * (1.0f + 3.0f * GELU_A * x * x);
-		d[i] = tobf(bf(d[i]) * g);
+	float e = expf(fminf(-2.0f * GELU_K * (x + GELU_A * x * x * x), 88.0f));
+	float sg = 1.0f / (1.0f + e);
+	return d * (sg + x * sg * (e * sg) * 2.0f * GELU_K * (1.0f + 3.0f * GELU_A * x * x));
+}
+
+template <int W> static __global__ void gelu_bwd_kernel(bf16 *d, const bf16 *inp, size_t n)
+{
+	size_t nv = n / W, stride = (size_t)gridDim.x * blockDim.x;
+	size_t tid = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+	for (size_t i = tid; i < nv; i += stride) {
+		vec<bf16, W> x = vload<bf16, W>(inp + i * W), g = vload<bf16, W>(d + i * W);
+		for (int e = 0; e < W; e++)
+			g.v[e] = tobf(gelu_grad(bf(g.v[e]), bf(x.v[e])));
+		vstore(d + i * W, g);
 	}
+	for (size_t i = nv * W + tid; i < n; i += stride)
+		d[i] = tobf(gelu_grad(bf(d[i]), bf(inp[i])));
 }
 
 void k_gelu_bwd(bf16 *d, const bf16 *inp, size_t n, cudaStream_t s)
 {
-	gelu_bwd_kernel<<<blocks_for(n, 256), 256, 0, s>>>(d, inp, n);
+	int W = aligned16(d) && aligned16(inp) ? 8 : 1;
+	void (*gelu_bwd)(bf16 *, const bf16 *, size_t) =
+		W == 8 ? gelu_bwd_kernel<8> : gelu_bwd_kernel<1>;
+	gelu_bwd<<<blocks_for(n / W, 256), 256, 0, s>>>(d, inp, n);
 	LAUNCH_CHECK();
 }
 

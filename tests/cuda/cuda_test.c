@@ -424,30 +424,35 @@ static void test_xent(void)
 	}
 }
 
+/* Widths that take 8 bf16 and 4 floats a load (96), only the float
+ * vectors (100), and neither (90). */
 static void test_embedding(void)
 {
-	int B = 3, T = 40, C = 96, V = 50;
-	size_t BT = (size_t)B * T, nc = BT * C;
-	uint32_t *in = xcalloc(BT, sizeof *in);
-	float *wte = randn((size_t)V * C, 0.5), *wpe = randn((size_t)T * C, 0.5);
-	float *dres = randn(nc, 1.0), *o1 = zeros(nc), *o2 = zeros(nc);
-	float *dte1 = randn((size_t)V * C, 0.1), *dpe1 = randn((size_t)T * C, 0.1);
-	float *dte2 = copyf(dte1, (size_t)V * C), *dpe2 = copyf(dpe1, (size_t)T * C);
-	for (size_t i = 0; i < BT; i++)
-		in[i] = (uint32_t)(gpt_rng_next(&rng) % 7 * 7 % (uint64_t)V); /* many repeats */
-	gcuda_test_embedding(B, T, C, V, in, wte, wpe, dres, o1, dte1, dpe1);
-	for (size_t r = 0; r < BT; r++)
-		for (int i = 0; i < C; i++) {
-			o2[r * C + i] = wte[(size_t)in[r] * C + i] + wpe[(r % T) * C + i];
-			dte2[(size_t)in[r] * C + i] += dres[r * C + i];
-			dpe2[(r % T) * C + i] += dres[r * C + i];
-		}
-	printf(" embedding B=%d T=%d C=%d V=%d\n", B, T, C, V);
-	CMP("out (bf16)", o1, o2, nc, 1e-2);
-	CMP("dwte +=", dte1, dte2, (size_t)V * C, 1e-4);
-	CMP("dwpe +=", dpe1, dpe2, (size_t)T * C, 1e-4);
-	free(in); free(wte); free(wpe); free(dres); free(o1); free(o2);
-	free(dte1); free(dpe1); free(dte2); free(dpe2);
+	static const int widths[] = {96, 100, 90};
+	for (size_t k = 0; k < sizeof widths / sizeof widths[0]; k++) {
+		int B = 3, T = 40, C = widths[k], V = 50;
+		size_t BT = (size_t)B * T, nc = BT * C;
+		uint32_t *in = xcalloc(BT, sizeof *in);
+		float *wte = randn((size_t)V * C, 0.5), *wpe = randn((size_t)T * C, 0.5);
+		float *dres = randn(nc, 1.0), *o1 = zeros(nc), *o2 = zeros(nc);
+		float *dte1 = randn((size_t)V * C, 0.1), *dpe1 = randn((size_t)T * C, 0.1);
+		float *dte2 = copyf(dte1, (size_t)V * C), *dpe2 = copyf(dpe1, (size_t)T * C);
+		for (size_t i = 0; i < BT; i++)
+			in[i] = (uint32_t)(gpt_rng_next(&rng) % 7 * 7 % (uint64_t)V); /* many repeats */
+		gcuda_test_embedding(B, T, C, V, in, wte, wpe, dres, o1, dte1, dpe1);
+		for (size_t r = 0; r < BT; r++)
+			for (int i = 0; i < C; i++) {
+				o2[r * C + i] = wte[(size_t)in[r] * C + i] + wpe[(r % T) * C + i];
+				dte2[(size_t)in[r] * C + i] += dres[r * C + i];
+				dpe2[(r % T) * C + i] += dres[r * C + i];
+			}
+		printf(" embedding B=%d T=%d C=%d V=%d\n", B, T, C, V);
+		CMP("out (bf16)", o1, o2, nc, 1e-2);
+		CMP("dwte +=", dte1, dte2, (size_t)V * C, 1e-4);
+		CMP("dwpe +=", dpe1, dpe2, (size_t)T * C, 1e-4);
+		free(in); free(wte); free(wpe); free(dres); free(o1); free(o2);
+		free(dte1); free(dpe1); free(dte2); free(dpe2);
+	}
 }
 
 /* ---- whole models ---- */
