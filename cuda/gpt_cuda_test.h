@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct adamw_config; /* optim.h */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -39,6 +41,15 @@ void gcuda_test_xent(int BT, int V, int Vp, const float *logits, const uint32_t 
 /* The same by the fused classifier of training (k_xent_fused). */
 void gcuda_test_xent_fused(int BT, int V, int Vp, const float *logits, const uint32_t *targets,
                            float dscale, float *row_loss, float *dlogits);
+/* One optimizer step as gcuda_adamw_step makes it: norm = the gradient
+ * norm of grads[n]; then AdamW (step, lr, clipped to max_norm) over nt
+ * tensors starting at off[k] (off[0] = 0), decayed where decay[k]: params,
+ * m, v updated, and pb[n_bf16] the bf16 copies at boff[k] (elsewhere
+ * left as it was). */
+void gcuda_test_adamw(size_t n, int nt, const size_t *off, const size_t *boff,
+                      const int *decay, const struct adamw_config *cfg, long step, float lr,
+                      float max_norm, float *params, const float *grads, float *m, float *v,
+                      size_t n_bf16, float *pb, float *norm);
 /* out[B*T,C] = wte[in] + wpe[t]; dwte +=, dwpe += from dres[B*T,C]. */
 void gcuda_test_embedding(int B, int T, int C, int V, const uint32_t *inputs,
                           const float *wte, const float *wpe, const float *dres, float *out,

@@ -850,11 +850,21 @@ void k_sum(float *out, const float *x, int n, cudaStream_t s)
 	LAUNCH_CHECK();
 }
 
+/* Block b sums [b chunk, (b + 1) chunk): chunk is a multiple of 4 and g
+ * 16-byte aligned, so 4 floats a load, the end of n one by one. */
 static __global__ void sumsq_parts_kernel(double *part, const float *g, size_t n, size_t chunk)
 {
 	size_t lo = blockIdx.x * chunk, hi = lo + chunk < n ? lo + chunk : n;
 	double s = 0;
-	for (size_t i = lo + threadIdx.x; i < hi; i += blockDim.x)
+	if (lo > hi)
+		lo = hi;
+	size_t nv = (hi - lo) / 4;
+	for (size_t i = threadIdx.x; i < nv; i += blockDim.x) {
+		vec<float, 4> x = vload<float, 4>(g + lo + 4 * i);
+		for (int e = 0; e < 4; e++)
+			s += (double)x.v[e] * x.v[e];
+	}
+	for (size_t i = lo + 4 * nv + threadIdx.x; i < hi; i += blockDim.x)
 		s += (double)g[i] * g[i];
 	s = block_sum(s);
 	if (threadIdx.x == 0)
@@ -873,9 +883,10 @@ static __global__ void norm_final_kernel(float *norm, const double *part, int np
 
 void k_grad_norm(float *norm, double *part, const float *g, size_t n, cudaStream_t s)
 {
-	size_t chunk = (n + GK_NORM_PARTS - 1) / GK_NORM_PARTS;
+	size_t chunk = ((n + GK_NORM_PARTS - 1) / GK_NORM_PARTS + 3) / 4 * 4;
+	NEED(aligned16(g), "gradients 16-byte aligned");
 	if (chunk == 0)
-		chunk = 1;
+		chunk = 4;
 	sumsq_parts_kernel<<<GK_NORM_PARTS, 256, 0, s>>>(part, g, n, chunk);
 	LAUNCH_CHECK();
 	norm_final_kernel<<<1, 1024, 0, s>>>(norm, part, GK_NORM_PARTS);
@@ -884,6 +895,38 @@ void k_grad_norm(float *norm, double *part, const float *g, size_t n, cudaStream
 
 /* ---- AdamW, as optim.c's adamw_update ---- */
 
+/* Parameter i of tensor k: the update of optim.c, the float32 buffers
+ * and the bf16 copy written. */
+static __device__ __forceinline__ float adamw_one(float &m, float &v, float p, float g,
+                                                  int decay, const struct adamw_args &a)
+{
+	float pi = p * (decay ? a.keep : 1.0f);
+	float mi = m + a.one_b1 * (g - m);
+	float vi = v * a.b2 + a.one_b2 * g * g;
+	float denom = sqrtf(vi) / a.bc2_sqrt + a.eps;
+	m = mi;
+	v = vi;
+	return pi - a.step_size * (mi / denom);
+}
+
+/* The tensor holding parameter i. */
+static __device__ __forceinline__ int adamw_tensor(const size_t *t_off, int nt, size_t i)
+{
+	int lo = 0, hi = nt - 1;
+	while (lo < hi) {
+		int mid = (lo + hi + 1) / 2;
+		if (t_off[mid] <= i)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+/* Four parameters a thread: one search, 16-byte loads and stores of the
+ * float32 buffers and one 8-byte store of the bf16 copy where the four
+ * lie in one tensor (and their copy is 8-byte aligned); the four one by
+ * one where a tensor ends among them, and at the end of n. */
 static __global__ void adamw_kernel(float *p, bf16 *pb, const float *g, float *m, float *v,
                                     size_t n, const size_t *t_off, const size_t *t_boff,
                                     const int *t_decay, int nt, const float *norm,
@@ -892,26 +935,39 @@ static __global__ void adamw_kernel(float *p, bf16 *pb, const float *g, float *m
 	float nrm = *norm;
 	float clip = (a.max_norm <= 0 || !(nrm > a.max_norm)) ? 1.0f
 	                                                      : a.max_norm / (nrm + 1e-6f);
-	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-	     i += (size_t)gridDim.x * blockDim.x) {
-		int lo = 0, hi = nt - 1;
-		while (lo < hi) {
-			int mid = (lo + hi + 1) / 2;
-			if (t_off[mid] <= i)
-				lo = mid;
+	for (size_t q = blockIdx.x * (size_t)blockDim.x + threadIdx.x; 4 * q < n;
+	     q += (size_t)gridDim.x * blockDim.x) {
+		size_t i = 4 * q;
+		int k = adamw_tensor(t_off, nt, i);
+		size_t end = k + 1 < nt ? t_off[k + 1] : n;
+		if (i + 4 <= end) {
+			vec<float, 4> gv = vload<float, 4>(g + i), pv = vload<float, 4>(p + i),
+			              mv = vload<float, 4>(m + i), vv = vload<float, 4>(v + i);
+			vec<bf16, 4> bv;
+			size_t bo = t_boff[k] + (i - t_off[k]);
+			for (int e = 0; e < 4; e++) {
+				pv.v[e] = adamw_one(mv.v[e], vv.v[e], pv.v[e], gv.v[e] * clip, t_decay[k], a);
+				bv.v[e] = tobf(pv.v[e]);
+			}
+			vstore(p + i, pv);
+			vstore(m + i, mv);
+			vstore(v + i, vv);
+			if (bo % 4 == 0)
+				vstore(pb + bo, bv);
 			else
-				hi = mid - 1;
+				for (int e = 0; e < 4; e++)
+					pb[bo + e] = bv.v[e];
+		} else {
+			for (size_t j = i; j < i + 4 && j < n; j++) {
+				int kj = adamw_tensor(t_off, nt, j);
+				float mj = m[j], vj = v[j];
+				float pj = adamw_one(mj, vj, p[j], g[j] * clip, t_decay[kj], a);
+				m[j] = mj;
+				v[j] = vj;
+				p[j] = pj;
+				pb[t_boff[kj] + (j - t_off[kj])] = tobf(pj);
+			}
 		}
-		float gi = g[i] * clip;
-		float pi = p[i] * (t_decay[lo] ? a.keep : 1.0f);
-		float mi = m[i] + a.one_b1 * (gi - m[i]);
-		float vi = v[i] * a.b2 + a.one_b2 * gi * gi;
-		float denom = sqrtf(vi) / a.bc2_sqrt + a.eps;
-		m[i] = mi;
-		v[i] = vi;
-		pi = pi - a.step_size * (mi / denom);
-		p[i] = pi;
-		pb[t_boff[lo] + (i - t_off[lo])] = tobf(pi);
 	}
 }
 
@@ -919,7 +975,9 @@ void k_adamw(float *p, bf16 *pb, const float *g, float *m, float *v, size_t n,
              const size_t *t_off, const size_t *t_boff, const int *t_decay, int nt,
              const float *norm, struct adamw_args a, cudaStream_t s)
 {
-	adamw_kernel<<<blocks_for(n, 256), 256, 0, s>>>(p, pb, g, m, v, n, t_off, t_boff, t_decay,
-	                                                nt, norm, a);
+	NEED(aligned16(p) && aligned16(pb) && aligned16(g) && aligned16(m) && aligned16(v),
+	     "optimizer buffers 16-byte aligned");
+	adamw_kernel<<<blocks_for((n + 3) / 4, 256), 256, 0, s>>>(p, pb, g, m, v, n, t_off, t_boff,
+	                                                          t_decay, nt, norm, a);
 	LAUNCH_CHECK();
 }

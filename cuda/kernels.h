@@ -106,14 +106,16 @@ void k_xent_fused(bf16 *logits, float *row_loss, float *row_lse, const uint32_t 
 /* *out = sum of x[0..n) in a fixed order (one block). */
 void k_sum(float *out, const float *x, int n, cudaStream_t s);
 
-/* *norm = sqrt(sum g^2) in a fixed order; part: GK_NORM_PARTS doubles. */
+/* *norm = sqrt(sum g^2) in a fixed order; part: GK_NORM_PARTS doubles;
+ * g 16-byte aligned (dies otherwise). */
 #define GK_NORM_PARTS 1024
 void k_grad_norm(float *norm, double *part, const float *g, size_t n, cudaStream_t s);
 
 /* AdamW over n parameters.  Tensor k covers [t_off[k], t_off[k+1]) of the
  * float32 buffers, its bf16 copy starts at t_boff[k], t_decay[k] says
  * whether weight decay applies.  The clip factor comes from *norm on the
- * device (max_norm <= 0: none). */
+ * device (max_norm <= 0: none).  p, pb, g, m, v 16-byte aligned (dies
+ * otherwise); tensors of any size. */
 struct adamw_args {
 	float one_b1, b2, one_b2, eps, step_size, bc2_sqrt, keep, max_norm;
 };

@@ -1,6 +1,7 @@
 /* testhooks: single kernels and layers of the CUDA engine on host
  * arrays (gpt_cuda_test.h), each on its own stream, for
  * tests/cuda/cuda_test.c to compare with float64 references. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -233,3 +234,48 @@ extern "C" void gcuda_test_embedding(int B, int T, int C, int V, const uint32_t 
 	free(cnt);
 }
 
+extern "C" void gcuda_test_adamw(size_t n, int nt, const size_t *off, const size_t *boff,
+                                 const int *decay, const struct adamw_config *cfg, long step,
+                                 float lr, float max_norm, float *params, const float *grads,
+                                 float *m, float *v, size_t n_bf16, float *pb, float *norm)
+{
+	struct gctx x;
+	struct adamw_args a;
+	/* the scalars as gcuda_adamw_step computes them */
+	double bc1 = 1.0 - pow(cfg->beta1, (double)step), bc2 = 1.0 - pow(cfg->beta2, (double)step);
+	a.one_b1 = (float)(1.0 - cfg->beta1);
+	a.b2 = (float)cfg->beta2;
+	a.one_b2 = (float)(1.0 - cfg->beta2);
+	a.eps = (float)cfg->eps;
+	a.step_size = (float)((double)lr / bc1);
+	a.bc2_sqrt = (float)sqrt(bc2);
+	a.keep = (float)(1.0 - (double)lr * cfg->weight_decay);
+	a.max_norm = max_norm;
+	ctx_init(&x);
+	float *dp = up32(&x, params, n), *dg = up32(&x, grads, n), *dm = up32(&x, m, n);
+	float *dv = up32(&x, v, n), *dn = up32(&x, NULL, 1);
+	double *part = (double *)dalloc(&x, GK_NORM_PARTS * sizeof(double), "test");
+	bf16 *db = up16(&x, pb, n_bf16);
+	size_t *doff = (size_t *)dalloc(&x, (size_t)nt * sizeof(size_t), "test");
+	size_t *dboff = (size_t *)dalloc(&x, (size_t)nt * sizeof(size_t), "test");
+	int *ddec = (int *)dalloc(&x, (size_t)nt * sizeof(int), "test");
+	CUDA_CHECK(cudaMemcpyAsync(doff, off, (size_t)nt * sizeof(size_t), cudaMemcpyHostToDevice,
+	                           x.s));
+	CUDA_CHECK(cudaMemcpyAsync(dboff, boff, (size_t)nt * sizeof(size_t), cudaMemcpyHostToDevice,
+	                           x.s));
+	CUDA_CHECK(cudaMemcpyAsync(ddec, decay, (size_t)nt * sizeof(int), cudaMemcpyHostToDevice,
+	                           x.s));
+	k_grad_norm(dn, part, dg, n, x.s);
+	k_adamw(dp, db, dg, dm, dv, n, doff, dboff, ddec, nt, dn, a, x.s);
+	down32(&x, params, dp, n);
+	down32(&x, m, dm, n);
+	down32(&x, v, dv, n);
+	down32(&x, norm, dn, 1);
+	down16(&x, pb, db, n_bf16);
+	dfree(&x, dg, n * sizeof(float));
+	dfree(&x, part, GK_NORM_PARTS * sizeof(double));
+	dfree(&x, doff, (size_t)nt * sizeof(size_t));
+	dfree(&x, dboff, (size_t)nt * sizeof(size_t));
+	dfree(&x, ddec, (size_t)nt * sizeof(int));
+	ctx_free(&x);
+}

@@ -18,6 +18,8 @@
  *         loss rows, gradients accumulated in float32)
  *   2e-2  attention gradients (the weights P and their gradient dS are
  *         bf16 matrices between two products)
+ *   1e-6  the gradient norm (summed in double); AdamW's params, m, v
+ *         1e-5, its bf16 copies exactly the params rounded
  *   model forward: loss within 1e-2 absolute, logits 2e-2; backward:
  *   each tensor's gradient within 5e-2 and all gradients together 3e-2
  *   (bf16 activations through every layer); AdamW from the same gradients
@@ -453,6 +455,61 @@ static void test_embedding(void)
 		free(in); free(wte); free(wpe); free(dres); free(o1); free(o2);
 		free(dte1); free(dpe1); free(dte2); free(dpe2);
 	}
+}
+
+/* The gradient norm and AdamW (gcuda_adamw_step's two kernels) against
+ * optim.c: tensors whose sizes are multiples of 4 (4 parameters a thread,
+ * 16-byte loads) and odd ones (a tensor ending inside a group of four,
+ * bf16 copies off 8-byte alignment), n not a multiple of 4; clipped,
+ * with weight decay on every other tensor.  The bf16 copies sit at
+ * 128-element boundaries as the engine's do; the gaps must keep what
+ * they held. */
+static void test_adamw(void)
+{
+	static const size_t sizes[] = {768, 2304, 64, 7, 3, 1000, 5, 4096, 1, 13};
+	enum { NT = sizeof sizes / sizeof sizes[0] };
+	size_t off[NT], boff[NT], n = 0, nb = 0;
+	int decay[NT];
+	struct adamw_config cfg;
+	struct adamw opt;
+	long step = 7;
+	float lr = 3e-4f, max_norm = 1.0f, norm_g, norm_c;
+	for (int k = 0; k < NT; k++) {
+		off[k] = n;
+		boff[k] = nb;
+		decay[k] = k % 2 == 0;
+		n += sizes[k];
+		nb += (sizes[k] + 127) / 128 * 128;
+	}
+	float *p1 = randn(n, 0.5), *g = randn(n, 1.0), *m1 = randn(n, 0.1), *v1 = randn(n, 0.1);
+	float *pb = randn(nb, 1.0), *pb0 = copyf(pb, nb), *p2, *want = zeros(nb);
+	for (size_t i = 0; i < n; i++)
+		v1[i] = v1[i] * v1[i];
+	p2 = copyf(p1, n);
+	adamw_config_default(&cfg);
+	adamw_init(&opt, &cfg, n);
+	memcpy(opt.m, m1, n * sizeof(float));
+	memcpy(opt.v, v1, n * sizeof(float));
+	opt.step = step - 1;
+	for (int k = 0; k < NT; k++)
+		if (decay[k])
+			adamw_add_decay(&opt, off[k], sizes[k]);
+	gcuda_test_adamw(n, NT, off, boff, decay, &cfg, step, lr, max_norm, p1, g, m1, v1, nb, pb,
+	                 &norm_g);
+	norm_c = grad_global_norm(g, n);
+	adamw_step(&opt, p2, g, lr, grad_clip_scale(norm_c, max_norm));
+	printf(" adamw %d tensors, %zu parameters, clipped (norm %.4g)\n", NT, n, norm_c);
+	CMP("gradient norm", &norm_g, &norm_c, 1, 1e-6);
+	CMP("params", p1, p2, n, 1e-5);
+	CMP("m", m1, opt.m, n, 1e-5);
+	CMP("v", v1, opt.v, n, 1e-5);
+	memcpy(want, pb0, nb * sizeof(float));
+	for (int k = 0; k < NT; k++)
+		for (size_t i = 0; i < sizes[k]; i++)
+			want[boff[k] + i] = bf16r(p1[off[k] + i]);
+	CMP("bf16 copies and the gaps", pb, want, nb, 0);
+	adamw_free(&opt);
+	free(p1); free(g); free(m1); free(v1); free(pb); free(pb0); free(p2); free(want);
 }
 
 /* ---- whole models ---- */
@@ -1107,6 +1164,7 @@ int main(int argc, char **argv)
 	RUN(test_attention_flash);
 	RUN(test_xent);
 	RUN(test_embedding);
+	RUN(test_adamw);
 	RUN(test_model_tied);
 	RUN(test_model_untied_nobias);
 	RUN(test_model_flash);
