@@ -418,22 +418,32 @@ void k_layernorm_bwd(float *dres, bf16 *dres_bf, float *dw, float *db, float *pa
 	LAUNCH_CHECK();
 }
 
+/* Each thread W columns of one chunk of rows. */
+template <int W>
 static __global__ void bias_bwd_kernel(float *part, const bf16 *dout, int N, int OC, int chunk)
 {
-	int c = blockIdx.x * blockDim.x + threadIdx.x, p = blockIdx.y;
+	int c = (blockIdx.x * blockDim.x + threadIdx.x) * W, p = blockIdx.y;
 	if (c >= OC)
 		return;
 	int r0 = p * chunk, r1 = r0 + chunk < N ? r0 + chunk : N;
-	float sum = 0;
-	for (int r = r0; r < r1; r++)
-		sum += bf(dout[(size_t)r * OC + c]);
-	part[(size_t)p * OC + c] = sum;
+	vec<float, W> sum;
+	for (int e = 0; e < W; e++)
+		sum.v[e] = 0;
+	for (int r = r0; r < r1; r++) {
+		vec<bf16, W> d = vload<bf16, W>(dout + (size_t)r * OC + c);
+		for (int e = 0; e < W; e++)
+			sum.v[e] += bf(d.v[e]);
+	}
+	vstore(part + (size_t)p * OC + c, sum);
 }
 
 void k_bias_bwd(float *dbias, float *part, const bf16 *dout, int N, int OC, cudaStream_t s)
 {
 	int chunk, P = parts_for(N, &chunk);
-	bias_bwd_kernel<<<dim3((OC + 255) / 256, P), 256, 0, s>>>(part, dout, N, OC, chunk);
+	int W = width8(OC, dout, part, dout, dout);
+	void (*bias_bwd)(float *, const bf16 *, int, int, int) =
+		W == 8 ? bias_bwd_kernel<8> : bias_bwd_kernel<1>;
+	bias_bwd<<<dim3((OC / W + 255) / 256, P), 256, 0, s>>>(part, dout, N, OC, chunk);
 	LAUNCH_CHECK();
 	parts_add_kernel<<<(OC + 255) / 256, 256, 0, s>>>(dbias, dbias, OC, part, OC, P);
 	LAUNCH_CHECK();
