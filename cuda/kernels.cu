@@ -1,8 +1,9 @@
-/* kernels: the CUDA engine's kernels other than matrix products, written
- * for correctness first: one warp per row for normalisations and softmax,
- * one block per row for the vocabulary-wide loss, float32 arithmetic on
- * bf16 data, and every reduction in a fixed order so that results repeat
- * bit for bit.  Launchers and contracts are in kernels.h. */
+/* kernels: the CUDA engine's kernels other than matrix products: one warp
+ * per row for normalisations and softmax, one block per row for the
+ * vocabulary-wide loss, float32 arithmetic on bf16 data, 16-byte loads
+ * and stores where widths and alignment allow (struct vec), and every
+ * reduction in a fixed order so that results repeat bit for bit.
+ * Launchers and contracts are in kernels.h. */
 #include <math.h>
 #include <stdint.h>
 
