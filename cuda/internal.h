@@ -61,8 +61,11 @@ void dfree(struct gctx *x, void *p, size_t n);
  * divisible by 8): D = GELU(product + bias) and gelu_pre[M,N] the GELU's
  * input, in cuBLASLt's epilogue; with dgelu_pre (no bias or Cm, N
  * divisible by 8): D = product * GELU'(dgelu_pre[M,N]), the gradient
- * through a GELU.  mm returns 0, having queued nothing, where cuBLASLt
- * offers no algorithm for an epilogue asked for (else 1). */
+ * through a GELU.  With bgrad (MM_TN, float32 D, no other epilogue):
+ * bgrad[M] = the sums over K of A[K,M], overwritten (a linear layer's
+ * bias gradient, A its output's gradient).  mm returns 0, having queued
+ * nothing, where cuBLASLt offers no algorithm for an epilogue asked for
+ * (else 1). */
 enum mm_kind { MM_NT, MM_NN, MM_TN };
 
 struct mm_opt {
@@ -72,6 +75,7 @@ struct mm_opt {
 	const bf16 *bias;
 	bf16 *gelu_pre;
 	const bf16 *dgelu_pre;
+	float *bgrad;
 	int batch;
 	long long sa, sb, sd;
 };
@@ -103,7 +107,9 @@ void linear_gelu_fwd(struct gctx *x, bf16 *out, bf16 *pre, const bf16 *inp, cons
  * column sums of dout.  part: bias scratch (kernels.h).  With gelu_pre
  * (the input of the GELU that made inp), dinp is the gradient of that
  * input, dout W times GELU': in cuBLASLt's DGELU epilogue where it can
- * (not with GPT_CUDA_GELU=kernel), else the product then k_gelu_bwd. */
+ * (not with GPT_CUDA_GELU=kernel), else the product then k_gelu_bwd.  The
+ * bias gradient comes from the weight product's BGRADB epilogue (into
+ * part, then added) where cuBLASLt offers it, else from k_bias_bwd. */
 void linear_bwd(struct gctx *x, bf16 *dinp, float *dW, float *dbias, float *part,
                 const bf16 *dout, const bf16 *inp, const bf16 *W, int N, int C, int OC);
 void linear_bwd_gelu(struct gctx *x, bf16 *dinp, const bf16 *gelu_pre, float *dW, float *dbias,

@@ -34,6 +34,15 @@ void linear_gelu_fwd(struct gctx *x, bf16 *out, bf16 *pre, const bf16 *inp, cons
 	k_gelu_fwd(out, pre, (size_t)N * OC, x->s);
 }
 
+/* acc[i] += add[i]: a bias gradient from cuBLASLt's epilogue, which
+ * overwrites, into the accumulated one. */
+static __global__ void add_kernel(float *acc, const float *add, int n)
+{
+	int i = blockIdx.x * blockDim.x + threadIdx.x;
+	if (i < n)
+		acc[i] += add[i];
+}
+
 void linear_bwd(struct gctx *x, bf16 *dinp, float *dW, float *dbias, float *part,
                 const bf16 *dout, const bf16 *inp, const bf16 *W, int N, int C, int OC)
 {
@@ -61,6 +70,15 @@ void linear_bwd_gelu(struct gctx *x, bf16 *dinp, const bf16 *gelu_pre, float *dW
 	}
 	o.d_f32 = 1;
 	o.beta = 1.0f;
+	if (dbias) {
+		o.bgrad = part;
+		if (mm(x, MM_TN, dW, dout, inp, OC, C, N, &o)) {
+			add_kernel<<<(OC + 255) / 256, 256, 0, x->s>>>(dbias, part, OC);
+			LAUNCH_CHECK();
+			return;
+		}
+		o.bgrad = NULL; /* no algorithm with the epilogue */
+	}
 	mm(x, MM_TN, dW, dout, inp, OC, C, N, &o);
 	if (dbias)
 		k_bias_bwd(dbias, part, dout, N, OC, x->s);

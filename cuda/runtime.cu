@@ -381,6 +381,7 @@ struct lt_call {
 	const bf16 *bias;
 	bf16 *aux; /* GELU_AUX(_BIAS): D = GELU(.), aux the GELU's input, ld m */
 	const bf16 *daux; /* DGELU: D = product * GELU'(daux), ld m */
+	float *bgradb;    /* BGRADB: bgradb[n] = sums over k of op(B), overwritten */
 	int batch;
 };
 
@@ -412,6 +413,7 @@ static void algo_key(struct algo_entry *e, const struct lt_call *c, const void *
 	e->k[0] = c->m; e->k[1] = c->n; e->k[2] = c->k; e->k[3] = c->ta; e->k[4] = c->tb;
 	e->k[5] = c->lda; e->k[6] = c->ldb; e->k[7] = c->ldd; e->k[8] = c->d_f32;
 	e->k[9] = (c->bias != NULL) | (c->aux != NULL) << 1 | (c->daux != NULL) << 2 |
+	          (c->bgradb != NULL) << 3 | (long long)(align_of(c->bgradb) & 0xff) << 40 |
 	          (long long)align_of(c->aux ? (const void *)c->aux : c->daux) << 8;
 	e->k[10] = c->batch; e->k[11] = c->beta != 0;
 	e->k[12] = c->sA; e->k[13] = c->sB; e->k[14] = c->sD;
@@ -455,7 +457,7 @@ static cublasLtMatrixLayout_t lt_layout(cudaDataType t, int rows, int cols, int 
 	return l;
 }
 
-/* 0 only when c->aux or daux asks for a GELU epilogue and cuBLASLt has no
+/* 0 only when c->aux, daux or bgradb asks for an epilogue and cuBLASLt has no
  * algorithm for it (nothing was queued); otherwise 1 or dies. */
 static int lt_run(struct gctx *x, const struct lt_call *c)
 {
@@ -476,8 +478,9 @@ static int lt_run(struct gctx *x, const struct lt_call *c)
 	                                          sizeof opa));
 	LT_CHECK(p_cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb,
 	                                          sizeof opb));
-	if (c->bias || c->aux || c->daux) {
-		cublasLtEpilogue_t ep = c->daux ? CUBLASLT_EPILOGUE_DGELU
+	if (c->bias || c->aux || c->daux || c->bgradb) {
+		cublasLtEpilogue_t ep = c->bgradb ? CUBLASLT_EPILOGUE_BGRADB
+		                        : c->daux ? CUBLASLT_EPILOGUE_DGELU
 		                        : !c->aux ? CUBLASLT_EPILOGUE_BIAS
 		                        : c->bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS
 		                                  : CUBLASLT_EPILOGUE_GELU_AUX;
@@ -491,6 +494,13 @@ static int lt_run(struct gctx *x, const struct lt_call *c)
 		                                          &ap, sizeof ap));
 		LT_CHECK(p_cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ald,
 		                                          sizeof ald));
+	}
+	if (c->bgradb) { /* the bias gradient in float32, D's type */
+		cudaDataType bt = CUDA_R_32F;
+		LT_CHECK(p_cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+		                                          &c->bgradb, sizeof c->bgradb));
+		LT_CHECK(p_cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
+		                                          &bt, sizeof bt));
 	}
 	if (c->bias) {
 		cudaDataType bt = CUDA_R_16BF;
@@ -524,7 +534,7 @@ static int lt_run(struct gctx *x, const struct lt_call *c)
 	if (!algo_find(x, c, Cm, &heur.algo)) {
 		LT_CHECK(p_cublasLtMatmulAlgoGetHeuristic(x->lt, desc, la, lb, ld, ld, pref, 1, &heur,
 		                                          &found));
-		if (found == 0 && (c->aux || c->daux)) {
+		if (found == 0 && (c->aux || c->daux || c->bgradb)) {
 			LT_CHECK(p_cublasLtMatmulPreferenceDestroy(pref));
 			LT_CHECK(p_cublasLtMatrixLayoutDestroy(la));
 			LT_CHECK(p_cublasLtMatrixLayoutDestroy(lb));
@@ -575,11 +585,14 @@ int mm(struct gctx *x, enum mm_kind kind, void *D, const bf16 *A, const bf16 *B,
 	c.bias = o->bias;
 	c.aux = o->gelu_pre;
 	c.daux = o->dgelu_pre;
+	c.bgradb = o->bgrad;
 	c.batch = o->batch;
 	if (c.aux && (kind != MM_NT || c.batch > 1 || c.d_f32 || c.Cm || N % 8))
 		die("gpu model: the GELU epilogue is for one bf16 linear layer of width divisible by 8");
 	if (c.daux && (c.aux || c.bias || c.batch > 1 || c.d_f32 || c.Cm || N % 8))
 		die("gpu model: the DGELU epilogue is for one bf16 product of width divisible by 8");
+	if (c.bgradb && (kind != MM_TN || c.aux || c.daux || c.bias || c.batch > 1 || !c.d_f32))
+		die("gpu model: the BGRADB epilogue is for one float32 weight-gradient product");
 	switch (kind) {
 	case MM_NT: c.ta = 1; c.lda = K; c.tb = 0; c.ldb = K; break;
 	case MM_NN: c.ta = 0; c.lda = N; c.tb = 0; c.ldb = K; break;

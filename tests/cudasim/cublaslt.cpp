@@ -161,7 +161,7 @@ cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d,
 		memcpy(&x->ep, buf, n);
 		if (x->ep != CUBLASLT_EPILOGUE_DEFAULT && x->ep != CUBLASLT_EPILOGUE_BIAS &&
 		    x->ep != CUBLASLT_EPILOGUE_GELU_AUX && x->ep != CUBLASLT_EPILOGUE_GELU_AUX_BIAS &&
-		    x->ep != CUBLASLT_EPILOGUE_DGELU)
+		    x->ep != CUBLASLT_EPILOGUE_DGELU && x->ep != CUBLASLT_EPILOGUE_BGRADB)
 			return bad("epilogue not modelled");
 		break;
 	case CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER:
@@ -276,6 +276,12 @@ static cublasStatus_t check_shapes(const desc *x, const layout *A, const layout 
 		return bad("GELU aux leading dimension not divisible by 8 or under D's rows");
 	if (uses_aux(x) && D->batch > 1)
 		return bad("batched GELU epilogues are not modelled");
+	if (x->ep == CUBLASLT_EPILOGUE_BGRADB && (!x->bias || D->batch > 1))
+		return bad("BGRADB without a bias pointer, or batched");
+	/* the bias gradient's type is D's unless set (the header: "the same
+	 * type as the elements of output matrix") */
+	if (x->ep == CUBLASLT_EPILOGUE_BGRADB && x->bias_type_set && x->bias_type != D->type)
+		return bad("BGRADB bias type differs from D's");
 	if (has_bias && x->bias_type_set && x->bias_type != D->type &&
 	    !(D->type == CUDA_R_32F && x->bias_type == CUDA_R_16BF))
 		return bad("bias type does not suit D's type");
@@ -329,6 +335,8 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t dsc, cons
 	int has_bias = x->ep == CUBLASLT_EPILOGUE_BIAS || x->ep == CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
 	if (has_bias)
 		gsim_check_range(x->bias, D->rows * type_size(btype), "cublasLtMatmul bias");
+	if (x->ep == CUBLASLT_EPILOGUE_BGRADB)
+		gsim_check_range(x->bias, D->cols * type_size(D->type), "cublasLtMatmul BGRADB bias");
 	if (uses_aux(x))
 		gsim_check_range(x->aux, ((size_t)x->aux_ld * (D->cols - 1) + D->rows) * type_size(D->type),
 		                 "cublasLtMatmul GELU aux");
@@ -339,14 +347,15 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t dsc, cons
 		       cb = bt != 0 ? (double)(C->rows * C->cols * type_size(C->type)) : 0,
 		       db = (double)(D->rows * D->cols * type_size(D->type)),
 		       biasb = has_bias ? (double)(D->rows * type_size(btype)) : 0,
-		       auxr = x->ep == CUBLASLT_EPILOGUE_DGELU ? db : 0;
+		       auxr = x->ep == CUBLASLT_EPILOGUE_DGELU ? db : 0,
+		       bgw = x->ep == CUBLASLT_EPILOGUE_BGRADB ? (double)(D->cols * type_size(D->type)) : 0;
 		char name[56];
 		snprintf(name, sizeof name, "gemm %lldx%lldx%lld%s", (long long)m, (long long)n,
 		         (long long)k, D->batch > 1 ? " batched" : "");
 		/* a batch's shared operand (stride 0) is read once */
 		gsim_count_gemm(name, 2.0 * (double)m * (double)n * (double)k * nb,
 		                ab * (A->stride ? nb : 1) + bb * (B->stride ? nb : 1) + cb * nb + biasb + auxr,
-		                db * nb * (gelu_aux(x) ? 2 : 1));
+		                db * nb * (gelu_aux(x) ? 2 : 1) + bgw);
 	}
 	std::vector<float> af(A->rows * A->cols), bf(B->rows * B->cols), prod((size_t)(m * n));
 	for (int32_t bi = 0; bi < D->batch; bi++) {
@@ -354,6 +363,14 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t dsc, cons
 		       oc = (size_t)bi * C->stride, od = (size_t)bi * D->stride;
 		unpack(af.data(), Ap, A, oa);
 		unpack(bf.data(), Bp, B, ob);
+		if (x->ep == CUBLASLT_EPILOGUE_BGRADB) /* sums of op(B) over k, per column of D */
+			for (int64_t j = 0; j < n; j++) {
+				double sum = 0;
+				for (int64_t kk = 0; kk < k; kk++)
+					sum += bf[x->tb == CUBLAS_OP_N ? (size_t)(kk + j * (int64_t)B->rows)
+					                               : (size_t)(j + kk * (int64_t)B->rows)];
+				put((void *)x->bias, D->type, (size_t)j, sum);
+			}
 		/* float32 products with float32 accumulation, as the tensor cores */
 		cblas_sgemm(CblasColMajor, x->ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
 		            x->tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, (int)m, (int)n, (int)k,
