@@ -532,9 +532,17 @@ static int lt_run(struct gctx *x, const struct lt_call *c)
 	LT_CHECK(p_cublasLtMatmulPreferenceSetAttribute(
 		pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof al));
 	if (!algo_find(x, c, Cm, &heur.algo)) {
-		LT_CHECK(p_cublasLtMatmulAlgoGetHeuristic(x->lt, desc, la, lb, ld, ld, pref, 1, &heur,
-		                                          &found));
-		if (found == 0 && (c->aux || c->daux || c->bgradb)) {
+		int fused = c->aux || c->daux || c->bgradb;
+		cublasStatus_t st = p_cublasLtMatmulAlgoGetHeuristic(x->lt, desc, la, lb, ld, ld, pref,
+		                                                     1, &heur, &found);
+		/* a fused epilogue this library or card does not offer may be
+		 * refused outright (NOT_SUPPORTED) rather than with no algorithm:
+		 * either way the caller does it the plain way */
+		if (st != CUBLAS_STATUS_SUCCESS && !fused)
+			LT_CHECK(st);
+		if (st != CUBLAS_STATUS_SUCCESS)
+			found = 0;
+		if (found == 0 && fused) {
 			LT_CHECK(p_cublasLtMatmulPreferenceDestroy(pref));
 			LT_CHECK(p_cublasLtMatrixLayoutDestroy(la));
 			LT_CHECK(p_cublasLtMatrixLayoutDestroy(lb));

@@ -32,6 +32,16 @@ for order in fwd rev; do   # TEST_ONLY: tests/unit/test.h's RUN runs these alone
 	[ "$rc" -eq 0 ] || grep -E "MISMATCH|^fail" "$TMP/ct.$order" | head -5 >&2
 done
 check_eq "cuda-test ran all twelve quick tests" "$(grep -c '^pass test_' "$TMP/ct.fwd")" 12
+# The fused cuBLASLt epilogues (GELU, DGELU, BGRADB) are used where the
+# library offers them: the fused GELU's gradients differ from the kernel's
+# by rounding.  A library refusing them (GSIM_LT_PLAIN=1, the stand-in
+# saying NOT_SUPPORTED) leaves the engine's kernels, the same to the bit.
+check_grep "the fused GELU epilogues are used" "fused GELU against the kernel's +rel [1-9]" "$TMP/ct.fwd"
+GSIM_LT_PLAIN=1 TEST_ONLY="test_matmul test_model_tied test_engine" CUDA_TEST_SEED=7 \
+	"$SIM/cuda-test" >"$TMP/ct.plain" 2>&1
+check_grep "without the epilogues, cuda-test passes on the kernels" "^cuda-test: all passed" "$TMP/ct.plain"
+check_grep "which give the kernel GELU's gradients exactly" \
+	"fused GELU against the kernel's +rel 0.00e\+00" "$TMP/ct.plain"
 
 # Memory, as the engine's own allocator counts it (tests/cudasim/memplan,
 # weights mapped, not filled): the RTX 3090 experiment's model, GPT-2

@@ -302,6 +302,16 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t h, cublasLtMatmul
 	                                 (const layout *)c, (const layout *)dd);
 	if (st != CUBLAS_STATUS_SUCCESS)
 		return CUBLAS_STATUS_NOT_SUPPORTED;
+	/* GSIM_LT_PLAIN=1: a library without the fused epilogues (GELU, DGELU,
+	 * BGRADB), refusing them as NOT_SUPPORTED, so the engine's fallbacks
+	 * to its own kernels run under test */
+	{
+		const desc *x = (const desc *)d;
+		const char *plain = getenv("GSIM_LT_PLAIN");
+		if (plain && strcmp(plain, "0") != 0 && x->ep != CUBLASLT_EPILOGUE_DEFAULT &&
+		    x->ep != CUBLASLT_EPILOGUE_BIAS)
+			return CUBLAS_STATUS_NOT_SUPPORTED;
+	}
 	memset(res, 0, sizeof *res);
 	res->state = CUBLAS_STATUS_SUCCESS;
 	res->wavesCount = 1;
