@@ -13,17 +13,33 @@
 # BENCH_GPU_NO_TORCH=1 accepts engine rows without the reference.
 # BENCH_GPU_B (batches), BENCH_GPU_STEPS, BENCH_GPU_RECOMPUTE_B (the
 # recompute row's batch; empty for none) and PEAK_TFLOPS (a card not in
-# the engine's table) change the run.
+# the engine's table) change the run.  A GPU session has minutes, and
+# each torch.compile costs tens of seconds, so BENCH_GPU_TORCH_B names the
+# batches that get a PyTorch row (default: every one), and
+# BENCH_GPU_TORCH_COMPILE=0 measures PyTorch eager.  BENCH_GPU_PHASES_B
+# (default 16; empty for none) is the batch whose step is timed phase by
+# phase (bench-gpu phases) beside make gpu-model's prediction in
+# cuda/gpu-model.tsv.  BENCH_GPU_MODEL and BENCH_GPU_T (default d12, 1024)
+# take a small LAYERS/HEADS/WIDTH/VOCAB shape and context, which is how
+# the emulator runs this script (tests/cuda/gpu-session.sh selftest); the
+# PyTorch rows need a preset.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 O=${O:-$ROOT/build}
 PY=${PY:-$ROOT/.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 BS=${BENCH_GPU_B:-8 16 32}
+TB=${BENCH_GPU_TORCH_B-$BS}
 RB=${BENCH_GPU_RECOMPUTE_B-32}
+PB=${BENCH_GPU_PHASES_B-16}
 STEPS=${BENCH_GPU_STEPS:-20}
-T=1024
+MODEL=${BENCH_GPU_MODEL:-d12}
+T=${BENCH_GPU_T:-1024}
 C_BIN=$O/tests/bench-gpu
+TSV=$ROOT/cuda/gpu-model.tsv
+TORCH_OPT=
+[ "${BENCH_GPU_TORCH_COMPILE:-1}" = 0 ] && TORCH_OPT=--no-compile
+case $MODEL in */*) TB= ;; esac # a shape bench_gpu_torch.py has no preset for
 
 cannot() { # why
 	if [ "${BENCH_GPU_OPTIONAL:-0}" = 1 ]; then
@@ -86,27 +102,40 @@ add() { summary="$summary
 $*"; }
 flash_line=""
 for B in $BS; do
-	row "engine B=$B" env GPT_CUDA_ATTENTION=matmul "$C_BIN" d12 "$B" "$T" "$STEPS"
+	row "engine B=$B" env GPT_CUDA_ATTENTION=matmul "$C_BIN" "$MODEL" "$B" "$T" "$STEPS"
 	c=$line
-	row "engine B=$B flash" env GPT_CUDA_ATTENTION=flash "$C_BIN" d12 "$B" "$T" "$STEPS"
+	row "engine B=$B flash" env GPT_CUDA_ATTENTION=flash "$C_BIN" "$MODEL" "$B" "$T" "$STEPS"
 	f=$line
 	[ "$B" = "$RB" ] && flash_line=$f
 	[ "$have_torch" = 1 ] || continue
-	row "PyTorch B=$B" "$PY" "$ROOT/tests/bench/bench_gpu_torch.py" --batch "$B" --context "$T" \
-		--steps "$STEPS" --peak "$PEAK"
+	case " $(echo $TB) " in *" $B "*) ;; *) continue ;; esac
+	# shellcheck disable=SC2086 # TORCH_OPT is one option or none
+	row "PyTorch B=$B" "$PY" "$ROOT/tests/bench/bench_gpu_torch.py" --model "$MODEL" --batch "$B" \
+		--context "$T" --steps "$STEPS" --peak "$PEAK" $TORCH_OPT
 	t=$line
-	add "d12 B=$B T=$T: cuda engine / PyTorch = $(ratio "$c" "$t") (batched products)," \
+	add "$MODEL B=$B T=$T: cuda engine / PyTorch = $(ratio "$c" "$t") (batched products)," \
 		"$(ratio "$f" "$t") (flash)"
 done
 if [ -n "$RB" ]; then
-	row "engine B=$RB flash recompute" env GPT_CUDA_ATTENTION=flash "$C_BIN" d12 "$RB" "$T" \
+	row "engine B=$RB flash recompute" env GPT_CUDA_ATTENTION=flash "$C_BIN" "$MODEL" "$RB" "$T" \
 		"$STEPS" recompute
 	r=$line
 	if [ -n "$r" ] && [ -n "$flash_line" ]; then
-		add "d12 B=$RB T=$T flash: --recompute peak $(field peak "$r") GiB against" \
+		add "$MODEL B=$RB T=$T flash: --recompute peak $(field peak "$r") GiB against" \
 			"$(field peak "$flash_line") GiB without, at $(ratio "$r" "$flash_line") the tokens/s"
 	fi
 fi
+# The phases of one step beside the model's prediction, for both paths
+# (gpu-model.tsv predicts d12; another shape prints no prediction).
+[ -f "$TSV" ] || TSV=
+for B in $PB; do
+	for att in matmul flash; do
+		if ! env GPT_CUDA_ATTENTION=$att "$C_BIN" phases "$MODEL" "$B" "$T" "$STEPS" ${TSV:+"$TSV"} 2>&1; then
+			echo "bench-gpu: phases $MODEL B=$B ($att attention) failed" >&2
+			failed=$((failed + 1))
+		fi
+	done
+done
 [ -n "$summary" ] && echo "$summary" | sed '/^$/d'
 if [ "$failed" -gt 0 ]; then
 	echo "bench-gpu: $failed run(s) failed, see above" >&2

@@ -3,10 +3,12 @@
 the CUDA engine (gpt2_torch.py: pre-LayerNorm blocks, tanh GELU, tied head
 over a vocabulary padded to 128 and never predicted there), trained the way
 a PyTorch user would train it fast: bf16 autocast,
-scaled_dot_product_attention (flash), fused AdamW, torch.compile, gradient
-clipping at 1.0.  Random tokens; prints
-one line in the format of bench_gpu.c, with the same FLOPs per token
-(6 N + 12 L C T)."""
+scaled_dot_product_attention (flash), fused AdamW, torch.compile (one
+compilation a process; --no-compile for eager, which a GPU session with
+minutes to spend may prefer), gradient clipping at 1.0.  Random tokens;
+prints one line in the format of bench_gpu.c, with the same FLOPs per
+token (6 N + 12 L C T), after the warm-up's seconds on stderr (most of
+them compilation), so a session can budget its next run."""
 import argparse
 import sys
 import time
@@ -28,6 +30,8 @@ def main():
     ap.add_argument("--peak", type=float, default=0.0, help="bf16 dense TFLOP/s")
     ap.add_argument("--no-compile", action="store_true")
     a = ap.parse_args()
+    if a.model not in PRESETS:
+        sys.exit("bench_gpu_torch: unknown model '%s' (%s)" % (a.model, ", ".join(PRESETS)))
     if not torch.cuda.is_available():
         sys.exit("bench_gpu_torch: no cuda device")
     L, H, C = PRESETS[a.model]
@@ -54,9 +58,12 @@ def main():
         opt.step()
         return loss.item()
 
+    t0 = time.perf_counter()
     for _ in range(3):  # compilation and autotuning happen here
         step()
     torch.cuda.synchronize()
+    print("bench_gpu_torch: warm-up %.1f s (%s)" % (time.perf_counter() - t0,
+          "eager" if a.no_compile else "torch.compile"), file=sys.stderr)
     torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     for _ in range(a.steps):
