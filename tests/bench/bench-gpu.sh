@@ -32,6 +32,11 @@ BS=${BENCH_GPU_B:-8 16 32}
 TB=${BENCH_GPU_TORCH_B-$BS}
 RB=${BENCH_GPU_RECOMPUTE_B-32}
 PB=${BENCH_GPU_PHASES_B-16}
+# batches name shell variables below (c_16), so they must be numbers
+case "$BS $TB $RB $PB" in *[!0-9\ ]*)
+	echo "bench-gpu: BENCH_GPU_B, _TORCH_B, _RECOMPUTE_B, _PHASES_B: not batch sizes: '$BS', '$TB', '$RB', '$PB'" >&2
+	exit 2 ;;
+esac
 STEPS=${BENCH_GPU_STEPS:-20}
 MODEL=${BENCH_GPU_MODEL:-d12}
 T=${BENCH_GPU_T:-1024}
@@ -101,20 +106,14 @@ summary=""
 add() { summary="$summary
 $*"; }
 flash_line=""
+# The engine's rows and phases first, PyTorch's last: a session whose
+# time runs out during a torch.compile keeps the engine's numbers.
 for B in $BS; do
 	row "engine B=$B" env GPT_CUDA_ATTENTION=matmul "$C_BIN" "$MODEL" "$B" "$T" "$STEPS"
-	c=$line
+	eval "c_$B=\$line"
 	row "engine B=$B flash" env GPT_CUDA_ATTENTION=flash "$C_BIN" "$MODEL" "$B" "$T" "$STEPS"
-	f=$line
-	[ "$B" = "$RB" ] && flash_line=$f
-	[ "$have_torch" = 1 ] || continue
-	case " $(echo $TB) " in *" $B "*) ;; *) continue ;; esac
-	# shellcheck disable=SC2086 # TORCH_OPT is one option or none
-	row "PyTorch B=$B" "$PY" "$ROOT/tests/bench/bench_gpu_torch.py" --model "$MODEL" --batch "$B" \
-		--context "$T" --steps "$STEPS" --peak "$PEAK" $TORCH_OPT
-	t=$line
-	add "$MODEL B=$B T=$T: cuda engine / PyTorch = $(ratio "$c" "$t") (batched products)," \
-		"$(ratio "$f" "$t") (flash)"
+	eval "f_$B=\$line"
+	[ "$B" = "$RB" ] && flash_line=$line
 done
 if [ -n "$RB" ]; then
 	row "engine B=$RB flash recompute" env GPT_CUDA_ATTENTION=flash "$C_BIN" "$MODEL" "$RB" "$T" \
@@ -136,6 +135,17 @@ for B in $PB; do
 		fi
 	done
 done
+if [ "$have_torch" = 1 ]; then
+	for B in $TB; do
+		# shellcheck disable=SC2086 # TORCH_OPT is one option or none
+		row "PyTorch B=$B" "$PY" "$ROOT/tests/bench/bench_gpu_torch.py" --model "$MODEL" --batch "$B" \
+			--context "$T" --steps "$STEPS" --peak "$PEAK" $TORCH_OPT
+		t=$line
+		eval "c=\${c_$B:-} f=\${f_$B:-}"
+		add "$MODEL B=$B T=$T: cuda engine / PyTorch = $(ratio "$c" "$t") (batched products)," \
+			"$(ratio "$f" "$t") (flash)"
+	done
+fi
 [ -n "$summary" ] && echo "$summary" | sed '/^$/d'
 if [ "$failed" -gt 0 ]; then
 	echo "bench-gpu: $failed run(s) failed, see above" >&2
