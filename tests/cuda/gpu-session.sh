@@ -391,6 +391,9 @@ diag() {
 	return 0
 }
 
+# first FILE...: the first that exists, in the order given (ls would sort)
+first() { for _f; do [ -e "$_f" ] && { echo "$_f"; return; }; done; }
+
 # _rebuild (a stage): the programs and tests built here with the
 # machine's nvcc and the bundle's libraries and headers, or exactly what
 # is missing for it.
@@ -409,17 +412,17 @@ rebuild() {
 	echo "rebuild: nvcc ${nv:-not found}, CUDA_HOME ${ch:-none}"
 	incs=
 	for h in cuda_runtime.h cuda_bf16.h mma.h cublasLt.h; do
-		f=$(ls "$ch/include/$h" "$ch"/targets/x86_64-linux/include/"$h" $(for sp in $sps; do echo "$sp/nvidia/cu13/include/$h $sp/nvidia/cublas/include/$h"; done) 2>/dev/null | head -1)
+		f=$(first "$ch/include/$h" "$ch/targets/x86_64-linux/include/$h" $(for sp in $sps; do echo "$sp/nvidia/cu13/include/$h $sp/nvidia/cublas/include/$h"; done))
 		[ -n "$f" ] || { miss "$h (in $ch/include, or python3's nvidia/cu13/include)"; continue; }
 		incs="$incs:$(dirname "$f")"
 	done
-	cudalib=$(ls "$ch"/lib64/libcudart_static.a "$ch"/targets/x86_64-linux/lib/libcudart_static.a "$ch"/lib/libcudart_static.a 2>/dev/null | head -1)
+	cudalib=$(first "$ch/lib64/libcudart_static.a" "$ch/targets/x86_64-linux/lib/libcudart_static.a" "$ch/lib/libcudart_static.a")
 	[ -n "$cudalib" ] || miss "libcudart_static.a (in $ch/lib64, targets/x86_64-linux/lib or lib)"
 	for c in cc g++ make; do command -v $c >/dev/null || miss "$c (the host compiler nvcc and the Makefile use)"; done
 	for h in $DEVHDRS; do [ -f "$W/dev/include/$h" ] || [ -f "/usr/include/$h" ] || miss "$h (not carried, not in /usr/include)"; done
 	mkdir -p "$W/devlib"
 	for l in $DEVLIBS; do
-		f=$(ls "$W"/lib/lib$l.so.* 2>/dev/null | head -1)
+		f=$(first "$W"/lib/lib$l.so.*)
 		if [ -n "$f" ]; then ln -sf "$f" "$W/devlib/lib$l.so"
 		elif ! ls /usr/lib/x86_64-linux-gnu/lib$l.so /usr/lib64/lib$l.so >/dev/null 2>&1; then miss "lib$l.so (-l$l)"; fi
 	done
@@ -431,9 +434,13 @@ rebuild() {
 	# only what the stages run: quicker, and gpt-fetch's libarchive may ask
 	# more of the C library than the machine's has
 	targets="$R/bin/gpt-tokenize $R/bin/gpt-eval $R/tests/cuda-test $R/tests/bench-gpu"
-	echo "rebuild: make NVCC=$nv CUDA_HOME=$ch CUDA_LIBDIR=$(dirname "$cudalib") (CPATH: the bundle's headers)"
+	echo "rebuild: make NVCC=$nv CUDA_HOME=$ch CUDA_LIBDIR=$(dirname "$cudalib") (the bundle's headers and libraries)"
+	# C_INCLUDE_PATH, not CPATH: system headers, which -Werror's warnings
+	# (brotli's -Wvla) leave alone, as they do /usr/include's
 	# shellcheck disable=SC2086 # $targets: paths without spaces
-	CPATH=$W/dev/include$incs${CPATH:+:$CPATH} LIBRARY_PATH=$W/devlib${LIBRARY_PATH:+:$LIBRARY_PATH} \
+	C_INCLUDE_PATH=$W/dev/include$incs${C_INCLUDE_PATH:+:$C_INCLUDE_PATH} \
+		CPLUS_INCLUDE_PATH=$W/dev/include$incs${CPLUS_INCLUDE_PATH:+:$CPLUS_INCLUDE_PATH} \
+		LIBRARY_PATH=$W/devlib${LIBRARY_PATH:+:$LIBRARY_PATH} \
 		make -C "$ROOT" -j"$(nproc)" NVCC="$nv" CUDA_HOME="$ch" CUDA_LIBDIR="$(dirname "$cudalib")" \
 		CC="cc -Wl,-rpath-link,$W/lib" O="$R" BIN="$R/bin" $targets || { echo "rebuild: make failed"; exit 1; }
 	cp -f "$R/bin/gpt-tokenize" "$R/bin/gpt-eval" "$R/tests/cuda-test" "$R/tests/bench-gpu" "$W/real/"
