@@ -33,6 +33,25 @@ UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNITS    = $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 MAN      = $(wildcard man/man1/*.1 man/man5/*.5 man/man7/*.7)
 
+# MPI (libcommon/dist.c), for data-parallel gpt-train under mpirun or
+# srun: built when mpicc is found (Debian: libopenmpi-dev), its flags
+# asked of mpicc itself.  The library is linked --as-needed, so only the
+# programs that use dist.c (gpt-train) load it.  Without mpicc, gpt-train
+# runs single-process and refuses a launch of several ranks; the build
+# says so once.
+MPICC     ?= mpicc
+MPICC_PATH := $(shell command -v $(MPICC) 2>/dev/null)
+ifneq ($(MPICC_PATH),)
+MPI_CFLAGS := $(shell $(MPICC) --showme:compile 2>/dev/null || $(MPICC) -show | sed 's/^[^ ]* //')
+MPI_LIBS   := $(shell $(MPICC) --showme:link 2>/dev/null)
+$(O)/libcommon/dist.o: CPPFLAGS += -DGPT_MPI=1 $(patsubst -I%,-isystem %,$(MPI_CFLAGS))
+LDLIBS    += -Wl,--push-state,--as-needed $(MPI_LIBS) -Wl,--pop-state
+else
+ifeq ($(MAKELEVEL),0)
+$(info mpicc not found: gpt-train built without MPI (single process only))
+endif
+endif
+
 # The CUDA engine (cuda/).  Built when nvcc is found (NVCC=path picks one);
 # CUDA_ARCH lists the compute capabilities to compile for (machine code
 # for each, plus PTX of the last so newer cards can run it).  cudart is

@@ -18,6 +18,7 @@ struct cuda_engine {
 	struct gcuda_model *g;
 	float *rows;   /* per-position losses for engine_losses */
 	size_t n_rows;
+	struct gcuda_comm *comm;   /* NCCL, when data parallel */
 };
 
 struct cuda_decoder {
@@ -60,6 +61,7 @@ static void cuda_close(struct engine *e)
 {
 	struct cuda_engine *c = impl(e);
 
+	gcuda_comm_close(c->comm);
 	gcuda_model_free(c->g);
 	free(c->rows);
 	free(c);
@@ -168,6 +170,20 @@ static void cuda_grads_set(struct engine *e, const float *src)
 	gcuda_model_upload_grads(gpu(e), src);
 }
 
+static int cuda_comm_open(struct engine *e, const void *id, int rank, int world,
+                          double timeout_s, char *why, size_t cap)
+{
+	impl(e)->comm = gcuda_comm_open(id, rank, world, timeout_s, why, cap);
+	return impl(e)->comm ? 0 : -1;
+}
+
+static void cuda_grads_allreduce(struct engine *e)
+{
+	if (!impl(e)->comm)
+		die("engine: a gradient all-reduce before the communicator is open");
+	gcuda_model_allreduce(gpu(e), impl(e)->comm);
+}
+
 static size_t cuda_peak_bytes(struct engine *e)
 {
 	return gcuda_model_peak_bytes(gpu(e));
@@ -238,6 +254,11 @@ extern "C" const struct engine_ops engine_cuda = {
 	cuda_grads_get,        /* grads_get */
 	cuda_grads_set,        /* grads_set */
 	cuda_peak_bytes,       /* peak_bytes */
+	gcuda_select,          /* select */
+	gcuda_nccl_load,       /* comm_load */
+	gcuda_nccl_id,         /* comm_id */
+	cuda_comm_open,        /* comm_open */
+	cuda_grads_allreduce,  /* grads_allreduce */
 	cuda_decoder_open,     /* decoder_open */
 	cuda_decoder_feed,     /* decoder_feed */
 	cuda_decoder_rewind,   /* decoder_rewind */

@@ -37,8 +37,12 @@ struct gcuda_model; /* private */
 
 /* 1 when a CUDA device of compute capability 8.0 or newer and cuBLASLt can
  * be used, else 0 (never dies; gcuda_why_not says why).  The first call
- * selects device 0, or $CUDA_VISIBLE_DEVICES's first. */
+ * selects device 0 (or gcuda_select's), among $CUDA_VISIBLE_DEVICES's. */
 int gcuda_available(void);
+/* The device gcuda_available selects: index among the visible devices
+ * (default 0; a data-parallel rank gives its local rank).  Call it
+ * before the first gcuda_available. */
+void gcuda_select(int index);
 /* Why gcuda_available() returned 0: a short lowercase reason, or "". */
 const char *gcuda_why_not(void);
 
@@ -138,6 +142,21 @@ size_t gcuda_model_peak_bytes(const struct gcuda_model *g);
 /* Wait for all queued work. */
 void gcuda_model_sync(struct gcuda_model *g);
 void gcuda_model_free(struct gcuda_model *g);
+
+/* NCCL (nccl.cu), for data-parallel training: loaded at run time.
+ * gcuda_nccl_load: 0, or -1 with why.  gcuda_nccl_id: a communicator id
+ * (128 bytes) on one rank, for the others.  gcuda_comm_open: join (blocks
+ * until every rank has; NULL with why on failure).  gcuda_model_allreduce:
+ * the model's gradients summed over the communicator's ranks, in place;
+ * a wait beyond timeout_s aborts the communicator and dies. */
+struct gcuda_comm;
+int gcuda_nccl_load(char *why, size_t cap);
+void gcuda_nccl_id(void *id);
+int gcuda_nccl_version(void);
+struct gcuda_comm *gcuda_comm_open(const void *id, int rank, int world, double timeout_s,
+                                   char *why, size_t cap);
+void gcuda_comm_close(struct gcuda_comm *k);
+void gcuda_model_allreduce(struct gcuda_model *g, struct gcuda_comm *k);
 
 #ifdef __cplusplus
 }

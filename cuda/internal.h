@@ -199,4 +199,9 @@ static inline bf16 *W16(struct gcuda_model *g, int t)
 int group_by_token(const uint32_t *inputs, size_t n, int V, int *cnt, uint32_t *order,
                    uint32_t *seg);
 
+/* ---- nccl.cu ---- */
+
+/* buf[0..n) summed over the ranks, on stream s, waited for (gpt_cuda.h). */
+void gcuda_comm_allreduce(struct gcuda_comm *k, float *buf, size_t n, cudaStream_t s);
+
 #endif

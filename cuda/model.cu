@@ -203,6 +203,14 @@ extern "C" void gcuda_model_upload_grads(struct gcuda_model *g, const float *src
 	CUDA_CHECK(cudaStreamSynchronize(g->x.s));
 }
 
+extern "C" void gcuda_model_allreduce(struct gcuda_model *g, struct gcuda_comm *k)
+{
+	if (!g->grads)
+		die("gpu model: no gradients before a training plan");
+	g->norm_fresh = 0;
+	gcuda_comm_allreduce(k, g->grads, g->L.n_params, g->x.s);
+}
+
 int group_by_token(const uint32_t *inputs, size_t n, int V, int *cnt, uint32_t *order,
                    uint32_t *seg)
 {

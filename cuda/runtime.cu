@@ -147,6 +147,13 @@ static void no_device_why(cudaError_t e, char *why, size_t len)
 		snprintf(why, len, "no GPU found");
 }
 
+static int want_dev;
+
+extern "C" void gcuda_select(int index)
+{
+	want_dev = index;
+}
+
 extern "C" int gcuda_available(void)
 {
 	int n = 0;
@@ -160,8 +167,14 @@ extern "C" int gcuda_available(void)
 		cudaGetLastError(); /* clear the sticky-free error */
 		return 0;
 	}
-	if (cudaGetDeviceProperties(&p, 0) != cudaSuccess || cudaSetDevice(0) != cudaSuccess) {
-		snprintf(avail_why, sizeof avail_why, "cannot open cuda device 0");
+	if (want_dev >= n) {
+		snprintf(avail_why, sizeof avail_why,
+		         "this rank is number %d on its machine but the machine shows %d cuda device%s "
+		         "(one GPU per rank)", want_dev, n, n == 1 ? "" : "s");
+		return 0;
+	}
+	if (cudaGetDeviceProperties(&p, want_dev) != cudaSuccess || cudaSetDevice(want_dev) != cudaSuccess) {
+		snprintf(avail_why, sizeof avail_why, "cannot open cuda device %d", want_dev);
 		cudaGetLastError();
 		return 0;
 	}

@@ -10,6 +10,12 @@
 
 #define NO_CUDA_BUILD "no CUDA engine in this build (no nvcc when it was built)"
 
+void engine_select_gpu(int index)
+{
+	if (&engine_cuda && engine_cuda.select)
+		engine_cuda.select(index);
+}
+
 int engine_device_check(const char *name)
 {
 	return strcmp(name, "auto") == 0 || strcmp(name, "cpu") == 0 ||

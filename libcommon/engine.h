@@ -30,8 +30,8 @@
  * Room for what comes next: a data-parallel trainer reduces the gradients
  * between the last engine_forward_backward and engine_grad_norm; the
  * operation it needs, gradients in and out of the engine, is
- * engine_grads_get / engine_grads_set (on a GPU an NCCL all-reduce would be
- * a further operation on the device buffer, added to the table then).  A
+ * engine_grads_get / engine_grads_set, or on a GPU the device's own
+ * all-reduce (comm_* and grads_allreduce in the table, NCCL).  A
  * second model family is another table whose open takes its own
  * configuration; the trainer sees only this header.
  *
@@ -50,6 +50,8 @@
 
 struct engine;
 struct engine_decoder;
+
+#define ENGINE_COMM_ID 128     /* bytes of a device communicator's id */
 
 /* The table an engine fills.  impl is the engine's own state.  Every
  * operation is required unless its comment says it may be NULL. */
@@ -80,6 +82,27 @@ struct engine_ops {
 	void (*grads_get)(struct engine *e, float *dst);
 	void (*grads_set)(struct engine *e, const float *src);
 	size_t (*peak_bytes)(struct engine *e);   /* device memory; 0 on the cpu */
+	/* The device to use among this machine's, before the first
+	 * unavailable or open (a data-parallel rank's local rank); NULL on
+	 * an engine with one device. */
+	void (*select)(int index);
+	/* Data parallel on the device (NCCL on the GPU); all four NULL on an
+	 * engine without it, whose trainer sums the gradients on the host.
+	 *   comm_load: 0 when the collective library can be used here, else
+	 *     -1 and why (cap bytes)
+	 *   comm_id: a new communicator's id (ENGINE_COMM_ID bytes), made by
+	 *     one rank and sent to the others
+	 *   comm_open: join the communicator of world ranks as rank, every
+	 *     rank with the same id; 0, or -1 and why (also when the others
+	 *     do not join within timeout_s)
+	 *   grads_allreduce: the gradients summed over the ranks in place on
+	 *     the device; a rank that does not take part within the timeout
+	 *     aborts the communicator and this rank dies */
+	int (*comm_load)(char *why, size_t cap);
+	void (*comm_id)(void *id);
+	int (*comm_open)(struct engine *e, const void *id, int rank, int world, double timeout_s,
+	                 char *why, size_t cap);
+	void (*grads_allreduce)(struct engine *e);
 	struct engine_decoder *(*decoder_open)(struct engine *e, int max_T);
 	const float *(*decoder_feed)(struct engine_decoder *d, const uint32_t *ids, int n,
 	                             float *all);
@@ -102,6 +125,10 @@ struct engine {
 extern const struct engine_ops engine_cpu;
 extern const struct engine_ops engine_cuda __attribute__((weak));
 
+/* The device index engines opened from now on use, where an engine has
+ * several (the GPUs of a machine): a data-parallel trainer gives its
+ * local rank, before engine_find. */
+void engine_select_gpu(int index);
 /* 0 when name is "auto", "cpu" or "cuda", else -1 (for option parsing:
  * an unknown device is a usage error). */
 int engine_device_check(const char *name);

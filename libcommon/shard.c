@@ -826,6 +826,7 @@ void shards_iter_init(struct shards *s, uint32_t T, uint64_t seed, int shuffle,
 
 uint64_t shards_windows(const struct shards *s) { return s->W; }
 uint64_t shards_consumed(const struct shards *s) { return s->consumed; }
+void shards_skip(struct shards *s, uint64_t n) { s->consumed += n; }
 
 uint64_t shards_epoch(const struct shards *s)
 {

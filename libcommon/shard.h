@@ -137,6 +137,10 @@ uint64_t shards_next(struct shards *s, uint32_t *ids);
 /* Current epoch (0-based) and windows consumed by all ranks in total. */
 uint64_t shards_epoch(const struct shards *s);
 uint64_t shards_consumed(const struct shards *s);
+/* Moves the position on by n windows without reading them: a reader
+ * that took its part of the next n windows through shards_window_at
+ * (a data-parallel rank's share of a step) ends where all ranks end. */
+void shards_skip(struct shards *s, uint64_t n);
 /* The k-th window (0-based, over all ranks) of the sequence: the start
  * position it reads.  Pure: does not move the iteration. */
 uint64_t shards_window_at(struct shards *s, uint64_t k);

@@ -6,6 +6,7 @@
  * one format on every engine, so a run may resume on another device. */
 #include "checkpoint.h"
 #include "cli.h"
+#include "dist.h"
 #include "engine.h"
 #include "err.h"
 #include "io.h"
@@ -23,6 +24,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <omp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -30,6 +32,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 void openblas_set_num_threads(int n);
 
@@ -71,6 +74,8 @@ const struct train_optdef train_optdefs[] = {
 	{ "skip-outliers", 0, TRAIN_DBL, S(skip_z), 0, 1e9, TRAIN_SAVE },
 	{ "threads", 'j', TRAIN_U64, S(threads), 1, 4096, TRAIN_SAVE },
 	{ "device", 0, TRAIN_STR, S(device), 0, 0, 0 },
+	{ "zero", 0, TRAIN_U64, S(zero), 0, 1, 0 },
+	{ "dist-timeout", 0, TRAIN_DBL, S(dist_timeout), 1, 1e6, 0 },
 };
 #undef S
 #define NDEFS (int)(sizeof train_optdefs / sizeof train_optdefs[0])
@@ -135,6 +140,7 @@ void train_opts_default(struct train_opts *o)
 	o->ckpt_every = 1000;
 	o->keep = 3;
 	o->device = xstrdup("auto");
+	o->dist_timeout = 300;
 }
 
 /* The run's settings as "key value" lines: what --resume takes back. */
@@ -229,6 +235,9 @@ static void install_stop(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* what Open MPI's mpirun forwards to every rank (it turns SIGTERM
+	 * and SIGINT into SIGKILL a second later) */
+	sigaction(SIGUSR1, &sa, NULL);
 }
 
 /* ---- outlier statistics ------------------------------------------------- */
@@ -289,7 +298,33 @@ struct trainer {
 	int quiet;
 	int locked;               /* RUN/lock is held */
 	int logged0;              /* log.tsv holds the step-0 line */
+	/* data parallel (dist.h): rank 0 of 1 when not launched */
+	int rank, world;
+	uint64_t W;               /* windows per step, over all ranks */
+	int stop;                 /* the stop the ranks agreed on */
+	float *gbuf;              /* n_params: gradients on the host */
+	/* --zero 1: this rank's slice [zoff, zoff + zcnt) of the AdamW state */
+	int zero;
+	size_t zoff, zcnt;
+	struct adamw zopt;
+	float *gmine;             /* zcnt: the summed gradients of the slice */
+	int device_comm;          /* the engine sums the gradients (NCCL) */
+	char comm_why[256];       /* why it does not, when it could */
 };
+
+/* Whether the run stops after this step: the signal, or with several
+ * ranks what they agreed on at the last gradient sum (every rank stops
+ * after the same step). */
+static int stopping(const struct trainer *t)
+{
+	return dist_on() ? t->stop : stop_sig != 0;
+}
+
+/* The AdamW state the trainer keeps: the engine's, or this rank's slice. */
+static const struct adamw *optim_state(const struct trainer *t)
+{
+	return t->zero ? &t->zopt : &t->e->opt;
+}
 
 /* The trainer state section: "GPTTRN1\0", the two outlier series
  * (n, mean, var each), the loader position length and bytes. */
@@ -333,17 +368,64 @@ static void trainer_state_restore(struct trainer *t, const unsigned char *b, siz
 	shards_pos_restore(t->train, b + TRN_FIXED);
 }
 
+/* With several ranks: the weights must be the same bits on every rank
+ * (the sums are; a rank that drifted is a bug or bad hardware). */
+static void check_weights(struct trainer *t, int report)
+{
+	const struct gpt_model *m = &t->e->model;
+	uint64_t h = XXH64(m->params, m->n_params * sizeof *m->params, 0), *all;
+	const char *perturb = getenv("GPT_TEST_DIST_PERTURB");
+
+	if (t->world == 1)
+		return;
+	/* for the test that proves this check can fail */
+	if (perturb && atoi(perturb) == t->rank)
+		h ^= 1;
+	all = xmalloc(xmul((size_t)t->world, sizeof *all));
+	dist_allgather_u64(h, all);
+	for (int r = 1; r < t->world; r++)
+		if (all[r] != all[0])
+			die("the weights of rank %d differ from rank 0's at step %" PRIu64
+			    " (xxh64 %016" PRIx64 " and %016" PRIx64 "); stopping", r, t->step,
+			    all[r], all[0]);
+	if (report && t->rank == 0 && !t->quiet)
+		fprintf(stderr, "gpt-train: weights identical on %d ranks (xxh64 %016" PRIx64 ")\n",
+			t->world, all[0]);
+	free(all);
+}
+
+/* Every rank calls it: the weights are compared, a sharded optimizer
+ * state is gathered to rank 0, and rank 0 alone writes. */
 static void save_checkpoint(struct trainer *t)
 {
 	struct ckpt c;
 	struct gpt_model *m = &t->e->model;
-	struct ckpt_tensor *tens = modelio_tensors(m);
+	struct ckpt_tensor *tens;
 	char *path = ckpt_run_path(t->o.out, t->step);
-	char *settings = settings_text(&t->o);
+	char *settings;
 	size_t slen;
-	unsigned char *state = trainer_state(t, &slen);
+	unsigned char *state;
+	float *zm = NULL, *zv = NULL;
+	const struct adamw *opt = optim_state(t);
 
 	engine_pull(t->e);
+	check_weights(t, 0);
+	if (t->zero) {
+		if (t->rank == 0) {
+			zm = xmalloc(xmul(m->n_params, sizeof *zm));
+			zv = xmalloc(xmul(m->n_params, sizeof *zv));
+		}
+		dist_gather_f32(t->zopt.m, m->n_params, zm, 0);
+		dist_gather_f32(t->zopt.v, m->n_params, zv, 0);
+	}
+	free(t->last_ckpt);
+	t->last_ckpt = path;
+	t->saved_step = t->step;
+	if (t->rank != 0)
+		return;
+	tens = modelio_tensors(m);
+	settings = settings_text(&t->o);
+	state = trainer_state(t, &slen);
 	memset(&c, 0, sizeof c);
 	modelio_config_to_ckpt(&t->cfg, &c.model);
 	c.sched.kind = (uint32_t)t->sched.kind;
@@ -359,7 +441,7 @@ static void save_checkpoint(struct trainer *t)
 	c.sched.clip = t->o.clip;
 	c.step = t->step;
 	c.tokens = t->tokens;
-	c.adam_step = (uint64_t)t->e->opt.step;
+	c.adam_step = (uint64_t)opt->step;
 	memcpy(c.rng, t->rng.s, sizeof c.rng);
 	snprintf(c.tokenizer, sizeof c.tokenizer, "%s", t->tokenizer);
 	c.n_params = m->n_params;
@@ -367,8 +449,8 @@ static void save_checkpoint(struct trainer *t)
 	c.tensors = tens;
 	c.params = m->params;
 	c.has_optim = 1;
-	c.m = t->e->opt.m;
-	c.v = t->e->opt.v;
+	c.m = t->zero ? zm : opt->m;
+	c.v = t->zero ? zv : opt->v;
 	c.loader = state;
 	c.loader_len = slen;
 	c.settings = settings;
@@ -377,29 +459,28 @@ static void save_checkpoint(struct trainer *t)
 	ckpt_run_set_latest(t->o.out, t->step);
 	if (t->o.keep)
 		ckpt_run_prune(t->o.out, (unsigned)t->o.keep);
-	free(t->last_ckpt);
-	t->last_ckpt = path;
-	t->saved_step = t->step;
 	free(tens);
 	free(settings);
 	free(state);
+	free(zm);
+	free(zv);
 }
 
-/* Fill inputs/targets from B windows of T+1 tokens. */
-static void split_batch(struct trainer *t)
+/* Fill inputs/targets from rows windows of T+1 tokens. */
+static void split_batch(struct trainer *t, int rows)
 {
 	size_t T1 = (size_t)t->T + 1;
 
-	for (int b = 0; b < t->B; b++)
+	for (int b = 0; b < rows; b++)
 		for (int i = 0; i < t->T; i++) {
 			t->inputs[(size_t)b * t->T + i] = t->batch[b * T1 + i];
 			t->targets[(size_t)b * t->T + i] = t->batch[b * T1 + i + 1];
 		}
 }
 
-static void check_ids(struct trainer *t, const char *what)
+static void check_ids(struct trainer *t, int rows, const char *what)
 {
-	size_t n = (size_t)t->B * ((size_t)t->T + 1);
+	size_t n = (size_t)rows * ((size_t)t->T + 1);
 
 	for (size_t i = 0; i < n; i++)
 		if (t->batch[i] >= (uint32_t)t->cfg.vocab_size)
@@ -407,18 +488,87 @@ static void check_ids(struct trainer *t, const char *what)
 			    t->batch[i], what, t->cfg.vocab_size);
 }
 
-/* The trainer's micro-batches: the next B windows of the shuffled order. */
-static void next_train_batch(void *ctx, uint64_t a, const uint32_t **in, const uint32_t **tg)
+/* The gradients of one step, from this rank's part of its W windows:
+ * the windows [floor(r W / N), floor((r + 1) W / N)) of the step in the
+ * shuffled order, in micro-batches of at most B rows, each micro-batch's
+ * mean loss weighted rows / W.  So the sum over ranks is the gradient of
+ * the mean loss over all W windows, whatever N (and with one rank,
+ * exactly the micro-batches of B windows of a single process).  Returns
+ * the sum of rows x loss over the micro-batches, or the first loss that
+ * is not finite; the position moves on by W windows on every rank. */
+static double step_grads(struct trainer *t)
 {
-	struct trainer *t = ctx;
+	uint64_t base = shards_consumed(t->train), lo, hi, k;
+	size_t off, cnt;
+	double sum = 0;
 
-	(void)a;
-	for (int b = 0; b < t->B; b++)
-		shards_next(t->train, t->batch + (size_t)b * ((size_t)t->T + 1));
-	check_ids(t, "training");
-	split_batch(t);
-	*in = t->inputs;
-	*tg = t->targets;
+	dist_slice((size_t)t->W, t->rank, &off, &cnt);
+	lo = off;
+	hi = off + cnt;
+	engine_zero_grad(t->e);
+	for (k = lo; k < hi;) {
+		int rows = hi - k < (uint64_t)t->B ? (int)(hi - k) : t->B;
+		float l;
+
+		for (int b = 0; b < rows; b++)
+			shards_read(t->train, shards_window_at(t->train, base + k + (uint64_t)b),
+				    t->batch + (size_t)b * ((size_t)t->T + 1), (size_t)t->T + 1);
+		check_ids(t, rows, "training");
+		split_batch(t, rows);
+		l = engine_forward_backward(t->e, t->inputs, t->targets, rows, t->T,
+					    (float)rows / (float)t->W);
+		if (!isfinite(l)) {
+			sum = l;
+			break;
+		}
+		sum += (double)rows * (double)l;
+		k += (uint64_t)rows;
+	}
+	shards_skip(t->train, t->W);
+	return sum;
+}
+
+/* The gradients summed over the ranks, and their global norm: on the
+ * host through MPI, or with --zero 1 only this rank's slice (into
+ * gmine), the norm from the slices' sums of squares. */
+static float reduce_grads(struct trainer *t)
+{
+	size_t n = t->e->model.n_params;
+
+	if (t->zero) {
+		double ss = 0;
+
+		engine_grads_get(t->e, t->gbuf);
+		dist_reduce_scatter_f32(t->gbuf, n, t->gmine);
+		for (size_t i = 0; i < t->zcnt; i++)
+			ss += (double)t->gmine[i] * (double)t->gmine[i];
+		dist_sum_f64(&ss, 1);
+		return (float)sqrt(ss);
+	}
+	if (t->device_comm) {
+		t->e->ops->grads_allreduce(t->e);
+	} else if (t->world > 1) {
+		engine_grads_get(t->e, t->gbuf);
+		dist_sum_f32(t->gbuf, n);
+		engine_grads_set(t->e, t->gbuf);
+	}
+	return engine_grad_norm(t->e);
+}
+
+/* The optimizer step: the engine's, or with --zero 1 AdamW on this
+ * rank's slice, then every rank's slice of the weights to every rank. */
+static void optimizer_step(struct trainer *t, float lr, float norm)
+{
+	struct gpt_model *m = &t->e->model;
+
+	if (!t->zero) {
+		engine_step(t->e, lr, (float)t->o.clip);
+		return;
+	}
+	adamw_step(&t->zopt, m->params + t->zoff, t->gmine, lr,
+		   grad_clip_scale(norm, (float)t->o.clip));
+	dist_allgather_f32(m->params, m->n_params);
+	engine_push(t->e);
 }
 
 /* Mean loss over the fixed validation windows: the first val-batches
@@ -431,19 +581,24 @@ static double validate(struct trainer *t)
 	uint64_t windows = (shards_tokens(t->val) - 1) / (uint64_t)t->T;
 	uint64_t nb = t->o.val_batches;
 	double sum = 0;
+	size_t off, cnt;
 
 	if (windows / (uint64_t)t->B < nb)
 		nb = windows / (uint64_t)t->B;
-	for (uint64_t k = 0; k < nb; k++) {
-		if (stop_sig)
+	/* with several ranks each takes a slice of the micro-batches; the
+	 * ranks cannot stop at different points, so no signal cuts it */
+	dist_slice((size_t)nb, t->rank, &off, &cnt);
+	for (uint64_t k = off; k < off + cnt; k++) {
+		if (stop_sig && !dist_on())
 			return NAN;
 		for (int b = 0; b < t->B; b++)
 			shards_read(t->val, (k * (uint64_t)t->B + (uint64_t)b) * (uint64_t)t->T,
 				    t->batch + (size_t)b * ((size_t)t->T + 1), (size_t)t->T + 1);
-		check_ids(t, "validation");
-		split_batch(t);
+		check_ids(t, t->B, "validation");
+		split_batch(t, t->B);
 		sum += engine_forward(t->e, t->inputs, t->targets, t->B, t->T);
 	}
+	dist_sum_f64(&sum, 1);
 	return nb ? sum / (double)nb : NAN;
 }
 
@@ -511,6 +666,10 @@ static void sample(struct trainer *t)
 
 static void trainer_free(struct trainer *t)
 {
+	if (t->zero)
+		adamw_free(&t->zopt);
+	free(t->gbuf);
+	free(t->gmine);
 	shards_close(t->train);
 	if (t->have_val)
 		shards_close(t->val);
@@ -613,6 +772,21 @@ static void print_config(const struct trainer *t)
 	if (t->have_val)
 		fprintf(stderr, "gpt-train: validation data %" PRIu64 " tokens in %d shards\n",
 			shards_tokens(t->val), shards_count(t->val));
+	if (t->world > 1 || t->zero) {
+		size_t off, cnt;
+
+		dist_slice((size_t)t->W, 0, &off, &cnt);
+		fprintf(stderr, "gpt-train: data parallel over %d rank%s (%s, %d on this machine): "
+			"each takes %zu%s of the %" PRIu64 " windows of a step, in micro-batches of up to %d; "
+			"gradients summed %s\n",
+			t->world, t->world == 1 ? "" : "s", dist_describe(), dist_local_world(), cnt,
+			t->W % (uint64_t)t->world ? " or one more" : "", t->W, t->B,
+			t->device_comm ? "by NCCL on the gpus"
+				       : t->zero ? "and scattered through MPI (ZeRO-1)" : "through MPI");
+	}
+	if (t->zero)
+		fprintf(stderr, "gpt-train: ZeRO-1: AdamW state %.1f MiB on this rank, %.1f MiB unsharded\n",
+			(double)t->zcnt * 8 / 1048576.0, (double)t->e->model.n_params * 8 / 1048576.0);
 }
 
 static void write_config_file(const struct trainer *t)
@@ -732,6 +906,132 @@ static void log_line0(struct trainer *t, double val, double elapsed)
 	fprintf(t->log, "0\t%" PRIu64 "\t\t%.9g\t\t\t\t%.3f\n", t->tokens, val, elapsed);
 	if (fflush(t->log) != 0)
 		die_errno("cannot write the log in '%s'", t->o.out);
+}
+
+/* ---- data parallel ------------------------------------------------------ */
+
+/* --zero 1: this rank's slice of the AdamW state, decayed where the
+ * model's decayed tensors overlap it. */
+static void zero_init(struct trainer *t, const struct adamw_config *ac)
+{
+	const struct gpt_model *m = &t->e->model;
+
+	dist_slice(m->n_params, t->rank, &t->zoff, &t->zcnt);
+	adamw_init(&t->zopt, ac, t->zcnt);
+	for (int i = 0; i < m->n_tensors; i++) {
+		size_t lo = m->tensors[i].offset, hi = lo + m->tensors[i].size;
+
+		if (!m->tensors[i].decay)
+			continue;
+		if (lo < t->zoff)
+			lo = t->zoff;
+		if (hi > t->zoff + t->zcnt)
+			hi = t->zoff + t->zcnt;
+		if (lo < hi)
+			adamw_add_decay(&t->zopt, lo - t->zoff, hi - lo);
+	}
+	t->gmine = xmalloc(xmul(t->zcnt ? t->zcnt : 1, sizeof *t->gmine));
+}
+
+/* With several ranks on an engine that has its own collectives (NCCL on
+ * the GPU): every rank loads the library, rank 0 makes the
+ * communicator's id and sends it through MPI, every rank joins.  Where
+ * any rank cannot load it, the gradients go through MPI on the host. */
+static void comm_setup(struct trainer *t)
+{
+	const struct engine_ops *ops = t->e->ops;
+	char id[ENGINE_COMM_ID];
+	double bad;
+
+	if (t->world == 1 || t->zero || !ops->comm_load)
+		return;
+	bad = ops->comm_load(t->comm_why, sizeof t->comm_why) != 0;
+	dist_sum_f64(&bad, 1);
+	if (bad > 0) {
+		if (!t->comm_why[0])
+			snprintf(t->comm_why, sizeof t->comm_why, "NCCL cannot be loaded on %.0f rank%s",
+				 bad, bad == 1 ? "" : "s");
+		if (!t->quiet)
+			warnx("%s: summing the gradients through MPI on the host instead (slower)",
+			      t->comm_why);
+		return;
+	}
+	memset(id, 0, sizeof id);
+	if (t->rank == 0)
+		ops->comm_id(id);
+	dist_bcast(id, sizeof id, 0);
+	dist_wait_begin("joining the NCCL communicator");
+	if (ops->comm_open(t->e, id, t->rank, t->world, t->o.dist_timeout, t->comm_why,
+			   sizeof t->comm_why) != 0)
+		die("%s", t->comm_why);
+	dist_wait_end();
+	t->device_comm = 1;
+}
+
+static uint64_t hash_u64(uint64_t h, uint64_t v)
+{
+	return XXH64(&v, sizeof v, h);
+}
+
+/* Every rank must run the same job: the same settings (but the thread
+ * count, and the shard globs, which may be other paths to the same
+ * files on another machine), model, engine and batch; the same data by
+ * content; the same step, data position and weights on resume.  One
+ * all-gather of three hashes, refused naming the first rank that
+ * differs. */
+static void check_ranks_agree(struct trainer *t)
+{
+	static const char *const what[3] = {
+		"runs another configuration (settings, model, device or batch) than rank 0: "
+		"every rank must be given the same options",
+		"reads other data than rank 0 (the training or validation shards' contents "
+		"differ): every rank must see the same shards",
+		"starts from another state than rank 0 (another checkpoint, step or data "
+		"position): every rank must resume the same run"
+	};
+	uint64_t h[3], *all;
+	char *set = settings_text(&t->o), *line, *next;
+	const struct gpt_model *m = &t->e->model;
+
+	if (t->world == 1) {
+		free(set);
+		return;
+	}
+	h[0] = 0;
+	for (line = set; *line; line = next) {
+		next = strchr(line, '\n');
+		next = next ? next + 1 : line + strlen(line);
+		if (strncmp(line, "threads ", 8) == 0 || strncmp(line, "train ", 6) == 0 ||
+		    strncmp(line, "val ", 4) == 0)
+			continue;
+		h[0] = XXH64(line, (size_t)(next - line), h[0]);
+	}
+	free(set);
+	h[0] = XXH64(&t->cfg, sizeof t->cfg, h[0]);
+	h[0] = XXH64(t->e->ops->name, strlen(t->e->ops->name), h[0]);
+	h[0] = hash_u64(hash_u64(hash_u64(h[0], (uint64_t)t->B), t->W), (uint64_t)t->zero);
+	h[1] = (uint64_t)t->have_val;
+	for (int k = 0; k < 1 + t->have_val; k++) {
+		struct shards *sh = k ? t->val : t->train;
+
+		for (int i = 0; i < shards_count(sh); i++) {
+			const struct shard_header *sh_h = &shards_info(sh, i)->h;
+
+			h[1] = hash_u64(hash_u64(hash_u64(h[1], sh_h->hash), sh_h->tokens), sh_h->vocab);
+			h[1] = XXH64(sh_h->tokenizer, strlen(sh_h->tokenizer), h[1]);
+		}
+	}
+	h[2] = hash_u64(hash_u64(hash_u64(0, t->step), t->tokens), shards_consumed(t->train));
+	h[2] = hash_u64(h[2], (uint64_t)optim_state(t)->step);
+	h[2] = XXH64(m->params, m->n_params * sizeof *m->params, h[2]);
+	all = xmalloc(xmul((size_t)t->world, sizeof *all));
+	for (int k = 0; k < 3; k++) {
+		dist_allgather_u64(h[k], all);
+		for (int r = 1; r < t->world; r++)
+			if (all[r] != all[0])
+				die("rank %d %s", r, what[k]);
+	}
+	free(all);
 }
 
 /* ---- the run folder ----------------------------------------------------- */
@@ -1013,7 +1313,23 @@ int train_run(struct train_opts *o, const int *given)
 	t->o = *o;          /* the trainer takes the caller's strings */
 	memset(o, 0, sizeof *o);
 	o = &t->o;
+	/* Data parallel: a launcher (mpirun, srun) started this process as
+	 * one of several ranks.  Rank 0 alone keeps the run folder, the log
+	 * and the terminal; the others say only what goes wrong. */
+	dist_init(o->dist_timeout);
+	t->rank = dist_rank();
+	t->world = dist_world();
+	t->zero = o->zero == 1;
+	if (t->rank != 0) {
+		static char name[64];
+
+		snprintf(name, sizeof name, "%s (rank %d)", prog_name, t->rank);
+		prog_name = name;
+		pmode = PROGRESS_QUIET;
+	}
 	t->quiet = pmode == PROGRESS_QUIET;
+	/* one GPU per rank: the rank's index on its machine */
+	engine_select_gpu(dist_local_rank());
 	if (given[train_opt_index("steps")] && given[train_opt_index("tokens")])
 		die_usage("--steps and --tokens exclude each other; give one");
 	/* the device first: "--device cuda" where there is none fails at once */
@@ -1025,7 +1341,8 @@ int train_run(struct train_opts *o, const int *given)
 		if (o->out && !same_path(o->out, run))
 			die_usage("-o '%s' is not the run folder '%s': --resume goes on in its own folder; drop -o",
 				  o->out, run);
-		lock_run(t, run);
+		if (t->rank == 0)
+			lock_run(t, run);
 		file = resume_file(run, o->resume, chosen);
 		if (ckpt_open(&ck, chosen ? o->resume : run) != 0)
 			die_resume(run, file, ck.err);
@@ -1042,12 +1359,27 @@ int train_run(struct train_opts *o, const int *given)
 			die_usage("no training shards; give -i GLOB");
 		if (!o->out)
 			die_usage("no run folder; give -o RUN");
-		check_new_run(t, o->out);
+		if (t->rank == 0)
+			check_new_run(t, o->out);
 	}
 	/* The thread count is part of the run: the same count on resume
 	 * gives the same bits. */
-	if (!o->threads)
+	if (!o->threads) {
 		o->threads = (uint64_t)omp_get_max_threads();
+		/* Ranks that share a machine and are not bound to cores (mpirun
+		 * --bind-to none, srun without binding) share its processors. */
+		if (dist_local_world() > 1 && !getenv("OMP_NUM_THREADS")) {
+			cpu_set_t cs;
+			long online = sysconf(_SC_NPROCESSORS_ONLN);
+
+			if (sched_getaffinity(0, sizeof cs, &cs) == 0 && CPU_COUNT(&cs) >= online &&
+			    online > 0) {
+				o->threads = (uint64_t)online / (uint64_t)dist_local_world();
+				if (o->threads < 1)
+					o->threads = 1;
+			}
+		}
+	}
 	/* A run moved to a machine with fewer processors (from a GPU server
 	 * to a small CPU box, say) would crawl with more threads than cores;
 	 * its bits differ on another machine anyway: use the cores, say so. */
@@ -1122,6 +1454,11 @@ int train_run(struct train_opts *o, const int *given)
 			die_usage("--total-batch %" PRIu64 " is not a multiple of batch x context (%" PRIu64 ")",
 				  o->total_batch, bt);
 		t->accum = o->total_batch / bt;
+		t->W = t->accum * (uint64_t)t->B;
+		if (t->W < (uint64_t)t->world)
+			die_usage("a step of %" PRIu64 " windows cannot be shared by %d ranks; give a "
+				  "--total-batch of at least %d x %d x %d tokens", t->W, t->world,
+				  t->world, t->B, t->T);
 		if (given[train_opt_index("tokens")]) {
 			o->steps = (o->tokens + o->total_batch - 1) / o->total_batch;
 		} else if (!o->steps) {
@@ -1139,7 +1476,9 @@ int train_run(struct train_opts *o, const int *given)
 		 * its checkpoint must be sound for that to be true */
 		if (ckpt_verify(&ck) != 0)
 			die_resume(o->out, file, ck.err);
-		if (ck.step == o->steps)
+		if (t->rank != 0)
+			;
+		else if (ck.step == o->steps)
 			fprintf(stderr, "gpt-train: run '%s' is already at step %" PRIu64 " of %" PRIu64
 				": nothing to do (a larger --steps trains on)\n", o->out, ck.step, o->steps);
 		else
@@ -1149,6 +1488,7 @@ int train_run(struct train_opts *o, const int *given)
 		trainer_free(t);
 		free(file);
 		train_opts_free(o);
+		dist_finalize();
 		return EXIT_OK;
 	}
 	t->sched.lr = (float)o->lr;
@@ -1171,16 +1511,36 @@ int train_run(struct train_opts *o, const int *given)
 
 		gpt_model_init(&m, &t->cfg);
 		t->e = engine_open(ops == &engine_cpu ? "cpu" : o->device, &m);
-		engine_optim(t->e, &ac);
+		if (t->zero)
+			zero_init(t, &ac);
+		else
+			engine_optim(t->e, &ac);
+		comm_setup(t);
+		if ((t->world > 1 && !t->device_comm) || t->zero)
+			t->gbuf = xmalloc(xmul(t->e->model.n_params, sizeof *t->gbuf));
 	}
 	gpt_rng_seed(&t->rng, o->seed);
 	if (resuming) {
-		struct adamw *opt = &t->e->opt;
+		struct adamw *opt = t->zero ? &t->zopt : &t->e->opt;
 
 		modelio_match(&ck, &t->e->model);
-		if (ckpt_read_params(&ck, t->e->model.params) != 0 ||
-		    ckpt_read_optim(&ck, opt->m, opt->v) != 0)
+		if (ckpt_read_params(&ck, t->e->model.params) != 0)
 			die_resume(o->out, file, ck.err);
+		if (!t->zero) {
+			if (ckpt_read_optim(&ck, opt->m, opt->v) != 0)
+				die_resume(o->out, file, ck.err);
+		} else {
+			/* the whole state, then this rank's slice of it */
+			size_t n = t->e->model.n_params;
+			float *m = xmalloc(xmul(n, sizeof *m)), *v = xmalloc(xmul(n, sizeof *v));
+
+			if (ckpt_read_optim(&ck, m, v) != 0)
+				die_resume(o->out, file, ck.err);
+			memcpy(opt->m, m + t->zoff, t->zcnt * sizeof *m);
+			memcpy(opt->v, v + t->zoff, t->zcnt * sizeof *v);
+			free(m);
+			free(v);
+		}
 		opt->step = (long)ck.adam_step;
 		t->step = ck.step;
 		t->tokens = ck.tokens;
@@ -1229,15 +1589,18 @@ int train_run(struct train_opts *o, const int *given)
 	}
 
 	install_stop();
-	if (resuming)
-		open_run_dir(t, chosen ? file : NULL);
-	else
-		make_run_dir(t, o->out);
+	if (t->rank == 0) {
+		if (resuming)
+			open_run_dir(t, chosen ? file : NULL);
+		else
+			make_run_dir(t, o->out);
+		open_log(t, resuming);
+		write_config_file(t);
+	}
 	free(file);
-	open_log(t, resuming);
-	write_config_file(t);
 	if (!t->quiet)
 		print_config(t);
+	check_ranks_agree(t);
 
 	/* Train. */
 	start_step = t->step;
@@ -1247,22 +1610,30 @@ int train_run(struct train_opts *o, const int *given)
 	snprintf(plabel, sizeof plabel, "gpt-train");
 	stop_clear_line = prog.on;
 	t0 = tlast = progress_now();
-	if (t->step == 0 && !t->logged0 && t->have_val && o->val_every && !stop_sig) {
+	if (t->step == 0 && !t->logged0 && t->have_val && o->val_every && !stopping(t)) {
 		double val = validate(t);
 
 		if (!isnan(val)) {
-			log_line0(t, val, t->elapsed0 + (progress_now() - t0));
+			if (t->rank == 0)
+				log_line0(t, val, t->elapsed0 + (progress_now() - t0));
 			if (!t->quiet)
 				fprintf(stderr, "gpt-train: step 0 val loss %.4f\n", val);
 		}
 	}
-	while (t->step < o->steps && !stop_sig) {
+	while (t->step < o->steps && !stopping(t)) {
 		float lr = lr_schedule_at(&t->sched, (long)t->step), norm;
-		double loss = 0, val = NAN, now;
+		double loss = 0, val = NAN, now, agree[2];
 		int skip = 0;
 
 		tlast = progress_now();
-		loss = train_grads_from(t->e, next_train_batch, t, t->accum, t->B, t->T);
+		/* this rank's part, then the loss and the stop flag summed over
+		 * the ranks: every rank sees the same loss and stops after the
+		 * same step, whichever rank the signal reached */
+		agree[0] = step_grads(t);
+		agree[1] = stop_sig ? 1 : 0;
+		dist_sum_f64(agree, 2);
+		loss = agree[0] / (double)t->W;
+		t->stop = agree[1] > 0;
 		if (!isfinite(loss)) {
 			progress_end(&prog);
 			die("loss is %s at step %" PRIu64 "; stopping, the last good checkpoint is %s%s%s",
@@ -1270,7 +1641,7 @@ int train_run(struct train_opts *o, const int *given)
 			    t->last_ckpt ? "'" : "", t->last_ckpt ? t->last_ckpt : "none",
 			    t->last_ckpt ? "'" : "");
 		}
-		norm = engine_grad_norm(t->e);
+		norm = reduce_grads(t);
 		if (!isfinite(norm)) {
 			progress_end(&prog);
 			die("gradient norm is not finite at step %" PRIu64 "; stopping, the last good checkpoint is %s%s%s",
@@ -1291,14 +1662,15 @@ int train_run(struct train_opts *o, const int *given)
 			}
 		}
 		if (!skip)
-			engine_step(t->e, lr, (float)o->clip);
+			optimizer_step(t, lr, norm);
 		t->step++;
 		t->tokens += toks_per_step;
 		now = progress_now();
 		if (t->have_val && o->val_every && (t->step % o->val_every == 0 || t->step == o->steps))
 			val = validate(t);
-		log_line(t, loss, val, lr, norm, (double)toks_per_step / (now - tlast),
-			 t->elapsed0 + (progress_now() - t0));
+		if (t->rank == 0)
+			log_line(t, loss, val, lr, norm, (double)toks_per_step / (now - tlast),
+				 t->elapsed0 + (progress_now() - t0));
 		if (!isnan(val) && !t->quiet) {
 			progress_end(&prog);
 			fprintf(stderr, "gpt-train: step %" PRIu64 " val loss %.4f\n", t->step, val);
@@ -1307,27 +1679,38 @@ int train_run(struct train_opts *o, const int *given)
 			progress_end(&prog);
 			sample(t);
 		}
-		if (o->ckpt_every && t->step % o->ckpt_every == 0 && t->step < o->steps && !stop_sig)
+		if (o->ckpt_every && t->step % o->ckpt_every == 0 && t->step < o->steps && !stopping(t))
 			save_checkpoint(t);
 		snprintf(plabel, sizeof plabel, "step %" PRIu64 "/%" PRIu64 " loss %.4f", t->step,
 			 o->steps, loss);
 		progress_update(&prog, (t->step - start_step) * toks_per_step);
 	}
 	progress_end(&prog);
+	tlast = progress_now();
 	if (!t->last_ckpt || t->saved_step != t->step)
 		save_checkpoint(t);
-	if (fclose(t->log) != 0)
+	else
+		engine_pull(t->e);
+	check_weights(t, 1);
+	if (t->rank == 0 && fclose(t->log) != 0)
 		die_errno("cannot close the log in '%s'", o->out);
+	if (t->world > 1 && !t->quiet && t->step > start_step && tlast > t0) {
+		double job = (double)(t->step - start_step) * (double)toks_per_step / (tlast - t0);
+
+		fprintf(stderr, "gpt-train: %.0f tokens/s for the job, %.0f per rank (%d ranks)\n",
+			job, job / t->world, t->world);
+	}
 	if (engine_peak_bytes(t->e) && !t->quiet)
 		fprintf(stderr, "gpt-train: peak gpu memory %.2f GiB\n",
 			(double)engine_peak_bytes(t->e) / 1073741824.0);
 	trainer_free(t);
-	if (stop_sig)
+	if (stopping(t) && t->rank == 0)
 		fprintf(stderr, "gpt-train: stopped by signal at step %" PRIu64 "; saved '%s'; continue with --resume %s\n",
 			t->step, t->last_ckpt, o->out);
 	else if (!t->quiet)
 		fprintf(stderr, "gpt-train: done at step %" PRIu64 "; saved '%s'\n", t->step, t->last_ckpt);
 	free(t->last_ckpt);
 	train_opts_free(o);
+	dist_finalize();
 	return EXIT_OK;
 }

@@ -51,6 +51,8 @@ struct train_opts {
 	uint64_t seed, val_every, val_batches, sample_every, sample_tokens;
 	uint64_t ckpt_every, keep, threads;
 	double skip_z;
+	uint64_t zero;            /* --zero 1: optimizer state sharded over ranks */
+	double dist_timeout;      /* --dist-timeout: seconds a collective may wait */
 	int recompute;            /* --recompute: a memory choice, not saved */
 	enum progress_mode progress;
 };

@@ -10,7 +10,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mode=${1:-build}
 PKGS="make gcc pkg-config mandoc zstd libzstd-dev libxxhash-dev libopenblas-dev
 libcurl4-openssl-dev libarchive-dev libsnappy-dev zlib1g-dev libbrotli-dev
-liblz4-dev liblzma-dev libbz2-dev python3 python3-venv gnuplot-nox"
+liblz4-dev liblzma-dev libbz2-dev python3 python3-venv gnuplot-nox openmpi-bin
+libopenmpi-dev"
 
 missing=
 for p in $PKGS; do
