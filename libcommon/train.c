@@ -202,6 +202,7 @@ static void settings_apply(struct train_opts *o, const char *text, const int *gi
 
 static volatile sig_atomic_t stop_sig;
 static volatile sig_atomic_t stop_clear_line;   /* a progress line is drawn */
+static volatile sig_atomic_t stop_silent;       /* a rank but 0: rank 0 says it */
 
 /* The first signal is acknowledged here, at once, whatever the trainer is
  * doing (write is async-signal-safe); the loop finishes the step. */
@@ -219,6 +220,10 @@ static void on_stop(int sig)
 		return;
 	}
 	stop_sig = sig;
+	if (stop_silent) {
+		errno = saved;
+		return;
+	}
 	if (stop_clear_line && write(STDERR_FILENO, clear, sizeof clear - 1) < 0)
 		stop_clear_line = 0;
 	if (write(STDERR_FILENO, ack, sizeof ack - 1) < 0)
@@ -1588,6 +1593,10 @@ int train_run(struct train_opts *o, const int *given)
 		t->have_vocab = 1;
 	}
 
+	/* before anything is written: a job whose ranks disagree leaves the
+	 * run folder as it was */
+	check_ranks_agree(t);
+	stop_silent = t->rank != 0;
 	install_stop();
 	if (t->rank == 0) {
 		if (resuming)
@@ -1600,7 +1609,6 @@ int train_run(struct train_opts *o, const int *given)
 	free(file);
 	if (!t->quiet)
 		print_config(t);
-	check_ranks_agree(t);
 
 	/* Train. */
 	start_step = t->step;
