@@ -167,6 +167,10 @@ extern "C" int gcuda_available(void)
 		cudaGetLastError(); /* clear the sticky-free error */
 		return 0;
 	}
+	/* a launcher that shows each rank its own GPU (Slurm's
+	 * --gpus-per-task 1) leaves one device, whatever the local rank */
+	if (n == 1)
+		want_dev = 0;
 	if (want_dev >= n) {
 		snprintf(avail_why, sizeof avail_why,
 		         "this rank is number %d on its machine but the machine shows %d cuda device%s "

@@ -20,7 +20,9 @@ SUBSET (default sample/10BT), FILES (number of parquet files, or their paths
 in the dataset), JOBS (parallel files, default 4), MODEL (d12 or 163m),
 BATCH (16), CONTEXT (1024), TOTAL_BATCH (524288), LR (6e-4), WARMUP (700),
 TOKENS (default: one pass), VAL_TOKENS (10M), HELLASWAG (a JSONL file),
-PROMPT, TRAIN_ARGS (more gpt-train options), DEVICE (auto).
+PROMPT, TRAIN_ARGS (more gpt-train options), DEVICE (auto), GPUS (1; more
+trains data parallel, one rank a GPU) and LAUNCH (how: default
+"mpirun -np $GPUS"; "srun --mpi=pmix" under Slurm).
 EOF
 }
 set -eu
@@ -64,6 +66,9 @@ TOTAL_BATCH=${TOTAL_BATCH:-524288} LR=${LR:-6e-4} WARMUP=${WARMUP:-700}
 TOKENS=${TOKENS:-} VAL_TOKENS=${VAL_TOKENS:-10M} HELLASWAG=${HELLASWAG:-}
 PROMPT=${PROMPT:-The meaning of life is} TRAIN_ARGS=${TRAIN_ARGS:-}
 DEVICE=${DEVICE:-auto}
+GPUS=${GPUS:-1}
+case $GPUS in ''|*[!0-9]*|0) echo "fineweb-gpt2: GPUS must be a count of GPUs: '$GPUS'" >&2; exit 2;; esac
+LAUNCH=${LAUNCH:-mpirun -np $GPUS}
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 # The download cache lives in the working folder, so that a machine given
@@ -175,10 +180,15 @@ stage_train() {
 		say "train: done before: $RUN at step $(last_step)"; return
 	fi
 	set -- --device "$DEVICE"
+	# several GPUs: one gpt-train rank each, started by the launcher
+	launch=
+	[ "$GPUS" -gt 1 ] && launch=$LAUNCH
 	if [ -e "$RUN/latest" ] && ! { forced train && run_done; }; then
 		say "train: resuming $RUN from step $(last_step)"
-		[ $dry = 1 ] && { echo "  $(words gpt-train --resume "$RUN" "$@")"; return; }
-		gpt-train --resume "$RUN" "$@"
+		# shellcheck disable=SC2086
+		[ $dry = 1 ] && { echo "  ${launch:+$launch }$(words gpt-train --resume "$RUN" "$@")"; return; }
+		# shellcheck disable=SC2086
+		$launch gpt-train --resume "$RUN" "$@"
 		return
 	fi
 	set -- "$@" -i "$TRAIN_GLOB" --val "$VAL_GLOB" -o "$RUN" --model "$MODEL" \
@@ -187,10 +197,11 @@ stage_train() {
 	[ -n "$TOKENS" ] && set -- "$@" --tokens "$TOKENS"
 	# shellcheck disable=SC2086
 	set -- "$@" $TRAIN_ARGS
-	say "train: $MODEL, $TOTAL_BATCH tokens a step -> $RUN"
-	[ $dry = 1 ] && { echo "  $(words gpt-train "$@")"; return; }
+	say "train: $MODEL, $TOTAL_BATCH tokens a step${launch:+ on $GPUS GPUs} -> $RUN"
+	[ $dry = 1 ] && { echo "  ${launch:+$launch }$(words gpt-train "$@")"; return; }
 	rm -rf "$RUN"
-	gpt-train "$@"
+	# shellcheck disable=SC2086
+	$launch gpt-train "$@"
 }
 
 # newer_than_run FILE: FILE exists and is newer than the run's checkpoint

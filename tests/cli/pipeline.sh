@@ -104,6 +104,18 @@ check_files "fineweb: eval again gives the same table" "$F/eval.tsv" "$TMP/eval1
 check "fineweb: --from sample" fw --from sample
 check_grep "fineweb: --from sample redoes the sample" '^fineweb-gpt2: sample: ->' "$TMP/.out"
 check_eq "fineweb: --from sample: no earlier stage" "$(grep -c 'fetch:\|shard:\|train:\|eval:' "$TMP/.out")" 0
+if command -v mpirun >/dev/null 2>&1; then
+	(
+		export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+			OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_hwloc_base_binding_policy=none GPUS=2
+		check "fineweb: GPUS=2 trains on two ranks" fw --only train
+	)
+	check_grep "fineweb: GPUS=2: the job is data parallel" 'data parallel over 2 ranks' "$TMP/.err"
+	check_eq "fineweb: GPUS=2: ten steps trained" "$(tail -n 1 "$F/run/log.tsv" | cut -f1)" 10
+fi
+check "fineweb: GPUS=8 --dry-run" env GPUS=8 sh "$ROOT/pipelines/fineweb-gpt2.sh" -d "$F" --dry-run --only train
+check_grep "fineweb: GPUS=8 --dry-run: mpirun starts 8 ranks" '^  mpirun -np 8 gpt-train ' "$TMP/.out"
+check_status 2 "fineweb: GPUS=x is refused" env GPUS=x sh "$ROOT/pipelines/fineweb-gpt2.sh" -d "$F" --dry-run
 check "fineweb: --dry-run" fw --dry-run --from train
 check_grep "fineweb: --dry-run shows the training command" '^  gpt-train .*--total-batch 128' "$TMP/.out"
 # The dry run's commands can be pasted: run through sh with stand-ins
