@@ -119,13 +119,17 @@ $(SIM)/cudasim.o: tests/cudasim/cudasim.cpp tests/cudasim/cudasim.h
 $(SIM)/libcublasLt.so.13: tests/cudasim/cublaslt.cpp
 	@mkdir -p $(@D)
 	$(CXX) -std=c++17 -O2 -fPIC -shared -Wall -I$(CUDA_HOME)/include -o $@ $< -lopenblas
+# A stand-in NCCL, its sums over ranks through MPI (when built with it).
+$(SIM)/libnccl.so.2: tests/cudasim/nccl.cpp
+	@mkdir -p $(@D)
+	$(CXX) -std=c++17 -O2 -fPIC -shared -Wall $(if $(MPI_LIBS),-DGPT_MPI=1 $(MPI_CFLAGS)) -o $@ $< $(MPI_LIBS)
 SIM_LINK    = -rdynamic -Wl,--disable-new-dtags,-rpath,$(abspath $(SIM)) $(SIM_OBJ) $(LIB) \
               $(filter-out $(CUDA_LIB) $(LIB) %libcudart_static.a,$(LDLIBS))
-$(SIM)/cuda-test: tests/cuda/cuda_test.c $(SIM_OBJ) $(LIB) $(SIM)/libcublasLt.so.13
+$(SIM)/cuda-test: tests/cuda/cuda_test.c $(SIM_OBJ) $(LIB) $(SIM)/libcublasLt.so.13 $(SIM)/libnccl.so.2
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< $(SIM_LINK)
 # The programs that take --device, with the emulator as their GPU.
 SIM_TOOLS   = $(patsubst %,$(SIM)/bin/%,gpt-train gpt-eval gpt-sample)
-$(SIM)/bin/%: $(O)/tools/%.o $(SIM_OBJ) $(LIB) $(SIM)/libcublasLt.so.13
+$(SIM)/bin/%: $(O)/tools/%.o $(SIM_OBJ) $(LIB) $(SIM)/libcublasLt.so.13 $(SIM)/libnccl.so.2
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $< $(SIM_LINK)
 

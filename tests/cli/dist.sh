@@ -6,7 +6,8 @@
 # within 1e-5, and with --zero 1; a rank killed with SIGKILL ends the job
 # within 60 s without harm to its checkpoints; a stopped (hung) rank is
 # caught by the watchdog; ranks with other settings or data are refused
-# before anything is written; a build without MPI refuses a launch.
+# before anything is written; a build without MPI refuses a launch; and
+# on the GPU emulator, the NCCL path (a stand-in NCCL over MPI).
 . "$ROOT/tests/lib.sh"
 if ! command -v mpirun >/dev/null 2>&1; then
 	fail "mpirun not found (tests/install-deps.sh installs openmpi-bin)"
@@ -120,6 +121,26 @@ kill -KILL "$hung" 2>/dev/null
 check "a stopped rank: the job exits non-zero" test "$rc" -ne 0
 check "within --dist-timeout and a little" test "$el" -le 30
 check_grep "the watchdog names the wait" "waited more than 3 s for the other ranks" "$TMP/h.err"
+
+# -- the GPU engine's path, on the emulator (tests/cudasim) --------------------
+# The emulated gpt-train with the stand-in NCCL (tests/cudasim/nccl.cpp):
+# the engine's device all-reduce, the communicator's id sent by MPI, one
+# GPU per local rank, and --zero 1's host-side step pushed to the device.
+G=$O/sim/allbin/gpt-train
+if [ -x "$G" ]; then
+	C="--layers 1 --heads 2 --width 32 --context 32 --batch 2 --total-batch 128 --threads 1 --device cuda --steps 4 --lr 3e-3 --val-every 2 --val-batches 2"
+	check "emulated gpu, 1 process" "$G" -q $D -o "$TMP/c1" $C
+	check "emulated gpus, 2 ranks" $MPI 2 "$G" $D -o "$TMP/c2" $C
+	cp "$TMP/.err" "$TMP/c2.err"
+	check_grep "2 emulated gpus: the gradients go through NCCL" "gradients summed by NCCL on the gpus" "$TMP/c2.err"
+	check_grep "2 emulated gpus: weights identical" "weights identical on 2 ranks" "$TMP/c2.err"
+	check "2 emulated gpus: losses within 1e-5 of one" within "$TMP/c1/log.tsv" "$TMP/c2/log.tsv" 1e-5
+	check "2 emulated gpus, --zero 1" $MPI 2 "$G" -q $D -o "$TMP/c3" $C --zero 1
+	check "--zero 1 on emulated gpus: losses within 1e-4" within "$TMP/c1/log.tsv" "$TMP/c3/log.tsv" 1e-4
+	check "a run of 2 emulated gpus resumes on 2 cpu ranks" $MPI 2 gpt-train -q --resume "$TMP/c2" \
+		--device cpu --steps 6
+	check_eq "  and logs steps 5 and 6" "$(tail -1 "$TMP/c2/log.tsv" | cut -f1)" 6
+fi
 
 # -- refusals -------------------------------------------------------------
 check_status 1 "ranks with another --lr are refused" $MPI 1 gpt-train -q -i "$TR" -o "$TMP/m1" $S \

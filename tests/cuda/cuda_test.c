@@ -1044,6 +1044,55 @@ static void decoder_case(int tied, int bias, int H, int C)
 	free(ids); free(gall); free(call); free(gstep); free(cstep); free(again);
 }
 
+/* NCCL with one rank (what a one-GPU session can check): the library
+ * loads where gpt-train would find it, a communicator of world size 1
+ * opens, and the device all-reduce leaves the gradients exactly as they
+ * were (a sum over one rank), with the norm recomputed after it. */
+static void test_nccl(void)
+{
+	struct gpt_config c = tiny(2, 2, 64, 64, 300, 0, 1, 1);
+	int B = 2, T = 32, BT = B * T;
+	struct engine *gpu = train_engine("cuda", &c, gpt_rng_next(&rng), B, T);
+	const struct engine_ops *ops = gpu->ops;
+	size_t n = gpu->model.n_params;
+	uint32_t *in = xcalloc((size_t)BT, 4), *tg = xcalloc((size_t)BT, 4);
+	float *g0 = zeros(n), *g1 = zeros(n), norm0, norm1;
+	char why[256] = "", id[ENGINE_COMM_ID];
+	struct gcuda_device d;
+
+	gcuda_device_info(&d);
+	CHECK(ops->comm_load && ops->comm_id && ops->comm_open && ops->grads_allreduce,
+	      "the cuda engine has no device collectives");
+	if (ops->comm_load(why, sizeof why) != 0) {
+		if (strncmp(d.name, "cudasim", 7) == 0) {
+			printf("  nccl: not loadable under the emulator (%s): skipped\n", why);
+			engine_close(gpu);
+			free(in); free(tg); free(g0); free(g1);
+			return;
+		}
+		CHECK(0, "NCCL: %s", why);
+		engine_close(gpu);
+		free(in); free(tg); free(g0); free(g1);
+		return;
+	}
+	printf("  nccl %d loaded\n", gcuda_nccl_version());
+	rand_tokens(in, tg, (size_t)BT, c.vocab_size, 5);
+	train_grads(gpu, in, tg, 1, B, T);
+	engine_grads_get(gpu, g0);
+	norm0 = engine_grad_norm(gpu);
+	ops->comm_id(id);
+	CHECK(ops->comm_open(gpu, id, 0, 1, 60, why, sizeof why) == 0, "communicator: %s", why);
+	if (!why[0]) {
+		ops->grads_allreduce(gpu);
+		engine_grads_get(gpu, g1);
+		CMP("all-reduce over one rank", g1, g0, n, 0);
+		norm1 = engine_grad_norm(gpu);
+		CHECK(norm1 == norm0, "norm after the all-reduce %g, before %g", norm1, norm0);
+	}
+	engine_close(gpu);
+	free(in); free(tg); free(g0); free(g1);
+}
+
 static void test_decoder(void)
 {
 	decoder_case(1, 1, 4, 64);
@@ -1172,6 +1221,7 @@ int main(int argc, char **argv)
 	RUN(test_model_untied_nobias);
 	RUN(test_model_flash);
 	RUN(test_engine);
+	RUN(test_nccl);
 	RUN(test_decoder);
 	RUN(test_gpt_eval);
 	RUN(test_train_shakespeare);
