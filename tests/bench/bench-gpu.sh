@@ -23,6 +23,14 @@
 # take a small LAYERS/HEADS/WIDTH/VOCAB shape and context, which is how
 # the emulator runs this script (tests/cuda/gpu-session.sh selftest); the
 # PyTorch rows need a preset.
+# Data-parallel scaling: on a machine with several GPUs (nvidia-smi -L),
+# or with BENCH_GPU_RANKS="1 2 ..." given, gpt-train itself runs under
+# "$BENCH_GPU_LAUNCH N" (default mpirun -np N) on random tokens, each rank
+# at micro-batch BENCH_GPU_SCALE_B (default 16), the step the same
+# largest-N x B x T tokens for every N, and the job's tokens/s is
+# printed for each N with its speed-up over one rank and the share of
+# linear (BENCH_GPU_SCALE_STEPS steps, default 12, the median of those
+# after the first 2).
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 O=${O:-$ROOT/build}
@@ -135,6 +143,64 @@ for B in $PB; do
 		fi
 	done
 done
+# -- data-parallel scaling ------------------------------------------------------
+NGPU=1
+command -v nvidia-smi >/dev/null 2>&1 && NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU') &&
+	[ "$NGPU" -ge 1 ] || NGPU=1
+RANKS=${BENCH_GPU_RANKS-}
+[ -z "${BENCH_GPU_RANKS+x}" ] && [ "$NGPU" -gt 1 ] && RANKS="1 $NGPU"
+case "$RANKS" in *[!0-9\ ]*)
+	echo "bench-gpu: BENCH_GPU_RANKS: not rank counts: '$RANKS'" >&2; exit 2 ;;
+esac
+if [ -n "$RANKS" ]; then
+	TRAIN=${BENCH_GPU_TRAIN:-${BIN:-$ROOT/bin}/gpt-train}
+	SHARD=${BENCH_GPU_SHARD:-$(dirname "$TRAIN")/gpt-shard}
+	command -v "$SHARD" >/dev/null 2>&1 || SHARD=gpt-shard
+	LAUNCH=${BENCH_GPU_LAUNCH:-mpirun -np}
+	SB=${BENCH_GPU_SCALE_B:-16}
+	SSTEPS=${BENCH_GPU_SCALE_STEPS:-12}
+	NMAX=0
+	for n in $RANKS; do [ "$n" -gt "$NMAX" ] && NMAX=$n; done
+	case $MODEL in
+	*/*) IFS=/ read -r l h w v <<-EOF
+		$MODEL
+		EOF
+	     SHAPE="--layers $l --heads $h --width $w --vocab-size $v" V=$v ;;
+	*) SHAPE="--model $MODEL" V=50257 ;;
+	esac
+	TOTAL=$((NMAX * SB * T))
+	sd=$(mktemp -d "${TMPDIR:-/tmp}/bench-gpu-scale.XXXXXX")
+	trap 'rm -rf "$sd"' EXIT
+	# random ids, enough for every step and a little more
+	awk -v n=$(( (SSTEPS + 1) * TOTAL + T + 1 )) -v v="$V" \
+		'BEGIN { srand(1); for (i = 0; i < n; i++) print int(rand() * v) }' |
+		"$SHARD" -q -f text -o "$sd/rand" --vocab-size "$V" --tokenizer random >/dev/null ||
+		{ echo "bench-gpu: scaling: cannot make the random shards" >&2; failed=$((failed + 1)); RANKS=; }
+	one=""
+	for n in $RANKS; do
+		rm -rf "$sd/run"
+		# shellcheck disable=SC2086 # LAUNCH and SHAPE are words
+		if ! $LAUNCH "$n" "$TRAIN" -q -i "$sd/rand-*" -o "$sd/run" $SHAPE --context "$T" \
+			--batch "$SB" --total-batch "$TOTAL" --steps "$SSTEPS" --val-every 0 \
+			--checkpoint-every 0 --device cuda >"$sd/log" 2>&1; then
+			echo "bench-gpu: scaling: $n ranks failed: $(tail -3 "$sd/log")" >&2
+			failed=$((failed + 1))
+			continue
+		fi
+		tps=$(awk -F'\t' 'NR > 3 { print $7 }' "$sd/run/log.tsv" | sort -n |
+			awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }')
+		[ -n "$tps" ] || tps=$(awk -F'\t' 'NR > 1 { print $7 }' "$sd/run/log.tsv" | tail -1)
+		[ "$n" = 1 ] && one=$tps
+		if [ -n "$one" ]; then
+			echo "scaling $MODEL B=$SB T=$T, $TOTAL tokens a step: $n rank(s) $tps tok/s" \
+				"$(awk -v a="$tps" -v b="$one" -v n="$n" 'BEGIN { printf "= %.2fx one rank, %.0f%% of linear", a / b, 100 * a / b / n }')"
+		else
+			echo "scaling $MODEL B=$SB T=$T, $TOTAL tokens a step: $n rank(s) $tps tok/s"
+		fi
+		add "$MODEL data parallel: $n rank(s) $tps tok/s${one:+ ($(awk -v a="$tps" -v b="$one" 'BEGIN { printf "%.2fx", a / b }') one rank)}"
+	done
+fi
+
 if [ "$have_torch" = 1 ]; then
 	for B in $TB; do
 		# shellcheck disable=SC2086 # TORCH_OPT is one option or none

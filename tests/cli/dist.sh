@@ -140,6 +140,16 @@ if [ -x "$G" ]; then
 	check "a run of 2 emulated gpus resumes on 2 cpu ranks" $MPI 2 gpt-train -q --resume "$TMP/c2" \
 		--device cpu --steps 6
 	check_eq "  and logs steps 5 and 6" "$(tail -1 "$TMP/c2/log.tsv" | cut -f1)" 6
+	# make bench-gpu's scaling rows, on the emulator (what they print, not
+	# how fast: the emulator's speed means nothing)
+	mkdir -p "$TMP/bo/tests"
+	ln -s "$O/sim/bench-gpu" "$TMP/bo/tests/bench-gpu"
+	check "bench-gpu's scaling rows under mpirun" env O="$TMP/bo" BENCH_GPU_MODEL=1/2/64/256 \
+		BENCH_GPU_T=32 BENCH_GPU_B=1 BENCH_GPU_TORCH_B= BENCH_GPU_STEPS=1 BENCH_GPU_PHASES_B= \
+		BENCH_GPU_RECOMPUTE_B= BENCH_GPU_NO_TORCH=1 BENCH_GPU_RANKS="1 2" BENCH_GPU_SCALE_B=2 \
+		BENCH_GPU_SCALE_STEPS=4 BENCH_GPU_TRAIN="$G" sh "$ROOT/tests/bench/bench-gpu.sh"
+	check_grep "  one rank's tokens/s" '^scaling 1/2/64/256 B=2 T=32, 128 tokens a step: 1 rank\(s\) [0-9.]+ tok/s' "$TMP/.out"
+	check_grep "  two ranks' against it" '2 rank\(s\) [0-9.]+ tok/s = [0-9.]+x one rank, [0-9]+% of linear' "$TMP/.out"
 fi
 
 # -- refusals -------------------------------------------------------------
