@@ -6,6 +6,7 @@
  * everything else runs on the GPU's copy. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 extern "C" {
 #include "engine.h"
@@ -184,6 +185,15 @@ static void cuda_grads_allreduce(struct engine *e)
 	gcuda_model_allreduce(gpu(e), impl(e)->comm);
 }
 
+/* GPT_CUDA_OVERLAP=0: one all-reduce after the backward instead */
+static void cuda_grads_overlap(struct engine *e)
+{
+	const char *v = getenv("GPT_CUDA_OVERLAP");
+
+	if (impl(e)->comm && !(v && strcmp(v, "0") == 0))
+		gcuda_model_overlap(gpu(e), impl(e)->comm);
+}
+
 static size_t cuda_peak_bytes(struct engine *e)
 {
 	return gcuda_model_peak_bytes(gpu(e));
@@ -259,6 +269,7 @@ extern "C" const struct engine_ops engine_cuda = {
 	gcuda_nccl_id,         /* comm_id */
 	cuda_comm_open,        /* comm_open */
 	cuda_grads_allreduce,  /* grads_allreduce */
+	cuda_grads_overlap,    /* grads_overlap */
 	cuda_decoder_open,     /* decoder_open */
 	cuda_decoder_feed,     /* decoder_feed */
 	cuda_decoder_rewind,   /* decoder_rewind */

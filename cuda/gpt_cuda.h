@@ -157,6 +157,11 @@ struct gcuda_comm *gcuda_comm_open(const void *id, int rank, int world, double t
                                    char *why, size_t cap);
 void gcuda_comm_close(struct gcuda_comm *k);
 void gcuda_model_allreduce(struct gcuda_model *g, struct gcuda_comm *k);
+/* The next backward pass starts the sum of each layer's gradients on a
+ * stream of its own as soon as the layer's backward has made them, so
+ * the communication overlaps the layers below; gcuda_model_allreduce
+ * then waits for those sums.  For the last micro-batch of a step. */
+void gcuda_model_overlap(struct gcuda_model *g, struct gcuda_comm *k);
 
 #ifdef __cplusplus
 }

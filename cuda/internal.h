@@ -179,6 +179,11 @@ struct gcuda_model {
 	/* last forward */
 	int fB, fT, has_targets, nseg;
 	long counted;
+	/* data parallel: the next backward sums each layer's gradients on
+	 * cs as soon as they are made (overlap), then pending until waited */
+	struct gcuda_comm *overlap, *pending;
+	cudaStream_t cs;
+	cudaEvent_t *cev;       /* n_layer + 1 */
 };
 
 /* Tensor t's gradient and bf16 weight; NULL for GPT_NO_TENSOR. */
@@ -201,7 +206,11 @@ int group_by_token(const uint32_t *inputs, size_t n, int V, int *cnt, uint32_t *
 
 /* ---- nccl.cu ---- */
 
-/* buf[0..n) summed over the ranks, on stream s, waited for (gpt_cuda.h). */
+/* buf[0..n) summed over the ranks, on stream s, waited for (gpt_cuda.h);
+ * or queued only, and everything queued on s waited for with the same
+ * deadline (a rank that does not take part aborts the communicator). */
 void gcuda_comm_allreduce(struct gcuda_comm *k, float *buf, size_t n, cudaStream_t s);
+void gcuda_comm_enqueue(struct gcuda_comm *k, float *buf, size_t n, cudaStream_t s);
+void gcuda_comm_wait(struct gcuda_comm *k, cudaStream_t s);
 
 #endif

@@ -203,11 +203,28 @@ extern "C" void gcuda_model_upload_grads(struct gcuda_model *g, const float *src
 	CUDA_CHECK(cudaStreamSynchronize(g->x.s));
 }
 
+extern "C" void gcuda_model_overlap(struct gcuda_model *g, struct gcuda_comm *k)
+{
+	if (!g->cs) {
+		CUDA_CHECK(cudaStreamCreateWithFlags(&g->cs, cudaStreamNonBlocking));
+		g->cev = (cudaEvent_t *)xcalloc((size_t)g->cfg.n_layer + 1, sizeof *g->cev);
+		for (int i = 0; i <= g->cfg.n_layer; i++)
+			CUDA_CHECK(cudaEventCreateWithFlags(&g->cev[i], cudaEventDisableTiming));
+	}
+	g->overlap = k;
+}
+
 extern "C" void gcuda_model_allreduce(struct gcuda_model *g, struct gcuda_comm *k)
 {
 	if (!g->grads)
 		die("gpu model: no gradients before a training plan");
 	g->norm_fresh = 0;
+	if (g->pending) {
+		/* the backward queued the sums; wait for them */
+		gcuda_comm_wait(g->pending, g->cs);
+		g->pending = NULL;
+		return;
+	}
 	gcuda_comm_allreduce(k, g->grads, g->L.n_params, g->x.s);
 }
 
@@ -414,6 +431,16 @@ static void need_backward(const struct gcuda_model *g)
 		die("gpu model: backward needs a training plan and a forward with targets");
 }
 
+/* Data parallel: queue the sum of grads[off, off + n) over the ranks on
+ * the communication stream, after everything queued so far on the
+ * compute stream (the kernels that made them). */
+static void overlap_bucket(struct gcuda_model *g, int b, size_t off, size_t n)
+{
+	CUDA_CHECK(cudaEventRecord(g->cev[b], g->x.s));
+	CUDA_CHECK(cudaStreamWaitEvent(g->cs, g->cev[b], 0));
+	gcuda_comm_enqueue(g->overlap, g->grads + off, n, g->cs);
+}
+
 /* Queue the backward pass; have_dlogits: the fused forward left the
  * logits' gradient already. */
 static void backward_queue(struct gcuda_model *g, float dscale, int have_dlogits)
@@ -481,10 +508,29 @@ static void backward_queue(struct gcuda_model *g, float dscale, int have_dlogits
 		phase(x, "ln1 bwd");
 		k_layernorm_bwd(g->dres, g->dres_bf, G32(g, o->ln1w), G32(g, o->ln1b), g->part, g->dC,
 		                xin, W16(g, o->ln1w), la->ln1_mean, la->ln1_rstd, BT, C, x->s);
+		if (g->overlap) {
+			/* layer l's gradients are final: sum them while the
+			 * backward goes on below (its tensors are contiguous) */
+			size_t lo = g->L.tensors[o->ln1w].offset;
+			size_t hi = l + 1 < c->n_layer ? g->L.tensors[g->L.layer[l + 1].ln1w].offset
+			                               : g->L.tensors[g->L.lnfw].offset;
+			overlap_bucket(g, l, lo, hi - lo);
+		}
 	}
 	phase(x, "embed bwd");
 	k_embed_bwd(G32(g, g->L.wte), G32(g, g->L.wpe), g->dres, in, order, seg, g->nseg, B, T, C,
 	            x->s);
+	if (g->overlap) {
+		/* the rest: embeddings before the first layer, final LayerNorm
+		 * and head after the last (the head's gradient lands in wte's
+		 * when tied, so both wait for the embedding's backward) */
+		size_t first = g->L.tensors[g->L.layer[0].ln1w].offset;
+		size_t lnf = g->L.tensors[g->L.lnfw].offset;
+		overlap_bucket(g, c->n_layer, 0, first);
+		gcuda_comm_enqueue(g->overlap, g->grads + lnf, g->L.n_params - lnf, g->cs);
+		g->pending = g->overlap;
+		g->overlap = NULL;
+	}
 	g->has_targets = 0; /* the logits are gone */
 }
 
@@ -666,6 +712,12 @@ extern "C" void gcuda_model_free(struct gcuda_model *g)
 	dfree(&g->x, g->norm, sizeof(float));
 	dfree(&g->x, g->norm_part, GK_NORM_PARTS * sizeof(double));
 	CUDA_CHECK(cudaFreeHost(g->h_loss));
+	if (g->cs) {
+		for (int i = 0; i <= g->cfg.n_layer; i++)
+			CUDA_CHECK(cudaEventDestroy(g->cev[i]));
+		free(g->cev);
+		CUDA_CHECK(cudaStreamDestroy(g->cs));
+	}
 	ctx_free(&g->x);
 	free(g->counts);
 	gpt_layout_free(&g->L);

@@ -139,15 +139,21 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-void gcuda_comm_allreduce(struct gcuda_comm *k, float *buf, size_t n, cudaStream_t s)
+void gcuda_comm_enqueue(struct gcuda_comm *k, float *buf, size_t n, cudaStream_t s)
 {
-	ncclResult_t r = p_all_reduce(buf, buf, n, NCCL_FLOAT32, NCCL_SUM, k->c, s), st;
-	double t0 = now_s();
+	ncclResult_t r = p_all_reduce(buf, buf, n, NCCL_FLOAT32, NCCL_SUM, k->c, s);
 
 	if (r != NCCL_SUCCESS && r != NCCL_IN_PROGRESS) {
 		p_abort(k->c);
 		die("NCCL all-reduce of the gradients failed: %s", nccl_err(r));
 	}
+}
+
+void gcuda_comm_wait(struct gcuda_comm *k, cudaStream_t s)
+{
+	ncclResult_t st;
+	double t0 = now_s();
+
 	for (unsigned spin = 0;; spin++) {
 		cudaError_t q = cudaStreamQuery(s);
 
@@ -170,6 +176,12 @@ void gcuda_comm_allreduce(struct gcuda_comm *k, float *buf, size_t n, cudaStream
 		if (spin > 1000)
 			usleep(50);
 	}
+}
+
+void gcuda_comm_allreduce(struct gcuda_comm *k, float *buf, size_t n, cudaStream_t s)
+{
+	gcuda_comm_enqueue(k, buf, n, s);
+	gcuda_comm_wait(k, s);
 }
 
 extern "C" int gcuda_nccl_version(void)

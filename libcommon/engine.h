@@ -103,6 +103,10 @@ struct engine_ops {
 	int (*comm_open)(struct engine *e, const void *id, int rank, int world, double timeout_s,
 	                 char *why, size_t cap);
 	void (*grads_allreduce)(struct engine *e);
+	/* May be NULL: the next forward_backward is the step's last here;
+	 * the engine may start the sums of gradients its backward has
+	 * finished while the rest of it runs (grads_allreduce waits). */
+	void (*grads_overlap)(struct engine *e);
 	struct engine_decoder *(*decoder_open)(struct engine *e, int max_T);
 	const float *(*decoder_feed)(struct engine_decoder *d, const uint32_t *ids, int n,
 	                             float *all);

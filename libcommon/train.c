@@ -520,6 +520,10 @@ static double step_grads(struct trainer *t)
 				    t->batch + (size_t)b * ((size_t)t->T + 1), (size_t)t->T + 1);
 		check_ids(t, rows, "training");
 		split_batch(t, rows);
+		/* the last micro-batch: the engine may sum the gradients as its
+		 * backward makes them (NCCL, overlapped) */
+		if (t->device_comm && t->e->ops->grads_overlap && k + (uint64_t)rows >= hi)
+			t->e->ops->grads_overlap(t->e);
 		l = engine_forward_backward(t->e, t->inputs, t->targets, rows, t->T,
 					    (float)rows / (float)t->W);
 		if (!isfinite(l)) {

@@ -57,6 +57,12 @@ check "--zero 1 on one process: the plain run's losses bit for bit" \
 	within "$TMP/one/log.tsv" "$TMP/z1/log.tsv" 0
 
 # -- stop and resume ------------------------------------------------------
+# rank_pid PID: the newest gpt-train rank of the mpirun that is PID or its
+# child (under timeout), so that only this test's processes are signalled
+rank_pid() {
+	_m=$(pgrep -P "$1" -x mpirun)
+	pgrep -n -P "${_m:-$1}" -x gpt-train
+}
 L="--steps 200 --val-every 50"
 check "2 ranks, 200 steps straight" $MPI 2 gpt-train -q $D -o "$TMP/st" $L $S
 # wait_log RUN N: until RUN/log.tsv has N lines (bounded)
@@ -90,17 +96,17 @@ check "resumed with --zero 1: bit for bit" within "$TMP/st/log.tsv" "$TMP/sgz/lo
 $MPI 2 gpt-train -q $D -o "$TMP/tm" $L $S 2>"$TMP/tm.err" &
 p=$!
 wait_log "$TMP/tm" 25
-kill -TERM "$(pgrep -n -x gpt-train)"
+kill -TERM "$(rank_pid $p)"
 wait $p
 check_eq "SIGTERM to one rank: the job exits 0" "$?" 0
 check_grep "and every rank stopped after one saved step" "stopped by signal at step" "$TMP/tm.err"
 
 # -- faults -----------------------------------------------------------------
-$MPI 2 gpt-train -q -i "$TR" -o "$TMP/k" $S --steps 100000 --checkpoint-every 20 2>"$TMP/k.err" &
+timeout 120 $MPI 2 gpt-train -q -i "$TR" -o "$TMP/k" $S --steps 100000 --checkpoint-every 20 2>"$TMP/k.err" &
 p=$!
 wait_log "$TMP/k" 50
 t0=$(date +%s)
-kill -KILL "$(pgrep -n -x gpt-train)"
+kill -KILL "$(rank_pid $p)"
 wait $p
 rc=$?
 el=$(( $(date +%s) - t0 ))
@@ -108,10 +114,10 @@ check "SIGKILL to one rank: the job exits non-zero" test "$rc" -ne 0
 check "within 60 s" test "$el" -le 60
 check "its checkpoints are intact: the run resumes" gpt-train -q --resume "$TMP/k" --steps 60
 
-$MPI 2 gpt-train -q -i "$TR" -o "$TMP/h" $S --steps 100000 --dist-timeout 3 2>"$TMP/h.err" &
+timeout 120 $MPI 2 gpt-train -q -i "$TR" -o "$TMP/h" $S --steps 100000 --dist-timeout 3 2>"$TMP/h.err" &
 p=$!
 wait_log "$TMP/h" 50
-hung=$(pgrep -n -x gpt-train)
+hung=$(rank_pid $p)
 t0=$(date +%s)
 kill -STOP "$hung"
 wait $p
@@ -128,13 +134,19 @@ check_grep "the watchdog names the wait" "waited more than 3 s for the other ran
 # GPU per local rank, and --zero 1's host-side step pushed to the device.
 G=$O/sim/allbin/gpt-train
 if [ -x "$G" ]; then
-	C="--layers 1 --heads 2 --width 32 --context 32 --batch 2 --total-batch 128 --threads 1 --device cuda --steps 4 --lr 3e-3 --val-every 2 --val-batches 2"
+	# two layers and two micro-batches a rank: the overlapped sums of the
+	# last one's layers, and the others' gradients accumulated first
+	C="--layers 2 --heads 2 --width 32 --context 32 --batch 2 --total-batch 256 --threads 1 --device cuda --steps 4 --lr 3e-3 --val-every 2 --val-batches 2"
 	check "emulated gpu, 1 process" "$G" -q $D -o "$TMP/c1" $C
 	check "emulated gpus, 2 ranks" $MPI 2 "$G" $D -o "$TMP/c2" $C
 	cp "$TMP/.err" "$TMP/c2.err"
 	check_grep "2 emulated gpus: the gradients go through NCCL" "gradients summed by NCCL on the gpus" "$TMP/c2.err"
 	check_grep "2 emulated gpus: weights identical" "weights identical on 2 ranks" "$TMP/c2.err"
 	check "2 emulated gpus: losses within 1e-5 of one" within "$TMP/c1/log.tsv" "$TMP/c2/log.tsv" 1e-5
+	# every gradient is summed once whether the sums overlap the backward
+	# (a bucket left out would leave the ranks' weights apart)
+	check "2 emulated gpus, GPT_CUDA_OVERLAP=0" env GPT_CUDA_OVERLAP=0 $MPI 2 "$G" $D -o "$TMP/c4" $C
+	check_eq "  the same weights as overlapped" "$(hash "$TMP/.err")" "$(hash "$TMP/c2.err")"
 	check "2 emulated gpus, --zero 1" $MPI 2 "$G" -q $D -o "$TMP/c3" $C --zero 1
 	check "--zero 1 on emulated gpus: losses within 1e-4" within "$TMP/c1/log.tsv" "$TMP/c3/log.tsv" 1e-4
 	check "a run of 2 emulated gpus resumes on 2 cpu ranks" $MPI 2 gpt-train -q --resume "$TMP/c2" \
