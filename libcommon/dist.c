@@ -203,6 +203,11 @@ void dist_init(double timeout_s)
 		return;
 	}
 	env_n = env_world(&who);
+	/* srun without an MPI plugin starts tasks MPI cannot join up */
+	if (env_n > 1 && strcmp(who, "SLURM_STEP_NUM_TASKS") == 0 && !getenv("PMIX_RANK") &&
+	    !getenv("PMI_RANK") && !getenv("OMPI_COMM_WORLD_RANK"))
+		die("srun started %ld tasks without an MPI plugin, so they cannot form one job; "
+		    "give srun --mpi=pmix (or pmi2)", env_n);
 	mpi_check(MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided), "initialisation");
 	mpi_check(MPI_Comm_dup(MPI_COMM_WORLD, &d_comm), "communicator");
 	MPI_Comm_rank(d_comm, &d_rank);

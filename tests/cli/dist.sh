@@ -164,6 +164,16 @@ if [ -x "$G" ]; then
 	check_grep "  two ranks' against it" '2 rank\(s\) [0-9.]+ tok/s = [0-9.]+x one rank, [0-9]+% of linear' "$TMP/.out"
 fi
 
+# -- Slurm's srun, where this machine runs Slurm (sinfo answers) ----------------
+if command -v srun >/dev/null 2>&1 && timeout 5 sinfo >/dev/null 2>&1; then
+	check "srun --mpi=pmix, 2 tasks" timeout 120 srun -n 2 --mpi=pmix gpt-train -q $D -o "$TMP/sr" $S \
+		--steps 30 --val-every 10
+	check "srun: the losses of mpirun's 2 ranks bit for bit" within "$TMP/r2/log.tsv" "$TMP/sr/log.tsv" 0
+	check_status 1 "srun without an MPI plugin is refused" timeout 60 srun -n 2 --mpi=none \
+		gpt-train -q -i "$TR" -o "$TMP/sn" $S --steps 3
+	check_grep "  saying to give --mpi=pmix" "without an MPI plugin.*--mpi=pmix" "$TMP/.err"
+fi
+
 # -- refusals -------------------------------------------------------------
 check_status 1 "ranks with another --lr are refused" $MPI 1 gpt-train -q -i "$TR" -o "$TMP/m1" $S \
 	--steps 5 --lr 1e-3 : -np 1 gpt-train -q -i "$TR" -o "$TMP/m1" $S --steps 5 --lr 2e-3
