@@ -7,6 +7,7 @@
 #include "engine.h"
 #include "modelio.h"
 #include "utf8out.h"
+#include "instruct.h"
 #include "io.h"
 #include "model.h"
 #include "progress.h"
@@ -23,12 +24,9 @@
 
 #define PROMPT_MAX (64u << 20)
 
-/* The transcript a base model continues in --chat mode. */
-static const char chat_preamble[] =
-	"The following is a conversation between a User and Bot, a helpful, friendly "
-	"and knowledgeable assistant who answers questions clearly and briefly.\n\n"
-	"User: Hello, who are you?\n"
-	"Bot: I am Bot, an assistant. How can I help you today?\n";
+/* The transcript a base model continues in --chat mode: the one the
+ * transcript template (instruct.h) fine-tunes on. */
+#define chat_preamble instruct_transcript_preamble
 static const char chat_stop[] = "\nUser:";
 
 static void usage(void)
@@ -289,7 +287,7 @@ static void run_plain(struct session *S, const struct opts *o, const char *promp
 static void run_chat(struct session *S, const struct opts *o, const char *first, size_t flen,
                      int interactive, struct out *out)
 {
-	size_t tcap = sizeof chat_preamble + 4096, tlen = strlen(chat_preamble);
+	size_t tcap = strlen(chat_preamble) + 1 + 4096, tlen = strlen(chat_preamble);
 	char *t = xmalloc(tcap);
 	char *line = NULL;
 	size_t lcap = 0;
