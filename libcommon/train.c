@@ -15,6 +15,7 @@
 #include "modelio.h"
 #include "optim.h"
 #include "progress.h"
+#include "sft.h"
 #include "shard.h"
 #include "train.h"
 #include "vocab.h"
@@ -75,6 +76,16 @@ const struct train_optdef train_optdefs[] = {
 	{ "threads", 'j', TRAIN_U64, S(threads), 1, 4096, TRAIN_SAVE },
 	{ "device", 0, TRAIN_STR, S(device), 0, 0, 0 },
 	{ "zero", 0, TRAIN_U64, S(zero), 0, 1, 0 },
+	/* fine-tuning; a resumed run whose examples come out otherwise is
+	 * refused by the data check of its checkpoint */
+	{ "sft", 0, TRAIN_STR, S(sft), 0, 0, TRAIN_SAVE },
+	{ "template", 0, TRAIN_STR, S(template_name), 0, 0, TRAIN_SAVE | TRAIN_SFT },
+	{ "epochs", 0, TRAIN_U64, S(epochs), 1, 1e6, TRAIN_SAVE | TRAIN_SFT },
+	{ "val-frac", 0, TRAIN_DBL, S(val_frac), 0, 0.5, TRAIN_SAVE | TRAIN_SFT },
+	{ "split", 0, TRAIN_STR, S(split), 0, 0, TRAIN_SAVE | TRAIN_SFT },
+	{ "split-out", 0, TRAIN_STR, S(split_out), 0, 0, 0 },
+	{ "train-on-prompt", 0, TRAIN_FLAG, S(train_on_prompt), 0, 1, TRAIN_SAVE | TRAIN_SFT },
+	{ "pack", 0, TRAIN_FLAG, S(pack), 0, 1, TRAIN_SAVE | TRAIN_SFT },
 	{ "dist-timeout", 0, TRAIN_DBL, S(dist_timeout), 1, 1e6, 0 },
 };
 #undef S
@@ -104,6 +115,9 @@ void train_opts_set(struct train_opts *o, int idx, const char *arg)
 		break;
 	case TRAIN_U64:
 		*(uint64_t *)base = cli_u64(opt, arg, (uint64_t)d->min, (uint64_t)d->max);
+		break;
+	case TRAIN_FLAG:
+		*(uint64_t *)base = arg ? cli_u64(opt, arg, 0, 1) : 1;
 		break;
 	case TRAIN_DBL: {
 		double v = cli_double(opt, arg, d->min, d->max);
@@ -156,13 +170,13 @@ static char *settings_text(const struct train_opts *o)
 		const char *v = val;
 		size_t need;
 
-		if (!(d->flags & TRAIN_SAVE))
+		if (!(d->flags & TRAIN_SAVE) || ((d->flags & TRAIN_SFT) && !o->sft))
 			continue;
 		if (d->kind == TRAIN_STR) {
 			v = *(char *const *)base;
 			if (!v)
 				continue;
-		} else if (d->kind == TRAIN_U64) {
+		} else if (d->kind == TRAIN_U64 || d->kind == TRAIN_FLAG) {
 			snprintf(val, sizeof val, "%" PRIu64, *(const uint64_t *)base);
 		} else {
 			snprintf(val, sizeof val, "%.17g", *(const double *)base);
@@ -315,6 +329,14 @@ struct trainer {
 	float *gmine;             /* zcnt: the summed gradients of the slice */
 	int device_comm;          /* the engine sums the gradients (NCCL) */
 	char comm_why[256];       /* why it does not, when it could */
+	/* --sft: instruction examples instead of windows of shards */
+	int sft;
+	struct sft_set st, sv;    /* training and validation examples */
+	uint64_t sft_consumed;    /* examples of the training order used */
+	uint64_t step_div;        /* the step's loss divisor: W, or counted */
+	uint64_t step_tokens;     /* the step's tokens */
+	uint64_t *idx;            /* B: one micro-batch's examples */
+	uint32_t eot;
 };
 
 /* Whether the run stops after this step: the signal, or with several
@@ -325,10 +347,40 @@ static int stopping(const struct trainer *t)
 	return dist_on() ? t->stop : stop_sig != 0;
 }
 
+static double sft_step_grads(struct trainer *t);
+static double sft_validate(struct trainer *t);
+
 /* The AdamW state the trainer keeps: the engine's, or this rank's slice. */
 static const struct adamw *optim_state(const struct trainer *t)
 {
 	return t->zero ? &t->zopt : &t->e->opt;
+}
+
+/* A fine-tuning run's data position, in the loader's 64 bytes:
+ * "GPTSFT1\0", examples consumed, the number of training examples and
+ * their hash (ids and mask), the seed, and an XXH64 of the 56 before. */
+static void sft_pos_save(const struct trainer *t, unsigned char *b)
+{
+	memset(b, 0, SHARD_POS_BYTES);
+	memcpy(b, "GPTSFT1", 8);
+	le_put_u64(b + 8, t->sft_consumed);
+	le_put_u64(b + 16, t->st.n);
+	le_put_u64(b + 24, t->st.hash);
+	le_put_u64(b + 32, t->o.seed);
+	le_put_u64(b + 56, XXH64(b, 56, 0));
+}
+
+static void sft_pos_restore(struct trainer *t, const unsigned char *b, const char *path)
+{
+	if (memcmp(b, "GPTSFT1", 8) != 0)
+		die("checkpoint is of a pretraining run, not a fine-tuning one (--sft): '%s'", path);
+	if (XXH64(b, 56, 0) != le_get_u64(b + 56))
+		die("checkpoint training state is corrupt: '%s'", path);
+	if (le_get_u64(b + 16) != t->st.n || le_get_u64(b + 24) != t->st.hash)
+		die("the fine-tuning examples differ from the run's (%" PRIu64 " examples then, %zu "
+		    "now, or other tokens: another file, template, split or --train-on-prompt): '%s'",
+		    le_get_u64(b + 16), t->st.n, path);
+	t->sft_consumed = le_get_u64(b + 8);
 }
 
 /* The trainer state section: "GPTTRN1\0", the two outlier series
@@ -349,7 +401,10 @@ static unsigned char *trainer_state(const struct trainer *t, size_t *len)
 	le_put_f64(b + 40, t->norm_ema.mean);
 	le_put_f64(b + 48, t->norm_ema.var);
 	le_put_u64(b + 56, plen);
-	shards_pos_save(t->train, b + TRN_FIXED);
+	if (t->sft)
+		sft_pos_save(t, b + TRN_FIXED);
+	else
+		shards_pos_save(t->train, b + TRN_FIXED);
 	*len = TRN_FIXED + plen;
 	return b;
 }
@@ -370,7 +425,10 @@ static void trainer_state_restore(struct trainer *t, const unsigned char *b, siz
 	t->norm_ema.n = le_get_u64(b + 32);
 	t->norm_ema.mean = le_get_f64(b + 40);
 	t->norm_ema.var = le_get_f64(b + 48);
-	shards_pos_restore(t->train, b + TRN_FIXED);
+	if (t->sft)
+		sft_pos_restore(t, b + TRN_FIXED, path);
+	else
+		shards_pos_restore(t->train, b + TRN_FIXED);
 }
 
 /* With several ranks: the weights must be the same bits on every rank
@@ -503,10 +561,15 @@ static void check_ids(struct trainer *t, int rows, const char *what)
  * is not finite; the position moves on by W windows on every rank. */
 static double step_grads(struct trainer *t)
 {
-	uint64_t base = shards_consumed(t->train), lo, hi, k;
+	uint64_t base, lo, hi, k;
 	size_t off, cnt;
 	double sum = 0;
 
+	if (t->sft)
+		return sft_step_grads(t);
+	base = shards_consumed(t->train);
+	t->step_div = t->W;
+	t->step_tokens = t->W * (uint64_t)t->T;
 	dist_slice((size_t)t->W, t->rank, &off, &cnt);
 	lo = off;
 	hi = off + cnt;
@@ -522,7 +585,7 @@ static double step_grads(struct trainer *t)
 		split_batch(t, rows);
 		/* the last micro-batch: the engine may sum the gradients as its
 		 * backward makes them (NCCL, overlapped) */
-		if (t->device_comm && t->e->ops->grads_overlap && k + (uint64_t)rows >= hi)
+		if (t->device_comm && t->e->ops->grads_overlap && k + (uint64_t)rows >= hi && !t->sft)
 			t->e->ops->grads_overlap(t->e);
 		l = engine_forward_backward(t->e, t->inputs, t->targets, rows, t->T,
 					    (float)rows / (float)t->W);
@@ -535,6 +598,90 @@ static double step_grads(struct trainer *t)
 	}
 	shards_skip(t->train, t->W);
 	return sum;
+}
+
+/* --sft: the gradients of one step of W examples of the training
+ * order, this rank's slice of them in micro-batches of at most B,
+ * padded or packed; each micro-batch's mean loss over its counted
+ * positions weighted by its share of the step's counted positions, so
+ * the step's loss is the mean over every response token of the step,
+ * however the examples are split (the series' loss when a step is one
+ * micro-batch).  Returns the sum of counted x loss. */
+static double sft_step_grads(struct trainer *t)
+{
+	uint64_t base = t->sft_consumed, total = 0, toks = 0;
+	size_t off, cnt;
+	double sum = 0;
+
+	for (uint64_t k = 0; k < t->W; k++) {
+		uint64_t e = sft_at(&t->st, t->o.seed, base + k);
+
+		total += (uint64_t)sft_counted(&t->st, e);
+		toks += (uint64_t)t->st.len[e] - 1;
+	}
+	t->step_div = total ? total : 1;
+	t->step_tokens = toks;
+	dist_slice((size_t)t->W, t->rank, &off, &cnt);
+	engine_zero_grad(t->e);
+	for (uint64_t k = off; k < off + cnt;) {
+		int rows = off + cnt - k < (uint64_t)t->B ? (int)(off + cnt - k) : t->B, nr, Tm;
+		long c = 0;
+		float l;
+
+		for (int b = 0; b < rows; b++) {
+			t->idx[b] = sft_at(&t->st, t->o.seed, base + k + (uint64_t)b);
+			c += sft_counted(&t->st, t->idx[b]);
+		}
+		k += (uint64_t)rows;
+		if (c == 0)
+			continue;   /* nothing of these to learn */
+		nr = sft_fill(&t->st, t->idx, rows, (int)t->o.pack, t->T, t->eot, t->inputs,
+			      t->targets, &Tm);
+		l = engine_forward_backward(t->e, t->inputs, t->targets, nr, Tm,
+					    (float)c / (float)t->step_div);
+		if (!isfinite(l)) {
+			sum = l;
+			break;
+		}
+		sum += (double)c * (double)l;
+	}
+	t->sft_consumed += t->W;
+	return sum;
+}
+
+/* --sft: the mean loss over the counted positions of the validation
+ * examples, in micro-batches of B in file order (at most val-batches),
+ * sliced over the ranks. */
+static double sft_validate(struct trainer *t)
+{
+	uint64_t nb = (t->sv.n + (uint64_t)t->B - 1) / (uint64_t)t->B;
+	double v[2] = { 0, 0 };
+	size_t off, cnt;
+
+	if (nb > t->o.val_batches)
+		nb = t->o.val_batches;
+	dist_slice((size_t)nb, t->rank, &off, &cnt);
+	for (uint64_t k = off; k < off + cnt; k++) {
+		int rows = 0, nr, Tm;
+		long c = 0;
+		float l;
+
+		if (stop_sig && !dist_on())
+			return NAN;
+		for (uint64_t e = k * (uint64_t)t->B; e < t->sv.n && rows < t->B; e++) {
+			t->idx[rows++] = e;
+			c += sft_counted(&t->sv, e);
+		}
+		if (c == 0)
+			continue;
+		nr = sft_fill(&t->sv, t->idx, rows, (int)t->o.pack, t->T, t->eot, t->inputs,
+			      t->targets, &Tm);
+		l = engine_forward(t->e, t->inputs, t->targets, nr, Tm);
+		v[0] += (double)c * (double)l;
+		v[1] += (double)c;
+	}
+	dist_sum_f64(v, 2);
+	return v[1] > 0 ? v[0] / v[1] : NAN;
 }
 
 /* The gradients summed over the ranks, and their global norm: on the
@@ -587,11 +734,13 @@ static void optimizer_step(struct trainer *t, float lr, float norm)
  * order nor the random state. */
 static double validate(struct trainer *t)
 {
-	uint64_t windows = (shards_tokens(t->val) - 1) / (uint64_t)t->T;
-	uint64_t nb = t->o.val_batches;
+	uint64_t windows, nb = t->o.val_batches;
 	double sum = 0;
 	size_t off, cnt;
 
+	if (t->sft)
+		return sft_validate(t);
+	windows = (shards_tokens(t->val) - 1) / (uint64_t)t->T;
 	if (windows / (uint64_t)t->B < nb)
 		nb = windows / (uint64_t)t->B;
 	/* with several ranks each takes a slice of the micro-batches; the
@@ -634,7 +783,8 @@ static void sample(struct trainer *t)
 {
 	uint64_t n = t->o.sample_tokens;
 	uint32_t *seq = xmalloc(xmul((size_t)n + 1, sizeof *seq));
-	uint32_t start = shards_eot(t->train) < (uint32_t)t->cfg.vocab_size ? shards_eot(t->train) : 0;
+	uint32_t eot = t->sft ? t->eot : shards_eot(t->train);
+	uint32_t start = eot < (uint32_t)t->cfg.vocab_size ? eot : 0;
 	struct engine_decoder *d = engine_decoder_open(t->e, t->T);
 	const float *logits = engine_decoder_feed(d, &start, 1, NULL);
 	size_t len = 1;
@@ -679,9 +829,15 @@ static void trainer_free(struct trainer *t)
 		adamw_free(&t->zopt);
 	free(t->gbuf);
 	free(t->gmine);
-	shards_close(t->train);
-	if (t->have_val)
-		shards_close(t->val);
+	if (t->sft) {
+		sft_free(&t->st);
+		sft_free(&t->sv);
+		free(t->idx);
+	} else {
+		shards_close(t->train);
+		if (t->have_val)
+			shards_close(t->val);
+	}
 	if (t->have_vocab)
 		vocab_free(&t->vocab);
 	engine_close(t->e);
@@ -775,12 +931,25 @@ static void print_config(const struct trainer *t)
 		t->B, t->T, t->accum, t->accum * (uint64_t)t->B * (uint64_t)t->T, o->steps,
 		o->lr, o->schedule, o->warmup, o->min_lr_frac, o->weight_decay, o->beta1, o->beta2,
 		o->eps, o->clip, o->out, omp_get_max_threads(), o->seed);
-	fprintf(stderr, "gpt-train: training data %" PRIu64 " tokens in %d shards (%.2f epochs in this run), tokenizer '%s'\n",
-		shards_tokens(t->train), shards_count(t->train),
-		(double)o->steps * (double)o->total_batch / (double)shards_tokens(t->train), t->tokenizer);
-	if (t->have_val)
-		fprintf(stderr, "gpt-train: validation data %" PRIu64 " tokens in %d shards\n",
-			shards_tokens(t->val), shards_count(t->val));
+	if (t->sft) {
+		fprintf(stderr, "gpt-train: fine-tuning on %zu examples of '%s', template %s, %" PRIu64
+			" per step (%.2f epochs in this run), loss on %s: %" PRIu64 " tokens, %" PRIu64
+			" counted; %zu cut to the context of %d%s\n",
+			t->st.n, o->sft, o->template_name, t->W,
+			(double)o->steps * (double)t->W / (double)(t->st.n ? t->st.n : 1),
+			o->train_on_prompt ? "every token" : "the responses", t->st.tokens, t->st.counted,
+			t->st.truncated, t->T, o->pack ? "; micro-batches packed" : "");
+		if (t->have_val)
+			fprintf(stderr, "gpt-train: validation on %zu examples (%" PRIu64 " counted tokens; "
+				"%zu cut)\n", t->sv.n, t->sv.counted, t->sv.truncated);
+	} else {
+		fprintf(stderr, "gpt-train: training data %" PRIu64 " tokens in %d shards (%.2f epochs in this run), tokenizer '%s'\n",
+			shards_tokens(t->train), shards_count(t->train),
+			(double)o->steps * (double)o->total_batch / (double)shards_tokens(t->train), t->tokenizer);
+		if (t->have_val)
+			fprintf(stderr, "gpt-train: validation data %" PRIu64 " tokens in %d shards\n",
+				shards_tokens(t->val), shards_count(t->val));
+	}
 	if (t->world > 1 || t->zero) {
 		size_t off, cnt;
 
@@ -917,6 +1086,78 @@ static void log_line0(struct trainer *t, double val, double elapsed)
 		die_errno("cannot write the log in '%s'", t->o.out);
 }
 
+/* ---- fine-tuning data ---------------------------------------------------- */
+
+/* --sft: the vocabulary of the checkpoint's tokenizer, the records, the
+ * split (written out on a new run with --split-out), and the training
+ * and validation examples tokenized and cut to the context. */
+static void sft_setup(struct trainer *t, int resuming)
+{
+	struct train_opts *o = &t->o;
+	struct instruct_set set, vset;
+	struct instruct_template *tpl = instruct_template_open(o->template_name);
+	size_t b[6] = { 0, 0, 0, 0, 0, 0 };
+
+	if (!o->vocab && strcmp(t->tokenizer, "gpt2") != 0)
+		die_usage("the checkpoint's tokenizer is '%s': give its vocabulary with --vocab PATH "
+			  "to tokenize the examples", t->tokenizer);
+	{
+		char *vp = vocab_locate(o->vocab, 1);
+
+		vocab_load(&t->vocab, vp);
+		free(vp);
+		t->have_vocab = 1;
+	}
+	if (t->vocab.n_ids > (uint32_t)t->cfg.vocab_size)
+		die("the vocabulary has %" PRIu32 " ids, more than the model's %d", t->vocab.n_ids,
+		    t->cfg.vocab_size);
+	if (t->vocab.eot == UINT32_MAX)
+		die("the vocabulary has no <|endoftext|>, which ends every response");
+	t->eot = t->vocab.eot;
+	instruct_load(&set, o->sft);
+	b[1] = set.n;
+	if (o->split) {
+		sft_split(set.n, o->split, b);
+		if (o->split_out && !resuming && t->rank == 0) {
+			static const char *const part[3] = { "train", "val", "test" };
+
+			io_mkdirs(o->split_out);
+			for (int k = 0; k < 3; k++) {
+				char *path = xasprintf("%s/%s.jsonl", o->split_out, part[k]);
+
+				sft_write_part(&set, b[2 * k], b[2 * k + 1], path);
+				free(path);
+			}
+			if (!t->quiet)
+				fprintf(stderr, "gpt-train: split %zu records into %zu train, %zu val, %zu test "
+					"in '%s'\n", set.n, b[1] - b[0], b[3] - b[2], b[5] - b[4], o->split_out);
+		}
+	} else if (o->split_out) {
+		die_usage("--split-out needs --split TRAIN,VAL,TEST");
+	} else if (o->val_frac > 0) {
+		/* the last records in file order */
+		size_t nv = (size_t)((double)set.n * o->val_frac);
+
+		b[1] = set.n - nv;
+		b[2] = b[1];
+		b[3] = set.n;
+	}
+	if (b[1] == b[0])
+		die("no training examples in '%s' after the split", o->sft);
+	sft_build(&t->st, &set, b[0], b[1], &t->vocab, tpl, t->T, (int)o->train_on_prompt);
+	if (o->val) {
+		instruct_load(&vset, o->val);
+		sft_build(&t->sv, &vset, 0, vset.n, &t->vocab, tpl, t->T, (int)o->train_on_prompt);
+		instruct_free(&vset);
+	} else if (b[3] > b[2]) {
+		sft_build(&t->sv, &set, b[2], b[3], &t->vocab, tpl, t->T, (int)o->train_on_prompt);
+	}
+	t->have_val = t->sv.n > 0;
+	t->idx = xmalloc(xmul((size_t)t->B, sizeof *t->idx));
+	instruct_free(&set);
+	instruct_template_free(tpl);
+}
+
 /* ---- data parallel ------------------------------------------------------ */
 
 /* --zero 1: this rank's slice of the AdamW state, decayed where the
@@ -1020,7 +1261,9 @@ static void check_ranks_agree(struct trainer *t)
 	h[0] = XXH64(t->e->ops->name, strlen(t->e->ops->name), h[0]);
 	h[0] = hash_u64(hash_u64(hash_u64(h[0], (uint64_t)t->B), t->W), (uint64_t)t->zero);
 	h[1] = (uint64_t)t->have_val;
-	for (int k = 0; k < 1 + t->have_val; k++) {
+	if (t->sft)
+		h[1] = hash_u64(hash_u64(h[1], t->st.hash), t->sv.hash);
+	for (int k = 0; !t->sft && k < 1 + t->have_val; k++) {
 		struct shards *sh = k ? t->val : t->train;
 
 		for (int i = 0; i < shards_count(sh); i++) {
@@ -1030,7 +1273,8 @@ static void check_ranks_agree(struct trainer *t)
 			h[1] = XXH64(sh_h->tokenizer, strlen(sh_h->tokenizer), h[1]);
 		}
 	}
-	h[2] = hash_u64(hash_u64(hash_u64(0, t->step), t->tokens), shards_consumed(t->train));
+	h[2] = hash_u64(hash_u64(hash_u64(0, t->step), t->tokens),
+			t->sft ? t->sft_consumed : shards_consumed(t->train));
 	h[2] = hash_u64(h[2], (uint64_t)optim_state(t)->step);
 	h[2] = XXH64(m->params, m->n_params * sizeof *m->params, h[2]);
 	all = xmalloc(xmul((size_t)t->world, sizeof *all));
@@ -1361,15 +1605,36 @@ int train_run(struct train_opts *o, const int *given)
 		o->out = run;
 		free(o->init);
 		o->init = NULL;
-		if (!o->train)
+		if (!o->train && !o->sft)
 			die("checkpoint names no training shards; give -i: '%s'", ck.path);
 	} else {
-		if (!o->train)
-			die_usage("no training shards; give -i GLOB");
+		if (!o->train && !o->sft)
+			die_usage("no training data; give -i GLOB (token shards) or --sft FILE "
+				  "(instruction records)");
+		if (o->sft && !o->init)
+			die_usage("--sft needs --init CKPT: fine-tuning starts from a trained model");
 		if (!o->out)
 			die_usage("no run folder; give -o RUN");
 		if (t->rank == 0)
 			check_new_run(t, o->out);
+	}
+	/* Fine-tuning: the series' recipe (AdamW at 5e-5, constant, no
+	 * warmup) unless told otherwise. */
+	if (o->sft) {
+		if (!o->template_name)
+			o->template_name = xstrdup("alpaca");
+		if (!o->epochs)
+			o->epochs = 1;
+		if (!resuming) {
+			if (!given[train_opt_index("lr")])
+				o->lr = 5e-5;
+			if (!given[train_opt_index("schedule")]) {
+				free(o->schedule);
+				o->schedule = xstrdup("constant");
+			}
+			if (!given[train_opt_index("warmup")])
+				o->warmup = 0;
+		}
 	}
 	/* The thread count is part of the run: the same count on resume
 	 * gives the same bits. */
@@ -1409,8 +1674,22 @@ int train_run(struct train_opts *o, const int *given)
 	}
 
 	/* Data.  Globs are kept absolute so --resume works from anywhere. */
+	t->sft = o->sft != NULL;
+	if (t->sft && o->train)
+		die_usage("--sft and -i exclude each other: fine-tuning reads instruction records, "
+			  "pretraining token shards");
+	if (!t->sft && (o->template_name || o->split || o->split_out || o->val_frac > 0 ||
+			o->train_on_prompt || o->pack || o->epochs))
+		die_usage("--template, --split, --split-out, --val-frac, --train-on-prompt, --pack "
+			  "and --epochs are for fine-tuning (--sft)");
+	if (t->sft && given[train_opt_index("tokens")])
+		die_usage("--tokens counts pretraining tokens; give --epochs or --steps with --sft");
+	if (t->sft && o->val && (o->split || o->val_frac > 0))
+		die_usage("--val, --split and --val-frac each choose the validation examples; give one");
 	absolute(&o->train);
 	absolute(&o->val);
+	absolute(&o->sft);
+	if (!t->sft) {
 	t->train = shards_open(o->train);
 	if (o->val) {
 		t->val = shards_open(o->val);
@@ -1420,12 +1699,17 @@ int train_run(struct train_opts *o, const int *given)
 			die("validation and training shards have different tokenizers: '%s'", o->val);
 	}
 	snprintf(t->tokenizer, sizeof t->tokenizer, "%s", shards_tokenizer(t->train));
+	}
 
 	/* Model. */
 	if (resuming) {
-		check_model(t, given, &ck.model);
+		if (!t->sft)
+			check_model(t, given, &ck.model);
 		(void)modelio_config_from_ckpt(&ck.model, &t->cfg); /* checked below */
-		check_tokenizer(ck.tokenizer, t->tokenizer, ck.path);
+		if (t->sft)
+			snprintf(t->tokenizer, sizeof t->tokenizer, "%s", ck.tokenizer);
+		else
+			check_tokenizer(ck.tokenizer, t->tokenizer, ck.path);
 	} else if (o->init) {
 		struct ckpt ic;
 
@@ -1435,7 +1719,10 @@ int train_run(struct train_opts *o, const int *given)
 			if (given[i] && (defs[i].flags & TRAIN_SHAPE))
 				die_usage("--%s conflicts with --init: the checkpoint fixes the model", defs[i].name);
 		(void)modelio_config_from_ckpt(&ic.model, &t->cfg);
-		check_tokenizer(ic.tokenizer, t->tokenizer, ic.path);
+		if (t->sft)
+			snprintf(t->tokenizer, sizeof t->tokenizer, "%s", ic.tokenizer);
+		else
+			check_tokenizer(ic.tokenizer, t->tokenizer, ic.path);
 		ckpt_close(&ic);
 		o->layers = (uint64_t)t->cfg.n_layer;
 		o->heads = (uint64_t)t->cfg.n_head;
@@ -1447,11 +1734,13 @@ int train_run(struct train_opts *o, const int *given)
 	}
 	if (gpt_config_check(&t->cfg) != NULL)
 		die("checkpoint has a model the engine refuses: %s", gpt_config_check(&t->cfg));
-	if (shards_vocab(t->train) > (uint32_t)t->cfg.vocab_size)
+	if (!t->sft && shards_vocab(t->train) > (uint32_t)t->cfg.vocab_size)
 		die("the training shards' vocabulary (%" PRIu32 ") is larger than the model's (%d): '%s'",
 		    shards_vocab(t->train), t->cfg.vocab_size, o->train);
 	t->B = (int)o->batch;
 	t->T = t->cfg.n_ctx;
+	if (t->sft)
+		sft_setup(t, resuming);
 
 	/* Steps and batch. */
 	{
@@ -1470,6 +1759,11 @@ int train_run(struct train_opts *o, const int *given)
 				  t->world, t->B, t->T);
 		if (given[train_opt_index("tokens")]) {
 			o->steps = (o->tokens + o->total_batch - 1) / o->total_batch;
+		} else if (!o->steps && t->sft) {
+			/* --epochs passes over the examples, whole steps only */
+			o->steps = o->epochs * (t->st.n / t->W);
+			if (o->steps < 1)
+				o->steps = 1;
 		} else if (!o->steps) {
 			uint64_t w = (shards_tokens(t->train) - 1) / (uint64_t)t->T;
 
@@ -1477,7 +1771,7 @@ int train_run(struct train_opts *o, const int *given)
 			if (o->steps < 1)
 				o->steps = 1;
 		}
-		if (!resuming && !given[train_opt_index("warmup")])
+		if (!resuming && !given[train_opt_index("warmup")] && !t->sft)
 			o->warmup = o->steps / 20;
 	}
 	if (resuming && ck.step >= o->steps) {
@@ -1506,10 +1800,12 @@ int train_run(struct train_opts *o, const int *given)
 	t->sched.decay = (long)((double)o->steps * o->decay_frac);
 	t->sched.floor = (float)o->min_lr_frac;
 
+	if (!t->sft) {
 	shards_iter_init(t->train, (uint32_t)t->T, o->seed, 1, 0, 1);
 	if (shards_windows(t->train) < 1)
 		die("training shards hold fewer than %d tokens: '%s'", t->T + 1, o->train);
-	if (t->have_val && shards_tokens(t->val) < (uint64_t)t->T * (uint64_t)t->B + 1)
+	}
+	if (!t->sft && t->have_val && shards_tokens(t->val) < (uint64_t)t->T * (uint64_t)t->B + 1)
 		die("validation shards hold fewer than one batch of %d x %d tokens: '%s'",
 		    t->B, t->T, o->val);
 
@@ -1588,8 +1884,8 @@ int train_run(struct train_opts *o, const int *given)
 	t->inputs = xmalloc(xmul((size_t)t->B * (size_t)t->T, sizeof *t->inputs));
 	t->targets = xmalloc(xmul((size_t)t->B * (size_t)t->T, sizeof *t->targets));
 
-	if (o->vocab || (getenv("GPT_VOCAB") && strcmp(t->tokenizer, "gpt2") == 0 &&
-			 t->cfg.vocab_size == 50257)) {
+	if (!t->have_vocab && (o->vocab || (getenv("GPT_VOCAB") && strcmp(t->tokenizer, "gpt2") == 0 &&
+			 t->cfg.vocab_size == 50257))) {
 		char *vp = vocab_locate(o->vocab, 1);
 
 		vocab_load(&t->vocab, vp);
@@ -1644,7 +1940,7 @@ int train_run(struct train_opts *o, const int *given)
 		agree[0] = step_grads(t);
 		agree[1] = stop_sig ? 1 : 0;
 		dist_sum_f64(agree, 2);
-		loss = agree[0] / (double)t->W;
+		loss = agree[0] / (double)t->step_div;
 		t->stop = agree[1] > 0;
 		if (!isfinite(loss)) {
 			progress_end(&prog);
@@ -1676,12 +1972,12 @@ int train_run(struct train_opts *o, const int *given)
 		if (!skip)
 			optimizer_step(t, lr, norm);
 		t->step++;
-		t->tokens += toks_per_step;
+		t->tokens += t->step_tokens;
 		now = progress_now();
 		if (t->have_val && o->val_every && (t->step % o->val_every == 0 || t->step == o->steps))
 			val = validate(t);
 		if (t->rank == 0)
-			log_line(t, loss, val, lr, norm, (double)toks_per_step / (now - tlast),
+			log_line(t, loss, val, lr, norm, (double)t->step_tokens / (now - tlast),
 				 t->elapsed0 + (progress_now() - t0));
 		if (!isnan(val) && !t->quiet) {
 			progress_end(&prog);

@@ -52,13 +52,20 @@ struct train_opts {
 	uint64_t ckpt_every, keep, threads;
 	double skip_z;
 	uint64_t zero;            /* --zero 1: optimizer state sharded over ranks */
+	/* fine-tuning (--sft): instruction data instead of shards */
+	char *sft, *template_name, *split, *split_out;
+	uint64_t epochs, train_on_prompt, pack;
+	double val_frac;
 	double dist_timeout;      /* --dist-timeout: seconds a collective may wait */
 	int recompute;            /* --recompute: a memory choice, not saved */
 	enum progress_mode progress;
 };
 
-enum train_okind { TRAIN_STR, TRAIN_U64, TRAIN_DBL };
-enum { TRAIN_SAVE = 1, TRAIN_SHAPE = 2, TRAIN_FIXED = 4, TRAIN_GT_MIN = 8, TRAIN_LT_MAX = 16 };
+/* TRAIN_FLAG: an option without an argument, saved as 1 (a u64) */
+enum train_okind { TRAIN_STR, TRAIN_U64, TRAIN_DBL, TRAIN_FLAG };
+/* TRAIN_SFT: a fine-tuning setting, saved only by a --sft run */
+enum { TRAIN_SAVE = 1, TRAIN_SHAPE = 2, TRAIN_FIXED = 4, TRAIN_GT_MIN = 8, TRAIN_LT_MAX = 16,
+       TRAIN_SFT = 32 };
 
 struct train_optdef {
 	const char *name;

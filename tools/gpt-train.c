@@ -19,6 +19,7 @@ enum { OPT_HELP = 1000, OPT_VERSION, OPT_PROGRESS, OPT_RECOMPUTE };
 static void usage(void)
 {
 	printf("usage: gpt-train -i TRAIN_GLOB [--val VAL_GLOB] -o RUN [options]\n"
+	       "       gpt-train --sft FILE --init CKPT [--val FILE] -o RUN [options]\n"
 	       "       gpt-train --resume RUN|RUN/ckpt-NNNNNNNN.gpt [options]\n"
 	       "Train a GPT-2 model on token shards; see gpt-train(1).\n"
 	       "  -i, --train GLOB        training shards\n"
@@ -55,6 +56,15 @@ static void usage(void)
 	       "      --recompute         gpu: recompute LayerNorm and GELU in the backward pass,\n"
 	       "                          about 40%% less activation memory for a little more\n"
 	       "                          time; for a micro-batch that does not fit otherwise\n"
+	       "      --sft FILE          fine-tune on instruction records (JSON array or JSONL,\n"
+	       "                          Alpaca or chat form) instead of shards; needs --init\n"
+	       "      --template NAME     alpaca, phi3, transcript or a template file (default alpaca)\n"
+	       "      --train-on-prompt   count the prompt's tokens in the loss too\n"
+	       "      --pack              pack examples into rows instead of padding each\n"
+	       "      --epochs N          passes over the examples (default 1)\n"
+	       "      --split T,V,E       the series' split of FILE in percent, e.g. 85,5,10\n"
+	       "      --split-out DIR     write the parts as DIR/{train,val,test}.jsonl\n"
+	       "      --val-frac F        validate on the last F of FILE's records\n"
 	       "      --zero 0|1          under mpirun/srun: 1 shards the AdamW state over the ranks\n"
 	       "      --dist-timeout S    under mpirun/srun: seconds a rank waits for the others\n"
 	       "                          before it gives up (default 300)\n"
@@ -82,7 +92,7 @@ int main(int argc, char **argv)
 	memset(given, 0, sizeof given);
 	for (int i = 0; i < NDEFS; i++) {
 		lopts[i].name = defs[i].name;
-		lopts[i].has_arg = required_argument;
+		lopts[i].has_arg = defs[i].kind == TRAIN_FLAG ? no_argument : required_argument;
 		lopts[i].flag = NULL;
 		lopts[i].val = defs[i].shortopt ? defs[i].shortopt : 256 + i;
 	}

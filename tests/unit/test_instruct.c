@@ -8,6 +8,8 @@
 
 #include "err.h"
 #include "instruct.h"
+#include "model.h"
+#include "sft.h"
 #include "tokenize.h"
 #include "vocab.h"
 #include "test.h"
@@ -247,6 +249,59 @@ static void test_encode(void)
 	instruct_template_free(t);
 }
 
+/* sft.h's micro-batches: padded rows as long as the longest example,
+ * prompt and pad targets ignored, pads EOT, response targets the next
+ * token; packed, the same examples in fewer rows with the same targets
+ * counted. */
+static void test_sft_fill(void)
+{
+	static const char data[] =
+		"{\"instruction\": \"Say hi.\", \"output\": \"Hi there, friend.\"}\n"
+		"{\"instruction\": \"Name a color.\", \"input\": \"one word\", \"output\": \"Blue.\"}\n";
+	struct instruct_set set;
+	struct instruct_template *t = instruct_template_open("alpaca");
+	struct vocab v;
+	struct sft_set s;
+	uint64_t idx[2] = { 0, 1 };
+	uint32_t in[2 * 256], tg[2 * 256];
+	int Tm, rows, w;
+	long counted = 0, seen = 0;
+
+	vocab_load(&v, test_data("gpt2"));
+	instruct_parse(&set, data, strlen(data), "fill");
+	sft_build(&s, &set, 0, 2, &v, t, 255, 0);
+	rows = sft_fill(&s, idx, 2, 0, 255, v.eot, in, tg, &Tm);
+	w = (s.len[0] > s.len[1] ? s.len[0] : s.len[1]) - 1;
+	CHECK(rows == 2 && Tm == w, "padded: %d rows of %d, wanted 2 of %d", rows, Tm, w);
+	for (int r = 0; r < 2; r++) {
+		counted += sft_counted(&s, (size_t)r);
+		for (int p = 0; p < Tm; p++) {
+			uint32_t x = in[r * Tm + p], y = tg[r * Tm + p];
+
+			if (p + 1 < s.len[r]) {
+				CHECK(x == s.ids[r][p], "row %d pos %d: input", r, p);
+				CHECK(s.mask[r][p + 1] ? y == s.ids[r][p + 1] : y == GPT_IGNORE,
+				      "row %d pos %d: target %u (mask %d)", r, p, y, s.mask[r][p + 1]);
+			} else {
+				CHECK(x == v.eot && y == GPT_IGNORE, "row %d pos %d: a pad", r, p);
+			}
+			seen += y != GPT_IGNORE;
+		}
+	}
+	CHECK(seen == counted && counted > 3, "counted targets %ld, sft_counted %ld", seen, counted);
+	CHECK(tg[(s.len[0] - 2)] == v.eot, "the last target of example 1 is its <|endoftext|>");
+	rows = sft_fill(&s, idx, 2, 1, 255, v.eot, in, tg, &Tm);
+	seen = 0;
+	for (int i = 0; i < rows * Tm; i++)
+		seen += tg[i] != GPT_IGNORE;
+	CHECK(rows == 1 && Tm == s.len[0] + s.len[1] - 2 && seen == counted,
+	      "packed: %d rows of %d, %ld counted", rows, Tm, seen);
+	sft_free(&s);
+	instruct_free(&set);
+	instruct_template_free(t);
+	vocab_free(&v);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -255,5 +310,6 @@ int main(int argc, char **argv)
 	RUN(test_template_file);
 	RUN(test_errors);
 	RUN(test_encode);
+	RUN(test_sft_fill);
 	return TEST_END();
 }

@@ -1,0 +1,97 @@
+# gpt-train --sft (issue 17, the fine-tuning run): a tiny GPT-2-vocabulary
+# base model fine-tuned on the shared instruction data with the series'
+# 85/5/10 split written out; the response-only validation loss falls; a
+# stopped run resumes bit for bit; padding and packing agree on one
+# example; --train-on-prompt counts the prompt too; two ranks give one
+# process's losses; the emulated GPU follows the CPU; bad data and bad
+# usage are refused with one line.  On the CPU engine.
+. "$ROOT/tests/lib.sh"
+I=$SHARED/data/instruct/instruction-data.json
+export GPT_VOCAB="$SHARED/data/gpt2" GPT_OFFLINE=1
+gpt-tokenize -f u16 "$SHARED/data/text/the-verdict.txt" |
+	gpt-shard -q -f u16 -o "$TMP/data/v" --val-tokens 1000
+check "a base model" gpt-train -q -i "$TMP/data/v-train-*" -o "$TMP/base" --layers 2 --heads 2 \
+	--width 64 --context 128 --steps 5 --threads 1 --device cpu
+F="--sft $I --split 85,5,10 --init $TMP/base/latest -b 4 --threads 1 --device cpu --lr 1e-3"
+
+check "fine-tune 60 steps, the split written" gpt-train $F -o "$TMP/a" --steps 60 --val-every 30 \
+	--split-out "$TMP/split"
+cp "$TMP/.err" "$TMP/a.err"
+check_eq "the series' split: 935, 55, 110 records" \
+	"$(wc -l <"$TMP/split/train.jsonl") $(wc -l <"$TMP/split/val.jsonl") $(wc -l <"$TMP/split/test.jsonl")" \
+	"935 55 110"
+check_grep "the test part starts where the series' does" '^\{"instruction": "Rewrite the sentence using a simile\."' \
+	"$TMP/split/test.jsonl"
+check "the parts are instruction files themselves" gpt-train -q --sft "$TMP/split/val.jsonl" \
+	--init "$TMP/base/latest" -o "$TMP/p" -b 4 --steps 1 --threads 1 --device cpu
+check_grep "the summary counts examples and response tokens" \
+	'fine-tuning on 935 examples .*template alpaca, 4 per step.*loss on the responses: [0-9]+ tokens, [0-9]+ counted' \
+	"$TMP/a.err"
+check_grep "the series' recipe: constant rate, no warmup" 'constant schedule, warmup 0' "$TMP/a.err"
+v0=$(awk -F'\t' 'NR == 2 { print $4 }' "$TMP/a/log.tsv")
+v60=$(awk -F'\t' '$1 == 60 { print $4 }' "$TMP/a/log.tsv")
+check "the response-only validation loss falls clearly ($v0 -> $v60)" \
+	awk -v a="$v0" -v b="$v60" 'BEGIN { exit !(b < a - 2) }'
+
+# -- resume ----------------------------------------------------------------
+check "30 steps, then" gpt-train -q $F -o "$TMP/b" --steps 30 --val-every 30
+check "resumed to 60" gpt-train -q --resume "$TMP/b" --steps 60
+cut -f1-6 "$TMP/a/log.tsv" >"$TMP/a.cut"
+cut -f1-6 "$TMP/b/log.tsv" >"$TMP/b.cut"
+check_files "a resumed fine-tuning run logs the straight one bit for bit" "$TMP/a.cut" "$TMP/b.cut"
+check_status 1 "a resume over other examples is refused" gpt-train -q --resume "$TMP/b" --steps 61 \
+	--train-on-prompt
+check_grep "  naming why" "the fine-tuning examples differ from the run's" "$TMP/.err"
+
+# -- batching --------------------------------------------------------------
+G1="--sft $I --init $TMP/base/latest -b 1 --steps 1 --threads 1 --device cpu --lr 1e-3"
+check "one example padded" gpt-train -q $G1 -o "$TMP/pad"
+check "one example packed" gpt-train -q $G1 -o "$TMP/pack" --pack
+check_eq "padding and packing give the same loss on one example" \
+	"$(col "$TMP/pad/log.tsv" train_loss)" "$(col "$TMP/pack/log.tsv" train_loss)"
+check "four examples packed into rows" gpt-train -q --sft "$I" --init "$TMP/base/latest" -b 4 \
+	--steps 3 --threads 1 --device cpu --pack -o "$TMP/pack4"
+check "--train-on-prompt" gpt-train $G1 -o "$TMP/top" --train-on-prompt
+check_grep "  counts every token" 'loss on every token' "$TMP/.err"
+check "  and a different loss" test "$(col "$TMP/top/log.tsv" train_loss)" != \
+	"$(col "$TMP/pad/log.tsv" train_loss)"
+check "--val-frac 0.05" gpt-train -q --sft "$I" --init "$TMP/base/latest" -b 4 --steps 2 \
+	--threads 1 --device cpu --val-frac 0.05 --val-every 2 -o "$TMP/vf"
+check "  validates" test -n "$(col "$TMP/vf/log.tsv" val_loss)"
+check "--epochs 2 of 8 examples a step" gpt-train -q --sft "$TMP/split/val.jsonl" \
+	--init "$TMP/base/latest" -b 8 --epochs 2 --threads 1 --device cpu -o "$TMP/ep"
+check_eq "  is 2 x floor(55 / 8) steps" "$(tail -1 "$TMP/ep/log.tsv" | cut -f1)" 12
+
+if command -v mpirun >/dev/null 2>&1; then
+	export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+		OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_hwloc_base_binding_policy=none
+	check "2 ranks fine-tune" mpirun -np 2 gpt-train -q $F -o "$TMP/m2" --steps 10 -b 2 --total-batch 1024
+	check "1 process, the same steps" gpt-train -q $F -o "$TMP/m1" --steps 10 -b 2 --total-batch 1024
+	m=$(paste "$TMP/m1/log.tsv" "$TMP/m2/log.tsv" | awk -F'\t' 'NR > 1 && $3 != "" {
+		d = ($3 - $11) / $3; if (d < 0) d = -d; if (d > m) m = d } END { print m + 0 }')
+	check "  the same losses within 1e-5 ($m)" awk -v m="$m" 'BEGIN { exit !(m <= 1e-5) }'
+fi
+G=$O/sim/allbin/gpt-train
+if [ -x "$G" ]; then
+	check "the emulated gpu fine-tunes" "$G" -q --sft "$I" --init "$TMP/base/latest" -b 2 --steps 2 \
+		--threads 1 --device cuda --lr 1e-3 -o "$TMP/gpu"
+	check "  the cpu, the same steps" gpt-train -q --sft "$I" --init "$TMP/base/latest" -b 2 \
+		--steps 2 --threads 1 --device cpu --lr 1e-3 -o "$TMP/cpu"
+	m=$(paste "$TMP/cpu/log.tsv" "$TMP/gpu/log.tsv" | awk -F'\t' 'NR > 1 {
+		d = ($3 - $11) / $3; if (d < 0) d = -d; if (d > m) m = d } END { print m + 0 }')
+	check "  losses within 1e-2 of the cpu's ($m)" awk -v m="$m" 'BEGIN { exit !(m <= 1e-2) }'
+fi
+
+# -- refusals ----------------------------------------------------------------
+printf '{"instruction": "a", "output": "b"}\n{"instruction": "c"}\n' >"$TMP/bad.jsonl"
+check_status 1 "a bad record is refused" gpt-train -q --sft "$TMP/bad.jsonl" --init "$TMP/base/latest" \
+	-o "$TMP/x1" --device cpu
+check_grep "  naming its line" "bad.jsonl: line 2: no \"output\"" "$TMP/.err"
+check "  and nothing is written" test ! -e "$TMP/x1"
+check_status 2 "--sft without --init" gpt-train -q --sft "$I" -o "$TMP/x2"
+check_grep "  says fine-tuning starts from a trained model" "needs --init" "$TMP/.err"
+check_status 2 "--sft with -i" gpt-train -q --sft "$I" -i "$TMP/data/v-train-*" --init "$TMP/base/latest" -o "$TMP/x3"
+check_status 1 "an unknown template" gpt-train -q --sft "$I" --template alpacca --init "$TMP/base/latest" -o "$TMP/x4"
+check_grep "  names the known ones" "unknown template 'alpacca' \\(alpaca, phi3, transcript" "$TMP/.err"
+check_status 2 "--pack without --sft" gpt-train -q -i "$TMP/data/v-train-*" --pack -o "$TMP/x5"
+check_status 2 "a bad --split" gpt-train -q $F --split 80,30,10 -o "$TMP/x6"
