@@ -180,6 +180,85 @@ void instruct_free(struct instruct_set *s)
 	memset(s, 0, sizeof *s);
 }
 
+static void json_str(struct out *o, const char *s)
+{
+	out_putc(o, '"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\') {
+			out_putc(o, '\\');
+			out_putc(o, *p);
+		} else if (*p == '\n') {
+			out_write(o, "\\n", 2);
+		} else if (*p == '\t') {
+			out_write(o, "\\t", 2);
+		} else if (*p == '\r') {
+			out_write(o, "\\r", 2);
+		} else if (*p < 0x20) {
+			char e[8];
+
+			snprintf(e, sizeof e, "\\u%04x", *p);
+			out_write(o, e, 6);
+		} else {
+			out_putc(o, *p);
+		}
+	}
+	out_putc(o, '"');
+}
+
+void instruct_write_json(struct out *o, const struct instruct_example *ex, const char *response)
+{
+	static const char *const roles[] = { "system", "user", "assistant" };
+
+	if (!ex->chat) {
+		out_write(o, "{\"instruction\": ", 16);
+		json_str(o, ex->instruction);
+		out_write(o, ", \"input\": ", 11);
+		json_str(o, ex->input);
+		out_write(o, ", \"output\": ", 12);
+		json_str(o, ex->output);
+	} else {
+		out_write(o, "{\"messages\": [", 14);
+		for (int k = 0; k < ex->n_msgs; k++) {
+			out_write(o, k ? ", {\"role\": " : "{\"role\": ", k ? 11 : 9);
+			json_str(o, roles[ex->msgs[k].role]);
+			out_write(o, ", \"content\": ", 13);
+			json_str(o, ex->msgs[k].text);
+			out_putc(o, '}');
+		}
+		out_putc(o, ']');
+	}
+	if (response) {
+		out_write(o, ", \"response\": ", 14);
+		json_str(o, response);
+	}
+	out_write(o, "}\n", 2);
+}
+
+char *instruct_prompt(const struct instruct_template *t, const struct instruct_example *ex,
+		      size_t *len)
+{
+	struct instruct_text r;
+	size_t at;
+	char *p;
+
+	instruct_render(t, ex, &r);
+	at = r.len;
+	for (int s = r.n_spans - 1; s >= 0; s--)
+		if (r.spans[s].response) {
+			at = r.spans[s].off;
+			/* the whole last response, also when it is split in spans */
+			while (s > 0 && r.spans[s - 1].response && !r.spans[s - 1].eot)
+				at = r.spans[--s].off;
+			break;
+		}
+	p = xmalloc(at + 1);
+	memcpy(p, r.text, at);
+	p[at] = '\0';
+	*len = at;
+	instruct_text_free(&r);
+	return p;
+}
+
 /* ---- templates ---------------------------------------------------------- */
 
 enum tkind { T_ALPACA, T_PHI3, T_TRANSCRIPT, T_FILE };
@@ -271,6 +350,16 @@ struct instruct_template *instruct_template_open(const char *name)
 		die("unknown template '%s' (alpaca, phi3, transcript, or a file's path)", name);
 	}
 	return t;
+}
+
+const char *instruct_template_stop(const struct instruct_template *t)
+{
+	switch (t->kind) {
+	case T_ALPACA: return "\n\n### Instruction:";
+	case T_PHI3: return "<|user|>";
+	case T_TRANSCRIPT: return "\nUser:";
+	default: return NULL;
+	}
 }
 
 const char *instruct_template_name(const struct instruct_template *t) { return t->name; }

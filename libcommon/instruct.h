@@ -112,6 +112,18 @@ void instruct_text_free(struct instruct_text *r);
 size_t instruct_encode(const struct vocab *v, const struct instruct_template *t,
 		       const struct instruct_example *ex, uint32_t **ids, unsigned char **mask);
 
+/* The text before the example's last response: what a model given the
+ * example's prompt continues (malloc'd, *len bytes, NUL-terminated). */
+char *instruct_prompt(const struct instruct_template *t, const struct instruct_example *ex,
+		      size_t *len);
+/* Where the template's next turn starts (a response ends there), or
+ * NULL (a template file: only <|endoftext|> ends it). */
+const char *instruct_template_stop(const struct instruct_template *t);
+/* The record as one JSON line, its fields as read, with "response"
+ * added when response is not NULL. */
+struct out;
+void instruct_write_json(struct out *o, const struct instruct_example *ex, const char *response);
+
 /* gpt-sample --chat's opening transcript. */
 extern const char instruct_transcript_preamble[];
 

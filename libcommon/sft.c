@@ -77,60 +77,13 @@ void sft_split(size_t n, const char *spec, size_t b[6])
 	b[3] = n;
 }
 
-static void json_str(struct out *o, const char *s)
-{
-	out_putc(o, '"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\') {
-			out_putc(o, '\\');
-			out_putc(o, *p);
-		} else if (*p == '\n') {
-			out_write(o, "\\n", 2);
-		} else if (*p == '\t') {
-			out_write(o, "\\t", 2);
-		} else if (*p == '\r') {
-			out_write(o, "\\r", 2);
-		} else if (*p < 0x20) {
-			char e[8];
-
-			snprintf(e, sizeof e, "\\u%04x", *p);
-			out_write(o, e, 6);
-		} else {
-			out_putc(o, *p);
-		}
-	}
-	out_putc(o, '"');
-}
-
 void sft_write_part(const struct instruct_set *set, size_t lo, size_t hi, const char *path)
 {
-	static const char *const roles[] = { "system", "user", "assistant" };
 	struct afile a;
 
 	afile_open(&a, path);
-	for (size_t i = lo; i < hi; i++) {
-		const struct instruct_example *ex = &set->ex[i];
-
-		if (!ex->chat) {
-			out_write(&a.out, "{\"instruction\": ", 16);
-			json_str(&a.out, ex->instruction);
-			out_write(&a.out, ", \"input\": ", 11);
-			json_str(&a.out, ex->input);
-			out_write(&a.out, ", \"output\": ", 12);
-			json_str(&a.out, ex->output);
-		} else {
-			out_write(&a.out, "{\"messages\": [", 14);
-			for (int k = 0; k < ex->n_msgs; k++) {
-				out_write(&a.out, k ? ", {\"role\": " : "{\"role\": ", k ? 11 : 9);
-				json_str(&a.out, roles[ex->msgs[k].role]);
-				out_write(&a.out, ", \"content\": ", 13);
-				json_str(&a.out, ex->msgs[k].text);
-				out_putc(&a.out, '}');
-			}
-			out_putc(&a.out, ']');
-		}
-		out_write(&a.out, "}\n", 2);
-	}
+	for (size_t i = lo; i < hi; i++)
+		instruct_write_json(&a.out, &set->ex[i], NULL);
 	afile_commit(&a);
 }
 

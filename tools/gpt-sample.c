@@ -48,6 +48,12 @@ static void usage(void)
 	       "      --chat           a conversation: the prompt is a user's message set in\n"
 	       "                       a transcript, the reply ends at the next user turn;\n"
 	       "                       interactive when stdin is a terminal\n"
+	       "      --template NAME  the prompt is an instruction, set in the template NAME\n"
+	       "                       (alpaca, phi3, transcript or a file) as gpt-train --sft\n"
+	       "                       renders it; only the response is printed\n"
+	       "      --jsonl FILE     a response for each instruction record of FILE (JSON array\n"
+	       "                       or JSONL; needs --template), written as the record with a\n"
+	       "                       \"response\" field, one JSON line each; greedy unless -t\n"
 	       "      --stats          tokens and tokens/s on stderr\n"
 	       "      --vocab PATH     tokenizer vocabulary (default: the GPT-2 one)\n"
 	       "      --offline        never download the vocabulary\n"
@@ -78,6 +84,7 @@ struct emitter {
 	/* --chat: a copy of the reply's bytes */
 	unsigned char *reply;
 	size_t nreply, capreply;
+	int collect;             /* --jsonl: only the copy, nothing printed */
 };
 
 static void emit_text(struct emitter *e, const unsigned char *p, size_t n)
@@ -90,7 +97,8 @@ static void emit_text(struct emitter *e, const unsigned char *p, size_t n)
 		memcpy(e->reply + e->nreply, p, n);
 		e->nreply += n;
 	}
-	utf8out_push(&e->u, p, n, e->o);
+	if (!e->collect)
+		utf8out_push(&e->u, p, n, e->o);
 }
 
 /* Adds bytes; holds back a tail that may be the start of the stop string.
@@ -129,7 +137,8 @@ static void emit_finish(struct emitter *e)
 	if (e->nhold && !e->stopped)
 		emit_text(e, e->hold, e->nhold);
 	e->nhold = 0;
-	utf8out_finish(&e->u, e->o);
+	if (!e->collect)
+		utf8out_finish(&e->u, e->o);
 }
 
 static void emit_id(struct emitter *e, uint32_t id)
@@ -355,6 +364,103 @@ static void run_chat(struct session *S, const struct opts *o, const char *first,
 	free(t);
 }
 
+/* The response to one prompt set in a template: generated up to
+ * <|endoftext|> or the template's next turn (or --stop), into e. */
+static void respond(struct session *S, const struct opts *o, const struct instruct_template *tpl,
+		    const char *prompt, size_t plen, struct emitter *e)
+{
+	struct opts to = *o;
+	size_t n, cap;
+	uint32_t *seq = encode(S, prompt, plen, &n, &cap);
+
+	if (!to.stop)
+		to.stop = instruct_template_stop(tpl);
+	e->stop = to.stop;
+	e->stoplen = to.stop ? strlen(to.stop) : 0;
+	check_ids(S, seq, n);
+	utf8out_init(&e->u);
+	generate(S, &to, &seq, &n, &cap, e);
+	emit_finish(e);
+	free(e->hold);
+	e->hold = NULL;
+	free(seq);
+}
+
+/* --template with a prompt: the prompt is one instruction. */
+static void run_template(struct session *S, const struct opts *o,
+			 const struct instruct_template *tpl, const char *prompt, size_t plen,
+			 struct out *out)
+{
+	struct instruct_example ex = {0};
+	char *text, *instr = xmalloc(plen + 1);
+	size_t tlen;
+
+	memcpy(instr, prompt, plen);
+	instr[plen] = '\0';
+	while (plen > 0 && (instr[plen - 1] == '\n' || instr[plen - 1] == '\r'))
+		instr[--plen] = '\0';
+	ex.instruction = instr;
+	ex.input = ex.output = (char *)"";
+	text = instruct_prompt(tpl, &ex, &tlen);
+	for (int k = 0; k < o->samples; k++) {
+		struct emitter e = {.o = out, .tokens = o->tokens, .first_id = 1};
+
+		if (k > 0)
+			out_write(out, "----\n", 5);
+		respond(S, o, tpl, text, tlen, &e);
+		out_putc(out, '\n');
+		out_flush(out);
+	}
+	free(text);
+	free(instr);
+}
+
+/* --jsonl: a response for every record, streamed as JSON lines. */
+static void run_jsonl(struct session *S, const struct opts *o, const struct instruct_template *tpl,
+		      const char *path, struct out *out, enum progress_mode pmode)
+{
+	struct instruct_set set;
+	struct progress prog;
+	char label[64];
+
+	instruct_load(&set, path);
+	snprintf(label, sizeof label, "gpt-sample");
+	progress_init(&prog, pmode, label, "rec", set.n);
+	for (size_t i = 0; i < set.n; i++) {
+		struct emitter e = {.o = out, .collect = 1, .first_id = 1};
+		size_t tlen, a = 0, b;
+		char *text = instruct_prompt(tpl, &set.ex[i], &tlen), *resp;
+
+		e.reply = xmalloc(256);
+		e.capreply = 256;
+		respond(S, o, tpl, text, tlen, &e);
+		/* the response without the white space around it, as the series
+		 * takes it */
+		b = e.nreply;
+		while (a < b && (e.reply[a] == ' ' || e.reply[a] == '\n' || e.reply[a] == '\t' ||
+				 e.reply[a] == '\r'))
+			a++;
+		while (b > a && (e.reply[b - 1] == ' ' || e.reply[b - 1] == '\n' ||
+				 e.reply[b - 1] == '\t' || e.reply[b - 1] == '\r'))
+			b--;
+		resp = xmalloc(b - a + 1);
+		memcpy(resp, e.reply + a, b - a);
+		resp[b - a] = '\0';
+		/* a NUL from the model would cut the string: drop them */
+		for (size_t k = 0, w = 0; k <= b - a; k++)
+			if (resp[k] || k == b - a)
+				resp[w++] = resp[k];
+		instruct_write_json(out, &set.ex[i], resp);
+		out_flush(out);
+		progress_update(&prog, i + 1);
+		free(resp);
+		free(e.reply);
+		free(text);
+	}
+	progress_end(&prog);
+	instruct_free(&set);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -370,6 +476,8 @@ int main(int argc, char **argv)
 		{ "tokens", no_argument, NULL, 'T' },
 		{ "chat", no_argument, NULL, 'C' },
 		{ "stats", no_argument, NULL, 'A' },
+		{ "template", required_argument, NULL, 'P' },
+		{ "jsonl", required_argument, NULL, 'J' },
 		{ "vocab", required_argument, NULL, 'V' },
 		{ "offline", no_argument, NULL, 'O' },
 		{ "device", required_argument, NULL, 'D' },
@@ -380,7 +488,10 @@ int main(int argc, char **argv)
 	};
 	struct opts o = {.temperature = 1.0, .top_p = 1.0, .top_k = 40, .max_tokens = 256,
 	                 .samples = 1, .echo = 1, .seed = 1337};
-	const char *vocab_path = NULL, *ckpt, *device = "auto";
+	const char *vocab_path = NULL, *ckpt, *device = "auto", *template_name = NULL,
+		   *jsonl = NULL;
+	int t_given = 0;
+	struct instruct_template *tpl = NULL;
 	char tokenizer[CKPT_NAME_MAX], *vpath, *prompt;
 	size_t plen = 0;
 	int offline, c, interactive = 0, have_prompt, quiet = 0;
@@ -392,7 +503,12 @@ int main(int argc, char **argv)
 	offline = 0; /* vocab_locate adds $GPT_OFFLINE, $HF_HUB_OFFLINE */
 	while ((c = cli_getopt(argc, argv, "+t:k:p:s:m:n:qh", longopts)) != -1) {
 		switch (c) {
-		case 't': o.temperature = cli_double("--temperature", optarg, 0, 100); break;
+		case 't':
+			o.temperature = cli_double("--temperature", optarg, 0, 100);
+			t_given = 1;
+			break;
+		case 'P': template_name = optarg; break;
+		case 'J': jsonl = optarg; break;
 		case 'k': o.top_k = (int)cli_u64("--top-k", optarg, 0, 1u << 24); break;
 		case 'p': o.top_p = cli_double("--top-p", optarg, 1e-9, 1); break;
 		case 's': o.seed = cli_u64("--seed", optarg, 0, UINT64_MAX); break;
@@ -421,6 +537,17 @@ int main(int argc, char **argv)
 		die_usage("expected a checkpoint");
 	if (o.chat && o.tokens)
 		die_usage("--chat and --tokens cannot be used together");
+	if (jsonl && !template_name)
+		die_usage("--jsonl needs --template: the records are rendered through it");
+	if (template_name && o.chat)
+		die_usage("--template and --chat exclude each other (--template transcript is the chat's)");
+	if (jsonl && (o.tokens || o.samples > 1))
+		die_usage("--jsonl writes one text response a record: no --tokens or --samples");
+	if (template_name)
+		tpl = instruct_template_open(template_name);
+	/* evaluation answers are greedy unless told otherwise */
+	if (jsonl && !t_given)
+		o.temperature = 0;
 	ckpt = argv[optind++];
 	have_prompt = optind < argc;
 	if (engine_device_check(device) != 0)
@@ -447,7 +574,11 @@ int main(int argc, char **argv)
 	S.dec = engine_decoder_open(S.e, S.n_ctx);
 	out_init(&out, STDOUT_FILENO, "stdout");
 
-	if (have_prompt) {
+	if (jsonl) {
+		if (have_prompt)
+			die_usage("--jsonl takes its prompts from FILE, not from the command line");
+		prompt = xstrdup("");
+	} else if (have_prompt) {
 		size_t cap = 1;
 		for (int i = optind; i < argc; i++)
 			cap += strlen(argv[i]) + 1;
@@ -466,10 +597,15 @@ int main(int argc, char **argv)
 	} else {
 		prompt = (char *)io_read_file("-", PROMPT_MAX, &plen);
 	}
-	if (o.chat)
+	if (jsonl)
+		run_jsonl(&S, &o, tpl, jsonl, &out, quiet ? PROGRESS_QUIET : PROGRESS_AUTO);
+	else if (tpl)
+		run_template(&S, &o, tpl, prompt, plen, &out);
+	else if (o.chat)
 		run_chat(&S, &o, prompt, plen, interactive, &out);
 	else
 		run_plain(&S, &o, prompt, plen, &out);
+	instruct_template_free(tpl);
 	out_free(&out);
 	if (o.stats)
 		fprintf(stderr, "gpt-sample: %llu tokens in %.2f s, %.1f tokens/s\n",

@@ -33,6 +33,25 @@ v60=$(awk -F'\t' '$1 == 60 { print $4 }' "$TMP/a/log.tsv")
 check "the response-only validation loss falls clearly ($v0 -> $v60)" \
 	awk -v a="$v0" -v b="$v60" 'BEGIN { exit !(b < a - 2) }'
 
+# -- responses for the test part ---------------------------------------------
+check "gpt-sample --jsonl on the test part" sh -c "gpt-sample -q --template alpaca --jsonl \
+	'$TMP/split/test.jsonl' -m 16 --device cpu '$TMP/a' >'$TMP/answers.jsonl'"
+check "  one JSON object a line, each record with a non-empty response" "$PY" -c '
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+test = [json.loads(l) for l in open(sys.argv[2])]
+assert len(recs) == len(test) == 110, (len(recs), len(test))
+for r, t in zip(recs, test):
+    assert {k: r[k] for k in t} == t, r
+    assert r["response"].strip() == r["response"] != "", r
+' "$TMP/answers.jsonl" "$TMP/split/test.jsonl"
+check "  greedy: the same answers again" sh -c "gpt-sample -q --template alpaca --jsonl \
+	'$TMP/split/test.jsonl' -m 16 --device cpu '$TMP/a' | cmp -s - '$TMP/answers.jsonl'"
+check "gpt-sample --template with one instruction" gpt-sample -q --template phi3 -t 0 -m 8 --device cpu \
+	"$TMP/a" "Name a color."
+check "  prints the response alone" test -n "$(cat "$TMP/.out")"
+check_status 2 "--jsonl without --template" gpt-sample --jsonl "$TMP/split/test.jsonl" "$TMP/a"
+
 # -- resume ----------------------------------------------------------------
 check "30 steps, then" gpt-train -q $F -o "$TMP/b" --steps 30 --val-every 30
 check "resumed to 60" gpt-train -q --resume "$TMP/b" --steps 60
