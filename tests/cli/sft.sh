@@ -114,3 +114,13 @@ check_status 1 "an unknown template" gpt-train -q --sft "$I" --template alpacca 
 check_grep "  names the known ones" "unknown template 'alpacca' \\(alpaca, phi3, transcript" "$TMP/.err"
 check_status 2 "--pack without --sft" gpt-train -q -i "$TMP/data/v-train-*" --pack -o "$TMP/x5"
 check_status 2 "a bad --split" gpt-train -q $F --split 80,30,10 -o "$TMP/x6"
+
+# -- pipelines/instruct.sh ---------------------------------------------------
+ip() { env BASE="$TMP/base" WORK="$TMP/pipe" STEPS=20 BATCH=4 LR=1e-3 MAX_TOKENS=8 THREADS=1 \
+	DEVICE=cpu VAL_EVERY=10 sh "$ROOT/pipelines/instruct.sh"; }
+check "pipelines/instruct.sh: base, split, fine-tune, respond" ip
+check_grep "  the judge stage says why it is skipped" '^instruct: judge: skipped' "$TMP/.out"
+check_eq "  a response for each of the 110 test records" "$(wc -l <"$TMP/pipe/test-responses.jsonl" | tr -d ' ')" 110
+check_eq "  20 steps fine-tuned" "$(tail -1 "$TMP/pipe/run/log.tsv" | cut -f1)" 20
+check "  again" ip
+check_eq "  again: fine-tune and respond done before" "$(grep -c 'done before' "$TMP/.out")" 2
