@@ -21,7 +21,8 @@ File format: b"GPTFIX1\\n", then records: u32 name length, name, u32 count,
 count little-endian float32.  Token ids are exact in float32; an ignored
 target is stored as -1.
 
-Run: .venv/bin/python tests/gen_model_fixtures.py  (needs torch, numpy)
+Run: .venv/bin/python tests/gen_model_fixtures.py  (needs torch, numpy);
+with the argument "sft" it writes sft-padded.bin alone.
 """
 import math
 import os
@@ -179,7 +180,7 @@ def adam_run(cfg, table, p, inputs, targets, lrs, wd, clip, dtype):
 
 
 def make(name, cfg, B, T, ignore, full, seed=1234, lrs=(1e-3, 6e-4, 3e-4),
-         wd=0.1, clip=1.0):
+         wd=0.1, clip=1.0, sft=None):
     cfg = dict(cfg)
     cfg["padded_vocab"] = (cfg["vocab_size"] + 127) // 128 * 128
     V = cfg["vocab_size"]
@@ -189,6 +190,24 @@ def make(name, cfg, B, T, ignore, full, seed=1234, lrs=(1e-3, 6e-4, 3e-4),
     tflat = targets.reshape(-1)
     for i in ignore:
         tflat[i] = -100
+    sft_recs = []
+    if sft:
+        # fine-tuning examples, one a row: (length in tokens, prompt
+        # tokens); the loss counts the targets that are response tokens,
+        # rows shorter than the longest are padded with the pad id V - 1
+        # (inputs) and ignored targets, as gpt-train --sft batches them
+        pad = V - 1
+        for r, (n, prompt) in enumerate(sft):
+            ids = idx[r, :n].clone()
+            sft_recs.append(("sft_ex%d" % r, ids.numpy()))
+            for p in range(T):
+                if p >= n - 1:
+                    inputs[r, p] = pad
+                    targets[r, p] = -100
+                elif p + 1 < prompt:
+                    targets[r, p] = -100
+        sft_recs.append(("sft_prompt", [pr for _, pr in sft]))
+        sft_recs.append(("sft_pad", [pad]))
     p = init_params(cfg, seed)
     table = tensor_table(cfg)
 
@@ -196,7 +215,7 @@ def make(name, cfg, B, T, ignore, full, seed=1234, lrs=(1e-3, 6e-4, 3e-4),
                         cfg["tied"], cfg["bias"], cfg["qkv_bias"], B, T, seed, wd, clip]),
             ("lrs", list(lrs)),
             ("inputs", inputs.reshape(-1).numpy()),
-            ("targets", [-1 if t == -100 else t for t in tflat.tolist()])]
+            ("targets", [-1 if t == -100 else t for t in tflat.tolist()])] + sft_recs
     for tname, _ in table:
         a = p[tname].detach().reshape(-1).double()
         recs.append(("init:" + tname, [a.sum().item(), (a * a).sum().item()] +
@@ -321,11 +340,25 @@ def make_adamw():
     print("%s: %d bytes" % (path, os.path.getsize(path)), file=sys.stderr)
 
 
+def make_sft():
+    """Fine-tuning's batch (gpt-train --sft): two examples of 9 and 6
+    tokens, prompts of 3 and 2, the second padded to the first's 8
+    positions; loss on response targets only."""
+    small = dict(n_layer=2, n_embd=16, n_ctx=8, vocab_size=61)
+    make("sft-padded", dict(small, n_head=2, tied=1, bias=1, qkv_bias=1),
+         B=2, T=8, ignore=[], full=True, seed=4321, sft=[(9, 3), (6, 2)])
+
+
 def main():
     torch.manual_seed(0)
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
+    if sys.argv[1:] == ["sft"]:
+        # only the fine-tuning fixture, leaving the others as committed
+        make_sft()
+        return
     make_adamw()
+    make_sft()
     small = dict(n_layer=2, n_embd=16, n_ctx=8, vocab_size=61)
     # tied head with every bias (GPT-2), full context, two ignored targets
     make("small-tied-bias", dict(small, n_head=2, tied=1, bias=1, qkv_bias=1),

@@ -15,9 +15,11 @@
 #include <string.h>
 
 #include "engine.h"
+#include "err.h"
 #include "model.h"
 #include "train.h"
 #include "optim.h"
+#include "sft.h"
 #include "test.h"
 
 /* ---- fixture files ---- */
@@ -489,6 +491,59 @@ static void test_torch_small_untied_noqkv(void) { run_fixture("small-untied-noqk
 static void test_torch_small_tied_nobias(void) { run_fixture("small-tied-nobias"); }
 static void test_torch_small_untied_nobias(void) { run_fixture("small-untied-nobias"); }
 static void test_torch_gpt2vocab_tied(void) { run_fixture("gpt2vocab-tied-bias"); }
+
+/* Fine-tuning's batch against PyTorch: the loss, every gradient and three
+ * AdamW steps of two padded examples whose prompts carry no loss
+ * (run_fixture), and that batch is what sft_fill makes of the two
+ * examples (gpt-train --sft's micro-batch). */
+static void test_torch_sft_padded(void)
+{
+	struct fixture f;
+	struct sft_set s;
+	const float *ex[2], *prompt, *pad, *in, *tg;
+	size_t n[2];
+	uint64_t idx[2] = { 0, 1 };
+	uint32_t fin[16], ftg[16];
+	int rows, Tm;
+
+	run_fixture("sft-padded");
+	if (fixture_load(&f, "sft-padded") != 0)
+		return;
+	ex[0] = fixture_get(&f, "sft_ex0", &n[0]);
+	ex[1] = fixture_get(&f, "sft_ex1", &n[1]);
+	prompt = fixture_need(&f, "sft_prompt", 2);
+	pad = fixture_need(&f, "sft_pad", 1);
+	in = fixture_need(&f, "inputs", 16);
+	tg = fixture_need(&f, "targets", 16);
+	if (!ex[0] || !ex[1] || !prompt || !pad || !in || !tg) {
+		CHECK(0, "sft-padded lacks its examples");
+		fixture_free(&f);
+		return;
+	}
+	memset(&s, 0, sizeof s);
+	s.n = 2;
+	s.ids = xcalloc(2, sizeof *s.ids);
+	s.mask = xcalloc(2, sizeof *s.mask);
+	s.len = xcalloc(2, sizeof *s.len);
+	for (int r = 0; r < 2; r++) {
+		s.len[r] = (int)n[r];
+		s.ids[r] = xcalloc(n[r], sizeof **s.ids);
+		s.mask[r] = xcalloc(n[r], 1);
+		for (size_t k = 0; k < n[r]; k++) {
+			s.ids[r][k] = (uint32_t)ex[r][k];
+			s.mask[r][k] = k >= (size_t)prompt[r];
+		}
+	}
+	rows = sft_fill(&s, idx, 2, 0, 8, (uint32_t)pad[0], fin, ftg, &Tm);
+	CHECK(rows == 2 && Tm == 8, "sft_fill: %d rows of %d", rows, Tm);
+	for (int i = 0; i < 16; i++) {
+		CHECK(fin[i] == (uint32_t)in[i], "input %d: %u, PyTorch's %g", i, fin[i], in[i]);
+		CHECK(tg[i] < 0 ? ftg[i] == GPT_IGNORE : ftg[i] == (uint32_t)tg[i],
+		      "target %d: %u, PyTorch's %g", i, ftg[i], tg[i]);
+	}
+	sft_free(&s);
+	fixture_free(&f);
+}
 static void test_torch_gpt2vocab_untied(void) { run_fixture("gpt2vocab-untied-noqkv"); }
 
 /* ---- properties of the engine ---- */
@@ -858,5 +913,6 @@ int main(void)
 	RUN(test_torch_small_untied_nobias);
 	RUN(test_torch_gpt2vocab_tied);
 	RUN(test_torch_gpt2vocab_untied);
+	RUN(test_torch_sft_padded);
 	return TEST_END();
 }
