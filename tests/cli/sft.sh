@@ -81,6 +81,19 @@ check "--epochs 2 of 8 examples a step" gpt-train -q --sft "$TMP/split/val.jsonl
 	--init "$TMP/base/latest" -b 8 --epochs 2 --threads 1 --device cpu -o "$TMP/ep"
 check_eq "  is 2 x floor(55 / 8) steps" "$(tail -1 "$TMP/ep/log.tsv" | cut -f1)" 12
 
+check "--val FILE" gpt-train -q --sft "$TMP/split/train.jsonl" --val "$TMP/split/val.jsonl" \
+	--init "$TMP/base/latest" -b 4 --steps 2 --val-every 2 --threads 1 --device cpu -o "$TMP/vfile"
+check_eq "  validates on the file's examples as --split did" "$(awk -F'\t' 'NR == 2 { print $4 }' "$TMP/vfile/log.tsv")" \
+	"$(awk -F'\t' 'NR == 2 { print $4 }' "$TMP/a/log.tsv")"
+# chat records through phi3: a system message, two turns
+cat >"$TMP/chat.jsonl" <<'JSON'
+{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Name a color."}, {"role": "assistant", "content": "Blue."}]}
+{"messages": [{"role": "user", "content": "What is 2+2?"}, {"role": "assistant", "content": "4"}]}
+JSON
+check "chat records, phi3" gpt-train --sft "$TMP/chat.jsonl" --template phi3 --init "$TMP/base/latest" \
+	-b 2 --steps 3 --threads 1 --device cpu -o "$TMP/chat"
+check_grep "  2 examples" "fine-tuning on 2 examples .*template phi3" "$TMP/.err"
+
 if command -v mpirun >/dev/null 2>&1; then
 	export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
 		OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_hwloc_base_binding_policy=none
