@@ -40,7 +40,16 @@ for n in 2 3; do
 	check_grep "$n ranks: weights identical on every rank" "weights identical on $n ranks" "$TMP/r$n.err"
 	check_grep "$n ranks: job and per-rank tokens/s" "tokens/s for the job, [0-9]+ per rank \\($n ranks\\)" "$TMP/r$n.err"
 done
-check_grep "3 ranks: the uneven split is said" "each takes 4 of the 12 windows" "$TMP/r3.err"
+# 8 windows a step on 3 ranks: 2, 3 and 3, each micro-batch weighted by
+# its rows
+U=$(echo "$S" | sed 's/--total-batch 768/--total-batch 512/')
+check "1 process, 8 windows a step" gpt-train -q $D -o "$TMP/u1" $U --steps 30 --val-every 10
+check "3 ranks, 8 windows a step" $MPI 3 gpt-train $D -o "$TMP/u3" $U --steps 30 --val-every 10
+check_grep "3 ranks: the uneven split is said" "each takes 2 or one more of the 8 windows" "$TMP/.err"
+check "3 ranks, uneven: losses within 1e-5 of 1 process" within "$TMP/u1/log.tsv" "$TMP/u3/log.tsv" 1e-5
+check "3 ranks, uneven, --zero 1: the same" $MPI 3 gpt-train -q $D -o "$TMP/u3z" $U --steps 30 \
+	--val-every 10 --zero 1
+check "  losses within 1e-5 of 1 process" within "$TMP/u1/log.tsv" "$TMP/u3z/log.tsv" 1e-5
 check_eq "rank 0 alone prints: one 'done' line" "$(grep -c 'done at step 30' "$TMP/r2.err")" 1
 check "a checkpoint of 2 ranks is a plain one: gpt-eval reads it" \
 	gpt-eval --device cpu "$TMP/r2" --val "$VA"
