@@ -116,6 +116,13 @@ float engine_forward_backward(struct engine *e, const uint32_t *in, const uint32
 	return e->ops->forward_backward(e, in, tg, B, T, scale);
 }
 
+void engine_dropout(struct engine *e, float p, uint64_t key, uint64_t row0)
+{
+	if (!(p >= 0.0f && p < 1.0f))
+		die("dropout probability out of range: '%g'", (double)p);
+	e->drop = gpt_dropout_make(p, key, row0);
+}
+
 float engine_grad_norm(struct engine *e)
 {
 	return e->ops->grad_norm(e);

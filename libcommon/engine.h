@@ -18,7 +18,8 @@
  *     for each micro-batch: loss = engine_forward_backward(e, in, tg, B, T, 1.0f / A);
  *     norm = engine_grad_norm(e);
  *     engine_step(e, lr, clip);
- * (train.h's train_grads / train_step do exactly this.)  The loss mask is
+ * (train.h's train_grads / train_step do exactly this; engine_dropout
+ * before a forward_backward gives it dropout.)  The loss mask is
  * the targets: a position whose target is GPT_IGNORE has no loss and no
  * gradient, and the loss is the mean over the others.
  *
@@ -120,6 +121,7 @@ struct engine {
 	struct gpt_model model;        /* the host model (see above) */
 	struct adamw opt;              /* valid once has_opt */
 	int has_opt;
+	struct gpt_dropout drop;       /* forward_backward's (engine_dropout) */
 	char why[256];                 /* auto: why this engine ("" when no
 	                                  other was passed over) */
 	void *impl;
@@ -175,6 +177,12 @@ void engine_zero_grad(struct engine *e);
  * pass on the cpu (callers stop on it). */
 float engine_forward_backward(struct engine *e, const uint32_t *in, const uint32_t *tg, int B,
                               int T, float scale);
+/* Dropout (dropout.h) in every engine_forward_backward from now on:
+ * probability p in [0, 1) (0: off, the default, every result the same
+ * bit for bit as without the call), the masks of key, the micro-batch's
+ * rows numbered from row0.  engine_forward, engine_losses and decoders
+ * never drop.  Both engines draw the same masks. */
+void engine_dropout(struct engine *e, float p, uint64_t key, uint64_t row0);
 /* Global L2 norm of the gradients, in a fixed order. */
 float engine_grad_norm(struct engine *e);
 /* One AdamW step at rate lr after clipping to global norm clip (<= 0: no

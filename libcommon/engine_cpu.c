@@ -100,15 +100,18 @@ static void cpu_zero_grad(struct engine *e)
 }
 
 /* A loss that is not finite skips the backward pass: the caller stops on
- * it either way. */
+ * it either way.  The model drops (e->drop) for this pass only. */
 static float cpu_forward_backward(struct engine *e, const uint32_t *in, const uint32_t *tg, int B,
                                   int T, float scale)
 {
-	float l = gpt_model_forward(&e->model, in, tg, B, T);
+	float l;
 
+	e->model.drop = e->drop;
+	l = gpt_model_forward(&e->model, in, tg, B, T);
 	norm_forget(e);
 	if (isfinite(l))
 		gpt_model_backward(&e->model, scale);
+	e->model.drop.p = 0.0f; /* forward alone never drops */
 	return l;
 }
 

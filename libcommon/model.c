@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dropout.h"
 #include "err.h"
 #include "model.h"
 
@@ -709,6 +710,14 @@ static void gelu_backward(float *d, const float *inp, size_t n)
 	}
 }
 
+/* The dropout index of attention weight (b, h, i, 0) (dropout.h). */
+static inline uint64_t att_index(const struct gpt_dropout *d, int b, int h, int i, int H,
+                                 int n_ctx)
+{
+	return (((d->row0 + (uint64_t)b) * (uint64_t)H + (uint64_t)h) * (uint64_t)n_ctx +
+	        (uint64_t)i) * (uint64_t)n_ctx;
+}
+
 /* Causal attention per (sequence, head): y = softmax(q k^T / sqrt(hs)) v,
  * by blocks of ATT_ROWS query rows, each against the keys up to its last
  * row, with single-threaded products inside the thread that owns the
@@ -716,8 +725,10 @@ static void gelu_backward(float *d, const float *inp, size_t n)
  * recomputes the weights from it. */
 SIMD_CLONES
 static void attention_forward(struct gpt_model_acts *a, float *y, float *lse,
-                              const float *qkv, int B, int T, int C, int H)
+                              const float *qkv, int B, int T, int C, int H,
+                              const struct gpt_dropout *d, int site, int n_ctx)
 {
+	uint64_t ds = d ? drop_site(d->key, site) : 0;
 	int hs = C / H, bh, C3 = 3 * C;
 	float scale = 1.0f / sqrtf((float)hs);
 #pragma omp parallel for schedule(static) num_threads(a->nthreads) \
@@ -743,6 +754,11 @@ static void attention_forward(struct gpt_model_acts *a, float *y, float *lse,
 				for (int j = len; j < n; j++)
 					p[j] = 0;
 				lse[(size_t)bh * T + i0 + r] = mx + logf(sum);
+				if (d) { /* the weights' dropout; lse stays the softmax's */
+					uint64_t base = att_index(d, b, h, i0 + r, H, n_ctx);
+					for (int j = 0; j < len; j++)
+						p[j] *= drop_mul(ds, base + (uint64_t)j, d);
+				}
 			}
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hs, n, 1.0f, S, n,
 			            V, C3, 0.0f, y + ((size_t)b * T + i0) * C + h * hs, C);
@@ -756,8 +772,10 @@ static void attention_forward(struct gpt_model_acts *a, float *y, float *lse,
 SIMD_CLONES
 static void attention_backward(struct gpt_model_acts *a, float *dqkv, const float *dy,
                                const float *qkv, const float *lse, int B, int T,
-                               int C, int H)
+                               int C, int H, const struct gpt_dropout *d, int site,
+                               int n_ctx)
 {
+	uint64_t ds = d ? drop_site(d->key, site) : 0;
 	int hs = C / H, bh, C3 = 3 * C;
 	float scale = 1.0f / sqrtf((float)hs);
 #pragma omp parallel for schedule(static) num_threads(a->nthreads) \
@@ -770,8 +788,8 @@ static void attention_backward(struct gpt_model_acts *a, float *dqkv, const floa
 		const float *dY = dy + (size_t)b * T * C + h * hs;
 		float *dQ = dqkv + (size_t)b * T * C3 + h * hs, *dK = dQ + C, *dV = dQ + 2 * C;
 		for (int i = 0; i < T; i++)
-			for (int d = 0; d < hs; d++)
-				dK[(size_t)i * C3 + d] = dV[(size_t)i * C3 + d] = 0;
+			for (int k = 0; k < hs; k++)
+				dK[(size_t)i * C3 + k] = dV[(size_t)i * C3 + k] = 0;
 		for (int i0 = 0; i0 < T; i0 += ATT_ROWS) {
 			int rows = T - i0 < ATT_ROWS ? T - i0 : ATT_ROWS, n = i0 + rows;
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, hs, scale,
@@ -786,6 +804,26 @@ static void attention_backward(struct gpt_model_acts *a, float *dqkv, const floa
 					p[j] = exp_fast(p[j] - l);
 				for (j = len; j < n; j++)
 					p[j] = 0;
+				if (d) {
+					/* dropped weights P' = P Z, Z the mask times 1/(1-p):
+					 * dp holds dP' = dy v^T; the gradient of P is Z dP',
+					 * and rowsum(P Z dP') = rowsum(P' dP').  dS from P,
+					 * then P becomes P' for dv = P'^T dy. */
+					uint64_t base = att_index(d, b, h, i0 + r, H, n_ctx);
+					for (j = 0; j < len; j++) {
+						dp[j] *= drop_mul(ds, base + (uint64_t)j, d);
+						s[j & 7] += p[j] * dp[j];
+					}
+					float D = ((s[0] + s[4]) + (s[1] + s[5])) +
+					          ((s[2] + s[6]) + (s[3] + s[7]));
+					for (j = 0; j < len; j++) {
+						dp[j] = p[j] * (dp[j] - D) * scale;
+						p[j] *= drop_mul(ds, base + (uint64_t)j, d);
+					}
+					for (j = len; j < n; j++)
+						dp[j] = 0;
+					continue;
+				}
 				for (j = 0; j + 8 <= len; j += 8)
 					for (int k = 0; k < 8; k++)
 						s[k] += p[j + k] * dp[j + k];
@@ -852,6 +890,25 @@ static void dlogits_rows(struct gpt_model_acts *a, float dscale, int BT, int V, 
 	}
 }
 
+/* Dropout on a [B, T, C] activation of site `site` (dropout.h):
+ * out = add + mask * in, where add may be NULL (0) and out may be in. */
+static void drop_rows(const struct gpt_model *m, float *out, const float *in,
+                      const float *add, int site, int B, int T, int C)
+{
+	const struct gpt_dropout *d = &m->drop;
+	uint64_t s = drop_site(d->key, site), nctx = (uint64_t)m->cfg.n_ctx;
+	int r;
+#pragma omp parallel for schedule(static) if ((long)B * T * C > PAR_MIN / 8)
+	for (r = 0; r < B * T; r++) {
+		uint64_t base = ((d->row0 + (uint64_t)(r / T)) * nctx + (uint64_t)(r % T)) *
+		                (uint64_t)C;
+		const float *x = in + (size_t)r * C, *y = add ? add + (size_t)r * C : NULL;
+		float *o = out + (size_t)r * C;
+		for (int i = 0; i < C; i++)
+			o[i] = (y ? y[i] : 0.0f) + drop_mul(s, base + (uint64_t)i, d) * x[i];
+	}
+}
+
 /* ---- forward and backward ---- */
 
 static float *par(struct gpt_model *m, size_t off)
@@ -870,7 +927,7 @@ float gpt_model_forward(struct gpt_model *m, const uint32_t *inputs,
 	struct gpt_model_acts *a = m->acts;
 	const struct gpt_config *c = &m->cfg;
 	int C = c->n_embd, H = c->n_head, V = c->vocab_size, Vp = c->padded_vocab;
-	int BT = B * T, r;
+	int BT = B * T, r, drop = m->drop.p > 0.0f;
 	const float *x;
 	double total = 0;
 	long counted = 0;
@@ -901,6 +958,8 @@ float gpt_model_forward(struct gpt_model *m, const uint32_t *inputs,
 		for (int i = 0; i < C; i++)
 			o[i] = te[i] + pe[i];
 	}
+	if (drop)
+		drop_rows(m, a->encoded, a->encoded, NULL, 0, B, T, C);
 	x = a->encoded;
 	for (int l = 0; l < c->n_layer; l++) {
 		struct layer_off *o = &a->off[l];
@@ -908,16 +967,30 @@ float gpt_model_forward(struct gpt_model *m, const uint32_t *inputs,
 		layernorm_forward(la->ln1, la->ln1_mean, la->ln1_rstd, x, par(m, o->ln1w),
 		                  par(m, o->ln1b), BT, C);
 		matmul_forward(a, la->qkv, la->ln1, par(m, o->qkvw), par(m, o->qkvb), BT, C, 3 * C, 0);
-		attention_forward(a, la->atty, la->lse, la->qkv, B, T, C, H);
-		memcpy(la->res2, x, (size_t)BT * C * sizeof(float));
-		matmul_forward(a, la->res2, la->atty, par(m, o->projw), par(m, o->projb), BT, C, C, 1);
+		attention_forward(a, la->atty, la->lse, la->qkv, B, T, C, H,
+		                  drop ? &m->drop : NULL, 1 + 3 * l, c->n_ctx);
+		if (drop) { /* res2 = x + dropout(proj(atty)) */
+			matmul_forward(a, la->res2, la->atty, par(m, o->projw), par(m, o->projb), BT,
+			               C, C, 0);
+			drop_rows(m, la->res2, la->res2, x, 2 + 3 * l, B, T, C);
+		} else {
+			memcpy(la->res2, x, (size_t)BT * C * sizeof(float));
+			matmul_forward(a, la->res2, la->atty, par(m, o->projw), par(m, o->projb), BT,
+			               C, C, 1);
+		}
 		layernorm_forward(la->ln2, la->ln2_mean, la->ln2_rstd, la->res2, par(m, o->ln2w),
 		                  par(m, o->ln2b), BT, C);
 		matmul_forward(a, la->fch, la->ln2, par(m, o->fcw), par(m, o->fcb), BT, C, 4 * C, 0);
 		gelu_forward(la->fch_gelu, la->fch, (size_t)BT * 4 * C);
-		memcpy(la->res3, la->res2, (size_t)BT * C * sizeof(float));
-		matmul_forward(a, la->res3, la->fch_gelu, par(m, o->mprojw), par(m, o->mprojb),
-		               BT, 4 * C, C, 1);
+		if (drop) {
+			matmul_forward(a, la->res3, la->fch_gelu, par(m, o->mprojw), par(m, o->mprojb),
+			               BT, 4 * C, C, 0);
+			drop_rows(m, la->res3, la->res3, la->res2, 3 + 3 * l, B, T, C);
+		} else {
+			memcpy(la->res3, la->res2, (size_t)BT * C * sizeof(float));
+			matmul_forward(a, la->res3, la->fch_gelu, par(m, o->mprojw), par(m, o->mprojb),
+			               BT, 4 * C, C, 1);
+		}
 		x = la->res3;
 	}
 	layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, x, par(m, a->lnfw), par(m, a->lnfb),
@@ -952,7 +1025,7 @@ void gpt_model_backward(struct gpt_model *m, float scale)
 	struct gpt_model_acts *a = m->acts;
 	const struct gpt_config *c = &m->cfg;
 	int C = c->n_embd, H = c->n_head, V = c->vocab_size, Vp = c->padded_vocab;
-	int B = a->B, T = a->T, BT = B * T, r;
+	int B = a->B, T = a->T, BT = B * T, r, drop = m->drop.p > 0.0f;
 	float dscale;
 
 	if (!m->plan_training || !a->has_targets)
@@ -973,16 +1046,24 @@ void gpt_model_backward(struct gpt_model *m, float scale)
 		struct layer_off *o = &a->off[l];
 		struct layer_acts *la = &a->layer[l];
 		const float *x = l ? a->layer[l - 1].res3 : a->encoded;
-		matmul_backward(a, a->dbuf4C, grd(m, o->mprojw), grd(m, o->mprojb), a->dres,
+		const float *dbranch = a->dres; /* the gradient of a branch's output */
+		if (drop) {
+			drop_rows(m, a->dbufC, a->dres, NULL, 3 + 3 * l, B, T, C);
+			dbranch = a->dbufC;
+		}
+		matmul_backward(a, a->dbuf4C, grd(m, o->mprojw), grd(m, o->mprojb), dbranch,
 		                la->fch_gelu, par(m, o->mprojw), BT, 4 * C, C);
 		gelu_backward(a->dbuf4C, la->fch, (size_t)BT * 4 * C);
 		matmul_backward(a, a->dbufC, grd(m, o->fcw), grd(m, o->fcb), a->dbuf4C, la->ln2,
 		                par(m, o->fcw), BT, C, 4 * C);
 		layernorm_backward(a->dres, grd(m, o->ln2w), grd(m, o->ln2b), a->dbufC, la->res2,
 		                   par(m, o->ln2w), la->ln2_mean, la->ln2_rstd, BT, C);
-		matmul_backward(a, a->dbufC2, grd(m, o->projw), grd(m, o->projb), a->dres, la->atty,
+		if (drop)
+			drop_rows(m, a->dbufC, a->dres, NULL, 2 + 3 * l, B, T, C);
+		matmul_backward(a, a->dbufC2, grd(m, o->projw), grd(m, o->projb), dbranch, la->atty,
 		                par(m, o->projw), BT, C, C);
-		attention_backward(a, a->dbuf4C, a->dbufC2, la->qkv, la->lse, B, T, C, H);
+		attention_backward(a, a->dbuf4C, a->dbufC2, la->qkv, la->lse, B, T, C, H,
+		                   drop ? &m->drop : NULL, 1 + 3 * l, c->n_ctx);
 		matmul_backward(a, a->dbufC, grd(m, o->qkvw), grd(m, o->qkvb), a->dbuf4C, la->ln1,
 		                par(m, o->qkvw), BT, C, 3 * C);
 		layernorm_backward(a->dres, grd(m, o->ln1w), grd(m, o->ln1b), a->dbufC, x,
@@ -992,6 +1073,8 @@ void gpt_model_backward(struct gpt_model *m, float scale)
 	{
 		float *dwte = m->grads + a->wte, *dwpe = m->grads + a->wpe;
 		int t;
+		if (drop)
+			drop_rows(m, a->dres, a->dres, NULL, 0, B, T, C);
 		for (r = 0; r < BT; r++) {
 			float *g = dwte + (size_t)a->inputs[r] * C;
 			const float *d = a->dres + (size_t)r * C;
@@ -1008,6 +1091,13 @@ void gpt_model_backward(struct gpt_model *m, float scale)
 			}
 	}
 	a->has_targets = 0; /* the logits are gone */
+}
+
+void gpt_model_dropout(struct gpt_model *m, float p, uint64_t key, uint64_t row0)
+{
+	if (!(p >= 0.0f && p < 1.0f))
+		die("model: dropout probability out of range: '%g'", (double)p);
+	m->drop = gpt_dropout_make(p, key, row0);
 }
 
 void gpt_model_adamw_init(const struct gpt_model *m, struct adamw *opt,

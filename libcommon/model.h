@@ -18,7 +18,10 @@
  *     x = x + mlp_proj(gelu_tanh(mlp_fc(ln_2(x))))
  * then ln_f and the output head: logits = ln_f(x) . W^T, with W = wte when
  * tied, else a separate lm_head.  The head has no bias.  LayerNorm has a
- * weight and a bias, eps 1e-5.  No dropout.
+ * weight and a bias, eps 1e-5.  Dropout where GPT-2 has it (the embedding
+ * output, the attention weights, each residual branch), off unless
+ * gpt_model_dropout turns it on for the training passes; dropout.h
+ * defines the masks.
  *
  * Parameters live in ONE contiguous float32 buffer (m->params, n_params
  * floats); m->grads has the same layout.  m->tensors[0..n_tensors) names
@@ -88,6 +91,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dropout.h"
 #include "optim.h"
 
 /* A target equal to this does not count in the loss. */
@@ -172,6 +176,7 @@ struct gpt_model {
 	/* results of the last forward with targets */
 	float loss;            /* mean over counted positions; 0 if none */
 	long n_counted;        /* positions that counted */
+	struct gpt_dropout drop; /* p == 0: off (gpt_model_dropout) */
 	struct gpt_model_acts *acts;
 };
 
@@ -203,6 +208,12 @@ void gpt_model_zero_grad(struct gpt_model *m);
  * Needs plan(training=1) and a forward with targets just before. */
 void gpt_model_backward(struct gpt_model *m, float scale);
 void gpt_model_free(struct gpt_model *m);
+/* Dropout with probability p (0: off, the default) in the forward passes
+ * from now on and the backward after each, with the masks of key for
+ * rows numbered from row0 (dropout.h).  With p == 0 every result is
+ * the same, bit for bit, as a model that never heard of dropout.  The
+ * forward and the backward after it must see the same setting. */
+void gpt_model_dropout(struct gpt_model *m, float p, uint64_t key, uint64_t row0);
 
 /* Initialise opt for this model's parameter buffer with AdamW decay on the
  * tensors whose decay flag is set: every 2-D tensor, i.e. all matrices AND

@@ -22,7 +22,8 @@ count little-endian float32.  Token ids are exact in float32; an ignored
 target is stored as -1.
 
 Run: .venv/bin/python tests/gen_model_fixtures.py  (needs torch, numpy);
-with the argument "sft" it writes sft-padded.bin alone.
+with the argument "sft" it writes sft-padded.bin alone, with "dropout"
+dropout.bin alone.
 """
 import math
 import os
@@ -103,12 +104,45 @@ def init_params(cfg, seed):
     return params
 
 
-def forward(cfg, p, idx, targets):
-    """GPT-2, written out: the same arithmetic as model.c, in PyTorch."""
+def drop_mult(drop, site, idx):
+    """libcommon/dropout.h's multiplier (0 or 1/(1-p)) of the elements
+    numbered idx (uint64 array) at a site, as a float32 tensor."""
+    p = np.float32(drop["p"])
+    thr = np.uint64(math.floor(float(p) * 4294967296.0))
+    with np.errstate(over="ignore"):  # uint64 arithmetic wraps, as in C
+        s = splitmix64_at(np.uint64(drop["key"]), np.uint64(site))
+        keep = (splitmix64_at(s, idx) >> np.uint64(32)) >= thr
+    scale = np.float32(1.0) / (np.float32(1.0) - p)
+    return torch.tensor(np.where(keep, scale, np.float32(0.0)).astype(np.float32))
+
+
+def drop_rows(cfg, drop, site, B, T, C):
+    """The mask of a [B, T, C] activation: index ((row0 + b) n_ctx + t) C + c."""
+    b, t, c = np.meshgrid(np.arange(B, dtype=np.uint64), np.arange(T, dtype=np.uint64),
+                          np.arange(C, dtype=np.uint64), indexing="ij")
+    row = np.uint64(drop["row0"]) + b
+    return drop_mult(drop, site, (row * np.uint64(cfg["n_ctx"]) + t) * np.uint64(C) + c)
+
+
+def drop_att(cfg, drop, site, B, H, T):
+    """The mask of the attention weights [B, H, T, T]:
+    index (((row0 + b) H + h) n_ctx + i) n_ctx + j."""
+    b, h, i, j = np.meshgrid(*[np.arange(n, dtype=np.uint64) for n in (B, H, T, T)],
+                             indexing="ij")
+    n = np.uint64(cfg["n_ctx"])
+    row = np.uint64(drop["row0"]) + b
+    return drop_mult(drop, site, ((row * np.uint64(H) + h) * n + i) * n + j)
+
+
+def forward(cfg, p, idx, targets, drop=None):
+    """GPT-2, written out: the same arithmetic as model.c, in PyTorch;
+    drop ({"p", "key", "row0"}) applies dropout with dropout.h's masks."""
     B, T = idx.shape
     C, H, V = cfg["n_embd"], cfg["n_head"], cfg["vocab_size"]
     hs = C // H
     x = p["wte.weight"][idx] + p["wpe.weight"][:T]
+    if drop:
+        x = x * drop_rows(cfg, drop, 0, B, T, C)
     mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
     for i in range(cfg["n_layer"]):
         h = "h.%d." % i
@@ -120,12 +154,20 @@ def forward(cfg, p, idx, targets):
         v = v.view(B, T, H, hs).transpose(1, 2)
         att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))
         att = att.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+        if drop:
+            att = att * drop_att(cfg, drop, 1 + 3 * i, B, H, T)
         y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
-        x = x + F.linear(y, p[h + "attn.c_proj.weight"], p.get(h + "attn.c_proj.bias"))
+        branch = F.linear(y, p[h + "attn.c_proj.weight"], p.get(h + "attn.c_proj.bias"))
+        if drop:
+            branch = branch * drop_rows(cfg, drop, 2 + 3 * i, B, T, C)
+        x = x + branch
         a = F.layer_norm(x, (C,), p[h + "ln_2.weight"], p[h + "ln_2.bias"], 1e-5)
         f = F.gelu(F.linear(a, p[h + "mlp.c_fc.weight"], p.get(h + "mlp.c_fc.bias")),
                    approximate="tanh")
-        x = x + F.linear(f, p[h + "mlp.c_proj.weight"], p.get(h + "mlp.c_proj.bias"))
+        branch = F.linear(f, p[h + "mlp.c_proj.weight"], p.get(h + "mlp.c_proj.bias"))
+        if drop:
+            branch = branch * drop_rows(cfg, drop, 3 + 3 * i, B, T, C)
+        x = x + branch
     x = F.layer_norm(x, (C,), p["ln_f.weight"], p["ln_f.bias"], 1e-5)
     head = p["wte.weight"] if cfg["tied"] else p["lm_head.weight"]
     logits = F.linear(x, head)[..., :V]  # the padding is never predicted
@@ -150,7 +192,7 @@ def slice_at(a, n=16):
     return torch.cat([a[:n], a[mid:mid + n]])
 
 
-def adam_run(cfg, table, p, inputs, targets, lrs, wd, clip, dtype):
+def adam_run(cfg, table, p, inputs, targets, lrs, wd, clip, dtype, drop=None):
     p = {n: t.detach().to(dtype).clone().requires_grad_(True) for n, t in p.items()}
     params = [p[n] for n, _ in table]
     opt = torch.optim.AdamW([{"params": [p[n] for n, s in table if len(s) == 2],
@@ -164,7 +206,7 @@ def adam_run(cfg, table, p, inputs, targets, lrs, wd, clip, dtype):
     losses, norms = [], []
     for s, lr in enumerate(lrs):
         opt.zero_grad(set_to_none=False)
-        _, loss = forward(cfg, p, inputs, targets)
+        _, loss = forward(cfg, p, inputs, targets, drop)
         loss.backward()
         if s > 0:
             losses.append(loss.item())
@@ -180,7 +222,7 @@ def adam_run(cfg, table, p, inputs, targets, lrs, wd, clip, dtype):
 
 
 def make(name, cfg, B, T, ignore, full, seed=1234, lrs=(1e-3, 6e-4, 3e-4),
-         wd=0.1, clip=1.0, sft=None):
+         wd=0.1, clip=1.0, sft=None, drop=None):
     cfg = dict(cfg)
     cfg["padded_vocab"] = (cfg["vocab_size"] + 127) // 128 * 128
     V = cfg["vocab_size"]
@@ -221,7 +263,14 @@ def make(name, cfg, B, T, ignore, full, seed=1234, lrs=(1e-3, 6e-4, 3e-4),
         recs.append(("init:" + tname, [a.sum().item(), (a * a).sum().item()] +
                      p[tname].detach().reshape(-1)[:4].tolist()))
 
-    logits, loss = forward(cfg, p, inputs, targets)
+    if drop:
+        # the same batch without dropout must score differently, or the
+        # fixture would not show the masks were applied
+        _, plain = forward(cfg, p, inputs, targets)
+        recs.append(("dropout", [drop["p"], drop["key"], drop["row0"]]))
+    logits, loss = forward(cfg, p, inputs, targets, drop)
+    if drop:
+        assert abs(loss.item() - plain.item()) > 1e-3, (loss.item(), plain.item())
     loss.backward()
     recs.append(("loss", [loss.item()]))
     if full:
@@ -249,9 +298,9 @@ def make(name, cfg, B, T, ignore, full, seed=1234, lrs=(1e-3, 6e-4, 3e-4),
     # part from the exact one by far more than 1e-5 there.  The fixture
     # keeps the float64 trajectory as the truth; losses and norms along it
     # carry tolerances of max(floor, 4 x PyTorch float32's own error).
-    r32 = adam_run(cfg, table, p, inputs, targets, lrs, wd, clip, torch.float32)
+    r32 = adam_run(cfg, table, p, inputs, targets, lrs, wd, clip, torch.float32, drop)
     r64 = adam_run(cfg, table, init_params(cfg, seed), inputs, targets, lrs, wd, clip,
-                   torch.float64)
+                   torch.float64, drop)
     rel = lambda a, b: abs(a - b) / abs(b)
     recs.append(("step_losses", r64["losses"]))
     recs.append(("step_losses_tol", [max(1e-5, 4 * rel(a, b))
@@ -349,16 +398,31 @@ def make_sft():
          B=2, T=8, ignore=[], full=True, seed=4321, sft=[(9, 3), (6, 2)])
 
 
+def make_dropout():
+    """gpt-train --dropout: every site of dropout.h on, p 0.25 (more
+    dropped elements than 0.1 in a model this small), rows numbered from
+    3 (a micro-batch inside a step), T shorter than n_ctx (the masks'
+    strides are n_ctx), and one ignored target."""
+    small = dict(n_layer=2, n_embd=16, n_ctx=8, vocab_size=61)
+    make("dropout", dict(small, n_head=2, tied=1, bias=1, qkv_bias=1),
+         B=2, T=7, ignore=[4], full=True, seed=2468,
+         drop={"p": 0.25, "key": 987654, "row0": 3})
+
+
 def main():
     torch.manual_seed(0)
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
+    # one fixture alone, leaving the others as committed
     if sys.argv[1:] == ["sft"]:
-        # only the fine-tuning fixture, leaving the others as committed
         make_sft()
+        return
+    if sys.argv[1:] == ["dropout"]:
+        make_dropout()
         return
     make_adamw()
     make_sft()
+    make_dropout()
     small = dict(n_layer=2, n_embd=16, n_ctx=8, vocab_size=61)
     # tied head with every bias (GPT-2), full context, two ignored targets
     make("small-tied-bias", dict(small, n_head=2, tied=1, bias=1, qkv_bias=1),

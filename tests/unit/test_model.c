@@ -204,7 +204,7 @@ static void run_fixture(const char *name)
 	struct gpt_model m;
 	struct engine *e = NULL;
 	struct adamw_config ac;
-	const float *cf, *lrs, *in, *tg, *want;
+	const float *cf, *lrs, *in, *tg, *want, *drop;
 	uint32_t *inputs, *targets;
 	float *init = NULL, *buf;
 	unsigned char *ill = NULL;
@@ -269,6 +269,13 @@ static void run_fixture(const char *name)
 	init = malloc(m.n_params * sizeof(float));
 	memcpy(init, m.params, m.n_params * sizeof(float));
 
+	/* with dropout: the masks of dropout.h, drawn the same on both
+	 * sides, for every pass below (the AdamW steps too) */
+	drop = fixture_get(&f, "dropout", &n);
+	if (drop && n != 3)
+		drop = NULL;
+	if (drop)
+		gpt_model_dropout(&m, drop[0], (uint64_t)drop[1], (uint64_t)drop[2]);
 	gpt_model_plan(&m, B, T, 1);
 	gpt_model_zero_grad(&m);
 	float loss = gpt_model_forward(&m, inputs, targets, B, T);
@@ -347,6 +354,8 @@ static void run_fixture(const char *name)
 	ac.weight_decay = cf[11];
 	e = engine_open("cpu", &m);
 	engine_optim(e, &ac);
+	if (drop)
+		engine_dropout(e, drop[0], (uint64_t)drop[1], (uint64_t)drop[2]);
 	ill = calloc(e->model.n_params, 1);
 	{
 		const float *sl = fixture_need(&f, "step_losses", 2);
@@ -487,6 +496,7 @@ static void test_torch_adamw(void)
 }
 
 static void test_torch_small_tied_bias(void) { run_fixture("small-tied-bias"); }
+static void test_torch_dropout(void) { run_fixture("dropout"); }
 static void test_torch_small_untied_noqkv(void) { run_fixture("small-untied-noqkv"); }
 static void test_torch_small_tied_nobias(void) { run_fixture("small-tied-nobias"); }
 static void test_torch_small_untied_nobias(void) { run_fixture("small-untied-nobias"); }
@@ -897,6 +907,187 @@ static void test_lr_schedules(void)
 	      "kind names");
 }
 
+
+/* ---- dropout ---- */
+
+/* The masks of dropout.h, counted: the dropped fraction of a site within
+ * 5 standard deviations of p, neighbours and two sites (and two keys)
+ * independent (both dropped at p^2), and a kept value's multiplier
+ * 1/(1-p), so a masked activation keeps its mean. */
+static void test_dropout_masks(void)
+{
+	const float ps[] = { 0.1f, 0.5f };
+	const uint64_t N = 1u << 20;
+
+	for (size_t k = 0; k < sizeof ps / sizeof ps[0]; k++) {
+		float p = ps[k];
+		struct gpt_dropout d = gpt_dropout_make(p, 12345, 0);
+		uint64_t s0 = drop_site(d.key, 0), s1 = drop_site(d.key, 1);
+		uint64_t s2 = drop_site(gpt_dropout_step_key(7, 1), 0);
+		double nd = 0, both_next = 0, both_site = 0, both_key = 0, sum = 0;
+		double sd = sqrt((double)N * p * (1 - p));
+		double sd2 = sqrt((double)N * p * p * (1 - p * p));
+		int prev = 0;
+
+		CHECK(d.scale == 1.0f / (1.0f - p), "p %g: scale %.9g", p, d.scale);
+		for (uint64_t i = 0; i < N; i++) {
+			int a = !drop_keep(s0, i, d.thr), b = !drop_keep(s1, i, d.thr);
+			int c = !drop_keep(s2, i, d.thr);
+			float mul = drop_mul(s0, i, &d);
+			CHECK(mul == (a ? 0.0f : d.scale), "p %g: multiplier %g of element %llu", p,
+			      mul, (unsigned long long)i);
+			if (test_failed_now)
+				return;
+			nd += a;
+			both_next += a && prev;
+			both_site += a && b;
+			both_key += a && c;
+			sum += mul * (1.0 + (double)(i % 7)); /* a varied activation */
+			prev = a;
+		}
+		CHECK(fabs(nd - N * p) < 5 * sd, "p %g: %.0f of %llu dropped, want %.0f +- %.0f", p,
+		      nd, (unsigned long long)N, N * p, 5 * sd);
+		CHECK(fabs(both_next - N * p * p) < 5 * sd2 && fabs(both_site - N * p * p) < 5 * sd2 &&
+		      fabs(both_key - N * p * p) < 5 * sd2,
+		      "p %g: pairs dropped together %.0f (neighbours) %.0f (sites) %.0f (keys), "
+		      "want %.0f +- %.0f", p, both_next, both_site, both_key, N * p * p, 5 * sd2);
+		/* the mean of x (1..7: mean 4, mean square 20) survives:
+		 * E[mul x] = E[x], Var = 20 / (1 - p) - 16 */
+		CHECK(fabs(sum / N - 4.0) < 5 * sqrt((20.0 / (1 - p) - 16.0) / N),
+		      "p %g: masked mean %.5f, want 4", p, sum / N);
+	}
+	{
+		struct gpt_dropout z = gpt_dropout_make(0.0f, 1, 0);
+		CHECK(z.thr == 0 && z.scale == 1.0f && drop_mul(drop_site(1, 0), 5, &z) == 1.0f,
+		      "p 0 keeps everything unscaled");
+	}
+	CHECK(gpt_dropout_step_key(1, 0) != gpt_dropout_step_key(1, 1) &&
+	      gpt_dropout_step_key(1, 0) != gpt_dropout_step_key(2, 0), "step keys differ");
+}
+
+/* A tiny model trained one pass with the given dropout; returns the loss
+ * and leaves the gradients in m. */
+static float drop_pass(struct gpt_model *m, const uint32_t *in, const uint32_t *tg, int B, int T,
+                       float p, uint64_t key, uint64_t row0, float scale)
+{
+	float l;
+	gpt_model_dropout(m, p, key, row0);
+	l = gpt_model_forward(m, in, tg, B, T);
+	gpt_model_backward(m, scale);
+	return l;
+}
+
+/* p = 0 is the model without dropout bit for bit; p > 0 changes the loss
+ * and the gradients, the same key gives the same bits, another key other
+ * ones; engine_forward (evaluation) never drops. */
+static void test_dropout_model(void)
+{
+	struct gpt_config c;
+	struct gpt_model m;
+	struct engine *e;
+	uint32_t in[16], tg[16];
+	int B = 2, T = 8;
+	float l0, l1, l2, l3, *g0, *g1;
+	size_t n;
+
+	tiny_config(&c, 1);
+	gpt_model_init(&m, &c);
+	gpt_model_init_weights(&m, 77);
+	gpt_model_plan(&m, B, T, 1);
+	n = m.n_params;
+	tiny_batch(in, tg, B * T, c.vocab_size, 9);
+	g0 = malloc(n * sizeof(float));
+	g1 = malloc(n * sizeof(float));
+	gpt_model_zero_grad(&m);
+	l0 = gpt_model_forward(&m, in, tg, B, T);
+	gpt_model_backward(&m, 1.0f);
+	memcpy(g0, m.grads, n * sizeof(float));
+	gpt_model_zero_grad(&m);
+	l1 = drop_pass(&m, in, tg, B, T, 0.0f, 99, 5, 1.0f);
+	CHECK(l1 == l0 && memcmp(g0, m.grads, n * sizeof(float)) == 0,
+	      "p 0: loss %.9g vs %.9g, or the gradients differ", l1, l0);
+	gpt_model_zero_grad(&m);
+	l1 = drop_pass(&m, in, tg, B, T, 0.1f, 99, 0, 1.0f);
+	memcpy(g1, m.grads, n * sizeof(float));
+	CHECK(l1 != l0 && memcmp(g0, g1, n * sizeof(float)) != 0, "p 0.1 changed nothing");
+	gpt_model_zero_grad(&m);
+	l2 = drop_pass(&m, in, tg, B, T, 0.1f, 99, 0, 1.0f);
+	CHECK(l2 == l1 && memcmp(g1, m.grads, n * sizeof(float)) == 0,
+	      "the same key: %.9g vs %.9g", l2, l1);
+	gpt_model_zero_grad(&m);
+	l3 = drop_pass(&m, in, tg, B, T, 0.1f, 100, 0, 1.0f);
+	CHECK(l3 != l1, "another key, the same loss %.9g", l3);
+
+	gpt_model_dropout(&m, 0.0f, 0, 0);
+	e = engine_open("cpu", &m);
+	engine_dropout(e, 0.5f, 99, 0);
+	l2 = engine_forward(e, in, tg, B, T);
+	CHECK(l2 == l0, "evaluation with dropout set: %.9g, want %.9g", l2, l0);
+	engine_zero_grad(e);
+	l2 = engine_forward_backward(e, in, tg, B, T, 1.0f);
+	CHECK(l2 != l0, "engine_forward_backward ignored the dropout");
+	l3 = engine_forward(e, in, tg, B, T);
+	CHECK(l3 == l0, "evaluation after a dropped pass: %.9g, want %.9g", l3, l0);
+	engine_close(e);
+	free(g0);
+	free(g1);
+}
+
+/* The masks follow a row's number in the step, not the micro-batch: four
+ * rows in one micro-batch give the gradients of two micro-batches of two
+ * (rows numbered 0 and 2), to float rounding; a row padded from T 5 to 8
+ * with ignored targets has the loss it has unpadded (the strides are
+ * n_ctx); and a row numbered differently draws another mask. */
+static void test_dropout_rows(void)
+{
+	struct gpt_config c;
+	struct gpt_model m;
+	uint32_t in[32], tg[32], pin[8], ptg[8];
+	int B = 4, T = 8;
+	float l4, la, lb, *g4, worst = 0, big = 0;
+	size_t n;
+
+	tiny_config(&c, 0);
+	gpt_model_init(&m, &c);
+	gpt_model_init_weights(&m, 78);
+	gpt_model_plan(&m, B, T, 1);
+	n = m.n_params;
+	tiny_batch(in, tg, B * T, c.vocab_size, 10);
+	g4 = malloc(n * sizeof(float));
+	gpt_model_zero_grad(&m);
+	l4 = drop_pass(&m, in, tg, 4, T, 0.2f, 4242, 10, 1.0f);
+	memcpy(g4, m.grads, n * sizeof(float));
+	gpt_model_zero_grad(&m);
+	la = drop_pass(&m, in, tg, 2, T, 0.2f, 4242, 10, 0.5f);
+	lb = drop_pass(&m, in + 2 * T, tg + 2 * T, 2, T, 0.2f, 4242, 12, 0.5f);
+	for (size_t i = 0; i < n; i++) {
+		float d = fabsf(m.grads[i] - g4[i]);
+		worst = d > worst ? d : worst;
+		big = fabsf(g4[i]) > big ? fabsf(g4[i]) : big;
+	}
+	CHECK(fabsf((la + lb) / 2 - l4) <= 1e-5f * l4 && worst <= 1e-5f * big,
+	      "one micro-batch of 4 vs two of 2: loss %.9g vs %.9g, gradients differ by %g of %g",
+	      l4, (la + lb) / 2, worst, big);
+
+	/* row 1 alone, its first 5 positions, then padded to 8 */
+	memcpy(pin, in + T, 5 * sizeof *pin);
+	memcpy(ptg, tg + T, 5 * sizeof *ptg);
+	gpt_model_zero_grad(&m);
+	la = drop_pass(&m, pin, ptg, 1, 5, 0.2f, 4242, 11, 1.0f);
+	for (int i = 5; i < 8; i++) {
+		pin[i] = 3;
+		ptg[i] = GPT_IGNORE;
+	}
+	gpt_model_zero_grad(&m);
+	lb = drop_pass(&m, pin, ptg, 1, 8, 0.2f, 4242, 11, 1.0f);
+	CHECK(fabsf(la - lb) <= 1e-6f * la, "padded %.9g vs unpadded %.9g", lb, la);
+	gpt_model_zero_grad(&m);
+	lb = drop_pass(&m, pin, ptg, 1, 8, 0.2f, 4242, 12, 1.0f);
+	CHECK(fabsf(la - lb) > 1e-4f * la, "row 12 drew row 11's mask: %.9g", lb);
+	gpt_model_free(&m);
+	free(g4);
+}
+
 int main(void)
 {
 	RUN(test_presets);
@@ -914,5 +1105,9 @@ int main(void)
 	RUN(test_torch_gpt2vocab_tied);
 	RUN(test_torch_gpt2vocab_untied);
 	RUN(test_torch_sft_padded);
+	RUN(test_torch_dropout);
+	RUN(test_dropout_masks);
+	RUN(test_dropout_model);
+	RUN(test_dropout_rows);
 	return TEST_END();
 }
