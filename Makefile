@@ -112,7 +112,8 @@ $(SIM)/cuda/%.cpp: cuda/%.cu tests/cudasim/prep.pl
 	@mkdir -p $(@D)
 	perl tests/cudasim/prep.pl $< > $@
 $(SIM)/cuda/%.o: $(SIM)/cuda/%.cpp tests/cudasim/cudasim.h
-	$(CXX) $(SIMFLAGS) -Icuda -c -o $@ $<
+	$(CXX) $(SIMFLAGS) -MMD -MP -Icuda -c -o $@ $<
+-include $(SIM_OBJ:.o=.d)
 $(SIM)/cudasim.o: tests/cudasim/cudasim.cpp tests/cudasim/cudasim.h
 	@mkdir -p $(@D)
 	$(CXX) $(SIMFLAGS) -c -o $@ $<

@@ -146,6 +146,7 @@ static void cuda_zero_grad(struct engine *e)
 static float cuda_forward_backward(struct engine *e, const uint32_t *in, const uint32_t *tg,
                                    int B, int T, float scale)
 {
+	gcuda_model_dropout(gpu(e), &e->drop);
 	return gcuda_model_forward_backward(gpu(e), in, tg, B, T, scale);
 }
 

@@ -33,6 +33,7 @@ extern "C" {
 struct gpt_config;
 struct gpt_model;
 struct adamw;
+struct gpt_dropout;
 struct gcuda_model; /* private */
 
 /* 1 when a CUDA device of compute capability 8.0 or newer and cuBLASLt can
@@ -100,6 +101,11 @@ void gcuda_model_backward(struct gcuda_model *g, float scale);
 float gcuda_model_forward_backward(struct gcuda_model *g, const uint32_t *inputs,
                                    const uint32_t *targets, int B, int T,
                                    float scale);
+/* Dropout (libcommon/dropout.h) in gcuda_model_forward_backward from now
+ * on: d NULL or d->p 0 turns it off; gcuda_model_forward never drops.
+ * Flash attention has no dropout: turning it on moves this engine's
+ * attention to the batched products (and their T x T scratch) for good. */
+void gcuda_model_dropout(struct gcuda_model *g, const struct gpt_dropout *d);
 /* Gradients to and from the host: n_params floats, the CPU model's
  * layout (upload replaces the engine's; both need a training plan). */
 void gcuda_model_download_grads(struct gcuda_model *g, float *dst);

@@ -129,14 +129,16 @@ struct attn_buf {
  * batched products with their T x T scratch. */
 void attn_alloc(struct gctx *x, struct attn_buf *a, int B, int T, int C, int H);
 void attn_free(struct gctx *x, struct attn_buf *a, int B, int T, int C, int H);
-/* y[B,T,C] and lse[B*H*T] from qkv[B,T,3C]. */
+/* y[B,T,C] and lse[B*H*T] from qkv[B,T,3C]; with ad on, the weights
+ * dropped (kernels.h; not with flash, which dies). */
 void attention_fwd(struct gctx *x, const struct attn_buf *a, bf16 *y, float *lse,
-                   const bf16 *qkv, int B, int T, int C, int H);
+                   const bf16 *qkv, int B, int T, int C, int H,
+                   const struct att_drop *ad = NULL);
 /* dqkv[B,T,3C] (overwritten) from dy[B,T,C], qkv, the forward's output y
- * and the saved lse. */
+ * and the saved lse; ad as the forward's. */
 void attention_bwd(struct gctx *x, const struct attn_buf *a, bf16 *dqkv, const bf16 *dy,
                    const bf16 *y, const bf16 *qkv, const float *lse, int B, int T, int C,
-                   int H);
+                   int H, const struct att_drop *ad = NULL);
 
 /* ---- model.cu ---- */
 
@@ -179,6 +181,8 @@ struct gcuda_model {
 	/* last forward */
 	int fB, fT, has_targets, nseg;
 	long counted;
+	struct gpt_dropout drop;     /* gcuda_model_dropout's */
+	int dropping;                /* the pass being queued drops */
 	/* data parallel: the next backward sums each layer's gradients on
 	 * cs as soon as they are made (overlap), then pending until waited */
 	struct gcuda_comm *overlap, *pending;

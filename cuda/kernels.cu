@@ -6,7 +6,9 @@
  * Launchers and contracts are in kernels.h. */
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
+#include "dropout.h"
 #include "kernels.h"
 
 #define IGNORE_ID 0xFFFFFFFFu /* GPT_IGNORE of model.h */
@@ -587,8 +589,31 @@ void k_heads_split(bf16 *yh, const bf16 *y, int B, int T, int C, int H, cudaStre
 
 /* ---- attention: causal softmax and its gradient ---- */
 
+/* The dropout index of attention weight (row, 0) of [B*H, T, T], row =
+ * bh T + i: dropout.h's (((row0 + b) H + h) n_ctx + i) n_ctx. */
+static __device__ __forceinline__ uint64_t att_base(const struct att_drop &a, unsigned row,
+                                                    int T)
+{
+	return ((a.rowH0 + row / (unsigned)T) * (uint64_t)a.n_ctx + row % (unsigned)T) *
+	       (uint64_t)a.n_ctx;
+}
+
+struct att_drop make_att_drop(const struct gpt_dropout *d, int site, int H, int n_ctx)
+{
+	struct att_drop a;
+	memset(&a, 0, sizeof a);
+	if (!d || !(d->p > 0.0f))
+		return a;
+	a.on = 1;
+	a.d = *d;
+	a.s = drop_site(d->key, site);
+	a.rowH0 = d->row0 * (uint64_t)H;
+	a.n_ctx = n_ctx;
+	return a;
+}
+
 static __global__ void attn_softmax_kernel(bf16 *P, float *lse, const float *S, float scale,
-                                           int nrows, int T, int have_lse)
+                                           int nrows, int T, int have_lse, struct att_drop ad)
 {
 	unsigned row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / 32;
 	int lane = threadIdx.x % 32;
@@ -609,20 +634,53 @@ static __global__ void attn_softmax_kernel(bf16 *P, float *lse, const float *S, 
 		if (lane == 0)
 			lse[row] = l;
 	}
+	if (ad.on) { /* the forward's dropped weights P Z */
+		uint64_t base = att_base(ad, row, T);
+		for (int j = lane; j < T; j += 32)
+			p[j] = tobf(j < len ? expf(s[j] * scale - l) *
+			                              drop_mul(ad.s, base + (uint64_t)j, &ad.d)
+			                    : 0.0f);
+		return;
+	}
 	for (int j = lane; j < T; j += 32)
 		p[j] = tobf(j < len ? expf(s[j] * scale - l) : 0.0f);
 }
 
 void k_attn_softmax(bf16 *P, float *lse, const float *S, float scale, int nrows, int T,
-                    int have_lse, cudaStream_t s)
+                    int have_lse, cudaStream_t s, const struct att_drop *ad)
 {
-	attn_softmax_kernel<<<row_blocks(nrows), 32 * ROWS_PER_BLOCK, 0, s>>>(P, lse, S, scale,
-	                                                                     nrows, T, have_lse);
+	struct att_drop none;
+	memset(&none, 0, sizeof none);
+	attn_softmax_kernel<<<row_blocks(nrows), 32 * ROWS_PER_BLOCK, 0, s>>>(
+		P, lse, S, scale, nrows, T, have_lse, ad ? *ad : none);
+	LAUNCH_CHECK();
+}
+
+static __global__ void attn_dropout_kernel(bf16 *Pd, const bf16 *P, int nrows, int T,
+                                           struct att_drop ad)
+{
+	unsigned row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / 32;
+	int lane = threadIdx.x % 32;
+	if (row >= (unsigned)nrows)
+		return;
+	int len = (int)(row % (unsigned)T) + 1;
+	uint64_t base = att_base(ad, row, T);
+	const bf16 *p = P + (size_t)row * T;
+	bf16 *o = Pd + (size_t)row * T;
+	for (int j = lane; j < T; j += 32)
+		o[j] = tobf(j < len ? bf(p[j]) * drop_mul(ad.s, base + (uint64_t)j, &ad.d) : 0.0f);
+}
+
+void k_attn_dropout(bf16 *Pd, const bf16 *P, int nrows, int T, const struct att_drop *ad,
+                    cudaStream_t s)
+{
+	attn_dropout_kernel<<<row_blocks(nrows), 32 * ROWS_PER_BLOCK, 0, s>>>(Pd, P, nrows, T,
+	                                                                     *ad);
 	LAUNCH_CHECK();
 }
 
 static __global__ void attn_softmax_bwd_kernel(bf16 *P, const float *dP, float scale,
-                                               int nrows, int T)
+                                               int nrows, int T, struct att_drop ad)
 {
 	unsigned row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / 32;
 	int lane = threadIdx.x % 32;
@@ -632,6 +690,20 @@ static __global__ void attn_softmax_bwd_kernel(bf16 *P, const float *dP, float s
 	bf16 *p = P + (size_t)row * T;
 	const float *dp = dP + (size_t)row * T;
 	float D = 0;
+	if (ad.on) {
+		/* dP holds dP' (of the dropped weights P' = P Z): the gradient
+		 * of P is Z dP', and rowsum(P Z dP') = rowsum(P' dP') */
+		uint64_t base = att_base(ad, row, T);
+		for (int j = lane; j < len; j += 32)
+			D += bf(p[j]) * drop_mul(ad.s, base + (uint64_t)j, &ad.d) * dp[j];
+		D = warp_sum(D);
+		for (int j = lane; j < T; j += 32)
+			p[j] = tobf(j < len ? bf(p[j]) *
+			                              (drop_mul(ad.s, base + (uint64_t)j, &ad.d) * dp[j] -
+			                               D) * scale
+			                    : 0.0f);
+		return;
+	}
 	for (int j = lane; j < len; j += 32)
 		D += bf(p[j]) * dp[j];
 	D = warp_sum(D);
@@ -641,10 +713,56 @@ static __global__ void attn_softmax_bwd_kernel(bf16 *P, const float *dP, float s
 }
 
 void k_attn_softmax_bwd(bf16 *P, const float *dP, float scale, int nrows, int T,
-                        cudaStream_t s)
+                        cudaStream_t s, const struct att_drop *ad)
 {
-	attn_softmax_bwd_kernel<<<row_blocks(nrows), 32 * ROWS_PER_BLOCK, 0, s>>>(P, dP, scale,
-	                                                                         nrows, T);
+	struct att_drop none;
+	memset(&none, 0, sizeof none);
+	attn_softmax_bwd_kernel<<<row_blocks(nrows), 32 * ROWS_PER_BLOCK, 0, s>>>(
+		P, dP, scale, nrows, T, ad ? *ad : none);
+	LAUNCH_CHECK();
+}
+
+/* ---- dropout on activations [B, T, C] (libcommon/dropout.h) ---- */
+
+static __device__ __forceinline__ float ldf(const bf16 *p) { return bf(*p); }
+static __device__ __forceinline__ float ldf(const float *p) { return *p; }
+static __device__ __forceinline__ void stf(bf16 *p, float v) { *p = tobf(v); }
+static __device__ __forceinline__ void stf(float *p, float v) { *p = v; }
+
+template <typename E>
+static __global__ void drop_rows_kernel(E *out, const E *in, const bf16 *add, size_t n, int T,
+                                        int C, int n_ctx, uint64_t site_seed,
+                                        struct gpt_dropout d)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+	     i += (size_t)gridDim.x * blockDim.x) {
+		size_t r = i / (size_t)C;
+		uint64_t idx = ((d.row0 + r / (size_t)T) * (uint64_t)n_ctx + r % (size_t)T) *
+		               (uint64_t)C + i % (size_t)C;
+		float v = drop_mul(site_seed, idx, &d) * ldf(in + i);
+		stf(out + i, add ? bf(add[i]) + v : v);
+	}
+}
+
+void k_drop_rows(bf16 *out, const bf16 *in, const bf16 *add, const struct gpt_dropout *d,
+                 int site, int BT, int T, int C, int n_ctx, cudaStream_t s)
+{
+	size_t n = (size_t)BT * (size_t)C;
+	void (*kern)(bf16 *, const bf16 *, const bf16 *, size_t, int, int, int, uint64_t,
+	             struct gpt_dropout) = drop_rows_kernel<bf16>;
+	kern<<<blocks_for(n, 256), 256, 0, s>>>(out, in, add, n, T, C, n_ctx,
+	                                        drop_site(d->key, site), *d);
+	LAUNCH_CHECK();
+}
+
+void k_drop_rows_f32(float *x, const struct gpt_dropout *d, int site, int BT, int T, int C,
+                     int n_ctx, cudaStream_t s)
+{
+	size_t n = (size_t)BT * (size_t)C;
+	void (*kern)(float *, const float *, const bf16 *, size_t, int, int, int, uint64_t,
+	             struct gpt_dropout) = drop_rows_kernel<float>;
+	kern<<<blocks_for(n, 256), 256, 0, s>>>(x, x, (const bf16 *)NULL, n, T, C, n_ctx,
+	                                        drop_site(d->key, site), *d);
 	LAUNCH_CHECK();
 }
 

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dropout.h"
+
 typedef __nv_bfloat16 bf16;
 
 /* Report a failed CUDA call with its place and exit 1. */
@@ -67,15 +69,39 @@ void k_qkv_merge(bf16 *dqkv, const bf16 *dq, const bf16 *dk, const bf16 *dv, int
 /* y[B,T,C] <-> yh[B*H,T,hs]. */
 void k_heads_merge(bf16 *y, const bf16 *yh, int B, int T, int C, int H, cudaStream_t s);
 void k_heads_split(bf16 *yh, const bf16 *y, int B, int T, int C, int H, cudaStream_t s);
+/* Dropout of the attention weights of one layer (libcommon/dropout.h):
+ * made on the host by make_att_drop (on 0 when d is NULL or d->p is 0),
+ * passed to the kernels by value. */
+struct att_drop {
+	struct gpt_dropout d;
+	uint64_t s;          /* the site's seed */
+	uint64_t rowH0;      /* row0 * H */
+	int n_ctx, on;
+};
+struct att_drop make_att_drop(const struct gpt_dropout *d, int site, int H, int n_ctx);
+
 /* Causal softmax of scale * S over rows of [nrows/T, T, T]: P (zero above
  * the diagonal) and the row log-sum-exp; with have_lse the given lse is
- * used instead of computed (the backward's recomputation). */
+ * used instead of computed (the backward's recomputation).  With ad on,
+ * P is the dropped weights P Z (Z the mask times 1/(1-p)); lse stays the
+ * softmax's. */
 void k_attn_softmax(bf16 *P, float *lse, const float *S, float scale, int nrows, int T,
-                    int have_lse, cudaStream_t s);
+                    int have_lse, cudaStream_t s, const struct att_drop *ad = NULL);
+/* Pd = P Z, zero above the diagonal (the backward's dropped weights). */
+void k_attn_dropout(bf16 *Pd, const bf16 *P, int nrows, int T, const struct att_drop *ad,
+                    cudaStream_t s);
 /* In place: P becomes dS = P (dP - rowsum(P dP)) scale, zero above the
- * diagonal. */
+ * diagonal; with ad on, dP is the gradient of P Z and dS = P (Z dP -
+ * rowsum(P Z dP)) scale. */
 void k_attn_softmax_bwd(bf16 *P, const float *dP, float scale, int nrows, int T,
-                        cudaStream_t s);
+                        cudaStream_t s, const struct att_drop *ad = NULL);
+/* out = add + mask * in over [BT, C] (add may be NULL, out may be in),
+ * rows of T positions numbered from d->row0: dropout.h's site `site`. */
+void k_drop_rows(bf16 *out, const bf16 *in, const bf16 *add, const struct gpt_dropout *d,
+                 int site, int BT, int T, int C, int n_ctx, cudaStream_t s);
+/* x = mask * x in place, float32. */
+void k_drop_rows_f32(float *x, const struct gpt_dropout *d, int site, int BT, int T, int C,
+                     int n_ctx, cudaStream_t s);
 
 /* Flash-style causal attention (flash.cu), head size 64 only:
  * k_flash_supported says whether C, H qualify.  Forward: y[B,T,C] and

@@ -96,32 +96,37 @@ static void attn_mm_opt(struct mm_opt *o, int BH, long long sa, long long sb, lo
 }
 
 void attention_fwd(struct gctx *x, const struct attn_buf *a, bf16 *y, float *lse,
-                   const bf16 *qkv, int B, int T, int C, int H)
+                   const bf16 *qkv, int B, int T, int C, int H, const struct att_drop *ad)
 {
 	int hs = C / H, BH = B * H;
 	long long th = (long long)T * hs, tt = (long long)T * T;
 	struct mm_opt o;
 	if (a->flash) {
+		if (ad && ad->on)
+			die("gpu model: internal error: dropout with flash attention");
 		k_flash_fwd(y, lse, qkv, B, T, C, H, x->s);
 		return;
 	}
 	k_qkv_split(a->q, a->k, a->v, qkv, B, T, C, H, x->s);
 	attn_mm_opt(&o, BH, th, th, tt, 1);
 	mm(x, MM_NT, a->S, a->q, a->k, T, T, hs, &o);
-	k_attn_softmax(a->P, lse, a->S, 1.0f / sqrtf((float)hs), BH * T, T, 0, x->s);
+	k_attn_softmax(a->P, lse, a->S, 1.0f / sqrtf((float)hs), BH * T, T, 0, x->s, ad);
 	attn_mm_opt(&o, BH, tt, th, th, 0);
 	mm(x, MM_NN, a->y, a->P, a->v, T, hs, T, &o);
 	k_heads_merge(y, a->y, B, T, C, H, x->s);
 }
 
 void attention_bwd(struct gctx *x, const struct attn_buf *a, bf16 *dqkv, const bf16 *dy,
-                   const bf16 *y, const bf16 *qkv, const float *lse, int B, int T, int C, int H)
+                   const bf16 *y, const bf16 *qkv, const float *lse, int B, int T, int C, int H,
+                   const struct att_drop *ad)
 {
 	int hs = C / H, BH = B * H;
 	long long th = (long long)T * hs, tt = (long long)T * T;
 	float scale = 1.0f / sqrtf((float)hs);
 	struct mm_opt o;
 	if (a->flash) {
+		if (ad && ad->on)
+			die("gpu model: internal error: dropout with flash attention");
 		k_flash_bwd(dqkv, a->D, dy, y, qkv, lse, B, T, C, H, x->s);
 		return;
 	}
@@ -131,10 +136,18 @@ void attention_bwd(struct gctx *x, const struct attn_buf *a, bf16 *dqkv, const b
 	mm(x, MM_NT, a->S, a->q, a->k, T, T, hs, &o);
 	k_attn_softmax(a->P, (float *)lse, a->S, scale, BH * T, T, 1, x->s);
 	attn_mm_opt(&o, BH, tt, th, th, 0);
-	mm(x, MM_TN, a->dv, a->P, a->y, T, hs, T, &o);        /* dV = P^T dY */
+	if (ad && ad->on) {
+		/* dV = P'^T dY with the dropped weights P' = P Z, made in the
+		 * scores' storage (free until dP; bf16 takes half of it) */
+		bf16 *Pd = (bf16 *)a->S;
+		k_attn_dropout(Pd, a->P, BH * T, T, ad, x->s);
+		mm(x, MM_TN, a->dv, Pd, a->y, T, hs, T, &o);
+	} else {
+		mm(x, MM_TN, a->dv, a->P, a->y, T, hs, T, &o);  /* dV = P^T dY */
+	}
 	attn_mm_opt(&o, BH, th, th, tt, 1);
 	mm(x, MM_NT, a->S, a->y, a->v, T, T, hs, &o);         /* dP = dY V^T */
-	k_attn_softmax_bwd(a->P, a->S, scale, BH * T, T, x->s); /* P -> dS */
+	k_attn_softmax_bwd(a->P, a->S, scale, BH * T, T, x->s, ad); /* P -> dS */
 	attn_mm_opt(&o, BH, tt, th, th, 0);
 	mm(x, MM_NN, a->dq, a->P, a->k, T, hs, T, &o);        /* dQ = dS K */
 	mm(x, MM_TN, a->dk, a->P, a->q, T, hs, T, &o);        /* dK = dS^T Q */

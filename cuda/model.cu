@@ -308,21 +308,33 @@ static void forward_queue(struct gcuda_model *g, int fused, float dscale)
 	const uint32_t *in = g->d_stage, *tg = g->d_stage + PBT;
 	const bf16 *xin;
 
+	const struct gpt_dropout *d = g->dropping ? &g->drop : NULL;
+
 	phase(x, "embed");
 	k_embed_fwd(g->encoded, in, W16(g, g->L.wte), W16(g, g->L.wpe), BT, T, C, x->s);
+	if (d)
+		k_drop_rows(g->encoded, g->encoded, NULL, d, 0, BT, T, C, c->n_ctx, x->s);
 	xin = g->encoded;
 	for (int l = 0; l < c->n_layer; l++) {
 		const struct gpt_layer_ix *o = &g->L.layer[l];
 		struct glayer_acts *la = &g->layer[l];
+		struct att_drop ad = make_att_drop(d, 1 + 3 * l, H, c->n_ctx);
 		phase(x, "ln1");
 		k_layernorm_fwd(la->ln1, la->ln1_mean, la->ln1_rstd, xin, W16(g, o->ln1w),
 		                W16(g, o->ln1b), BT, C, x->s);
 		phase(x, "qkv");
 		linear_fwd(x, la->qkv, la->ln1, W16(g, o->qkvw), W16(g, o->qkvb), NULL, BT, C, 3 * C);
 		phase(x, "attention");
-		attention_fwd(x, &g->att, la->atty, la->lse, la->qkv, B, T, C, H);
+		attention_fwd(x, &g->att, la->atty, la->lse, la->qkv, B, T, C, H, &ad);
 		phase(x, "proj+residual");
-		linear_fwd(x, la->res2, la->atty, W16(g, o->projw), W16(g, o->projb), xin, BT, C, C);
+		if (d) { /* res2 = xin + dropout(proj(atty)) */
+			linear_fwd(x, la->res2, la->atty, W16(g, o->projw), W16(g, o->projb), NULL, BT,
+			           C, C);
+			k_drop_rows(la->res2, la->res2, xin, d, 2 + 3 * l, BT, T, C, c->n_ctx, x->s);
+		} else {
+			linear_fwd(x, la->res2, la->atty, W16(g, o->projw), W16(g, o->projb), xin, BT,
+			           C, C);
+		}
 		phase(x, "ln2");
 		k_layernorm_fwd(la->ln2, la->ln2_mean, la->ln2_rstd, la->res2, W16(g, o->ln2w),
 		                W16(g, o->ln2b), BT, C, x->s);
@@ -338,8 +350,15 @@ static void forward_queue(struct gcuda_model *g, int fused, float dscale)
 			                W16(g, o->fcb), BT, C, 4 * C);
 		}
 		phase(x, "mlp proj+residual");
-		linear_fwd(x, la->res3, la->fch_gelu, W16(g, o->mprojw), W16(g, o->mprojb), la->res2,
-		           BT, 4 * C, C);
+		if (d) {
+			linear_fwd(x, la->res3, la->fch_gelu, W16(g, o->mprojw), W16(g, o->mprojb), NULL,
+			           BT, 4 * C, C);
+			k_drop_rows(la->res3, la->res3, la->res2, d, 3 + 3 * l, BT, T, C, c->n_ctx,
+			            x->s);
+		} else {
+			linear_fwd(x, la->res3, la->fch_gelu, W16(g, o->mprojw), W16(g, o->mprojb),
+			           la->res2, BT, 4 * C, C);
+		}
 		xin = la->res3;
 	}
 	phase(x, "lnf");
@@ -450,6 +469,7 @@ static void backward_queue(struct gcuda_model *g, float dscale, int have_dlogits
 	int B = g->fB, T = g->fT, BT = B * T, C = c->n_embd, H = c->n_head;
 	size_t PBT = (size_t)g->B * g->T;
 	const uint32_t *in = g->d_stage, *tg = in + PBT, *order = tg + PBT, *seg = order + PBT;
+	const struct gpt_dropout *d = g->dropping ? &g->drop : NULL;
 
 	g->norm_fresh = 0;
 	if (!have_dlogits) {
@@ -470,6 +490,7 @@ static void backward_queue(struct gcuda_model *g, float dscale, int have_dlogits
 		const struct gpt_layer_ix *o = &g->L.layer[l];
 		struct glayer_acts *la = &g->layer[l];
 		const bf16 *xin = l ? g->layer[l - 1].res3 : g->encoded;
+		struct att_drop ad = make_att_drop(d, 1 + 3 * l, H, c->n_ctx);
 		if (g->recompute) {
 			phase(x, "recompute");
 			k_layernorm_fwd(la->ln1, la->ln1_mean, la->ln1_rstd, xin, W16(g, o->ln1w),
@@ -478,6 +499,11 @@ static void backward_queue(struct gcuda_model *g, float dscale, int have_dlogits
 			                W16(g, o->ln2b), BT, C, x->s);
 			k_gelu_fwd(la->fch_gelu, la->fch, (size_t)BT * 4 * C, x->s);
 		}
+		/* a dropped branch's gradient: the residual's, masked (dres_bf
+		 * is remade from dres by the LayerNorm backward below) */
+		if (d)
+			k_drop_rows(g->dres_bf, g->dres_bf, NULL, d, 3 + 3 * l, BT, T, C, c->n_ctx,
+			            x->s);
 		phase(x, "mlp proj+gelu bwd");
 		/* and through the GELU: d4C is the gradient of its input fch (in
 		 * the kernel with --recompute, as its forward: GPT_CUDA_GELU=kernel's
@@ -498,10 +524,14 @@ static void backward_queue(struct gcuda_model *g, float dscale, int have_dlogits
 		k_layernorm_bwd(g->dres, g->dres_bf, G32(g, o->ln2w), G32(g, o->ln2b), g->part, g->dC,
 		                la->res2, W16(g, o->ln2w), la->ln2_mean, la->ln2_rstd, BT, C, x->s);
 		phase(x, "proj bwd");
+		if (d)
+			k_drop_rows(g->dres_bf, g->dres_bf, NULL, d, 2 + 3 * l, BT, T, C, c->n_ctx,
+			            x->s);
 		linear_bwd(x, g->dC2, G32(g, o->projw), G32(g, o->projb), g->part, g->dres_bf,
 		           la->atty, W16(g, o->projw), BT, C, C);
 		phase(x, "attention bwd");
-		attention_bwd(x, &g->att, g->d4C, g->dC2, la->atty, la->qkv, la->lse, B, T, C, H);
+		attention_bwd(x, &g->att, g->d4C, g->dC2, la->atty, la->qkv, la->lse, B, T, C, H,
+		              &ad);
 		phase(x, "qkv bwd");
 		linear_bwd(x, g->dC, G32(g, o->qkvw), G32(g, o->qkvb), g->part, g->d4C, la->ln1,
 		           W16(g, o->qkvw), BT, C, 3 * C);
@@ -518,6 +548,8 @@ static void backward_queue(struct gcuda_model *g, float dscale, int have_dlogits
 		}
 	}
 	phase(x, "embed bwd");
+	if (d)
+		k_drop_rows_f32(g->dres, d, 0, BT, T, C, c->n_ctx, x->s);
 	k_embed_bwd(G32(g, g->L.wte), G32(g, g->L.wpe), g->dres, in, order, seg, g->nseg, B, T, C,
 	            x->s);
 	if (g->overlap) {
@@ -549,9 +581,29 @@ extern "C" float gcuda_model_forward_backward(struct gcuda_model *g, const uint3
 	if (!g->training)
 		need_backward(g); /* before the fused loss overwrites the logits */
 	stage_inputs(g, inputs, targets, B, T);
+	g->dropping = g->drop.p > 0.0f;
 	forward_queue(g, 1, loss_dscale(g, scale));
 	backward_queue(g, loss_dscale(g, scale), 1);
+	g->dropping = 0;
 	return read_loss(g);
+}
+
+extern "C" void gcuda_model_dropout(struct gcuda_model *g, const struct gpt_dropout *d)
+{
+	const struct gpt_config *c = &g->cfg;
+
+	if (!d || !(d->p > 0.0f)) {
+		g->drop.p = 0.0f;
+		return;
+	}
+	g->drop = *d;
+	if (g->att.flash) {
+		/* flash.cu's kernels have no dropout: the batched products */
+		CUDA_CHECK(cudaStreamSynchronize(g->x.s));
+		attn_free(&g->x, &g->att, g->B, g->T, c->n_embd, c->n_head);
+		g->x.flash = 0;
+		attn_alloc(&g->x, &g->att, g->B, g->T, c->n_embd, c->n_head);
+	}
 }
 
 extern "C" float gcuda_model_grad_norm(struct gcuda_model *g)

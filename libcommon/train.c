@@ -73,6 +73,7 @@ const struct train_optdef train_optdefs[] = {
 	{ "checkpoint-every", 0, TRAIN_U64, S(ckpt_every), 0, 1e15, TRAIN_SAVE },
 	{ "keep", 0, TRAIN_U64, S(keep), 0, 1e9, TRAIN_SAVE },
 	{ "skip-outliers", 0, TRAIN_DBL, S(skip_z), 0, 1e9, TRAIN_SAVE },
+	{ "dropout", 0, TRAIN_DBL, S(dropout), 0, 0.9, TRAIN_SAVE },
 	{ "threads", 'j', TRAIN_U64, S(threads), 1, 4096, TRAIN_SAVE },
 	{ "device", 0, TRAIN_STR, S(device), 0, 0, 0 },
 	{ "zero", 0, TRAIN_U64, S(zero), 0, 1, 0 },
@@ -551,6 +552,15 @@ static void check_ids(struct trainer *t, int rows, const char *what)
 			    t->batch[i], what, t->cfg.vocab_size);
 }
 
+/* --dropout for the micro-batch whose first row is row `first` of the
+ * step: the step's key (the seed and the step's number), rows numbered
+ * by their place in the step, so the masks are the same whatever the
+ * micro-batch size, the number of ranks, or a resume in between. */
+static void step_dropout(struct trainer *t, uint64_t first)
+{
+	engine_dropout(t->e, (float)t->o.dropout, gpt_dropout_step_key(t->o.seed, t->step), first);
+}
+
 /* The gradients of one step, from this rank's part of its W windows:
  * the windows [floor(r W / N), floor((r + 1) W / N)) of the step in the
  * shuffled order, in micro-batches of at most B rows, each micro-batch's
@@ -587,6 +597,7 @@ static double step_grads(struct trainer *t)
 		 * backward makes them (NCCL, overlapped) */
 		if (t->device_comm && t->e->ops->grads_overlap && k + (uint64_t)rows >= hi && !t->sft)
 			t->e->ops->grads_overlap(t->e);
+		step_dropout(t, k);
 		l = engine_forward_backward(t->e, t->inputs, t->targets, rows, t->T,
 					    (float)rows / (float)t->W);
 		if (!isfinite(l)) {
@@ -637,6 +648,7 @@ static double sft_step_grads(struct trainer *t)
 			continue;   /* nothing of these to learn */
 		nr = sft_fill(&t->st, t->idx, rows, (int)t->o.pack, t->T, t->eot, t->inputs,
 			      t->targets, &Tm);
+		step_dropout(t, k - (uint64_t)rows);
 		l = engine_forward_backward(t->e, t->inputs, t->targets, nr, Tm,
 					    (float)c / (float)t->step_div);
 		if (!isfinite(l)) {
@@ -931,6 +943,9 @@ static void print_config(const struct trainer *t)
 		t->B, t->T, t->accum, t->accum * (uint64_t)t->B * (uint64_t)t->T, o->steps,
 		o->lr, o->schedule, o->warmup, o->min_lr_frac, o->weight_decay, o->beta1, o->beta2,
 		o->eps, o->clip, o->out, omp_get_max_threads(), o->seed);
+	if (o->dropout > 0)
+		fprintf(stderr, "gpt-train: dropout %g on the embeddings, the attention weights and "
+			"the residual branches (training passes only)\n", o->dropout);
 	if (t->sft) {
 		fprintf(stderr, "gpt-train: fine-tuning on %zu examples of '%s', template %s, %" PRIu64
 			" per step (%.2f epochs in this run), loss on %s: %" PRIu64 " tokens, %" PRIu64

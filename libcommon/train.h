@@ -51,6 +51,7 @@ struct train_opts {
 	uint64_t seed, val_every, val_batches, sample_every, sample_tokens;
 	uint64_t ckpt_every, keep, threads;
 	double skip_z;
+	double dropout;           /* --dropout: probability, 0 off */
 	uint64_t zero;            /* --zero 1: optimizer state sharded over ranks */
 	/* fine-tuning (--sft): instruction data instead of shards */
 	char *sft, *template_name, *split, *split_out;

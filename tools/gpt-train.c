@@ -43,6 +43,7 @@ static void usage(void)
 	       "      --decay-frac F      wsd: fraction of steps in the final decay (default 0.2)\n"
 	       "      --weight-decay X --beta1 X --beta2 X --eps X   AdamW (0.1 0.9 0.95 1e-8)\n"
 	       "      --clip X            clip the gradient norm to X, 0 off (default 1)\n"
+	       "      --dropout P         dropout while training, as GPT-2 (default 0: off)\n"
 	       "      --seed N            initialisation, data order, sampling (default 1337)\n"
 	       "      --val-every N       validation loss every N steps, 0 off (default 250)\n"
 	       "      --val-batches N     micro-batches of validation (default 20)\n"

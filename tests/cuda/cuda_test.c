@@ -850,6 +850,76 @@ static void test_engine(void)
 
 /* ---- training on real text ---- */
 
+/* --dropout on both engines: the same masks (libcommon/dropout.h), so
+ * the GPU's loss and gradients with dropout match the CPU's with
+ * dropout to the model tests' tolerances, and are far from the CPU's
+ * without it; evaluation does not drop.  One case with the default
+ * matmul attention, one asking for flash (dropout moves the engine to
+ * the batched products). */
+static void dropout_case(const char *attention)
+{
+	struct gpt_config c = tiny(2, 2, 128, 64, 300, 1, 1, 1);
+	int B = 3, T = 32, BT = B * T;
+	uint64_t seed = gpt_rng_next(&rng), key = gpt_rng_next(&rng);
+	char *was = strdup(getenv("GPT_CUDA_ATTENTION") ? getenv("GPT_CUDA_ATTENTION") : "");
+	struct engine *cpu, *gpu;
+	uint32_t *in = xcalloc((size_t)BT, 4), *tg = xcalloc((size_t)BT, 4);
+	float *gc, *gg, *g0, lc, lg, l0, le, lgpu0;
+	size_t n;
+
+	setenv("GPT_CUDA_ATTENTION", attention, 1);
+	cpu = train_engine("cpu", &c, seed, B, T);
+	gpu = train_engine("cuda", &c, seed, B, T);
+	setenv("GPT_CUDA_ATTENTION", was, 1);
+	free(was);
+	n = cpu->model.n_params;
+	gc = zeros(n);
+	gg = zeros(n);
+	g0 = zeros(n);
+	rand_tokens(in, tg, (size_t)BT, c.vocab_size, 6);
+	printf(" dropout 0.2, L=2 H=2 C=128 V=300, B=%d T=%d, %s attention asked for\n", B, T,
+	       attention);
+	lgpu0 = engine_forward(gpu, in, tg, B, T);
+	engine_zero_grad(cpu);
+	l0 = engine_forward_backward(cpu, in, tg, B, T, 1.0f);
+	engine_grads_get(cpu, g0);
+	engine_dropout(cpu, 0.2f, key, 7);
+	engine_dropout(gpu, 0.2f, key, 7);
+	engine_zero_grad(cpu);
+	engine_zero_grad(gpu);
+	lc = engine_forward_backward(cpu, in, tg, B, T, 1.0f);
+	lg = engine_forward_backward(gpu, in, tg, B, T, 1.0f);
+	printf("  %-28s cpu %.6f gpu %.6f, without dropout %.6f (tol 1e-2)\n", "loss", lc, lg, l0);
+	CHECK(fabsf(lc - lg) <= 1e-2f, "dropout loss cpu %g gpu %g", lc, lg);
+	engine_grads_get(cpu, gc);
+	engine_grads_get(gpu, gg);
+	CMP("gradients with dropout", gg, gc, n, 3e-2);
+	{
+		double far = rel(gg, g0, n);
+		printf("  %-28s rel %.2e (want > 0.2)\n", "against no dropout", far);
+		CHECK(far > 0.2, "the gpu's dropout gradients are near the undropped: %g", far);
+	}
+	/* a second pass with the same key: the same masks, the same bits */
+	engine_zero_grad(gpu);
+	le = engine_forward_backward(gpu, in, tg, B, T, 1.0f);
+	engine_grads_get(gpu, g0);
+	CHECK(le == lg && memcmp(g0, gg, n * sizeof *g0) == 0, "the same key, other results");
+	/* evaluation does not drop: the same bits as before, or with flash
+	 * asked for, the batched products' rounding of them */
+	le = engine_forward(gpu, in, tg, B, T);
+	CHECK(strcmp(attention, "flash") ? le == lgpu0 : fabsf(le - lgpu0) <= 1e-3f * lgpu0,
+	      "evaluation dropped: %g, want %g", le, lgpu0);
+	engine_close(cpu);
+	engine_close(gpu);
+	free(in); free(tg); free(gc); free(gg); free(g0);
+}
+
+static void test_dropout(void)
+{
+	dropout_case("matmul");
+	dropout_case("flash");
+}
+
 static uint32_t *read_tokens(size_t *n)
 {
 	const char *bin = getenv("BIN");
@@ -1221,6 +1291,7 @@ int main(int argc, char **argv)
 	RUN(test_model_untied_nobias);
 	RUN(test_model_flash);
 	RUN(test_engine);
+	RUN(test_dropout);
 	RUN(test_nccl);
 	RUN(test_decoder);
 	RUN(test_gpt_eval);
