@@ -111,9 +111,10 @@ struct gpt_config {
 
 /* Fill c from a preset name: "d12" (GPT-2 small, 124M, tied, biases),
  * "d24" (medium), "d36" (large), "d48" (XL), "163m" (d12 with untied head
- * and no qkv bias, the RTX 3090 experiment).  All use vocab 50257 and
- * context 1024; padded_vocab is set.  Returns 0, or -1 for an unknown name
- * (c untouched). */
+ * and no qkv bias, the RTX 3090 experiment, which trained it with dropout
+ * 0.1: gpt-train --dropout; a preset holds no dropout).  All use vocab
+ * 50257 and context 1024; padded_vocab is set.  Returns 0, or -1 for an
+ * unknown name (c untouched). */
 int gpt_config_preset(const char *name, struct gpt_config *c);
 /* Set padded_vocab from vocab_size (next multiple of 128). */
 void gpt_config_finish(struct gpt_config *c);
