@@ -210,6 +210,17 @@ $(BIN)/%: $(O)/tools/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
+# gpt-serve: libmicrohttpd and jansson (Debian's); its chat page is
+# tools/chat.html, made a C string.  gpt-judge: jansson (and libcurl).
+$(BIN)/gpt-serve: LDLIBS += -lmicrohttpd -ljansson
+$(BIN)/gpt-judge: LDLIBS += -ljansson
+$(O)/tools/gpt-serve.o: $(O)/tools/chat_page.h
+$(O)/tools/gpt-serve.o: CPPFLAGS += -I$(O)/tools
+$(O)/tools/chat_page.h: tools/chat.html
+	@mkdir -p $(@D)
+	{ echo 'static const char chat_page[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; echo ';'; } >$@
+
 $(O)/tests/%: $(O)/tests/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
