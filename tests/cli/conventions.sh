@@ -55,7 +55,9 @@ bad_input() {
 	gpt-convert) echo "import $TMP/none -o $TMP/out.gpt" ;;
 	gpt-eval) echo "--text $TMP/none" ;;
 	gpt-fetch) echo "$TMP/none" ;;
+	gpt-judge) echo "--url http://127.0.0.1:1/v1 --model judge $TMP/none" ;;
 	gpt-sample) echo "$TMP/none hello" ;;
+	gpt-serve) echo "$TMP/none" ;;
 	gpt-shard) echo "-o $TMP/out $TMP/none" ;;
 	gpt-tokenize) echo "$TMP/none" ;;
 	gpt-train) echo "-i $TMP/none -o $TMP/run" ;;
