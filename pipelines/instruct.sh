@@ -2,7 +2,8 @@
 # Instruction fine-tuning, the series' chapter 7 as one script: a base
 # checkpoint -> the 85/5/10 split of the instruction data -> fine-tuning
 # on the training part (response tokens only) -> the model's responses to
-# the test part, as JSON lines for a judge.  Each stage says what it did
+# the test part, as JSON lines -> scores from a judge model when one is
+# given, and the series' table of the mean score.  Each stage says what it did
 # and is skipped when its outputs exist, so a rerun resumes (a stopped
 # fine-tuning goes on from its checkpoint); see gpt-pipeline(7).
 #
@@ -20,9 +21,12 @@
 #   VAL_EVERY       validation every N steps (default 50)
 #   MAX_TOKENS      tokens per test response (default 256)
 #   TRAIN_ARGS      more gpt-train options; THREADS, DEVICE (auto)
-#   JUDGE_URL       an OpenAI-compatible server to score the responses;
-#                   the judge stage runs only when it is set and
-#                   gpt-judge is built
+#   JUDGE_URL       an OpenAI-compatible server to score the responses
+#                   (e.g. Ollama's http://localhost:11434/v1); the judge
+#                   stage runs only when it is set
+#   JUDGE_MODEL     the judge model (default llama3, the series'); its
+#                   key, if any, in OPENAI_API_KEY
+#   JUDGE_JOBS      requests in flight (default 4)
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PATH=$ROOT/bin:$PATH
@@ -38,7 +42,7 @@ TEMPLATE=${TEMPLATE:-alpaca} SPLIT=${SPLIT:-85,5,10}
 BATCH=${BATCH:-8} EPOCHS=${EPOCHS:-2} LR=${LR:-5e-5} WEIGHT_DECAY=${WEIGHT_DECAY:-0.1}
 STEPS=${STEPS:-} VAL_EVERY=${VAL_EVERY:-50} MAX_TOKENS=${MAX_TOKENS:-256}
 TRAIN_ARGS=${TRAIN_ARGS:-} THREADS=${THREADS:-} DEVICE=${DEVICE:-auto}
-JUDGE_URL=${JUDGE_URL:-}
+JUDGE_URL=${JUDGE_URL:-} JUDGE_MODEL=${JUDGE_MODEL:-llama3} JUDGE_JOBS=${JUDGE_JOBS:-4}
 
 say() { echo "instruct: $*"; }
 for t in gpt-convert gpt-train gpt-sample; do
@@ -103,13 +107,25 @@ else
 	mv "$ANS.tmp" "$ANS"
 fi
 
-# 4. judge: needs a judge server and gpt-judge
+# 4. judge: each response scored 0-100 by a bigger model; gpt-judge
+# resumes from its output, so a rerun sends only what is not scored yet
+SCORES=$WORK/scores.jsonl
 if [ -z "$JUDGE_URL" ]; then
 	say "judge: skipped (no JUDGE_URL); the responses are in $ANS"
-elif ! command -v gpt-judge >/dev/null 2>&1; then
-	say "judge: skipped: gpt-judge is not part of this build yet; the responses are in $ANS"
 else
-	gpt-judge --url "$JUDGE_URL" "$ANS" >"$WORK/scores.jsonl.tmp"
-	mv "$WORK/scores.jsonl.tmp" "$WORK/scores.jsonl"
-	say "judge: scores in $WORK/scores.jsonl"
+	command -v gpt-judge >/dev/null 2>&1 || { say "gpt-judge is not built: run make first" >&2; exit 1; }
+	[ "$SCORES" -nt "$ANS" ] || rm -f "$SCORES"   # new responses: judge afresh
+	say "judge: $JUDGE_MODEL at $JUDGE_URL -> $SCORES"
+	if ! gpt-judge -q --json --url "$JUDGE_URL" --model "$JUDGE_MODEL" -j "$JUDGE_JOBS" \
+		-o "$SCORES" "$ANS" 2>"$WORK/judge-summary.json"; then
+		cat "$WORK/judge-summary.json" >&2
+		exit 1
+	fi
+	field() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" "$WORK/judge-summary.json" | tail -n 1; }
+	mean=$(field mean) scored=$(field scored) records=$(field records)
+	[ "$mean" = null ] || mean=$(printf '%.2f' "$mean")
+	say "judge: the series' table"
+	printf 'instruct: %-24s %-20s %10s %10s\n' model judge "mean score" scored
+	printf 'instruct: %-24s %-20s %10s %10s\n' "$(basename "$WORK")" "$JUDGE_MODEL" "$mean" \
+		"$scored/$records"
 fi

@@ -132,8 +132,23 @@ check_status 2 "a bad --split" gpt-train -q $F --split 80,30,10 -o "$TMP/x6"
 ip() { env BASE="$TMP/base" WORK="$TMP/pipe" STEPS=20 BATCH=4 LR=1e-3 MAX_TOKENS=8 THREADS=1 \
 	DEVICE=cpu VAL_EVERY=10 sh "$ROOT/pipelines/instruct.sh"; }
 check "pipelines/instruct.sh: base, split, fine-tune, respond" ip
-check_grep "  the judge stage says why it is skipped" '^instruct: judge: skipped' "$TMP/.out"
+check_grep "  the judge stage says why it is skipped" '^instruct: judge: skipped \(no JUDGE_URL\)' "$TMP/.out"
 check_eq "  a response for each of the 110 test records" "$(wc -l <"$TMP/pipe/test-responses.jsonl" | tr -d ' ')" 110
 check_eq "  20 steps fine-tuned" "$(tail -1 "$TMP/pipe/run/log.tsv" | cut -f1)" 20
 check "  again" ip
 check_eq "  again: fine-tune and respond done before" "$(grep -c 'done before' "$TMP/.out")" 2
+# the judge stage, against tests/judge_server.py (it answers 42 to these)
+"$PY" "$ROOT/tests/judge_server.py" --port-file "$TMP/jport" --log "$TMP/jlog" &
+at_exit "kill $! 2>/dev/null"
+i=0
+while [ ! -s "$TMP/jport" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+export JUDGE_URL=http://127.0.0.1:$(cat "$TMP/jport")/v1 JUDGE_MODEL=the-judge
+check "pipelines/instruct.sh with JUDGE_URL: the judge stage" ip
+check_grep "  prints the series' table: model, judge, mean score" \
+	'^instruct: pipe +the-judge +42.00 +110/110$' "$TMP/.out"
+check_eq "  a score for each test record" "$(grep -c '"score":42' "$TMP/pipe/scores.jsonl")" 110
+check_eq "  110 requests" "$(wc -l <"$TMP/jlog" | tr -d ' ')" 110
+check "  again" ip
+check_eq "  again: nothing sent to the judge" "$(wc -l <"$TMP/jlog" | tr -d ' ')" 110
+check_grep "  the same table" '^instruct: pipe +the-judge +42.00 +110/110$' "$TMP/.out"
+unset JUDGE_URL JUDGE_MODEL
