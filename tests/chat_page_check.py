@@ -69,9 +69,10 @@ def main():
         box.send_keys("And then?")
         d.find_element(By.ID, "send").click()
         t0 = time.time()
+        time.sleep(0.2)
         while time.time() - t0 < 60:
             if len(d.find_elements(By.CSS_SELECTOR, ".stats")) == 2 and \
-                    "tokens/s" in d.find_elements(By.CSS_SELECTOR, ".stats")[-1].text:
+                    d.find_element(By.ID, "send").is_enabled():
                 break
             time.sleep(0.05)
         second = d.find_elements(By.CSS_SELECTOR, ".msg.assistant")

@@ -15,6 +15,8 @@
 #   at_exit CMD        run the shell command CMD when the script exits
 #   tiny_shards        the tiny 64-id language, sharded; sets TR and VA
 #   fixture_models     tests/fixtures/hf imported; sets F and V
+#   verdict_shards     the-verdict.txt in GPT-2 tokens, sharded; sets VTR
+#   losses, within     compare the training losses of two logs
 #   httpd_start DIR    tests/httpd.py serving DIR; sets HTTPD_URL
 #   col FILE NAME      a column of a TSV file's last row
 set -u
@@ -86,6 +88,27 @@ tiny_shards() {
 		--tokenizer tiny --eot 63 --frame-tokens 1024 <"$TMP/ids.txt"
 	TR="$TMP/data/tiny-train-*"
 	VA="$TMP/data/tiny-val-*"
+}
+
+# verdict_shards: the-verdict.txt in GPT-2 tokens (GPT_VOCAB set to the
+# shared vocabulary, offline), sharded with 1,000 validation tokens as
+# $TMP/data/v-*; VTR is the training shards' pattern.  For small
+# GPT-2-vocabulary models (fine-tuning, serving, judging).
+verdict_shards() {
+	GPT_VOCAB="$SHARED/data/gpt2" GPT_OFFLINE=1
+	export GPT_VOCAB GPT_OFFLINE
+	gpt-tokenize -f u16 "$SHARED/data/text/the-verdict.txt" |
+		gpt-shard -q -f u16 -o "$TMP/data/v" --val-tokens 1000
+	VTR="$TMP/data/v-train-*"
+}
+
+# losses A B: the train_loss columns of two log.tsv files, step by step
+losses() { paste "$1" "$2" | awk -F'\t' 'NR > 2 { print $3, $11 }'; }
+# within A B TOL: every step's training loss in log B is within TOL
+# (relative) of log A's
+within() {
+	losses "$1" "$2" | awk -v tol="$3" '{ n++; d = ($1 - $2) / $1; if (d < 0) d = -d;
+		if (d > m) m = d } END { if (n == 0 || m > tol) { print "max " m " over " n; exit 1 } }'
 }
 
 # fixture_models: the Hugging Face fixture models (tests/gen_hf_fixtures.py)

@@ -4,16 +4,14 @@
 # tokens/s, and goes on with a second message.  The screenshot is kept as
 # $O/test-output/chat-page.png.
 . "$ROOT/tests/lib.sh"
-export GPT_VOCAB="$SHARED/data/gpt2" GPT_OFFLINE=1
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] ||
 	! "$PY" -c 'import selenium' 2>/dev/null; then
 	fail "chromium, chromium-driver or selenium missing (tests/install-deps.sh test installs them)"
 	exit 0
 fi
-gpt-tokenize -f u16 "$SHARED/data/text/the-verdict.txt" |
-	gpt-shard -q -f u16 -o "$TMP/data/v" --val-tokens 1000
+verdict_shards
 # wide enough that a reply takes a moment: the page must show it growing
-check "a model" gpt-train -q -i "$TMP/data/v-train-*" -o "$TMP/painter" --layers 4 --heads 4 \
+check "a model" gpt-train -q -i "$VTR" -o "$TMP/painter" --layers 4 --heads 4 \
 	--width 256 --context 512 --steps 3 --threads 1 --device cpu
 gpt-serve -p 0 --device cpu -j 1 "$TMP/painter" 2>"$TMP/serve.log" &
 PID=$!

@@ -21,13 +21,6 @@ MPI="mpirun -np"
 S="--layers 2 --heads 4 --width 64 --context 64 --batch 4 --total-batch 768 --threads 1 --device cpu --lr 3e-3"
 D="-i $TR --val $VA"
 
-# losses A B: the train_loss columns of two logs, step by step
-losses() { paste "$1" "$2" | awk -F'\t' 'NR > 2 { print $3, $11 }'; }
-# within A B TOL: every step's loss in B is within TOL relative of A's
-within() {
-	losses "$1" "$2" | awk -v tol="$3" '{ n++; d = ($1 - $2) / $1; if (d < 0) d = -d;
-		if (d > m) m = d } END { if (n == 0 || m > tol) { print "max " m " over " n; exit 1 } }'
-}
 # hash RUN: the weights' checksum a run printed at its end
 hash() { sed -n 's/.*weights identical on [0-9]* ranks (xxh64 \([0-9a-f]*\)).*/\1/p' "$1"; }
 

@@ -13,13 +13,6 @@ S="--layers 2 --heads 4 --width 64 --context 64 --total-batch 512 --threads 1 --
 S="$S --lr 3e-3 --schedule constant --warmup 2"
 D="-i $TR --val $VA"
 
-# losses A B: the train_loss columns of two logs, step by step
-losses() { paste "$1" "$2" | awk -F'\t' 'NR > 2 { print $3, $11 }'; }
-# within A B TOL: every step's loss in B is within TOL relative of A's
-within() {
-	losses "$1" "$2" | awk -v tol="$3" '{ n++; d = ($1 - $2) / $1; if (d < 0) d = -d;
-		if (d > m) m = d } END { if (n == 0 || m > tol) { print "max " m " over " n; exit 1 } }'
-}
 # apart A B: every step after the first differs by more than 1e-4 relative
 apart() {
 	losses "$1" "$2" | awk '{ n++; d = ($1 - $2) / $1; if (d < 0) d = -d;
@@ -67,10 +60,8 @@ fi
 
 # -- fine-tuning with dropout --------------------------------------------------
 I=$SHARED/data/instruct/instruction-data.json
-export GPT_VOCAB="$SHARED/data/gpt2" GPT_OFFLINE=1
-gpt-tokenize -f u16 "$SHARED/data/text/the-verdict.txt" |
-	gpt-shard -q -f u16 -o "$TMP/data/v" --val-tokens 1000
-check "a base model" gpt-train -q -i "$TMP/data/v-train-*" -o "$TMP/base" --layers 2 --heads 2 \
+verdict_shards
+check "a base model" gpt-train -q -i "$VTR" -o "$TMP/base" --layers 2 --heads 2 \
 	--width 64 --context 128 --steps 3 --threads 1 --device cpu
 F="--sft $I --val-frac 0.05 --init $TMP/base/latest -b 4 --threads 1 --device cpu --lr 1e-3 --dropout 0.1"
 check "fine-tune 12 steps with dropout" gpt-train -q $F -o "$TMP/f" --steps 12 --val-every 6

@@ -9,7 +9,6 @@
 # one clear error.  Then end to end against gpt-serve with a tiny model,
 # whose "scores" are mostly not numbers.
 . "$ROOT/tests/lib.sh"
-export GPT_VOCAB="$SHARED/data/gpt2" GPT_OFFLINE=1
 I=$SHARED/data/instruct/instruction-data.json
 
 # seven records, the first word of each instruction picking its script
@@ -93,9 +92,8 @@ check_status 1 "a prompt file without {response}" gpt-judge --url "$JURL" --mode
 	--prompt "$TMP/p.txt" "$TMP/resp.jsonl"
 
 # -- end to end: gpt-sample's responses judged by gpt-serve ---------------------------
-gpt-tokenize -f u16 "$SHARED/data/text/the-verdict.txt" |
-	gpt-shard -q -f u16 -o "$TMP/data/v" --val-tokens 1000
-check "a tiny model" gpt-train -q -i "$TMP/data/v-train-*" -o "$TMP/m" --layers 2 --heads 2 \
+verdict_shards
+check "a tiny model" gpt-train -q -i "$VTR" -o "$TMP/m" --layers 2 --heads 2 \
 	--width 64 --context 512 --steps 5 --threads 1 --device cpu
 "$PY" -c '
 import json, sys

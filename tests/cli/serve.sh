@@ -9,14 +9,12 @@
 # alive after and its memory flat; SIGTERM lets a stream in progress end
 # and exits 0.
 . "$ROOT/tests/lib.sh"
-export GPT_VOCAB="$SHARED/data/gpt2" GPT_OFFLINE=1
 if ! "$PY" -c 'import openai' 2>/dev/null; then
 	fail "the openai package is not in .venv (tests/install-deps.sh test installs it)"
 	exit 0
 fi
-gpt-tokenize -f u16 "$SHARED/data/text/the-verdict.txt" |
-	gpt-shard -q -f u16 -o "$TMP/data/v" --val-tokens 1000
-check "a small model" gpt-train -q -i "$TMP/data/v-train-*" -o "$TMP/m" --layers 2 --heads 2 \
+verdict_shards
+check "a small model" gpt-train -q -i "$VTR" -o "$TMP/m" --layers 2 --heads 2 \
 	--width 64 --context 256 --steps 10 --threads 1 --device cpu
 
 # serve NAME ARGS...: gpt-serve on a free port in the background; sets

@@ -7,10 +7,8 @@
 # usage are refused with one line.  On the CPU engine.
 . "$ROOT/tests/lib.sh"
 I=$SHARED/data/instruct/instruction-data.json
-export GPT_VOCAB="$SHARED/data/gpt2" GPT_OFFLINE=1
-gpt-tokenize -f u16 "$SHARED/data/text/the-verdict.txt" |
-	gpt-shard -q -f u16 -o "$TMP/data/v" --val-tokens 1000
-check "a base model" gpt-train -q -i "$TMP/data/v-train-*" -o "$TMP/base" --layers 2 --heads 2 \
+verdict_shards
+check "a base model" gpt-train -q -i "$VTR" -o "$TMP/base" --layers 2 --heads 2 \
 	--width 64 --context 128 --steps 5 --threads 1 --device cpu
 F="--sft $I --split 85,5,10 --init $TMP/base/latest -b 4 --threads 1 --device cpu --lr 1e-3"
 
@@ -122,10 +120,10 @@ check_grep "  naming its line" "bad.jsonl: line 2: no \"output\"" "$TMP/.err"
 check "  and nothing is written" test ! -e "$TMP/x1"
 check_status 2 "--sft without --init" gpt-train -q --sft "$I" -o "$TMP/x2"
 check_grep "  says fine-tuning starts from a trained model" "needs --init" "$TMP/.err"
-check_status 2 "--sft with -i" gpt-train -q --sft "$I" -i "$TMP/data/v-train-*" --init "$TMP/base/latest" -o "$TMP/x3"
+check_status 2 "--sft with -i" gpt-train -q --sft "$I" -i "$VTR" --init "$TMP/base/latest" -o "$TMP/x3"
 check_status 1 "an unknown template" gpt-train -q --sft "$I" --template alpacca --init "$TMP/base/latest" -o "$TMP/x4"
 check_grep "  names the known ones" "unknown template 'alpacca' \\(alpaca, phi3, transcript" "$TMP/.err"
-check_status 2 "--pack without --sft" gpt-train -q -i "$TMP/data/v-train-*" --pack -o "$TMP/x5"
+check_status 2 "--pack without --sft" gpt-train -q -i "$VTR" --pack -o "$TMP/x5"
 check_status 2 "a bad --split" gpt-train -q $F --split 80,30,10 -o "$TMP/x6"
 
 # -- pipelines/instruct.sh ---------------------------------------------------
