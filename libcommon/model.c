@@ -51,7 +51,11 @@ struct layer_acts {
 
 struct gpt_model_acts {
 	struct layer_off *off;            /* per layer */
-	size_t wte, wpe, lnfw, lnfb, head;
+	size_t wte, wpe, lnfw, lnfb, head, clsw, clsb;
+	/* a classifier's: per sequence its last position, label, logits */
+	int *last;
+	uint32_t *labels;
+	float *cls_logits;
 	/* planned storage */
 	float *buf;
 	struct layer_acts *layer;
@@ -117,6 +121,8 @@ const char *gpt_config_check(const struct gpt_config *c)
 		return "padded vocabulary is not the vocabulary rounded up to 128";
 	if ((c->tied | c->bias | c->qkv_bias) & ~1)
 		return "tied, bias and qkv_bias must be 0 or 1";
+	if (c->n_classes < 0 || c->n_classes == 1 || c->n_classes > GPT_MAX_CLASSES)
+		return "classes out of range (0, or 2-1024)";
 	/* a model of more than 2^36 floats (256 GiB) is surely a bad file */
 	double C = c->n_embd, n = (double)c->padded_vocab * C * (c->tied ? 1 : 2) +
 	         (double)c->n_ctx * C + (double)c->n_layer * 13 * C * C;
@@ -132,7 +138,7 @@ static size_t config_floats(const struct gpt_config *c, int padded)
 	size_t per = 2 * C + 3 * C * C + (c->qkv_bias ? 3 * C : 0) + C * C +
 	             2 * C + 4 * C * C + 4 * C * C + (c->bias ? C + 4 * C + C : 0);
 	return V * C * (c->tied ? 1 : 2) + (size_t)c->n_ctx * C +
-	       (size_t)c->n_layer * per + 2 * C;
+	       (size_t)c->n_layer * per + 2 * C + (size_t)c->n_classes * (C + 1);
 }
 
 size_t gpt_config_count_params(const struct gpt_config *c)
@@ -170,7 +176,7 @@ void gpt_layout_init(struct gpt_layout *L, const struct gpt_config *c)
 		die("model: bad configuration: '%s'", why);
 	memset(L, 0, sizeof *L);
 	C = c->n_embd;
-	cap = 4 + 12 * c->n_layer + 1;
+	cap = 4 + 12 * c->n_layer + 3;
 	L->tensors = xcalloc((size_t)cap, sizeof *L->tensors);
 	L->layer = xcalloc((size_t)c->n_layer, sizeof *L->layer);
 	L->wte = layout_add(L, cap, "wte.weight", c->padded_vocab, C, 2);
@@ -202,6 +208,11 @@ void gpt_layout_init(struct gpt_layout *L, const struct gpt_config *c)
 	L->lnfw = layout_add(L, cap, "ln_f.weight", C, 1, 1);
 	L->lnfb = layout_add(L, cap, "ln_f.bias", C, 1, 1);
 	L->head = c->tied ? L->wte : layout_add(L, cap, "lm_head.weight", c->padded_vocab, C, 2);
+	L->cls_w = L->cls_b = GPT_NO_TENSOR;
+	if (c->n_classes) {
+		L->cls_w = layout_add(L, cap, "cls.weight", c->n_classes, C, 2);
+		L->cls_b = layout_add(L, cap, "cls.bias", c->n_classes, 1, 1);
+	}
 	if (L->n_params != config_floats(c, 1))
 		die("model: internal error: parameter count mismatch");
 }
@@ -240,6 +251,8 @@ void gpt_model_init(struct gpt_model *m, const struct gpt_config *c)
 	a->lnfw = off_of(L, L->lnfw);
 	a->lnfb = off_of(L, L->lnfb);
 	a->head = off_of(L, L->head);
+	a->clsw = off_of(L, L->cls_w);
+	a->clsb = off_of(L, L->cls_b);
 	for (int l = 0; l < c->n_layer; l++) {
 		const struct gpt_layer_ix *x = &L->layer[l];
 		struct layer_off *o = &a->off[l];
@@ -413,6 +426,13 @@ void gpt_model_plan(struct gpt_model *m, int B, int T, int training)
 		die("model: internal error: activation plan mismatch");
 	a->inputs = xcalloc(BT, sizeof(uint32_t));
 	a->targets = xcalloc(BT, sizeof(uint32_t));
+	free(a->last);
+	free(a->labels);
+	free(a->cls_logits);
+	a->last = xcalloc((size_t)B, sizeof *a->last);
+	a->labels = xcalloc((size_t)B, sizeof *a->labels);
+	a->cls_logits = xcalloc(xmul((size_t)B, (size_t)(c->n_classes ? c->n_classes : 1)),
+	                        sizeof(float));
 	a->nthreads = omp_get_max_threads();
 	openblas_set_num_threads(1); /* see gemm() */
 	/* per thread: two blocks of attention rows, or one row of logits */
@@ -435,6 +455,9 @@ void gpt_model_free(struct gpt_model *m)
 		free(a->inputs);
 		free(a->targets);
 		free(a->scratch);
+		free(a->last);
+		free(a->labels);
+		free(a->cls_logits);
 		free(a);
 	}
 	gpt_layout_free(&m->layout);
@@ -921,33 +944,14 @@ static float *grd(struct gpt_model *m, size_t off)
 	return off == NO_TENSOR ? NULL : m->grads + off;
 }
 
-float gpt_model_forward(struct gpt_model *m, const uint32_t *inputs,
-                        const uint32_t *targets, int B, int T)
+/* Embeddings, the blocks and ln_f on inputs[B*T] (checked, copied to
+ * a->inputs): the final hidden states in a->lnf. */
+static void trunk_forward(struct gpt_model *m, const uint32_t *inputs, int B, int T)
 {
 	struct gpt_model_acts *a = m->acts;
 	const struct gpt_config *c = &m->cfg;
-	int C = c->n_embd, H = c->n_head, V = c->vocab_size, Vp = c->padded_vocab;
-	int BT = B * T, r, drop = m->drop.p > 0.0f;
+	int C = c->n_embd, H = c->n_head, BT = B * T, r, drop = m->drop.p > 0.0f;
 	const float *x;
-	double total = 0;
-	long counted = 0;
-
-	if (!a->buf)
-		die("model: forward before gpt_model_plan");
-	if (B < 1 || T < 1 || B > m->plan_B || T > m->plan_T)
-		die("model: batch shape beyond the plan: '%dx%d'", B, T);
-	for (int i = 0; i < BT; i++) {
-		if (inputs[i] >= (uint32_t)V)
-			die("model: token id out of range: '%u'", inputs[i]);
-		if (targets && targets[i] != GPT_IGNORE && targets[i] >= (uint32_t)V)
-			die("model: target id out of range: '%u'", targets[i]);
-	}
-	memcpy(a->inputs, inputs, (size_t)BT * sizeof *inputs);
-	if (targets)
-		memcpy(a->targets, targets, (size_t)BT * sizeof *targets);
-	a->B = B;
-	a->T = T;
-	a->has_targets = targets != NULL;
 
 	/* embeddings */
 #pragma omp parallel for schedule(static) if ((long)BT * C > PAR_MIN)
@@ -995,6 +999,36 @@ float gpt_model_forward(struct gpt_model *m, const uint32_t *inputs,
 	}
 	layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, x, par(m, a->lnfw), par(m, a->lnfb),
 	                  BT, C);
+}
+
+float gpt_model_forward(struct gpt_model *m, const uint32_t *inputs,
+                        const uint32_t *targets, int B, int T)
+{
+	struct gpt_model_acts *a = m->acts;
+	const struct gpt_config *c = &m->cfg;
+	int C = c->n_embd, V = c->vocab_size, Vp = c->padded_vocab;
+	int BT = B * T, r;
+	double total = 0;
+	long counted = 0;
+
+	if (!a->buf)
+		die("model: forward before gpt_model_plan");
+	if (B < 1 || T < 1 || B > m->plan_B || T > m->plan_T)
+		die("model: batch shape beyond the plan: '%dx%d'", B, T);
+	for (int i = 0; i < BT; i++) {
+		if (inputs[i] >= (uint32_t)V)
+			die("model: token id out of range: '%u'", inputs[i]);
+		if (targets && targets[i] != GPT_IGNORE && targets[i] >= (uint32_t)V)
+			die("model: target id out of range: '%u'", targets[i]);
+	}
+	memcpy(a->inputs, inputs, (size_t)BT * sizeof *inputs);
+	if (targets)
+		memcpy(a->targets, targets, (size_t)BT * sizeof *targets);
+	a->B = B;
+	a->T = T;
+	a->has_targets = targets != NULL;
+
+	trunk_forward(m, inputs, B, T);
 	/* logits over the real vocabulary only; padding reads -inf */
 	gemm(a, 0, 1, BT, V, C, a->lnf, C, m->params + a->head, C, 0.0f, a->logits, Vp);
 	loss_rows(a, targets, BT, V, Vp);
@@ -1020,29 +1054,17 @@ void gpt_model_zero_grad(struct gpt_model *m)
 		memset(m->grads, 0, m->n_params * sizeof(float));
 }
 
-void gpt_model_backward(struct gpt_model *m, float scale)
+/* From a->dres, the gradient of the last block's output: the blocks'
+ * backward from the last down to block lo, and below block 0 the
+ * embeddings' (lo 0). */
+static void trunk_backward(struct gpt_model *m, int lo)
 {
 	struct gpt_model_acts *a = m->acts;
 	const struct gpt_config *c = &m->cfg;
-	int C = c->n_embd, H = c->n_head, V = c->vocab_size, Vp = c->padded_vocab;
-	int B = a->B, T = a->T, BT = B * T, r, drop = m->drop.p > 0.0f;
-	float dscale;
+	int C = c->n_embd, H = c->n_head, B = a->B, T = a->T, BT = B * T, r;
+	int drop = m->drop.p > 0.0f;
 
-	if (!m->plan_training || !a->has_targets)
-		die("model: backward needs a training plan and a forward with targets");
-	dscale = m->n_counted ? scale / (float)m->n_counted : 0.0f;
-
-	/* dlogits, in place of the logits */
-	dlogits_rows(a, dscale, BT, V, Vp);
-	/* head: dlnf = dlogits . W; dW += dlogits^T . lnf */
-	gemm(a, 0, 0, BT, C, V, a->logits, Vp, m->params + a->head, C, 0.0f, a->dbufC, C);
-	gemm(a, 1, 0, V, C, BT, a->logits, Vp, a->lnf, C, 1.0f, m->grads + a->head, C);
-	memset(a->dres, 0, (size_t)BT * C * sizeof(float));
-	layernorm_backward(a->dres, grd(m, a->lnfw), grd(m, a->lnfb), a->dbufC,
-	                   a->layer[c->n_layer - 1].res3, par(m, a->lnfw), a->lnf_mean,
-	                   a->lnf_rstd, BT, C);
-
-	for (int l = c->n_layer - 1; l >= 0; l--) {
+	for (int l = c->n_layer - 1; l >= lo; l--) {
 		struct layer_off *o = &a->off[l];
 		struct layer_acts *la = &a->layer[l];
 		const float *x = l ? a->layer[l - 1].res3 : a->encoded;
@@ -1070,7 +1092,7 @@ void gpt_model_backward(struct gpt_model *m, float scale)
 		                   par(m, o->ln1w), la->ln1_mean, la->ln1_rstd, BT, C);
 	}
 	/* embeddings: rows of wte in input order (a token may repeat) */
-	{
+	if (lo == 0) {
 		float *dwte = m->grads + a->wte, *dwpe = m->grads + a->wpe;
 		int t;
 		if (drop)
@@ -1090,7 +1112,158 @@ void gpt_model_backward(struct gpt_model *m, float scale)
 					g[i] += d[i];
 			}
 	}
+}
+
+void gpt_model_backward(struct gpt_model *m, float scale)
+{
+	struct gpt_model_acts *a = m->acts;
+	const struct gpt_config *c = &m->cfg;
+	int C = c->n_embd, V = c->vocab_size, Vp = c->padded_vocab;
+	int B = a->B, T = a->T, BT = B * T;
+	float dscale;
+
+	if (!m->plan_training || !a->has_targets)
+		die("model: backward needs a training plan and a forward with targets");
+	dscale = m->n_counted ? scale / (float)m->n_counted : 0.0f;
+
+	/* dlogits, in place of the logits */
+	dlogits_rows(a, dscale, BT, V, Vp);
+	/* head: dlnf = dlogits . W; dW += dlogits^T . lnf */
+	gemm(a, 0, 0, BT, C, V, a->logits, Vp, m->params + a->head, C, 0.0f, a->dbufC, C);
+	gemm(a, 1, 0, V, C, BT, a->logits, Vp, a->lnf, C, 1.0f, m->grads + a->head, C);
+	memset(a->dres, 0, (size_t)BT * C * sizeof(float));
+	layernorm_backward(a->dres, grd(m, a->lnfw), grd(m, a->lnfb), a->dbufC,
+	                   a->layer[c->n_layer - 1].res3, par(m, a->lnfw), a->lnf_mean,
+	                   a->lnf_rstd, BT, C);
+
+	trunk_backward(m, 0);
 	a->has_targets = 0; /* the logits are gone */
+}
+
+/* ---- classification ---- */
+
+float gpt_model_classify(struct gpt_model *m, const uint32_t *inputs, const int *last,
+                         const uint32_t *labels, int B, int T)
+{
+	struct gpt_model_acts *a = m->acts;
+	const struct gpt_config *c = &m->cfg;
+	int C = c->n_embd, K = c->n_classes, b;
+	double total = 0;
+	long counted = 0;
+
+	if (!K)
+		die("model: classify on a model without classes");
+	if (!a->buf)
+		die("model: forward before gpt_model_plan");
+	if (B < 1 || T < 1 || B > m->plan_B || T > m->plan_T)
+		die("model: batch shape beyond the plan: '%dx%d'", B, T);
+	for (int i = 0; i < B * T; i++)
+		if (inputs[i] >= (uint32_t)c->vocab_size)
+			die("model: token id out of range: '%u'", inputs[i]);
+	for (b = 0; b < B; b++) {
+		if (last[b] < 0 || last[b] >= T)
+			die("model: last position out of range: '%d'", last[b]);
+		if (labels && labels[b] != GPT_IGNORE && labels[b] >= (uint32_t)K)
+			die("model: class out of range: '%u'", labels[b]);
+		a->last[b] = last[b];
+		a->labels[b] = labels ? labels[b] : GPT_IGNORE;
+	}
+	memcpy(a->inputs, inputs, (size_t)B * T * sizeof *inputs);
+	a->B = B;
+	a->T = T;
+	a->has_targets = labels != NULL;
+	trunk_forward(m, inputs, B, T);
+	/* logits = W h + bias, h the hidden state at each sequence's last
+	 * position; the loss in double, as loss_rows */
+	for (b = 0; b < B; b++) {
+		const float *h = a->lnf + ((size_t)b * T + (size_t)last[b]) * C;
+		float *lg = a->cls_logits + (size_t)b * K, mx = -INFINITY;
+		double sum = 0;
+		for (int k = 0; k < K; k++) {
+			const float *w = m->params + a->clsw + (size_t)k * C;
+			float acc = 0;
+			for (int i = 0; i < C; i++)
+				acc += w[i] * h[i];
+			lg[k] = acc + m->params[a->clsb + (size_t)k];
+			mx = lg[k] > mx ? lg[k] : mx;
+		}
+		if (a->labels[b] == GPT_IGNORE)
+			continue;
+		for (int k = 0; k < K; k++)
+			sum += exp((double)lg[k] - mx);
+		total += (double)mx + log(sum) - lg[a->labels[b]];
+		counted++;
+	}
+	m->n_counted = counted;
+	m->loss = counted ? (float)(total / (double)counted) : 0.0f;
+	return m->loss;
+}
+
+const float *gpt_model_class_logits(const struct gpt_model *m)
+{
+	return m->acts->cls_logits;
+}
+
+int gpt_tensor_trainable(const struct gpt_layout *L, int t, enum gpt_trainable trainable,
+                         int n_layer)
+{
+	if (trainable == GPT_TRAIN_ALL)
+		return 1;
+	if (t == L->cls_w || t == L->cls_b)
+		return 1;
+	if (trainable == GPT_TRAIN_HEAD)
+		return 0;
+	if (t == L->lnfw || t == L->lnfb)
+		return 1;
+	/* the last block's tensors lie between its ln_1.weight and ln_f */
+	return L->tensors[t].offset >= L->tensors[L->layer[n_layer - 1].ln1w].offset &&
+	       L->tensors[t].offset < L->tensors[L->lnfw].offset;
+}
+
+void gpt_model_classify_backward(struct gpt_model *m, float scale, enum gpt_trainable trainable)
+{
+	struct gpt_model_acts *a = m->acts;
+	const struct gpt_config *c = &m->cfg;
+	int C = c->n_embd, K = c->n_classes, B = a->B, T = a->T, BT = B * T;
+	float dscale;
+
+	if (!K || !m->plan_training || !a->has_targets)
+		die("model: classify_backward needs a classifier's training plan and a classify "
+		    "with labels");
+	dscale = m->n_counted ? scale / (float)m->n_counted : 0.0f;
+	memset(a->dbufC, 0, (size_t)BT * C * sizeof(float));
+	for (int b = 0; b < B; b++) {
+		const float *h = a->lnf + ((size_t)b * T + (size_t)a->last[b]) * C;
+		float *lg = a->cls_logits + (size_t)b * K, mx = -INFINITY;
+		float *dh = a->dbufC + ((size_t)b * T + (size_t)a->last[b]) * C;
+		double sum = 0;
+		if (a->labels[b] == GPT_IGNORE)
+			continue;
+		for (int k = 0; k < K; k++)
+			mx = lg[k] > mx ? lg[k] : mx;
+		for (int k = 0; k < K; k++)
+			sum += exp((double)lg[k] - mx);
+		for (int k = 0; k < K; k++) {
+			float g = (float)(exp((double)lg[k] - mx) / sum) -
+			          (k == (int)a->labels[b] ? 1.0f : 0.0f);
+			float *gw = m->grads + a->clsw + (size_t)k * C;
+			const float *w = m->params + a->clsw + (size_t)k * C;
+			g *= dscale;
+			m->grads[a->clsb + (size_t)k] += g;
+			for (int i = 0; i < C; i++) {
+				gw[i] += g * h[i];
+				dh[i] += g * w[i];
+			}
+		}
+	}
+	if (trainable != GPT_TRAIN_HEAD) {
+		memset(a->dres, 0, (size_t)BT * C * sizeof(float));
+		layernorm_backward(a->dres, grd(m, a->lnfw), grd(m, a->lnfb), a->dbufC,
+		                   a->layer[c->n_layer - 1].res3, par(m, a->lnfw), a->lnf_mean,
+		                   a->lnf_rstd, BT, C);
+		trunk_backward(m, trainable == GPT_TRAIN_ALL ? 0 : c->n_layer - 1);
+	}
+	a->has_targets = 0;
 }
 
 void gpt_model_dropout(struct gpt_model *m, float p, uint64_t key, uint64_t row0)

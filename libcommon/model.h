@@ -42,6 +42,8 @@
  *     h.i.mlp.c_proj.bias     [n_embd]          (only when bias)
  *     ln_f.weight, ln_f.bias  [n_embd]
  *     lm_head.weight          [padded_vocab, n_embd]  (only when untied)
+ *     cls.weight [n_classes, n_embd], cls.bias [n_classes]  (only in a
+ *                             classifier, n_classes > 0)
  * Matrices are stored [out, in] row-major, as torch.nn.Linear.  The names
  * are Hugging Face GPT-2's; note Hugging Face stores c_attn, c_proj and
  * c_fc weights as Conv1D, i.e. [in, out]: transpose them on import/export,
@@ -107,7 +109,13 @@ struct gpt_config {
 	int tied;         /* 1: the head is wte; 0: a separate lm_head */
 	int bias;         /* 1: attn.c_proj, mlp.c_fc, mlp.c_proj have biases */
 	int qkv_bias;     /* 1: attn.c_attn has a bias */
+	int n_classes;    /* 0: a language model; else a classifier with a
+	                     head cls.weight [n_classes, n_embd] and cls.bias
+	                     on the last token's final hidden state */
 };
+
+/* The most classes a classifier may have. */
+#define GPT_MAX_CLASSES 1024
 
 /* Fill c from a preset name: "d12" (GPT-2 small, 124M, tied, biases),
  * "d24" (medium), "d36" (large), "d48" (XL), "163m" (d12 with untied head
@@ -154,6 +162,7 @@ struct gpt_layout {
 	size_t n_params;           /* floats, padding included */
 	int wte, wpe, lnfw, lnfb;  /* tensor indices */
 	int head;                  /* == wte when tied */
+	int cls_w, cls_b;          /* a classifier's head, else GPT_NO_TENSOR */
 	struct gpt_layer_ix *layer; /* n_layer entries */
 };
 
@@ -209,6 +218,26 @@ void gpt_model_zero_grad(struct gpt_model *m);
  * Needs plan(training=1) and a forward with targets just before. */
 void gpt_model_backward(struct gpt_model *m, float scale);
 void gpt_model_free(struct gpt_model *m);
+/* Classification (n_classes > 0).  gpt_model_classify runs the blocks on
+ * inputs[B*T] and the head on each sequence's hidden state after ln_f at
+ * position last[b] (its last real token; later positions are padding),
+ * giving B rows of n_classes logits (gpt_model_class_logits); with labels
+ * (class ids, or GPT_IGNORE for a row that does not count) it returns the
+ * mean cross-entropy over the rows that count and sets m->n_counted.
+ * gpt_model_classify_backward adds scale * its gradient for the tensors
+ * `trainable` names, leaving every other gradient as it was, and stops the
+ * backward pass where nothing below is trained:
+ *   GPT_TRAIN_HEAD        cls.weight and cls.bias
+ *   GPT_TRAIN_LAST_BLOCK  those, ln_f and the last block (the series')
+ *   GPT_TRAIN_ALL         every tensor */
+enum gpt_trainable { GPT_TRAIN_HEAD, GPT_TRAIN_LAST_BLOCK, GPT_TRAIN_ALL };
+float gpt_model_classify(struct gpt_model *m, const uint32_t *inputs, const int *last,
+                         const uint32_t *labels, int B, int T);
+const float *gpt_model_class_logits(const struct gpt_model *m);
+void gpt_model_classify_backward(struct gpt_model *m, float scale, enum gpt_trainable trainable);
+/* 1 when tensor t gets a gradient (and an update) under trainable. */
+int gpt_tensor_trainable(const struct gpt_layout *L, int t, enum gpt_trainable trainable,
+                         int n_layer);
 /* Dropout with probability p (0: off, the default) in the forward passes
  * from now on and the backward after each, with the masks of key for
  * rows numbered from row0 (dropout.h).  With p == 0 every result is

@@ -67,6 +67,34 @@ static void adamw_update(struct adamw *opt, float *p, const float *g,
 	}
 }
 
+void adamw_add_frozen(struct adamw *opt, size_t offset, size_t count)
+{
+	if (offset + count > opt->n || (opt->n_frozen &&
+	    offset < opt->frozen[opt->n_frozen - 1].offset + opt->frozen[opt->n_frozen - 1].count))
+		die("adamw: frozen ranges out of order or beyond the buffer: '%zu'", offset);
+	opt->frozen = xrealloc(opt->frozen,
+	                       xmul((size_t)opt->n_frozen + 1, sizeof *opt->frozen));
+	opt->frozen[opt->n_frozen].offset = offset;
+	opt->frozen[opt->n_frozen].count = count;
+	opt->n_frozen++;
+}
+
+/* adamw_update over [lo, hi) less the frozen ranges. */
+static void update_unfrozen(struct adamw *opt, float *p, const float *g, size_t lo, size_t hi,
+                            float lr, float grad_scale, int decay)
+{
+	for (int r = 0; r < opt->n_frozen && lo < hi; r++) {
+		size_t fa = opt->frozen[r].offset, fb = fa + opt->frozen[r].count;
+		if (fb <= lo || fa >= hi)
+			continue;
+		if (fa > lo)
+			adamw_update(opt, p, g, lo, fa, lr, grad_scale, decay);
+		lo = fb;
+	}
+	if (lo < hi)
+		adamw_update(opt, p, g, lo, hi, lr, grad_scale, decay);
+}
+
 void adamw_step(struct adamw *opt, float *params, const float *grads,
                 float lr, float grad_scale)
 {
@@ -81,13 +109,13 @@ void adamw_step(struct adamw *opt, float *params, const float *grads,
 		if (d->offset < at)
 			die("adamw: decay ranges overlap or are unsorted: '%zu'", d->offset);
 		if (d->offset > at)
-			adamw_update(opt, params, grads, at, d->offset, lr, grad_scale, 0);
-		adamw_update(opt, params, grads, d->offset, d->offset + d->count,
-		             lr, grad_scale, 1);
+			update_unfrozen(opt, params, grads, at, d->offset, lr, grad_scale, 0);
+		update_unfrozen(opt, params, grads, d->offset, d->offset + d->count,
+		                lr, grad_scale, 1);
 		at = d->offset + d->count;
 	}
 	if (at < opt->n)
-		adamw_update(opt, params, grads, at, opt->n, lr, grad_scale, 0);
+		update_unfrozen(opt, params, grads, at, opt->n, lr, grad_scale, 0);
 }
 
 void adamw_free(struct adamw *opt)
@@ -95,6 +123,7 @@ void adamw_free(struct adamw *opt)
 	free(opt->m);
 	free(opt->v);
 	free(opt->decay);
+	free(opt->frozen);
 	memset(opt, 0, sizeof *opt);
 }
 

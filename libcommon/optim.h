@@ -38,6 +38,8 @@ struct adamw {
 	long step;                  /* steps taken so far */
 	int n_decay;                /* ranges of the buffer that are decayed */
 	struct adamw_range *decay;
+	int n_frozen;               /* ranges that are never updated */
+	struct adamw_range *frozen;
 };
 
 /* The defaults above. */
@@ -46,7 +48,11 @@ void adamw_config_default(struct adamw_config *c);
 void adamw_init(struct adamw *opt, const struct adamw_config *c, size_t n);
 /* Apply weight decay to params[offset .. offset+count). */
 void adamw_add_decay(struct adamw *opt, size_t offset, size_t count);
-/* One step over all n parameters; grads are multiplied by grad_scale
+/* Leave params[offset .. offset+count) alone in every step (no update,
+ * no decay, moments untouched): a frozen tensor of a classifier's
+ * fine-tuning.  Ranges are added in buffer order, disjoint. */
+void adamw_add_frozen(struct adamw *opt, size_t offset, size_t count);
+/* One step over all n parameters (but the frozen); grads are multiplied by grad_scale
  * (e.g. the clipping factor) as they are read and left unchanged. */
 void adamw_step(struct adamw *opt, float *params, const float *grads,
                 float lr, float grad_scale);

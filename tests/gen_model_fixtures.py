@@ -23,7 +23,7 @@ target is stored as -1.
 
 Run: .venv/bin/python tests/gen_model_fixtures.py  (needs torch, numpy);
 with the argument "sft" it writes sft-padded.bin alone, with "dropout"
-dropout.bin alone.
+dropout.bin alone, with "classify" classify.bin alone.
 """
 import math
 import os
@@ -83,6 +83,8 @@ def tensor_table(cfg):
     t += [("ln_f.weight", (C,)), ("ln_f.bias", (C,))]
     if not cfg["tied"]:
         t.append(("lm_head.weight", (Vp, C)))
+    if cfg.get("n_classes"):
+        t += [("cls.weight", (cfg["n_classes"], C)), ("cls.bias", (cfg["n_classes"],))]
     return t
 
 
@@ -134,9 +136,10 @@ def drop_att(cfg, drop, site, B, H, T):
     return drop_mult(drop, site, ((row * np.uint64(H) + h) * n + i) * n + j)
 
 
-def forward(cfg, p, idx, targets, drop=None):
+def forward(cfg, p, idx, targets, drop=None, hidden=False):
     """GPT-2, written out: the same arithmetic as model.c, in PyTorch;
-    drop ({"p", "key", "row0"}) applies dropout with dropout.h's masks."""
+    drop ({"p", "key", "row0"}) applies dropout with dropout.h's masks;
+    hidden: return the final hidden states (after ln_f) instead."""
     B, T = idx.shape
     C, H, V = cfg["n_embd"], cfg["n_head"], cfg["vocab_size"]
     hs = C // H
@@ -169,6 +172,8 @@ def forward(cfg, p, idx, targets, drop=None):
             branch = branch * drop_rows(cfg, drop, 3 + 3 * i, B, T, C)
         x = x + branch
     x = F.layer_norm(x, (C,), p["ln_f.weight"], p["ln_f.bias"], 1e-5)
+    if hidden:
+        return x
     head = p["wte.weight"] if cfg["tied"] else p["lm_head.weight"]
     logits = F.linear(x, head)[..., :V]  # the padding is never predicted
     loss = F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), ignore_index=-100)
@@ -409,6 +414,74 @@ def make_dropout():
          drop={"p": 0.25, "key": 987654, "row0": 3})
 
 
+def classify(cfg, p, idx, last, labels):
+    """The classifier (gpt_model_classify): the head on each sequence's
+    hidden state at its last real position; mean cross-entropy."""
+    h = forward(cfg, p, idx, None, hidden=True)
+    rows = h[torch.arange(idx.shape[0]), torch.tensor(last)]
+    logits = F.linear(rows, p["cls.weight"], p["cls.bias"])
+    return logits, F.cross_entropy(logits, torch.tensor(labels))
+
+
+def make_classify():
+    """Classification fine-tuning (gpt-train --classify): three sequences
+    of 8, 5 and 3 real tokens padded to 8, three classes; the series'
+    trainable part (the last block, ln_f and the head).  Records the
+    logits, the loss, the trainable tensors' gradients, and every tensor
+    after 3 AdamW steps over the trainable ones (float64; the frozen stay
+    as initialised)."""
+    cfg = dict(n_layer=2, n_head=2, n_embd=16, n_ctx=8, vocab_size=61, tied=1, bias=1,
+               qkv_bias=1, n_classes=3)
+    cfg["padded_vocab"] = 128
+    B, T, seed = 3, 8, 777
+    last, labels = [7, 4, 2], [2, 0, 1]
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(0, 60, (B, T), generator=g)
+    for b, l in enumerate(last):
+        idx[b, l + 1:] = 60  # the pad id, after the last real token
+    table = tensor_table(cfg)
+    last_block = "h.%d." % (cfg["n_layer"] - 1)
+    trainable = [n for n, _ in table
+                 if n.startswith(last_block) or n.startswith("ln_f.") or n.startswith("cls.")]
+    p = init_params(cfg, seed)
+    logits, loss = classify(cfg, p, idx, last, labels)
+    loss.backward()
+    recs = [("config", [cfg["n_layer"], cfg["n_head"], cfg["n_embd"], cfg["n_ctx"],
+                        cfg["vocab_size"], cfg["tied"], cfg["bias"], cfg["qkv_bias"],
+                        cfg["n_classes"], B, T, seed]),
+            ("inputs", idx.reshape(-1).numpy()), ("last", last), ("labels", labels),
+            ("logits", logits.detach().numpy()), ("loss", [loss.item()]),
+            ("trainable", [1 if n in trainable else 0 for n, _ in table])]
+    for n in trainable:
+        recs.append(("grad:" + n, p[n].grad.numpy()))
+    lrs, wd, clip = (1e-2, 6e-3, 3e-3), 0.1, 1.0
+    q = {n: t.detach().double().clone().requires_grad_(n in trainable) for n, t in p.items()}
+    params = [q[n] for n in trainable]
+    opt = torch.optim.AdamW([{"params": [q[n] for n in trainable if q[n].dim() == 2],
+                              "weight_decay": wd},
+                             {"params": [q[n] for n in trainable if q[n].dim() == 1],
+                              "weight_decay": 0.0}],
+                            lr=lrs[0], betas=(0.9, 0.95), eps=1e-8, foreach=False, fused=False)
+    losses = []
+    for s, lr in enumerate(lrs):
+        opt.zero_grad(set_to_none=False)
+        _, l = classify(cfg, q, idx, last, labels)
+        l.backward()
+        losses.append(l.item())
+        torch.nn.utils.clip_grad_norm_(params, clip, foreach=False)
+        for grp in opt.param_groups:
+            grp["lr"] = lr
+        opt.step()
+    recs.append(("lrs", list(lrs)))
+    recs.append(("step_losses", losses))
+    for n, _ in table:
+        recs.append(("param3:" + n, q[n].detach().float().numpy()))
+    path = os.path.join(OUT, "classify.bin")
+    write(path, recs)
+    print("%s: loss %.6f, %d bytes" % (path, loss.item(), os.path.getsize(path)),
+          file=sys.stderr)
+
+
 def main():
     torch.manual_seed(0)
     torch.set_num_threads(1)
@@ -420,9 +493,13 @@ def main():
     if sys.argv[1:] == ["dropout"]:
         make_dropout()
         return
+    if sys.argv[1:] == ["classify"]:
+        make_classify()
+        return
     make_adamw()
     make_sft()
     make_dropout()
+    make_classify()
     small = dict(n_layer=2, n_embd=16, n_ctx=8, vocab_size=61)
     # tied head with every bias (GPT-2), full context, two ignored targets
     make("small-tied-bias", dict(small, n_head=2, tied=1, bias=1, qkv_bias=1),
