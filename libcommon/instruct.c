@@ -182,27 +182,7 @@ void instruct_free(struct instruct_set *s)
 
 static void json_str(struct out *o, const char *s)
 {
-	out_putc(o, '"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\') {
-			out_putc(o, '\\');
-			out_putc(o, *p);
-		} else if (*p == '\n') {
-			out_write(o, "\\n", 2);
-		} else if (*p == '\t') {
-			out_write(o, "\\t", 2);
-		} else if (*p == '\r') {
-			out_write(o, "\\r", 2);
-		} else if (*p < 0x20) {
-			char e[8];
-
-			snprintf(e, sizeof e, "\\u%04x", *p);
-			out_write(o, e, 6);
-		} else {
-			out_putc(o, *p);
-		}
-	}
-	out_putc(o, '"');
+	json_put_str(o, s, strlen(s));
 }
 
 void instruct_write_json(struct out *o, const struct instruct_example *ex, const char *response)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "io.h"
 #include "json.h"
 
 struct parser {
@@ -290,4 +291,31 @@ void json_free(struct json *j)
 	free(j->keys);
 	free(j->str);
 	memset(j, 0, sizeof *j);
+}
+
+void json_put_str(struct out *o, const char *s, size_t n)
+{
+	out_putc(o, '"');
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\') {
+			out_putc(o, '\\');
+			out_putc(o, c);
+		} else if (c == '\n') {
+			out_write(o, "\\n", 2);
+		} else if (c == '\t') {
+			out_write(o, "\\t", 2);
+		} else if (c == '\r') {
+			out_write(o, "\\r", 2);
+		} else if (c < 0x20) {
+			char e[8];
+
+			snprintf(e, sizeof e, "\\u%04x", c);
+			out_write(o, e, 6);
+		} else {
+			out_putc(o, c);
+		}
+	}
+	out_putc(o, '"');
 }

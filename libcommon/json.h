@@ -6,6 +6,7 @@
  *                           j; 0, or -1 with a short reason in err
  *   json_get(obj, key)      member of an object, or NULL
  *   json_free(j)            releases everything json_parse allocated
+ *   json_put_str(o, s, n)   writes s[0..n) as a JSON string
  * Strings are decoded to UTF-8 (\u escapes, surrogate pairs; a lone
  * surrogate becomes U+FFFD), NUL-terminated, and may hold NUL bytes (use
  * len).  Nesting is limited to JSON_MAX_DEPTH.  The tree owns its memory. */
@@ -32,5 +33,9 @@ struct json {
 int json_parse(const char *s, size_t n, struct json *j, char *err, size_t errcap);
 const struct json *json_get(const struct json *obj, const char *key);
 void json_free(struct json *j);
+/* s[0..n) as a JSON string, quotes included, into o: '"', '\\' and
+ * control bytes escaped, every other byte as it is (UTF-8 stays UTF-8). */
+struct out;
+void json_put_str(struct out *o, const char *s, size_t n);
 
 #endif
