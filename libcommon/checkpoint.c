@@ -36,7 +36,7 @@ enum {
 	H_ADAMSTEP = 96, H_RNG = 104, H_LR = 136, H_MINLR = 144, H_WARMUP = 152,
 	H_TOTAL = 160, H_WD = 168, H_BETA1 = 176, H_BETA2 = 184, H_EPS = 192,
 	H_CLIP = 200, H_DECAY = 208, H_TOKENIZER = 216, H_SECTIONS = 280,
-	H_HASH = 504
+	H_CLASSES = 448, H_HASH = 504
 };
 
 /* Tensor table entry offsets. */
@@ -44,7 +44,7 @@ enum { E_NAME = 0, E_DTYPE = 64, E_NDIM = 68, E_SHAPE = 72, E_OFFSET = 104, E_CO
 
 static const char *sec_names[CKPT_NSEC] = {
 	"tensor table", "weights", "AdamW first moments", "AdamW second moments",
-	"data-loader position", "settings"
+	"data-loader position", "settings", "labels"
 };
 
 static uint64_t align_up(uint64_t x)
@@ -91,6 +91,7 @@ void ckpt_write(const struct ckpt *c, const char *path)
 	const void *data[CKPT_NSEC];
 	uint64_t len[CKPT_NSEC], off[CKPT_NSEC], pos = CKPT_HEADER_BYTES;
 	size_t tlen;
+	int nsec;
 	unsigned char *table = table_encode(c, &tlen);
 	struct afile af;
 
@@ -105,10 +106,17 @@ void ckpt_write(const struct ckpt *c, const char *path)
 	len[CKPT_SEC_LOADER] = c->loader ? c->loader_len : 0;
 	data[CKPT_SEC_SETTINGS] = c->settings;
 	len[CKPT_SEC_SETTINGS] = c->settings ? c->settings_len : 0;
+	data[CKPT_SEC_LABELS] = c->labels;
+	len[CKPT_SEC_LABELS] = c->labels ? c->labels_len : 0;
+	/* a language model's file is version 1, as it always was; a
+	 * classifier's is version 2, which older readers refuse */
+	nsec = c->model.classes ? CKPT_NSEC : CKPT_SEC_LABELS;
 
 	memset(h, 0, sizeof h);
 	memcpy(h + H_MAGIC, CKPT_MAGIC, 8);
-	le_put_u32(h + H_VERSION, CKPT_VERSION);
+	le_put_u32(h + H_VERSION, c->model.classes ? CKPT_VERSION_CLASSES : CKPT_VERSION);
+	if (c->model.classes)
+		le_put_u32(h + H_CLASSES, c->model.classes);
 	le_put_u32(h + H_HBYTES, CKPT_HEADER_BYTES);
 	le_put_u32(h + H_FLAGS, c->has_optim ? 1u : 0u);
 	le_put_u32(h + H_NTENSORS, c->n_tensors);
@@ -139,7 +147,7 @@ void ckpt_write(const struct ckpt *c, const char *path)
 	le_put_f64(h + H_CLIP, c->sched.clip);
 	le_put_u64(h + H_DECAY, c->sched.decay);
 	memcpy(h + H_TOKENIZER, c->tokenizer, strnlen(c->tokenizer, CKPT_NAME_MAX - 1));
-	for (int s = 0; s < CKPT_NSEC; s++) {
+	for (int s = 0; s < nsec; s++) {
 		pos = align_up(pos);
 		off[s] = pos;
 		pos += len[s];
@@ -154,7 +162,7 @@ void ckpt_write(const struct ckpt *c, const char *path)
 	afile_open(&af, path);
 	out_write(&af.out, h, sizeof h);
 	pos = CKPT_HEADER_BYTES;
-	for (int s = 0; s < CKPT_NSEC; s++) {
+	for (int s = 0; s < nsec; s++) {
 		write_pad(&af.out, &pos, off[s]);
 		if (len[s])
 			out_write(&af.out, data[s], (size_t)len[s]);
@@ -231,9 +239,12 @@ static int check_header(struct ckpt *c, const unsigned char *h)
 
 	if (memcmp(h + H_MAGIC, CKPT_MAGIC, 8) != 0)
 		return fail(c, "not a gpt checkpoint (bad magic)");
-	if (le_get_u32(h + H_VERSION) != CKPT_VERSION)
-		return fail(c, "unsupported checkpoint version %" PRIu32 " (this program reads %u)",
-			    le_get_u32(h + H_VERSION), CKPT_VERSION);
+	uint32_t version = le_get_u32(h + H_VERSION);
+	int nsec = version == CKPT_VERSION_CLASSES ? CKPT_NSEC : CKPT_SEC_LABELS;
+
+	if (version != CKPT_VERSION && version != CKPT_VERSION_CLASSES)
+		return fail(c, "unsupported checkpoint version %" PRIu32 " (this program reads %u "
+			    "and %u)", version, CKPT_VERSION, CKPT_VERSION_CLASSES);
 	if (XXH64(h, H_HASH, 0) != le_get_u64(h + H_HASH))
 		return fail(c, "checkpoint is corrupt (header checksum mismatch)");
 	if (le_get_u32(h + H_HBYTES) != CKPT_HEADER_BYTES)
@@ -254,6 +265,9 @@ static int check_header(struct ckpt *c, const unsigned char *h)
 	m->tied = le_get_u32(h + H_TIED);
 	m->bias = le_get_u32(h + H_BIAS);
 	m->qkv_bias = le_get_u32(h + H_QKVBIAS);
+	m->classes = version == CKPT_VERSION_CLASSES ? le_get_u32(h + H_CLASSES) : 0;
+	if (version == CKPT_VERSION_CLASSES && (m->classes < 2 || m->classes > 1024))
+		return fail(c, "checkpoint has an impossible number of classes %" PRIu32, m->classes);
 	if (m->layers < 1 || m->layers > 1024 || m->heads < 1 || m->heads > 1024 ||
 	    m->width < 1 || m->width > (1u << 16) || m->width % m->heads != 0 ||
 	    m->context < 1 || m->context > (1u << 20) || m->vocab < 1 ||
@@ -295,7 +309,7 @@ static int check_header(struct ckpt *c, const unsigned char *h)
 	want[CKPT_SEC_TABLE] = (uint64_t)c->n_tensors * CKPT_ENTRY_BYTES;
 	want[CKPT_SEC_PARAMS] = c->n_params * sizeof(float);
 	want[CKPT_SEC_M] = want[CKPT_SEC_V] = c->has_optim ? c->n_params * sizeof(float) : 0;
-	for (int s = 0; s < CKPT_NSEC; s++) {
+	for (int s = 0; s < nsec; s++) {
 		const unsigned char *p = h + H_SECTIONS + 24 * s;
 
 		c->sec_off[s] = le_get_u64(p);
@@ -312,6 +326,8 @@ static int check_header(struct ckpt *c, const unsigned char *h)
 	if (prev_end != c->file_size)
 		return fail(c, "checkpoint is corrupt (file size %" PRIu64 " does not match its sections)",
 			    c->file_size);
+	if (version == CKPT_VERSION_CLASSES && c->sec_len[CKPT_SEC_LABELS] == 0)
+		return fail(c, "checkpoint is corrupt (a classifier without labels)");
 	return 0;
 }
 
@@ -437,6 +453,28 @@ static int open_checked(struct ckpt *c)
 	c->settings[c->settings_len] = '\0';
 	if (strlen(c->settings) != c->settings_len)
 		return fail(c, "checkpoint is corrupt (NUL byte in settings)");
+	if (c->model.classes) {
+		uint32_t lines = 0;
+		int empty = 0;
+
+		c->labels_len = (size_t)c->sec_len[CKPT_SEC_LABELS];
+		c->labels = xmalloc(c->labels_len + 1);
+		if (read_section(c, CKPT_SEC_LABELS, c->labels) != 0)
+			return -1;
+		c->labels[c->labels_len] = '\0';
+		for (size_t i = 0; i < c->labels_len; i++) {
+			unsigned char b = (unsigned char)c->labels[i];
+			if (b == '\n') {
+				empty |= i == 0 || c->labels[i - 1] == '\n';
+				lines++;
+			} else if (b < 0x20 || b == 0x7f) {
+				empty = 1;
+			}
+		}
+		if (empty || lines != c->model.classes || c->labels[c->labels_len - 1] != '\n')
+			return fail(c, "checkpoint is corrupt (labels do not name its %" PRIu32 " classes)",
+				    c->model.classes);
+	}
 	return 0;
 }
 
@@ -506,6 +544,7 @@ void ckpt_close(struct ckpt *c)
 	free(c->tensors);
 	free(c->loader);
 	free(c->settings);
+	free(c->labels);
 	free(c->path);
 	memset(c, 0, sizeof *c);
 	c->fd = -1;

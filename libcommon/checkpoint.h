@@ -20,7 +20,8 @@
 #include <stdint.h>
 
 #define CKPT_MAGIC "GPTCKPT\0"
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 1u            /* a language model's */
+#define CKPT_VERSION_CLASSES 2u    /* a classifier's: classes and labels */
 #define CKPT_HEADER_BYTES 512u
 #define CKPT_NAME_MAX 64          /* tensor and tokenizer names, with NUL */
 #define CKPT_ENTRY_BYTES 128u     /* one tensor table entry */
@@ -30,7 +31,9 @@
 
 enum ckpt_section {
 	CKPT_SEC_TABLE = 0, CKPT_SEC_PARAMS, CKPT_SEC_M, CKPT_SEC_V,
-	CKPT_SEC_LOADER, CKPT_SEC_SETTINGS, CKPT_NSEC
+	CKPT_SEC_LOADER, CKPT_SEC_SETTINGS,
+	CKPT_SEC_LABELS,           /* version 2 only */
+	CKPT_NSEC
 };
 
 /* Schedule kinds, as stored. */
@@ -45,6 +48,7 @@ struct ckpt_model {
 	uint32_t tied;           /* 1: output head is the token embedding */
 	uint32_t bias;           /* 1: attn.c_proj, mlp.c_fc, mlp.c_proj biases */
 	uint32_t qkv_bias;       /* 1: attn.c_attn bias */
+	uint32_t classes;        /* 0: a language model; 2..1024: a classifier */
 };
 
 struct ckpt_schedule_cfg {
@@ -81,6 +85,9 @@ struct ckpt {
 	size_t loader_len;
 	char *settings;             /* resolved run settings, "key value\n" text */
 	size_t settings_len;
+	char *labels;               /* a classifier's: its labels, each ended by
+	                               '\n', in class order (NUL-ended on read) */
+	size_t labels_len;
 	/* Reading state. */
 	char *path;
 	int fd;

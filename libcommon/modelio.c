@@ -18,6 +18,7 @@ void modelio_config_to_ckpt(const struct gpt_config *c, struct ckpt_model *m)
 	m->tied = (uint32_t)c->tied;
 	m->bias = (uint32_t)c->bias;
 	m->qkv_bias = (uint32_t)c->qkv_bias;
+	m->classes = (uint32_t)c->n_classes;
 }
 
 const char *modelio_config_from_ckpt(const struct ckpt_model *m, struct gpt_config *c)
@@ -32,6 +33,7 @@ const char *modelio_config_from_ckpt(const struct ckpt_model *m, struct gpt_conf
 	c->tied = (int)m->tied;
 	c->bias = (int)m->bias;
 	c->qkv_bias = (int)m->qkv_bias;
+	c->n_classes = (int)m->classes;
 	/* a field past INT_MAX turned negative above and fails here */
 	return gpt_config_check(c);
 }
@@ -70,6 +72,18 @@ void modelio_match(struct ckpt *c, const struct gpt_model *m)
 
 void modelio_load(const char *path, struct gpt_model *m, char *tokenizer)
 {
+	modelio_load_labels(path, m, tokenizer, NULL);
+}
+
+void modelio_need_lm(const struct gpt_model *m, const char *path)
+{
+	if (m->cfg.n_classes)
+		die("a classifier of %d classes, not a language model (gpt-classify runs it): '%s'",
+		    m->cfg.n_classes, path);
+}
+
+void modelio_load_labels(const char *path, struct gpt_model *m, char *tokenizer, char **labels)
+{
 	struct ckpt c;
 	struct gpt_config cfg;
 	const char *why;
@@ -92,10 +106,18 @@ void modelio_load(const char *path, struct gpt_model *m, char *tokenizer)
 		die("%s", c.err);
 	if (tokenizer)
 		snprintf(tokenizer, CKPT_NAME_MAX, "%s", c.tokenizer);
+	if (labels)
+		*labels = c.labels ? xstrdup(c.labels) : NULL;
 	ckpt_close(&c);
 }
 
 void modelio_save(const struct gpt_model *m, const char *tokenizer, const char *path)
+{
+	modelio_save_labels(m, tokenizer, NULL, path);
+}
+
+void modelio_save_labels(const struct gpt_model *m, const char *tokenizer, const char *labels,
+                         const char *path)
 {
 	struct ckpt c;
 
@@ -106,6 +128,12 @@ void modelio_save(const struct gpt_model *m, const char *tokenizer, const char *
 	c.n_tensors = (uint32_t)m->n_tensors;
 	c.tensors = modelio_tensors(m);
 	c.params = m->params;
+	if (m->cfg.n_classes) {
+		if (!labels)
+			die("internal error: a classifier saved without its labels");
+		c.labels = (char *)labels;
+		c.labels_len = strlen(labels);
+	}
 	c.sched.lr = 0;
 	c.sched.beta1 = 0.9;
 	c.sched.beta2 = 0.95;

@@ -16,7 +16,14 @@
  *                                    may be NULL) gets its name; dies on
  *                                    any error, naming the file
  *   modelio_save(m, tokenizer, path) weights only (no optimizer state),
- *                                    atomically */
+ *                                    atomically
+ *   modelio_load_labels, modelio_save_labels  the same for a classifier
+ *                                    (n_classes > 0): its labels, each
+ *                                    ended by '\n', in class order
+ *                                    (*labels malloc'd; NULL for a
+ *                                    language model)
+ *   modelio_need_lm(m, path)         dies when m is a classifier, for a
+ *                                    program that runs language models */
 #ifndef GPT_MODELIO_H
 #define GPT_MODELIO_H
 
@@ -28,6 +35,10 @@ const char *modelio_config_from_ckpt(const struct ckpt_model *m, struct gpt_conf
 struct ckpt_tensor *modelio_tensors(const struct gpt_model *m);
 void modelio_match(struct ckpt *c, const struct gpt_model *m);
 void modelio_load(const char *path, struct gpt_model *m, char *tokenizer);
+void modelio_load_labels(const char *path, struct gpt_model *m, char *tokenizer, char **labels);
+void modelio_need_lm(const struct gpt_model *m, const char *path);
+void modelio_save_labels(const struct gpt_model *m, const char *tokenizer, const char *labels,
+                         const char *path);
 void modelio_save(const struct gpt_model *m, const char *tokenizer, const char *path);
 
 #endif

@@ -1718,6 +1718,9 @@ int train_run(struct train_opts *o, const int *given)
 
 	/* Model. */
 	if (resuming) {
+		if (ck.model.classes)
+			die("a classifier's checkpoint: gpt-train cannot resume it as a language model: '%s'",
+			    ck.path);
 		if (!t->sft)
 			check_model(t, given, &ck.model);
 		(void)modelio_config_from_ckpt(&ck.model, &t->cfg); /* checked below */
@@ -1730,6 +1733,9 @@ int train_run(struct train_opts *o, const int *given)
 
 		if (ckpt_open(&ic, o->init) != 0)
 			die("%s", ic.err);
+		if (ic.model.classes)
+			die("a classifier of %u classes cannot start a language model's training: '%s'",
+			    ic.model.classes, ic.path);
 		for (int i = 0; i < NDEFS; i++)
 			if (given[i] && (defs[i].flags & TRAIN_SHAPE))
 				die_usage("--%s conflicts with --init: the checkpoint fixes the model", defs[i].name);

@@ -83,6 +83,7 @@ static void export(const char *src, const char *out, int force)
 	free(cfg);
 	free(w);
 	modelio_load(src, &m, NULL);
+	modelio_need_lm(&m, src);
 	hfweights_export(&m, out);
 	gpt_model_free(&m);
 }

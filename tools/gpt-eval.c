@@ -202,6 +202,7 @@ static void eval_one(const char *ckpt, const struct opts *o, const struct vocab 
 	struct engine *e;
 
 	modelio_load(ckpt, &m, tokenizer);
+	modelio_need_lm(&m, ckpt);
 	if (strcmp(tokenizer, v->name) != 0)
 		warnx("checkpoint was trained with tokenizer '%s', scoring with '%s': '%s'",
 		      tokenizer, v->name, ckpt);

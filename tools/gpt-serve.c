@@ -1075,6 +1075,7 @@ int main(int argc, char **argv)
 	{
 		struct gpt_model m;
 		modelio_load(argv[optind], &m, tokenizer);
+		modelio_need_lm(&m, argv[optind]);
 		S.n_ctx = m.cfg.n_ctx;
 		S.vocab_size = m.cfg.vocab_size;
 		S.e = engine_open(device, &m);

@@ -6,6 +6,8 @@
  * the temporaries of a killed save. */
 #include "test.h"
 #include "checkpoint.h"
+#include "model.h"
+#include "modelio.h"
 #include "err.h"
 #include "io.h"
 
@@ -34,7 +36,7 @@ static void fill(struct ckpt *c)
 		var[i] = (float)i * 1e-6f;
 	}
 	memset(c, 0, sizeof *c);
-	c->model = (struct ckpt_model){ 2, 4, 64, 32, 50257, 50304, 1, 1, 0 };
+	c->model = (struct ckpt_model){ 2, 4, 64, 32, 50257, 50304, 1, 1, 0, 0 };
 	c->sched = (struct ckpt_schedule_cfg){ CKPT_SCHED_WSD, 6e-4, 0.1, 100, 5000, 700,
 					       0.1, 0.9, 0.95, 1e-8, 1.0 };
 	c->step = 1234;
@@ -203,7 +205,7 @@ static void test_magic_version(void)
 {
 	struct ckpt w, r;
 	const char *good = test_path("a.gpt"), *bad = test_path("v.gpt");
-	unsigned char b = 2;
+	unsigned char b = 3;
 	int fd;
 
 	fill(&w);
@@ -212,11 +214,86 @@ static void test_magic_version(void)
 	fd = open(bad, O_RDWR);
 	pwrite(fd, &b, 1, 8);
 	close(fd);
-	CHECK(ckpt_open(&r, bad) != 0 && strstr(r.err, "version 2"), "version: %s", r.err);
+	CHECK(ckpt_open(&r, bad) != 0 && strstr(r.err, "version 3"), "version: %s", r.err);
 	fd = open(bad, O_RDWR);
 	pwrite(fd, "GPTX", 4, 0);
 	close(fd);
 	CHECK(ckpt_open(&r, bad) != 0 && strstr(r.err, "magic"), "magic: %s", r.err);
+}
+
+/* A classifier's checkpoint is version 2, with its classes and labels;
+ * a language model's stays version 1, as every earlier reader expects;
+ * labels that do not name the classes are refused. */
+static void test_classifier(void)
+{
+	struct ckpt w, r;
+	const char *lm = test_path("lm.gpt"), *cl = test_path("cls.gpt"), *bad = test_path("b.gpt");
+	static char labels[] = "ham\nspam\neggs\n", two[] = "ham\nspam\n";
+	unsigned char v[4];
+	int fd;
+
+	fill(&w);
+	ckpt_write(&w, lm);
+	fd = open(lm, O_RDONLY);
+	CHECK(pread(fd, v, 4, 8) == 4 && v[0] == 1 && !v[1] && !v[2] && !v[3], "a language model: version 1");
+	close(fd);
+	CHECK(ckpt_open(&r, lm) == 0 && r.model.classes == 0 && r.labels == NULL, "no labels: %s", r.err);
+	ckpt_close(&r);
+	w.model.classes = 3;
+	w.labels = labels;
+	w.labels_len = strlen(labels);
+	ckpt_write(&w, cl);
+	fd = open(cl, O_RDONLY);
+	CHECK(pread(fd, v, 4, 8) == 4 && v[0] == 2, "a classifier: version 2");
+	close(fd);
+	CHECK(ckpt_open(&r, cl) == 0, "open: %s", r.err);
+	CHECK(r.model.classes == 3 && r.labels && strcmp(r.labels, labels) == 0,
+	      "classes %u, labels '%s'", r.model.classes, r.labels ? r.labels : "");
+	CHECK(strcmp(r.settings, w.settings) == 0 && r.step == 1234, "the rest as before");
+	ckpt_close(&r);
+	w.labels = two;
+	w.labels_len = strlen(two);
+	ckpt_write(&w, bad);
+	CHECK(ckpt_open(&r, bad) != 0 && strstr(r.err, "labels do not name its 3 classes"),
+	      "two labels for three classes: %s", r.err);
+	w.labels = NULL;
+	w.labels_len = 0;
+	ckpt_write(&w, bad);
+	CHECK(ckpt_open(&r, bad) != 0 && strstr(r.err, "without labels"), "no labels: %s", r.err);
+}
+
+/* A classifier through modelio: saved with its labels, loaded back with
+ * the same weights and labels; programs of language models refuse it. */
+static void need_lm_child(const char *path)
+{
+	struct gpt_model m;
+	modelio_load(path, &m, NULL);
+	modelio_need_lm(&m, path);
+}
+
+static void test_classifier_model(void)
+{
+	struct gpt_config c = { 2, 2, 16, 8, 61, 0, 1, 1, 1, 3 };
+	struct gpt_model m, b;
+	const char *path = test_path("clsm.gpt");
+	char *labels = NULL, err[512];
+	int st;
+
+	gpt_config_finish(&c);
+	gpt_model_init(&m, &c);
+	gpt_model_init_weights(&m, 5);
+	modelio_save_labels(&m, "gpt2", "no\nyes\nmaybe\n", path);
+	modelio_load_labels(path, &b, NULL, &labels);
+	CHECK(b.cfg.n_classes == 3 && b.n_params == m.n_params &&
+	      memcmp(b.params, m.params, m.n_params * sizeof(float)) == 0, "weights back");
+	CHECK(labels && strcmp(labels, "no\nyes\nmaybe\n") == 0, "labels back: '%s'",
+	      labels ? labels : "");
+	st = test_child(need_lm_child, path, err, sizeof err);
+	CHECK(st == 1 && strstr(err, "a classifier of 3 classes, not a language model"),
+	      "a language-model program refuses it: %d '%s'", st, err);
+	free(labels);
+	gpt_model_free(&b);
+	gpt_model_free(&m);
 }
 
 static void test_run_folder(void)
@@ -340,6 +417,8 @@ int main(void)
 	RUN(test_corrupt_every_region);
 	RUN(test_truncated);
 	RUN(test_magic_version);
+	RUN(test_classifier);
+	RUN(test_classifier_model);
 	RUN(test_run_folder);
 	RUN(test_verify_and_clean);
 	return TEST_END();
