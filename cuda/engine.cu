@@ -271,6 +271,9 @@ extern "C" const struct engine_ops engine_cuda = {
 	cuda_comm_open,        /* comm_open */
 	cuda_grads_allreduce,  /* grads_allreduce */
 	cuda_grads_overlap,    /* grads_overlap */
+	NULL,                  /* classify: not on the gpu yet */
+	NULL,                  /* class_logits */
+	NULL,                  /* classify_backward */
 	cuda_decoder_open,     /* decoder_open */
 	cuda_decoder_feed,     /* decoder_feed */
 	cuda_decoder_rewind,   /* decoder_rewind */

@@ -123,6 +123,31 @@ void engine_dropout(struct engine *e, float p, uint64_t key, uint64_t row0)
 	e->drop = gpt_dropout_make(p, key, row0);
 }
 
+static void need_classify(const struct engine *e)
+{
+	if (!e->ops->classify)
+		die("the %s engine cannot run a classifier yet; give --device cpu", e->ops->name);
+}
+
+float engine_classify(struct engine *e, const uint32_t *in, const int *last,
+                      const uint32_t *labels, int B, int T)
+{
+	need_classify(e);
+	return e->ops->classify(e, in, last, labels, B, T);
+}
+
+void engine_class_logits(struct engine *e, int B, float *dst)
+{
+	need_classify(e);
+	e->ops->class_logits(e, B, dst);
+}
+
+void engine_classify_backward(struct engine *e, float scale, enum gpt_trainable trainable)
+{
+	need_classify(e);
+	e->ops->classify_backward(e, scale, (int)trainable);
+}
+
 float engine_grad_norm(struct engine *e)
 {
 	return e->ops->grad_norm(e);

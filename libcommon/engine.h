@@ -108,6 +108,12 @@ struct engine_ops {
 	 * the engine may start the sums of gradients its backward has
 	 * finished while the rest of it runs (grads_allreduce waits). */
 	void (*grads_overlap)(struct engine *e);
+	/* A classifier (model.h's gpt_model_classify); all three NULL on an
+	 * engine without classification. */
+	float (*classify)(struct engine *e, const uint32_t *in, const int *last,
+	                  const uint32_t *labels, int B, int T);
+	void (*class_logits)(struct engine *e, int B, float *dst);
+	void (*classify_backward)(struct engine *e, float scale, int trainable);
 	struct engine_decoder *(*decoder_open)(struct engine *e, int max_T);
 	const float *(*decoder_feed)(struct engine_decoder *d, const uint32_t *ids, int n,
 	                             float *all);
@@ -183,6 +189,16 @@ float engine_forward_backward(struct engine *e, const uint32_t *in, const uint32
  * rows numbered from row0.  engine_forward, engine_losses and decoders
  * never drop.  Both engines draw the same masks. */
 void engine_dropout(struct engine *e, float p, uint64_t key, uint64_t row0);
+/* A classifier's pass (model.h: n_classes > 0): the blocks on in[B*T],
+ * the head at each row's last[b]; with labels, the mean cross-entropy
+ * (GPT_IGNORE rows do not count).  class_logits: the last pass's B rows
+ * of n_classes logits.  classify_backward adds scale * the gradient of
+ * the tensors enum gpt_trainable names.  Dies on an engine without
+ * classification, naming it. */
+float engine_classify(struct engine *e, const uint32_t *in, const int *last,
+                      const uint32_t *labels, int B, int T);
+void engine_class_logits(struct engine *e, int B, float *dst);
+void engine_classify_backward(struct engine *e, float scale, enum gpt_trainable trainable);
 /* Global L2 norm of the gradients, in a fixed order. */
 float engine_grad_norm(struct engine *e);
 /* One AdamW step at rate lr after clipping to global norm clip (<= 0: no

@@ -115,6 +115,25 @@ static float cpu_forward_backward(struct engine *e, const uint32_t *in, const ui
 	return l;
 }
 
+static float cpu_classify(struct engine *e, const uint32_t *in, const int *last,
+                         const uint32_t *labels, int B, int T)
+{
+	norm_forget(e);
+	return gpt_model_classify(&e->model, in, last, labels, B, T);
+}
+
+static void cpu_class_logits(struct engine *e, int B, float *dst)
+{
+	memcpy(dst, gpt_model_class_logits(&e->model),
+	       (size_t)B * (size_t)e->model.cfg.n_classes * sizeof *dst);
+}
+
+static void cpu_classify_backward(struct engine *e, float scale, int trainable)
+{
+	norm_forget(e);
+	gpt_model_classify_backward(&e->model, scale, (enum gpt_trainable)trainable);
+}
+
 static float cpu_grad_norm(struct engine *e)
 {
 	struct cpu *c = e->impl;
@@ -212,6 +231,9 @@ const struct engine_ops engine_cpu = {
 	.grads_get = cpu_grads_get,
 	.grads_set = cpu_grads_set,
 	.peak_bytes = cpu_peak_bytes,
+	.classify = cpu_classify,
+	.class_logits = cpu_class_logits,
+	.classify_backward = cpu_classify_backward,
 	.decoder_open = cpu_decoder_open,
 	.decoder_feed = cpu_decoder_feed,
 	.decoder_rewind = cpu_decoder_rewind,

@@ -15,8 +15,10 @@
 #include "modelio.h"
 #include "optim.h"
 #include "progress.h"
+#include "clsdata.h"
 #include "sft.h"
 #include "shard.h"
+#include "tokenize.h"
 #include "train.h"
 #include "vocab.h"
 
@@ -87,6 +89,14 @@ const struct train_optdef train_optdefs[] = {
 	{ "split-out", 0, TRAIN_STR, S(split_out), 0, 0, 0 },
 	{ "train-on-prompt", 0, TRAIN_FLAG, S(train_on_prompt), 0, 1, TRAIN_SAVE | TRAIN_SFT },
 	{ "pack", 0, TRAIN_FLAG, S(pack), 0, 1, TRAIN_SAVE | TRAIN_SFT },
+	/* classification fine-tuning */
+	{ "classify", 0, TRAIN_STR, S(classify), 0, 0, TRAIN_SAVE },
+	{ "trainable", 0, TRAIN_STR, S(trainable), 0, 0, TRAIN_SAVE | TRAIN_CLS },
+	{ "labels", 0, TRAIN_STR, S(labels), 0, 0, TRAIN_SAVE | TRAIN_CLS },
+	{ "balance", 0, TRAIN_FLAG, S(balance), 0, 1, TRAIN_SAVE | TRAIN_CLS },
+	{ "max-length", 0, TRAIN_U64, S(max_length), 0, 1 << 20, TRAIN_SAVE | TRAIN_CLS },
+	{ "text-field", 0, TRAIN_STR, S(text_field), 0, 0, TRAIN_SAVE | TRAIN_CLS },
+	{ "label-field", 0, TRAIN_STR, S(label_field), 0, 0, TRAIN_SAVE | TRAIN_CLS },
 	{ "dist-timeout", 0, TRAIN_DBL, S(dist_timeout), 1, 1e6, 0 },
 };
 #undef S
@@ -171,7 +181,8 @@ static char *settings_text(const struct train_opts *o)
 		const char *v = val;
 		size_t need;
 
-		if (!(d->flags & TRAIN_SAVE) || ((d->flags & TRAIN_SFT) && !o->sft))
+		if (!(d->flags & TRAIN_SAVE) || ((d->flags & TRAIN_SFT) && !o->sft && !o->classify) ||
+		    ((d->flags & TRAIN_CLS) && !o->classify))
 			continue;
 		if (d->kind == TRAIN_STR) {
 			v = *(char *const *)base;
@@ -338,6 +349,17 @@ struct trainer {
 	uint64_t step_tokens;     /* the step's tokens */
 	uint64_t *idx;            /* B: one micro-batch's examples */
 	uint32_t eot;
+	/* --classify: labelled texts, held as examples of st and sv (their
+	 * tokens; no mask), each with a class */
+	int cls;
+	enum gpt_trainable trainable;
+	uint32_t *lab_tr, *lab_va;  /* classes of st's and sv's examples */
+	char *label_text;           /* the labels, each ended by '\n' */
+	int n_labels;
+	int *last;                  /* B: one micro-batch's last positions */
+	uint32_t *mb_labels;        /* B */
+	float *mb_logits;           /* B x n_labels */
+	double step_acc, val_acc;   /* the last step's and validation's */
 };
 
 /* Whether the run stops after this step: the signal, or with several
@@ -350,6 +372,8 @@ static int stopping(const struct trainer *t)
 
 static double sft_step_grads(struct trainer *t);
 static double sft_validate(struct trainer *t);
+static double cls_step_grads(struct trainer *t);
+static double cls_validate(struct trainer *t);
 
 /* The AdamW state the trainer keeps: the engine's, or this rank's slice. */
 static const struct adamw *optim_state(const struct trainer *t)
@@ -519,6 +543,10 @@ static void save_checkpoint(struct trainer *t)
 	c.loader_len = slen;
 	c.settings = settings;
 	c.settings_len = strlen(settings);
+	if (t->cls) {
+		c.labels = t->label_text;
+		c.labels_len = strlen(t->label_text);
+	}
 	ckpt_write(&c, path);
 	ckpt_run_set_latest(t->o.out, t->step);
 	if (t->o.keep)
@@ -575,6 +603,8 @@ static double step_grads(struct trainer *t)
 	size_t off, cnt;
 	double sum = 0;
 
+	if (t->cls)
+		return cls_step_grads(t);
 	if (t->sft)
 		return sft_step_grads(t);
 	base = shards_consumed(t->train);
@@ -696,6 +726,117 @@ static double sft_validate(struct trainer *t)
 	return v[1] > 0 ? v[0] / v[1] : NAN;
 }
 
+/* --classify: examples idx[0..rows) of s as one micro-batch, padded
+ * with <|endoftext|> to the longest (at most T): inputs, each row's last
+ * real position and its class (labs).  Returns the width. */
+static int cls_fill(struct trainer *t, const struct sft_set *s, const uint32_t *labs, int rows)
+{
+	int Tm = 1;
+
+	for (int b = 0; b < rows; b++)
+		if (s->len[t->idx[b]] > Tm)
+			Tm = s->len[t->idx[b]];
+	for (int b = 0; b < rows; b++) {
+		const uint32_t *ids = s->ids[t->idx[b]];
+		int n = s->len[t->idx[b]];
+
+		for (int i = 0; i < Tm; i++)
+			t->inputs[(size_t)b * Tm + i] = i < n ? ids[i] : t->eot;
+		t->last[b] = n - 1;
+		t->mb_labels[b] = labs[t->idx[b]];
+	}
+	return Tm;
+}
+
+/* The correct answers of the last classify pass over rows. */
+static int cls_correct(struct trainer *t, int rows)
+{
+	int k = t->n_labels, ok = 0;
+
+	engine_class_logits(t->e, rows, t->mb_logits);
+	for (int b = 0; b < rows; b++) {
+		const float *lg = t->mb_logits + (size_t)b * k;
+		int best = 0;
+
+		for (int j = 1; j < k; j++)
+			if (lg[j] > lg[best])
+				best = j;
+		ok += (uint32_t)best == t->mb_labels[b];
+	}
+	return ok;
+}
+
+/* --classify: one step of W texts of the training order, this rank's
+ * slice in micro-batches of at most B, each micro-batch's mean loss
+ * weighted rows / W; the step's accuracy into t->step_acc.  Returns the
+ * sum of rows x loss. */
+static double cls_step_grads(struct trainer *t)
+{
+	uint64_t base = t->sft_consumed, toks = 0;
+	size_t off, cnt;
+	double sum = 0, acc[2] = { 0, 0 };
+
+	for (uint64_t k = 0; k < t->W; k++)
+		toks += (uint64_t)t->st.len[sft_at(&t->st, t->o.seed, base + k)];
+	t->step_div = t->W;
+	t->step_tokens = toks;
+	dist_slice((size_t)t->W, t->rank, &off, &cnt);
+	engine_zero_grad(t->e);
+	for (uint64_t k = off; k < off + cnt;) {
+		int rows = off + cnt - k < (uint64_t)t->B ? (int)(off + cnt - k) : t->B, Tm;
+		float l;
+
+		for (int b = 0; b < rows; b++)
+			t->idx[b] = sft_at(&t->st, t->o.seed, base + k + (uint64_t)b);
+		k += (uint64_t)rows;
+		Tm = cls_fill(t, &t->st, t->lab_tr, rows);
+		l = engine_classify(t->e, t->inputs, t->last, t->mb_labels, rows, Tm);
+		if (!isfinite(l)) {
+			sum = l;
+			break;
+		}
+		acc[0] += cls_correct(t, rows);
+		acc[1] += rows;
+		engine_classify_backward(t->e, (float)rows / (float)t->W, t->trainable);
+		sum += (double)rows * (double)l;
+	}
+	dist_sum_f64(acc, 2);
+	t->step_acc = acc[1] > 0 ? acc[0] / acc[1] : NAN;
+	t->sft_consumed += t->W;
+	return sum;
+}
+
+/* --classify: the mean loss and (into t->val_acc) the accuracy over the
+ * validation texts, in micro-batches of B in file order (at most
+ * val-batches), sliced over the ranks. */
+static double cls_validate(struct trainer *t)
+{
+	uint64_t nb = (t->sv.n + (uint64_t)t->B - 1) / (uint64_t)t->B;
+	double v[3] = { 0, 0, 0 };
+	size_t off, cnt;
+
+	if (nb > t->o.val_batches)
+		nb = t->o.val_batches;
+	dist_slice((size_t)nb, t->rank, &off, &cnt);
+	for (uint64_t k = off; k < off + cnt; k++) {
+		int rows = 0, Tm;
+		float l;
+
+		if (stop_sig && !dist_on())
+			return NAN;
+		for (uint64_t e = k * (uint64_t)t->B; e < t->sv.n && rows < t->B; e++)
+			t->idx[rows++] = e;
+		Tm = cls_fill(t, &t->sv, t->lab_va, rows);
+		l = engine_classify(t->e, t->inputs, t->last, t->mb_labels, rows, Tm);
+		v[0] += (double)rows * (double)l;
+		v[1] += cls_correct(t, rows);
+		v[2] += rows;
+	}
+	dist_sum_f64(v, 3);
+	t->val_acc = v[2] > 0 ? v[1] / v[2] : NAN;
+	return v[2] > 0 ? v[0] / v[2] : NAN;
+}
+
 /* The gradients summed over the ranks, and their global norm: on the
  * host through MPI, or with --zero 1 only this rank's slice (into
  * gmine), the norm from the slices' sums of squares. */
@@ -750,6 +891,8 @@ static double validate(struct trainer *t)
 	double sum = 0;
 	size_t off, cnt;
 
+	if (t->cls)
+		return cls_validate(t);
 	if (t->sft)
 		return sft_validate(t);
 	windows = (shards_tokens(t->val) - 1) / (uint64_t)t->T;
@@ -845,6 +988,12 @@ static void trainer_free(struct trainer *t)
 		sft_free(&t->st);
 		sft_free(&t->sv);
 		free(t->idx);
+		free(t->lab_tr);
+		free(t->lab_va);
+		free(t->label_text);
+		free(t->last);
+		free(t->mb_labels);
+		free(t->mb_logits);
 	} else {
 		shards_close(t->train);
 		if (t->have_val)
@@ -946,7 +1095,24 @@ static void print_config(const struct trainer *t)
 	if (o->dropout > 0)
 		fprintf(stderr, "gpt-train: dropout %g on the embeddings, the attention weights and "
 			"the residual branches (training passes only)\n", o->dropout);
-	if (t->sft) {
+	if (t->cls) {
+		static const char *const what[] = { "the head", "the last block, ln_f and the head",
+						    "every tensor" };
+		char *labels = xstrdup(t->label_text);
+
+		for (char *p = labels; *p; p++)
+			if (*p == '\n')
+				*p = p[1] ? ',' : 0;
+		fprintf(stderr, "gpt-train: classifying into %d classes (%s): %zu texts of '%s', %" PRIu64
+			" per step (%.2f epochs in this run), %" PRIu64 " tokens; %zu cut to %s; training %s\n",
+			t->n_labels, labels, t->st.n, o->classify, t->W,
+			(double)o->steps * (double)t->W / (double)(t->st.n ? t->st.n : 1), t->st.tokens,
+			t->st.truncated, o->max_length ? "--max-length" : "the context", what[t->trainable]);
+		if (t->have_val)
+			fprintf(stderr, "gpt-train: validation on %zu texts (%zu cut)\n", t->sv.n,
+				t->sv.truncated);
+		free(labels);
+	} else if (t->sft) {
 		fprintf(stderr, "gpt-train: fine-tuning on %zu examples of '%s', template %s, %" PRIu64
 			" per step (%.2f epochs in this run), loss on %s: %" PRIu64 " tokens, %" PRIu64
 			" counted; %zu cut to the context of %d%s\n",
@@ -1000,6 +1166,9 @@ static void write_config_file(const struct trainer *t)
 }
 
 #define LOG_HEADER "step\ttokens\ttrain_loss\tval_loss\tlr\tgrad_norm\ttokens_per_s\telapsed_s\n"
+/* a classifier's: the accuracies too */
+#define LOG_HEADER_CLS "step\ttokens\ttrain_loss\tval_loss\tlr\tgrad_norm\ttokens_per_s\telapsed_s" \
+	"\ttrain_acc\tval_acc\n"
 
 /* On resume, keep the log lines up to the checkpoint's step (a crash may
  * have logged steps past it; the step-0 line stays) and take back the
@@ -1016,7 +1185,7 @@ static void log_trim(struct trainer *t, const char *path)
 
 		if (!f)
 			die_errno("cannot create '%s'", path);
-		fputs(LOG_HEADER, f);
+		fputs(t->cls ? LOG_HEADER_CLS : LOG_HEADER, f);
 		fclose(f);
 		return;
 	}
@@ -1072,7 +1241,7 @@ static void open_log(struct trainer *t, int resuming)
 	} else {
 		t->log = fopen(path, "w");
 		if (t->log)
-			fputs(LOG_HEADER, t->log);
+			fputs(t->cls ? LOG_HEADER_CLS : LOG_HEADER, t->log);
 	}
 	if (!t->log)
 		die_errno("cannot open '%s'", path);
@@ -1086,8 +1255,15 @@ static void log_line(struct trainer *t, double loss, double val, float lr, float
 
 	if (!isnan(val))
 		snprintf(vbuf, sizeof vbuf, "%.9g", val);
-	fprintf(t->log, "%" PRIu64 "\t%" PRIu64 "\t%.9g\t%s\t%.9g\t%.9g\t%.1f\t%.3f\n", t->step,
+	fprintf(t->log, "%" PRIu64 "\t%" PRIu64 "\t%.9g\t%s\t%.9g\t%.9g\t%.1f\t%.3f", t->step,
 		t->tokens, loss, vbuf, (double)lr, (double)norm, tps, elapsed);
+	if (t->cls) {
+		vbuf[0] = 0;
+		if (!isnan(val))
+			snprintf(vbuf, sizeof vbuf, "%.6f", t->val_acc);
+		fprintf(t->log, "\t%.6f\t%s", t->step_acc, vbuf);
+	}
+	fputc('\n', t->log);
 	if (fflush(t->log) != 0)
 		die_errno("cannot write the log in '%s'", t->o.out);
 }
@@ -1096,7 +1272,10 @@ static void log_line(struct trainer *t, double loss, double val, float lr, float
  * baseline of the curve; no training loss, rate or norm yet. */
 static void log_line0(struct trainer *t, double val, double elapsed)
 {
-	fprintf(t->log, "0\t%" PRIu64 "\t\t%.9g\t\t\t\t%.3f\n", t->tokens, val, elapsed);
+	fprintf(t->log, "0\t%" PRIu64 "\t\t%.9g\t\t\t\t%.3f", t->tokens, val, elapsed);
+	if (t->cls)
+		fprintf(t->log, "\t\t%.6f", t->val_acc);
+	fputc('\n', t->log);
 	if (fflush(t->log) != 0)
 		die_errno("cannot write the log in '%s'", t->o.out);
 }
@@ -1106,6 +1285,149 @@ static void log_line0(struct trainer *t, double val, double elapsed)
 /* --sft: the vocabulary of the checkpoint's tokenizer, the records, the
  * split (written out on a new run with --split-out), and the training
  * and validation examples tokenized and cut to the context. */
+/* --classify: records d.order[lo..hi) as examples of s (tokens cut to
+ * L; an empty text is one <|endoftext|>) and their classes (*labs). */
+static void cls_build(struct trainer *t, struct sft_set *s, uint32_t **labs,
+                      const struct cls_data *d, size_t lo, size_t hi, int L)
+{
+	uint64_t h = 0;
+
+	memset(s, 0, sizeof *s);
+	s->n = hi - lo;
+	s->ids = xcalloc(s->n ? s->n : 1, sizeof *s->ids);
+	s->mask = xcalloc(s->n ? s->n : 1, sizeof *s->mask);
+	s->len = xcalloc(s->n ? s->n : 1, sizeof *s->len);
+	*labs = xcalloc(s->n ? s->n : 1, sizeof **labs);
+	for (size_t i = 0; i < s->n; i++) {
+		const struct cls_record *r = &d->r[d->order[lo + i]];
+		uint32_t *ids = NULL;
+		size_t n = tokenize_text(&t->vocab, (const unsigned char *)r->text, r->len, 0, &ids);
+
+		if (n == 0) {
+			ids = xrealloc(ids, sizeof *ids);
+			ids[n++] = t->eot;
+		}
+		if (n > (size_t)L) {
+			n = (size_t)L;
+			s->truncated++;
+		}
+		s->ids[i] = ids;
+		s->len[i] = (int)n;
+		s->tokens += n;
+		(*labs)[i] = (uint32_t)r->label;
+		h = XXH64(ids, n * sizeof *ids, h ^ (uint64_t)r->label);
+	}
+	s->hash = h;
+}
+
+static void cls_setup(struct trainer *t, int resuming)
+{
+	struct train_opts *o = &t->o;
+	struct cls_data d;
+	struct cls_opts co = { o->text_field, o->label_field, o->labels };
+	size_t b[6] = { 0, 0, 0, 0, 0, 0 };
+	int L = o->max_length && o->max_length < (uint64_t)t->T ? (int)o->max_length : t->T;
+	size_t n = 0;
+
+	if (!o->trainable)
+		o->trainable = xstrdup("last-block");
+	if (!strcmp(o->trainable, "head"))
+		t->trainable = GPT_TRAIN_HEAD;
+	else if (!strcmp(o->trainable, "last-block"))
+		t->trainable = GPT_TRAIN_LAST_BLOCK;
+	else if (!strcmp(o->trainable, "all"))
+		t->trainable = GPT_TRAIN_ALL;
+	else
+		die_usage("--trainable is head, last-block or all: '%s'", o->trainable);
+	if (!o->vocab && strcmp(t->tokenizer, "gpt2") != 0)
+		die_usage("the checkpoint's tokenizer is '%s': give its vocabulary with --vocab PATH "
+			  "to tokenize the texts", t->tokenizer);
+	{
+		char *vp = vocab_locate(o->vocab, 1);
+
+		vocab_load(&t->vocab, vp);
+		free(vp);
+		t->have_vocab = 1;
+	}
+	if (t->vocab.n_ids > (uint32_t)t->cfg.vocab_size)
+		die("the vocabulary has %" PRIu32 " ids, more than the model's %d", t->vocab.n_ids,
+		    t->cfg.vocab_size);
+	if (t->vocab.eot == UINT32_MAX)
+		die("the vocabulary has no <|endoftext|>, which pads the texts");
+	t->eot = t->vocab.eot;
+	cls_load(&d, o->classify, &co);
+	if (o->balance)
+		cls_balance(&d, o->seed);
+	b[1] = d.n;
+	if (o->split) {
+		cls_split(&d, o->split, o->seed, b);
+		if (o->split_out && !resuming && t->rank == 0) {
+			static const char *const part[3] = { "train", "val", "test" };
+
+			io_mkdirs(o->split_out);
+			for (int k = 0; k < 3; k++) {
+				char *path = xasprintf("%s/%s.%s", o->split_out, part[k],
+						       d.jsonl ? "jsonl" : "tsv");
+
+				cls_write_part(&d, b[2 * k], b[2 * k + 1], path);
+				free(path);
+			}
+			if (!t->quiet)
+				fprintf(stderr, "gpt-train: split %zu texts into %zu train, %zu val, %zu test "
+					"in '%s'\n", d.n, b[1] - b[0], b[3] - b[2], b[5] - b[4], o->split_out);
+		}
+	} else if (o->split_out) {
+		die_usage("--split-out needs --split TRAIN,VAL,TEST");
+	} else if (o->val_frac > 0) {
+		size_t nv = (size_t)((double)d.n * o->val_frac);
+
+		b[1] = d.n - nv;
+		b[2] = b[1];
+		b[3] = d.n;
+	}
+	if (b[1] == b[0])
+		die("no training texts in '%s' after the split", o->classify);
+	/* the labels, as the checkpoint keeps them */
+	for (int k = 0; k < d.n_labels; k++)
+		n += strlen(d.labels[k]) + 1;
+	t->label_text = xmalloc(n + 1);
+	n = 0;
+	for (int k = 0; k < d.n_labels; k++) {
+		size_t m = strlen(d.labels[k]);
+		memcpy(t->label_text + n, d.labels[k], m);
+		t->label_text[n + m] = '\n';
+		n += m + 1;
+	}
+	t->label_text[n] = 0;
+	t->n_labels = d.n_labels;
+	if (resuming && t->cfg.n_classes != d.n_labels)
+		die("the run classifies into %d classes, the data has %d: '%s'", t->cfg.n_classes,
+		    d.n_labels, o->classify);
+	t->cfg.n_classes = d.n_labels;
+	cls_build(t, &t->st, &t->lab_tr, &d, b[0], b[1], L);
+	if (o->val) {
+		struct cls_data v;
+		char *joined = xstrdup(t->label_text);
+		struct cls_opts vo = { o->text_field, o->label_field, joined };
+
+		for (char *p = joined; *p; p++)
+			if (*p == '\n')
+				*p = p[1] ? ',' : 0;
+		cls_load(&v, o->val, &vo);
+		cls_build(t, &t->sv, &t->lab_va, &v, 0, v.n, L);
+		cls_free(&v);
+		free(joined);
+	} else if (b[3] > b[2]) {
+		cls_build(t, &t->sv, &t->lab_va, &d, b[2], b[3], L);
+	}
+	t->have_val = t->sv.n > 0;
+	t->idx = xmalloc(xmul((size_t)t->B, sizeof *t->idx));
+	t->last = xmalloc(xmul((size_t)t->B, sizeof *t->last));
+	t->mb_labels = xmalloc(xmul((size_t)t->B, sizeof *t->mb_labels));
+	t->mb_logits = xmalloc(xmul(xmul((size_t)t->B, (size_t)d.n_labels), sizeof(float)));
+	cls_free(&d);
+}
+
 static void sft_setup(struct trainer *t, int resuming)
 {
 	struct train_opts *o = &t->o;
@@ -1620,14 +1942,15 @@ int train_run(struct train_opts *o, const int *given)
 		o->out = run;
 		free(o->init);
 		o->init = NULL;
-		if (!o->train && !o->sft)
+		if (!o->train && !o->sft && !o->classify)
 			die("checkpoint names no training shards; give -i: '%s'", ck.path);
 	} else {
-		if (!o->train && !o->sft)
-			die_usage("no training data; give -i GLOB (token shards) or --sft FILE "
-				  "(instruction records)");
-		if (o->sft && !o->init)
-			die_usage("--sft needs --init CKPT: fine-tuning starts from a trained model");
+		if (!o->train && !o->sft && !o->classify)
+			die_usage("no training data; give -i GLOB (token shards), --sft FILE "
+				  "(instruction records) or --classify FILE (labelled texts)");
+		if ((o->sft || o->classify) && !o->init)
+			die_usage("%s needs --init CKPT: fine-tuning starts from a trained model",
+				  o->sft ? "--sft" : "--classify");
 		if (!o->out)
 			die_usage("no run folder; give -o RUN");
 		if (t->rank == 0)
@@ -1635,8 +1958,8 @@ int train_run(struct train_opts *o, const int *given)
 	}
 	/* Fine-tuning: the series' recipe (AdamW at 5e-5, constant, no
 	 * warmup) unless told otherwise. */
-	if (o->sft) {
-		if (!o->template_name)
+	if (o->sft || o->classify) {
+		if (o->sft && !o->template_name)
 			o->template_name = xstrdup("alpaca");
 		if (!o->epochs)
 			o->epochs = 1;
@@ -1689,10 +2012,25 @@ int train_run(struct train_opts *o, const int *given)
 	}
 
 	/* Data.  Globs are kept absolute so --resume works from anywhere. */
-	t->sft = o->sft != NULL;
+	t->cls = o->classify != NULL;
+	t->sft = o->sft != NULL || t->cls;
+	if (o->sft && o->classify)
+		die_usage("--sft and --classify exclude each other: instruction records or labelled "
+			  "texts");
 	if (t->sft && o->train)
-		die_usage("--sft and -i exclude each other: fine-tuning reads instruction records, "
-			  "pretraining token shards");
+		die_usage("%s and -i exclude each other: fine-tuning reads its own records, "
+			  "pretraining token shards", t->cls ? "--classify" : "--sft");
+	if (t->cls && (o->template_name || o->train_on_prompt || o->pack))
+		die_usage("--template, --train-on-prompt and --pack are for instruction fine-tuning "
+			  "(--sft), not --classify");
+	if (!t->cls && (o->trainable || o->labels || o->balance || o->max_length || o->text_field ||
+			o->label_field))
+		die_usage("--trainable, --labels, --balance, --max-length, --text-field and "
+			  "--label-field are for classification (--classify)");
+	if (t->cls && o->sample_every)
+		die_usage("--sample-every has no meaning for a classifier");
+	if (t->cls && o->zero)
+		die_usage("--zero 1 does not take --classify yet");
 	if (!t->sft && (o->template_name || o->split || o->split_out || o->val_frac > 0 ||
 			o->train_on_prompt || o->pack || o->epochs))
 		die_usage("--template, --split, --split-out, --val-frac, --train-on-prompt, --pack "
@@ -1704,6 +2042,7 @@ int train_run(struct train_opts *o, const int *given)
 	absolute(&o->train);
 	absolute(&o->val);
 	absolute(&o->sft);
+	absolute(&o->classify);
 	if (!t->sft) {
 	t->train = shards_open(o->train);
 	if (o->val) {
@@ -1718,7 +2057,7 @@ int train_run(struct train_opts *o, const int *given)
 
 	/* Model. */
 	if (resuming) {
-		if (ck.model.classes)
+		if (ck.model.classes && !o->classify)
 			die("a classifier's checkpoint: gpt-train cannot resume it as a language model: '%s'",
 			    ck.path);
 		if (!t->sft)
@@ -1760,7 +2099,9 @@ int train_run(struct train_opts *o, const int *given)
 		    shards_vocab(t->train), t->cfg.vocab_size, o->train);
 	t->B = (int)o->batch;
 	t->T = t->cfg.n_ctx;
-	if (t->sft)
+	if (t->cls)
+		cls_setup(t, resuming);
+	else if (t->sft)
 		sft_setup(t, resuming);
 
 	/* Steps and batch. */
@@ -1837,10 +2178,18 @@ int train_run(struct train_opts *o, const int *given)
 
 		gpt_model_init(&m, &t->cfg);
 		t->e = engine_open(ops == &engine_cpu ? "cpu" : o->device, &m);
+		if (t->cls && !t->e->ops->classify)
+			die("the %s engine cannot train a classifier yet; give --device cpu",
+			    t->e->ops->name);
 		if (t->zero)
 			zero_init(t, &ac);
 		else
 			engine_optim(t->e, &ac);
+		/* a classifier's frozen tensors: no update, no decay */
+		for (int i = 0; t->cls && i < t->e->model.n_tensors; i++)
+			if (!gpt_tensor_trainable(&t->e->model.layout, i, t->trainable, t->cfg.n_layer))
+				adamw_add_frozen(&t->e->opt, t->e->model.tensors[i].offset,
+						 t->e->model.tensors[i].size);
 		comm_setup(t);
 		if ((t->world > 1 && !t->device_comm) || t->zero)
 			t->gbuf = xmalloc(xmul(t->e->model.n_params, sizeof *t->gbuf));
@@ -1882,7 +2231,19 @@ int train_run(struct train_opts *o, const int *given)
 
 		if (ckpt_open(&ic, o->init) != 0)
 			die("%s", ic.err);
-		modelio_match(&ic, &t->e->model);
+		if (t->cls) {
+			/* the language model's tensors come first: read them over a
+			 * fresh initialisation, which gives the new head */
+			struct ckpt_tensor *want = modelio_tensors(&t->e->model);
+
+			gpt_model_init_weights(&t->e->model, o->seed);
+			if (ic.n_tensors + 2 != (uint32_t)t->e->model.n_tensors ||
+			    ckpt_match_tensors(&ic, want, ic.n_tensors) < 0)
+				die("checkpoint does not fit the classifier's model: %s", ic.err);
+			free(want);
+		} else {
+			modelio_match(&ic, &t->e->model);
+		}
 		if (ckpt_read_params(&ic, t->e->model.params) != 0)
 			die("%s", ic.err);
 		ckpt_close(&ic);

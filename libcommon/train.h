@@ -56,6 +56,9 @@ struct train_opts {
 	/* fine-tuning (--sft): instruction data instead of shards */
 	char *sft, *template_name, *split, *split_out;
 	uint64_t epochs, train_on_prompt, pack;
+	/* classification (--classify): labelled texts instead */
+	char *classify, *trainable, *labels, *text_field, *label_field;
+	uint64_t balance, max_length;
 	double val_frac;
 	double dist_timeout;      /* --dist-timeout: seconds a collective may wait */
 	int recompute;            /* --recompute: a memory choice, not saved */
@@ -64,9 +67,10 @@ struct train_opts {
 
 /* TRAIN_FLAG: an option without an argument, saved as 1 (a u64) */
 enum train_okind { TRAIN_STR, TRAIN_U64, TRAIN_DBL, TRAIN_FLAG };
-/* TRAIN_SFT: a fine-tuning setting, saved only by a --sft run */
+/* TRAIN_SFT: a fine-tuning setting, saved only by a --sft or --classify
+ * run; TRAIN_CLS: a classification setting, saved only by --classify */
 enum { TRAIN_SAVE = 1, TRAIN_SHAPE = 2, TRAIN_FIXED = 4, TRAIN_GT_MIN = 8, TRAIN_LT_MAX = 16,
-       TRAIN_SFT = 32 };
+       TRAIN_SFT = 32, TRAIN_CLS = 64 };
 
 struct train_optdef {
 	const char *name;

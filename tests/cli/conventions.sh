@@ -52,6 +52,7 @@ EOF
 bad_input() {
 	case $1 in
 	gpt-bpe) echo "-v 300 $TMP/none" ;;
+	gpt-classify) echo "$TMP/none" ;;
 	gpt-convert) echo "import $TMP/none -o $TMP/out.gpt" ;;
 	gpt-eval) echo "--text $TMP/none" ;;
 	gpt-fetch) echo "$TMP/none" ;;
