@@ -59,7 +59,7 @@ static void flush_batch(struct clf *c)
 	/* pad every row to the widest with <|endoftext|> */
 	for (int b = 0; b < c->n; b++)
 		for (int i = c->last[b] + 1; i < c->width; i++)
-			c->in[(size_t)b * c->width + i] = c->v.eot;
+			c->in[(size_t)b * c->T + i] = c->v.eot;
 	{
 		uint32_t *packed = xmalloc(xmul((size_t)c->n * (size_t)c->width, sizeof *packed));
 		for (int b = 0; b < c->n; b++)

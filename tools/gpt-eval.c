@@ -2,6 +2,7 @@
  * per byte over token shards or a text, HellaSwag and LAMBADA accuracy, on
  * the CPU or (in a build with nvcc) the GPU. */
 #include "checkpoint.h"
+#include "clsdata.h"
 #include "cli.h"
 #include "err.h"
 #include "engine.h"
@@ -26,7 +27,7 @@
 
 
 #define TEXT_MAX (1ull << 32)
-#define MAX_COLS 16
+#define MAX_COLS 64
 
 static void usage(void)
 {
@@ -43,6 +44,8 @@ static void usage(void)
 	       "      --lambada FILE   LAMBADA JSONL: last-word accuracy (greedy) and perplexity\n"
 	       "      --limit N        score only the first N benchmark examples\n"
 	       "      --details FILE   one line per benchmark example (for checking)\n"
+	       "      --classify FILE  a classifier on labelled texts (label<TAB>text or JSONL):\n"
+	       "                       accuracy, per-class precision, recall and F1, confusion\n"
 	       "      --json           a JSON array of objects instead of a table\n"
 	       "      --tsv            tab-separated values with a header line\n"
 	       "      --vocab PATH     tokenizer vocabulary (default: the GPT-2 one)\n"
@@ -56,7 +59,7 @@ static void usage(void)
 }
 
 struct opts {
-	const char *val, *hellaswag, *lambada, *details;
+	const char *val, *hellaswag, *lambada, *details, *classify;
 	int text, json, tsv, batch, context;
 	const char *device;       /* --device */
 	uint64_t windows, limit;
@@ -251,6 +254,195 @@ static void eval_one(const char *ckpt, const struct opts *o, const struct vocab 
 	engine_close(e);
 }
 
+static void json_string(struct out *o, const char *s);
+
+/* --classify: checkpoint ckpt (a classifier) on the labelled texts of
+ * o->classify, in batches; accuracy, macro F1, each class's precision,
+ * recall and F1 into r, and the confusion matrix (rows the true classes,
+ * columns the predicted) into *cm (k x k, malloc'd), its labels into
+ * *labels.  The classes must be those of the first checkpoint (*k set). */
+static void eval_classify(const char *ckpt, const struct opts *o, const struct vocab *v,
+                          struct row *r, long **cm, char **labels, int *k)
+{
+	struct gpt_model m;
+	struct engine *e;
+	struct cls_data d;
+	struct cls_opts co = { NULL, NULL, NULL };
+	char *lab = NULL, *joined;
+	int K, T, B = o->batch > 1 ? o->batch : 16, n = 0, width = 1;
+	uint32_t *in;
+	int *last;
+	float *lg;
+	long *c, total = 0, right = 0;
+	double f1sum = 0;
+
+	modelio_load_labels(ckpt, &m, NULL, &lab);
+	if (!m.cfg.n_classes)
+		die("--classify needs a classifier (gpt-train --classify), not a language model: '%s'",
+		    ckpt);
+	K = m.cfg.n_classes;
+	T = o->context && o->context < m.cfg.n_ctx ? o->context : m.cfg.n_ctx;
+	if (*labels && (K != *k || strcmp(*labels, lab) != 0))
+		die("the classifiers have other classes: '%s'", ckpt);
+	joined = xstrdup(lab);
+	for (char *p = joined; *p; p++)
+		if (*p == '\n')
+			*p = p[1] ? ',' : 0;
+	co.labels = joined;
+	cls_load(&d, o->classify, &co);
+	e = engine_open(o->device, &m);
+	if (!e->ops->classify) {
+		engine_close(e);
+		if (strcmp(o->device, "auto") != 0)
+			die("the %s engine cannot run a classifier yet; give --device cpu", o->device);
+		modelio_load(ckpt, &m, NULL);
+		e = engine_open("cpu", &m);
+	}
+	engine_plan(e, B, T, 0, 0);
+	in = xcalloc(xmul((size_t)B, (size_t)T), sizeof *in);
+	last = xcalloc((size_t)B, sizeof *last);
+	lg = xcalloc(xmul((size_t)B, (size_t)K), sizeof *lg);
+	c = xcalloc(xmul((size_t)K, (size_t)K), sizeof *c);
+	for (size_t i = 0; i <= d.n; i++) {
+		if (n == B || (i == d.n && n > 0)) {
+			/* rows packed to the widest, padded with <|endoftext|> */
+			uint32_t *packed = xmalloc(xmul((size_t)n * (size_t)width, sizeof *packed));
+			for (int b = 0; b < n; b++)
+				for (int j = 0; j < width; j++)
+					packed[(size_t)b * width + j] = j <= last[b] ? in[(size_t)b * T + j]
+					                                             : v->eot;
+			engine_classify(e, packed, last, NULL, n, width);
+			engine_class_logits(e, n, lg);
+			free(packed);
+			for (int b = 0; b < n; b++) {
+				int best = 0, truth = d.r[i - (size_t)n + (size_t)b].label;
+				for (int j = 1; j < K; j++)
+					if (lg[(size_t)b * K + j] > lg[(size_t)b * K + best])
+						best = j;
+				c[(size_t)truth * K + best]++;
+				right += best == truth;
+				total++;
+			}
+			n = 0;
+			width = 1;
+		}
+		if (i == d.n)
+			break;
+		{
+			uint32_t *ids = NULL;
+			size_t nt = tokenize_text(v, (const unsigned char *)d.r[i].text, d.r[i].len, 0, &ids);
+			if (nt == 0) {
+				ids = xrealloc(ids, sizeof *ids);
+				ids[nt++] = v->eot;
+			}
+			if (nt > (size_t)T)
+				nt = (size_t)T;
+			for (size_t j = 0; j < nt; j++)
+				if (ids[j] >= (uint32_t)e->model.cfg.vocab_size)
+					die("token %u is outside the model's vocabulary of %d", ids[j],
+					    e->model.cfg.vocab_size);
+			memcpy(in + (size_t)n * T, ids, nt * sizeof *ids);
+			last[n] = (int)nt - 1;
+			width = (int)nt > width ? (int)nt : width;
+			n++;
+			free(ids);
+		}
+	}
+	put(r, "checkpoint", 1, "%.511s", ckpt);
+	put(r, "params", 0, "%zu", gpt_config_count_params(&e->model.cfg));
+	put(r, "texts", 0, "%ld", total);
+	put(r, "accuracy", 0, "%.4f", total ? (double)right / (double)total : NAN);
+	/* each class's three columns while they fit the table (up to 19
+	 * classes); macro F1 always */
+	for (int j = 0; j < K; j++) {
+		long tp = c[(size_t)j * K + j], col = 0, row = 0;
+		double p, rc, f;
+		for (int q = 0; q < K; q++) {
+			col += c[(size_t)q * K + j];
+			row += c[(size_t)j * K + q];
+		}
+		p = col ? (double)tp / (double)col : 0;
+		rc = row ? (double)tp / (double)row : 0;
+		f = p + rc > 0 ? 2 * p * rc / (p + rc) : 0;
+		f1sum += f;
+		if (5 + 3 * K > MAX_COLS)
+			continue;
+		/* the keys name the class: made once, kept for the table */
+		put(r, xasprintf("precision_%s", d.labels[j]), 0, "%.4f", p);
+		put(r, xasprintf("recall_%s", d.labels[j]), 0, "%.4f", rc);
+		put(r, xasprintf("f1_%s", d.labels[j]), 0, "%.4f", f);
+	}
+	put(r, "macro_f1", 0, "%.4f", f1sum / K);
+	engine_close(e);
+	cls_free(&d);
+	free(in);
+	free(last);
+	free(lg);
+	free(joined);
+	if (!*labels) {
+		*labels = lab;
+		*k = K;
+	} else {
+		free(lab);
+	}
+	*cm = c;
+}
+
+/* The confusion matrix of each checkpoint, below the table. */
+static void print_confusion(struct out *o, char **ckpts, int n, long **cm, const char *labels,
+                            int k, int json)
+{
+	char *lab = xstrdup(labels), **name = xcalloc((size_t)k, sizeof *name), buf[64];
+	size_t w = 4;
+
+	for (int j = 0, at = 0; j < k; j++) {
+		char *nl = strchr(lab + at, '\n');
+		*nl = 0;
+		name[j] = lab + at;
+		at = (int)(nl - lab) + 1;
+		w = strlen(name[j]) > w ? strlen(name[j]) : w;
+	}
+	for (int i = 0; i < n; i++) {
+		if (json) {
+			out_write(o, "{\"checkpoint\": ", 15);
+			json_string(o, ckpts[i]);
+			out_write(o, ", \"confusion\": [", 16);
+			for (int a = 0; a < k; a++) {
+				out_write(o, a ? ", [" : "[", a ? 3 : 1);
+				for (int b = 0; b < k; b++) {
+					snprintf(buf, sizeof buf, "%s%ld", b ? ", " : "", cm[i][(size_t)a * k + b]);
+					out_write(o, buf, strlen(buf));
+				}
+				out_putc(o, ']');
+			}
+			out_write(o, "]}\n", 3);
+			continue;
+		}
+		snprintf(buf, sizeof buf, "\nconfusion of ");
+		out_write(o, buf, strlen(buf));
+		out_write(o, ckpts[i], strlen(ckpts[i]));
+		out_write(o, " (rows: the true class, columns: the predicted)\n", 48);
+		snprintf(buf, sizeof buf, "%*s", (int)w, "");
+		out_write(o, buf, strlen(buf));
+		for (int b = 0; b < k; b++) {
+			snprintf(buf, sizeof buf, " %*s", (int)w, name[b]);
+			out_write(o, buf, strlen(buf));
+		}
+		out_putc(o, '\n');
+		for (int a = 0; a < k; a++) {
+			snprintf(buf, sizeof buf, "%-*s", (int)w, name[a]);
+			out_write(o, buf, strlen(buf));
+			for (int b = 0; b < k; b++) {
+				snprintf(buf, sizeof buf, " %*ld", (int)w, cm[i][(size_t)a * k + b]);
+				out_write(o, buf, strlen(buf));
+			}
+			out_putc(o, '\n');
+		}
+	}
+	free(name);
+	free(lab);
+}
+
 static void json_string(struct out *o, const char *s)
 {
 	out_putc(o, '"');
@@ -327,6 +519,7 @@ int main(int argc, char **argv)
 		{ "lambada", required_argument, NULL, 'L' },
 		{ "limit", required_argument, NULL, 'l' },
 		{ "details", required_argument, NULL, 'D' },
+		{ "classify", required_argument, NULL, 'C' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "tsv", no_argument, NULL, 'S' },
 		{ "vocab", required_argument, NULL, 'V' },
@@ -371,6 +564,7 @@ int main(int argc, char **argv)
 		case 'L': o.lambada = optarg; break;
 		case 'l': o.limit = cli_u64("--limit", optarg, 1, UINT64_MAX); break;
 		case 'D': o.details = optarg; break;
+		case 'C': o.classify = optarg; break;
 		case 'J': o.json = 1; break;
 		case 'S': o.tsv = 1; break;
 		case 'V': vocab_path = optarg; break;
@@ -399,8 +593,11 @@ int main(int argc, char **argv)
 		die_usage("expected at least one checkpoint");
 	if (o.val && o.text)
 		die_usage("--text and shards cannot be used together");
-	if (!o.val && !o.text && !o.hellaswag && !o.lambada)
-		die_usage("nothing to evaluate: give shards, --text, --hellaswag or --lambada");
+	if (o.classify && (o.val || o.text || o.hellaswag || o.lambada))
+		die_usage("--classify evaluates classifiers alone: no shards, --text or benchmarks");
+	if (!o.val && !o.text && !o.hellaswag && !o.lambada && !o.classify)
+		die_usage("nothing to evaluate: give shards, --text, --hellaswag, --lambada or "
+		          "--classify");
 	if (engine_device_check(device) != 0)
 		die_usage("unknown device '%s' (auto, cpu, cuda)", device);
 	engine_find(device, NULL, 0); /* --device cuda without one fails now */
@@ -436,6 +633,28 @@ int main(int argc, char **argv)
 			die_errno("cannot write '%s'", o.details);
 	}
 	rows = xcalloc((size_t)nckpt, sizeof *rows);
+	if (o.classify) {
+		long **cm = xcalloc((size_t)nckpt, sizeof *cm);
+		char *labels = NULL;
+		int k = 0;
+
+		for (int i = 0; i < nckpt; i++)
+			eval_classify(ckpts[i], &o, &v, &rows[i], &cm[i], &labels, &k);
+		out_init(&out, STDOUT_FILENO, "stdout");
+		print_rows(&out, rows, nckpt, &o);
+		if (!o.tsv)
+			print_confusion(&out, ckpts, nckpt, cm, labels, k, o.json);
+		out_free(&out);
+		for (int i = 0; i < nckpt; i++)
+			free(cm[i]);
+		free(cm);
+		free(labels);
+		free(rows);
+		free(info);
+		free(ckpts);
+		vocab_free(&v);
+		return EXIT_OK;
+	}
 	for (int i = 0; i < nckpt; i++)
 		eval_one(ckpts[i], &o, &v, sh, text_ids, ntext, details, &rows[i]);
 	if (details) {

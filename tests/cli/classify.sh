@@ -32,9 +32,25 @@ cut -f2 "$TMP/split/test.tsv" >"$TMP/test.txt"
 check "gpt-classify on the 600 held-out lines" sh -c "gpt-classify --device cpu '$TMP/c' \
 	<'$TMP/test.txt' >'$TMP/pred'"
 check_eq "  one answer a line" "$(wc -l <"$TMP/pred" | tr -d ' ')" 600
+cut -f1 "$TMP/pred" >"$TMP/pred.labels"
 acc=$(cut -f1 "$TMP/pred" | paste - "$TMP/split/test.tsv" | awk -F'\t' '$1 == $2 { n++ }
 	END { printf "%.4f", n / NR }')
 check "  right on more than 90% of them ($acc)" awk -v a="$acc" 'BEGIN { exit !(a > 0.90) }'
+check "gpt-eval --classify on the same part" gpt-eval --device cpu --classify "$TMP/split/test.tsv" \
+	"$TMP/c" "$TMP/c/latest"
+cp "$TMP/.out" "$TMP/ev"
+check_eq "  the same accuracy as gpt-classify's answers" \
+	"$(awk 'NR == 2 { print $4 }' "$TMP/ev")" "$acc"
+check_grep "  per-class precision, recall and F1 columns" \
+	'accuracy +precision_botchan +recall_botchan +f1_botchan +precision_shakespeare .*macro_f1' "$TMP/ev"
+check_grep "  and the confusion matrix" '^confusion of .* \(rows: the true class, columns: the predicted\)' "$TMP/ev"
+check "  --json: the matrix counts all 600" sh -c "gpt-eval --device cpu --json --classify \
+	'$TMP/split/test.tsv' '$TMP/c' | tail -1 | '$PY' -c '
+import json, sys
+m = json.load(sys.stdin)[\"confusion\"]
+assert sum(map(sum, m)) == 600 and len(m) == 2, m'"
+check "gpt-classify -b 1 gives the same labels as batches of 16" sh -c "gpt-classify --device cpu \
+	-b 1 '$TMP/c' <'$TMP/test.txt' | cut -f1 | cmp -s - '$TMP/pred.labels'"
 check "  each probability at least 1/2 (two classes)" awk -F'\t' '
 	$2 < 0.5 || $2 > 1 { bad = 1 } END { exit bad }' "$TMP/pred"
 check "--all --json: every class's probability, adding up to 1" sh -c "head -3 '$TMP/test.txt' |
