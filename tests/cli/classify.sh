@@ -121,3 +121,26 @@ check_grep "  more than the 1024 allowed" "more than 1024 classes" "$TMP/.err"
 check_status 2 "--classify without --init" gpt-train -q --classify "$TMP/books.tsv" -o "$TMP/x7"
 check_status 2 "--trainable of something else" gpt-train -q $C --trainable some -o "$TMP/x8"
 check_status 2 "--balance without --classify" gpt-train -q -i "$VTR" --balance -o "$TMP/x9"
+
+# -- pipelines/spam.sh on a stand-in for the UCI zip --------------------------------
+# the archive as published: SMSSpamCollection (label<TAB>text) and a readme
+"$PY" - "$TMP/books.tsv" "$TMP/sms.zip" <<'PYEOF'
+import sys, zipfile
+lines = open(sys.argv[1]).read().splitlines()
+lab = {"botchan": "ham", "shakespeare": "spam"}
+body = "".join(lab[l.split("\t")[0]] + "\t" + l.split("\t", 1)[1] + "\n" for l in lines[::3])
+with zipfile.ZipFile(sys.argv[2], "w", zipfile.ZIP_DEFLATED) as z:
+    z.writestr("SMSSpamCollection", body)
+    z.writestr("readme", "SMS Spam Collection v.1\n\nA set of tagged messages.\n")
+PYEOF
+sp() { env SMS="$TMP/sms.zip" BASE="$TMP/base" WORK="$TMP/spam" EPOCHS=2 LR=5e-4 TRAINABLE=all \
+	THREADS=1 VAL_EVERY=50 sh "$ROOT/pipelines/spam.sh"; }
+check "pipelines/spam.sh: data, base, fine-tune, evaluate, classify" sp
+cp "$TMP/.out" "$TMP/sp1"
+check_grep "  the collection's lines, not the readme's" '^spam: data: [0-9]+ ham, [0-9]+ spam in ' "$TMP/sp1"
+check_eq "  every line of the TSV a label and a text" \
+	"$(grep -cv "^\(ham\|spam\)$(printf '\t')" "$TMP/spam/sms.tsv")" 0
+check_grep "  the test part evaluated" '^spam: checkpoint .*accuracy.*macro_f1' "$TMP/sp1"
+check_eq "  two messages classified" "$(grep -cE '^spam:   (ham|spam)	0\.[0-9]+$' "$TMP/sp1")" 2
+check "  again" sp
+check_eq "  again: data and fine-tune done before" "$(grep -c 'done before' "$TMP/.out")" 2
