@@ -150,6 +150,22 @@ static float cuda_forward_backward(struct engine *e, const uint32_t *in, const u
 	return gcuda_model_forward_backward(gpu(e), in, tg, B, T, scale);
 }
 
+static float cuda_classify(struct engine *e, const uint32_t *in, const int *last,
+                          const uint32_t *labels, int B, int T)
+{
+	return gcuda_model_classify(gpu(e), in, last, labels, B, T);
+}
+
+static void cuda_class_logits(struct engine *e, int B, float *dst)
+{
+	gcuda_model_class_logits(gpu(e), B, dst);
+}
+
+static void cuda_classify_backward(struct engine *e, float scale, int trainable)
+{
+	gcuda_model_classify_backward(gpu(e), scale, trainable);
+}
+
 static float cuda_grad_norm(struct engine *e)
 {
 	return gcuda_model_grad_norm(gpu(e));
@@ -271,9 +287,9 @@ extern "C" const struct engine_ops engine_cuda = {
 	cuda_comm_open,        /* comm_open */
 	cuda_grads_allreduce,  /* grads_allreduce */
 	cuda_grads_overlap,    /* grads_overlap */
-	NULL,                  /* classify: not on the gpu yet */
-	NULL,                  /* class_logits */
-	NULL,                  /* classify_backward */
+	cuda_classify,         /* classify */
+	cuda_class_logits,     /* class_logits */
+	cuda_classify_backward, /* classify_backward */
 	cuda_decoder_open,     /* decoder_open */
 	cuda_decoder_feed,     /* decoder_feed */
 	cuda_decoder_rewind,   /* decoder_rewind */

@@ -106,6 +106,14 @@ float gcuda_model_forward_backward(struct gcuda_model *g, const uint32_t *inputs
  * Flash attention has no dropout: turning it on moves this engine's
  * attention to the batched products (and their T x T scratch) for good. */
 void gcuda_model_dropout(struct gcuda_model *g, const struct gpt_dropout *d);
+/* A classifier (model.h's gpt_model_classify, n_classes > 0): the loss
+ * (waits), the last pass's B x n_classes logits (read them before the
+ * backward, which turns them into their gradient), and the backward of
+ * the tensors trainable (enum gpt_trainable) names. */
+float gcuda_model_classify(struct gcuda_model *g, const uint32_t *inputs, const int *last,
+                           const uint32_t *labels, int B, int T);
+void gcuda_model_class_logits(struct gcuda_model *g, int B, float *dst);
+void gcuda_model_classify_backward(struct gcuda_model *g, float scale, int trainable);
 /* Gradients to and from the host: n_params floats, the CPU model's
  * layout (upload replaces the engine's; both need a training plan). */
 void gcuda_model_download_grads(struct gcuda_model *g, float *dst);

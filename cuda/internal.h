@@ -182,6 +182,11 @@ struct gcuda_model {
 	int fB, fT, has_targets, nseg;
 	long counted;
 	struct gpt_dropout drop;     /* gcuda_model_dropout's */
+	/* a classifier's (n_classes > 0): per row its last position, label,
+	 * logits (then their gradient) and loss, for plan_B rows */
+	int *d_last;
+	uint32_t *d_labels;
+	float *cls_logits, *cls_loss;
 	int dropping;                /* the pass being queued drops */
 	/* data parallel: the next backward sums each layer's gradients on
 	 * cs as soon as they are made (overlap), then pending until waited */

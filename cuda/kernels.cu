@@ -722,6 +722,112 @@ void k_attn_softmax_bwd(bf16 *P, const float *dP, float scale, int nrows, int T,
 	LAUNCH_CHECK();
 }
 
+/* ---- a classifier's head (model.h's gpt_model_classify) ----
+ * h_b = lnf[b, last[b]] (bf16); logits[b, k] = W_k . h_b + bias_k with W
+ * and bias the float32 master weights; one block per row. */
+static __global__ void cls_fwd_kernel(float *logits, float *loss, const bf16 *lnf, const int *last,
+                                      const uint32_t *labels, const float *W, const float *bias,
+                                      int T, int C, int K)
+{
+	int b = blockIdx.x;
+	const bf16 *h = lnf + ((size_t)b * T + (size_t)last[b]) * C;
+	float *lg = logits + (size_t)b * K;
+	for (int k = threadIdx.x; k < K; k += blockDim.x) {
+		const float *w = W + (size_t)k * C;
+		float acc = 0;
+		for (int i = 0; i < C; i++)
+			acc += w[i] * bf(h[i]);
+		lg[k] = acc + bias[k];
+	}
+	__syncthreads();
+	if (threadIdx.x == 0) {
+		float mx = -INFINITY;
+		double s = 0;
+		for (int k = 0; k < K; k++)
+			mx = lg[k] > mx ? lg[k] : mx;
+		for (int k = 0; k < K; k++)
+			s += exp((double)lg[k] - mx);
+		loss[b] = labels[b] == IGNORE_ID ? 0.0f
+		                                 : (float)((double)mx + log(s) - lg[labels[b]]);
+	}
+}
+
+void k_cls_fwd(float *logits, float *loss, const bf16 *lnf, const int *last,
+               const uint32_t *labels, const float *W, const float *bias, int B, int T, int C,
+               int K, cudaStream_t s)
+{
+	cls_fwd_kernel<<<B, 128, 0, s>>>(logits, loss, lnf, last, labels, W, bias, T, C, K);
+	LAUNCH_CHECK();
+}
+
+/* logits become dscale (softmax - onehot), rows that do not count 0 */
+static __global__ void cls_dlogits_kernel(float *logits, const uint32_t *labels, float dscale,
+                                          int B, int K)
+{
+	int b = blockIdx.x * blockDim.x + threadIdx.x;
+	if (b >= B)
+		return;
+	float *lg = logits + (size_t)b * K, mx = -INFINITY;
+	double s = 0;
+	if (labels[b] == IGNORE_ID) {
+		for (int k = 0; k < K; k++)
+			lg[k] = 0;
+		return;
+	}
+	for (int k = 0; k < K; k++)
+		mx = lg[k] > mx ? lg[k] : mx;
+	for (int k = 0; k < K; k++)
+		s += exp((double)lg[k] - mx);
+	for (int k = 0; k < K; k++)
+		lg[k] = ((float)(exp((double)lg[k] - mx) / s) - (k == (int)labels[b] ? 1.0f : 0.0f)) *
+		        dscale;
+}
+
+/* dW[k] += sum_b d[b, k] h_b, db[k] += sum_b d[b, k]: a block per class,
+ * the rows in order (no atomics) */
+static __global__ void cls_dweight_kernel(float *dW, float *db, const float *d, const bf16 *lnf,
+                                          const int *last, int B, int T, int C, int K)
+{
+	int k = blockIdx.x;
+	for (int i = threadIdx.x; i < C; i += blockDim.x) {
+		float acc = 0;
+		for (int b = 0; b < B; b++)
+			acc += d[(size_t)b * K + k] * bf(lnf[((size_t)b * T + (size_t)last[b]) * C + i]);
+		dW[(size_t)k * C + i] += acc;
+	}
+	if (threadIdx.x == 0) {
+		float acc = 0;
+		for (int b = 0; b < B; b++)
+			acc += d[(size_t)b * K + k];
+		db[k] += acc;
+	}
+}
+
+/* dlnf[b, last[b]] = sum_k d[b, k] W_k (dlnf zeroed before) */
+static __global__ void cls_dhidden_kernel(bf16 *dlnf, const float *d, const float *W,
+                                          const int *last, int T, int C, int K)
+{
+	int b = blockIdx.x;
+	for (int i = threadIdx.x; i < C; i += blockDim.x) {
+		float acc = 0;
+		for (int k = 0; k < K; k++)
+			acc += d[(size_t)b * K + k] * W[(size_t)k * C + i];
+		dlnf[((size_t)b * T + (size_t)last[b]) * C + i] = tobf(acc);
+	}
+}
+
+void k_cls_bwd(bf16 *dlnf, float *dW, float *db, float *logits, const uint32_t *labels,
+               const bf16 *lnf, const int *last, const float *W, float dscale, int B, int T,
+               int C, int K, cudaStream_t s)
+{
+	cls_dlogits_kernel<<<(B + 127) / 128, 128, 0, s>>>(logits, labels, dscale, B, K);
+	LAUNCH_CHECK();
+	cls_dweight_kernel<<<K, 256, 0, s>>>(dW, db, logits, lnf, last, B, T, C, K);
+	LAUNCH_CHECK();
+	cls_dhidden_kernel<<<B, 256, 0, s>>>(dlnf, logits, W, last, T, C, K);
+	LAUNCH_CHECK();
+}
+
 /* ---- dropout on activations [B, T, C] (libcommon/dropout.h) ---- */
 
 static __device__ __forceinline__ float ldf(const bf16 *p) { return bf(*p); }
@@ -1029,6 +1135,8 @@ void k_grad_norm(float *norm, double *part, const float *g, size_t n, cudaStream
 static __device__ __forceinline__ float adamw_one(float &m, float &v, float p, float g,
                                                   int decay, const struct adamw_args &a)
 {
+	if (decay < 0) /* a frozen tensor: no update, moments untouched */
+		return p;
 	float pi = p * (decay ? a.keep : 1.0f);
 	float mi = m + a.one_b1 * (g - m);
 	float vi = v * a.b2 + a.one_b2 * g * g;

@@ -95,6 +95,17 @@ void k_attn_dropout(bf16 *Pd, const bf16 *P, int nrows, int T, const struct att_
  * rowsum(P Z dP)) scale. */
 void k_attn_softmax_bwd(bf16 *P, const float *dP, float scale, int nrows, int T,
                         cudaStream_t s, const struct att_drop *ad = NULL);
+/* A classifier's head (model.h): logits[B, K] (float) from the final
+ * hidden states lnf at each row's last position, and each row's loss
+ * (0 where labels[b] is GPT_IGNORE); the backward leaves in logits the
+ * logits' gradient, adds to dW [K, C] and db [K], and writes dlnf at the
+ * last positions (the rest must be zero). */
+void k_cls_fwd(float *logits, float *loss, const bf16 *lnf, const int *last,
+               const uint32_t *labels, const float *W, const float *bias, int B, int T, int C,
+               int K, cudaStream_t s);
+void k_cls_bwd(bf16 *dlnf, float *dW, float *db, float *logits, const uint32_t *labels,
+               const bf16 *lnf, const int *last, const float *W, float dscale, int B, int T,
+               int C, int K, cudaStream_t s);
 /* out = add + mask * in over [BT, C] (add may be NULL, out may be in),
  * rows of T positions numbered from d->row0: dropout.h's site `site`. */
 void k_drop_rows(bf16 *out, const bf16 *in, const bf16 *add, const struct gpt_dropout *d,

@@ -54,6 +54,13 @@ static void plan_free(struct gcuda_model *g)
 		dfree(&g->x, g->d_stage, (4 * (size_t)g->B * g->T + 1) * sizeof(uint32_t));
 	if (g->h_stage)
 		CUDA_CHECK(cudaFreeHost(g->h_stage));
+	if (g->d_last) {
+		dfree(&g->x, g->d_last, (size_t)g->B * sizeof(int));
+		dfree(&g->x, g->d_labels, (size_t)g->B * sizeof(uint32_t));
+		dfree(&g->x, g->cls_logits, (size_t)g->B * g->cfg.n_classes * sizeof(float));
+		dfree(&g->x, g->cls_loss, (size_t)g->B * sizeof(float));
+		g->d_last = NULL;
+	}
 	free(g->layer);
 	g->act_mem = NULL;
 	g->d_stage = g->h_stage = NULL;
@@ -147,6 +154,13 @@ extern "C" void gcuda_model_plan(struct gcuda_model *g, int B, int T, int traini
 	}
 	attn_alloc(&g->x, &g->att, B, T, c->n_embd, c->n_head);
 	g->d_stage = (uint32_t *)dalloc(&g->x, (4 * BT + 1) * sizeof(uint32_t), "token ids");
+	if (c->n_classes) {
+		g->d_last = (int *)dalloc(&g->x, (size_t)B * sizeof(int), "classifier rows");
+		g->d_labels = (uint32_t *)dalloc(&g->x, (size_t)B * sizeof(uint32_t), "classifier rows");
+		g->cls_logits = (float *)dalloc(&g->x, (size_t)B * c->n_classes * sizeof(float),
+		                                "classifier logits");
+		g->cls_loss = (float *)dalloc(&g->x, (size_t)B * sizeof(float), "classifier rows");
+	}
 	CUDA_CHECK(cudaMallocHost((void **)&g->h_stage, (4 * BT + 1) * sizeof(uint32_t)));
 	g->has_targets = 0;
 }
@@ -299,13 +313,14 @@ static float loss_dscale(const struct gcuda_model *g, float scale)
 /* Queue the forward pass (inputs already staged).  fused (training, with
  * targets): the loss kernel also leaves the logits' gradient for dscale
  * in place of the logits, so the backward starts at the head. */
-static void forward_queue(struct gcuda_model *g, int fused, float dscale)
+/* The embeddings, the blocks and ln_f (inputs staged): the final hidden
+ * states in g->lnf. */
+static void trunk_queue(struct gcuda_model *g)
 {
 	const struct gpt_config *c = &g->cfg;
 	struct gctx *x = &g->x;
 	int B = g->fB, T = g->fT, BT = B * T, C = c->n_embd, H = c->n_head;
-	size_t PBT = (size_t)g->B * g->T;
-	const uint32_t *in = g->d_stage, *tg = g->d_stage + PBT;
+	const uint32_t *in = g->d_stage;
 	const bf16 *xin;
 
 	const struct gpt_dropout *d = g->dropping ? &g->drop : NULL;
@@ -364,6 +379,17 @@ static void forward_queue(struct gcuda_model *g, int fused, float dscale)
 	phase(x, "lnf");
 	k_layernorm_fwd(g->lnf, g->lnf_mean, g->lnf_rstd, xin, W16(g, g->L.lnfw), W16(g, g->L.lnfb),
 	                BT, C, x->s);
+}
+
+static void forward_queue(struct gcuda_model *g, int fused, float dscale)
+{
+	const struct gpt_config *c = &g->cfg;
+	struct gctx *x = &g->x;
+	int BT = g->fB * g->fT, C = c->n_embd;
+	size_t PBT = (size_t)g->B * g->T;
+	const uint32_t *tg = g->d_stage + PBT;
+
+	trunk_queue(g);
 	phase(x, "head");
 	linear_fwd(x, g->logits, g->lnf, W16(g, g->L.head), NULL, NULL, BT, C, c->padded_vocab);
 	if (g->has_targets) {
@@ -462,7 +488,10 @@ static void overlap_bucket(struct gcuda_model *g, int b, size_t off, size_t n)
 
 /* Queue the backward pass; have_dlogits: the fused forward left the
  * logits' gradient already. */
-static void backward_queue(struct gcuda_model *g, float dscale, int have_dlogits)
+/* From g->dC, the gradient of ln_f's output: ln_f's backward, the
+ * blocks' from the last down to block lo, and below block 0 (lo 0) the
+ * embeddings'. */
+static void trunk_backward_queue(struct gcuda_model *g, int lo)
 {
 	const struct gpt_config *c = &g->cfg;
 	struct gctx *x = &g->x;
@@ -471,22 +500,12 @@ static void backward_queue(struct gcuda_model *g, float dscale, int have_dlogits
 	const uint32_t *in = g->d_stage, *tg = in + PBT, *order = tg + PBT, *seg = order + PBT;
 	const struct gpt_dropout *d = g->dropping ? &g->drop : NULL;
 
-	g->norm_fresh = 0;
-	if (!have_dlogits) {
-		phase(x, "loss bwd");
-		k_xent_bwd(g->logits, g->row_lse, tg, dscale, BT, c->vocab_size, c->padded_vocab,
-		           x->s);
-	}
-	/* head; its weight gradient lands in wte's when tied */
-	phase(x, "head bwd");
-	linear_bwd(x, g->dC, G32(g, g->L.head), NULL, NULL, g->logits, g->lnf, W16(g, g->L.head), BT,
-	           C, c->padded_vocab);
 	phase(x, "lnf bwd");
 	CUDA_CHECK(cudaMemsetAsync(g->dres, 0, (size_t)BT * C * sizeof(float), x->s));
 	k_layernorm_bwd(g->dres, g->dres_bf, G32(g, g->L.lnfw), G32(g, g->L.lnfb), g->part, g->dC,
 	                g->layer[c->n_layer - 1].res3, W16(g, g->L.lnfw), g->lnf_mean, g->lnf_rstd,
 	                BT, C, x->s);
-	for (int l = c->n_layer - 1; l >= 0; l--) {
+	for (int l = c->n_layer - 1; l >= lo; l--) {
 		const struct gpt_layer_ix *o = &g->L.layer[l];
 		struct glayer_acts *la = &g->layer[l];
 		const bf16 *xin = l ? g->layer[l - 1].res3 : g->encoded;
@@ -547,6 +566,8 @@ static void backward_queue(struct gcuda_model *g, float dscale, int have_dlogits
 			overlap_bucket(g, l, lo, hi - lo);
 		}
 	}
+	if (lo > 0)
+		return;
 	phase(x, "embed bwd");
 	if (d)
 		k_drop_rows_f32(g->dres, d, 0, BT, T, C, c->n_ctx, x->s);
@@ -563,6 +584,27 @@ static void backward_queue(struct gcuda_model *g, float dscale, int have_dlogits
 		g->pending = g->overlap;
 		g->overlap = NULL;
 	}
+}
+
+static void backward_queue(struct gcuda_model *g, float dscale, int have_dlogits)
+{
+	const struct gpt_config *c = &g->cfg;
+	struct gctx *x = &g->x;
+	int BT = g->fB * g->fT, C = c->n_embd;
+	size_t PBT = (size_t)g->B * g->T;
+	const uint32_t *tg = g->d_stage + PBT;
+
+	g->norm_fresh = 0;
+	if (!have_dlogits) {
+		phase(x, "loss bwd");
+		k_xent_bwd(g->logits, g->row_lse, tg, dscale, BT, c->vocab_size, c->padded_vocab,
+		           x->s);
+	}
+	/* head; its weight gradient lands in wte's when tied */
+	phase(x, "head bwd");
+	linear_bwd(x, g->dC, G32(g, g->L.head), NULL, NULL, g->logits, g->lnf, W16(g, g->L.head), BT,
+	           C, c->padded_vocab);
+	trunk_backward_queue(g, 0);
 	g->has_targets = 0; /* the logits are gone */
 }
 
@@ -586,6 +628,85 @@ extern "C" float gcuda_model_forward_backward(struct gcuda_model *g, const uint3
 	backward_queue(g, loss_dscale(g, scale), 1);
 	g->dropping = 0;
 	return read_loss(g);
+}
+
+/* ---- a classifier (model.h's gpt_model_classify) ---- */
+
+static float *F32(struct gcuda_model *g, int t)
+{
+	return g->params + g->L.tensors[t].offset;
+}
+
+extern "C" float gcuda_model_classify(struct gcuda_model *g, const uint32_t *inputs,
+                                      const int *last, const uint32_t *labels, int B, int T)
+{
+	const struct gpt_config *c = &g->cfg;
+	int K = c->n_classes;
+	long counted = 0;
+	uint32_t *ign, *lab;
+
+	if (!K)
+		die("gpu model: classify on a model without classes");
+	if (B < 1 || B > g->B)
+		die("gpu model: batch shape beyond the plan: '%dx%d'", B, T);
+	lab = (uint32_t *)xmalloc((size_t)B * sizeof *lab);
+	for (int b = 0; b < B; b++) {
+		if (last[b] < 0 || last[b] >= T)
+			die("gpu model: last position out of range: '%d'", last[b]);
+		if (labels && labels[b] != GPT_IGNORE && labels[b] >= (uint32_t)K)
+			die("gpu model: class out of range: '%u'", labels[b]);
+		lab[b] = labels ? labels[b] : GPT_IGNORE;
+		counted += lab[b] != GPT_IGNORE;
+	}
+	/* no target counts in the language model's sense; the grouping by
+	 * token the embeddings' backward needs is made all the same */
+	ign = (uint32_t *)xmalloc((size_t)B * T * sizeof *ign);
+	for (size_t i = 0; i < (size_t)B * T; i++)
+		ign[i] = GPT_IGNORE;
+	stage_inputs(g, inputs, ign, B, T);
+	free(ign);
+	CUDA_CHECK(cudaMemcpyAsync(g->d_last, last, (size_t)B * sizeof(int), cudaMemcpyHostToDevice,
+	                           g->x.s));
+	CUDA_CHECK(cudaMemcpyAsync(g->d_labels, lab, (size_t)B * sizeof(uint32_t),
+	                           cudaMemcpyHostToDevice, g->x.s));
+	g->dropping = 0;
+	trunk_queue(g);
+	phase(&g->x, "classifier");
+	k_cls_fwd(g->cls_logits, g->cls_loss, g->lnf, g->d_last, g->d_labels, F32(g, g->L.cls_w),
+	          F32(g, g->L.cls_b), B, T, c->n_embd, K, g->x.s);
+	k_sum(g->loss, g->cls_loss, B, g->x.s);
+	g->has_targets = labels != NULL;
+	g->counted = counted;
+	{
+		float l = read_loss(g); /* waits: lab may go */
+		free(lab);
+		return l;
+	}
+}
+
+extern "C" void gcuda_model_class_logits(struct gcuda_model *g, int B, float *dst)
+{
+	CUDA_CHECK(cudaMemcpyAsync(dst, g->cls_logits, (size_t)B * g->cfg.n_classes * sizeof(float),
+	                           cudaMemcpyDeviceToHost, g->x.s));
+	CUDA_CHECK(cudaStreamSynchronize(g->x.s));
+}
+
+extern "C" void gcuda_model_classify_backward(struct gcuda_model *g, float scale, int trainable)
+{
+	const struct gpt_config *c = &g->cfg;
+	int B = g->fB, T = g->fT, C = c->n_embd;
+
+	need_backward(g);
+	g->norm_fresh = 0;
+	phase(&g->x, "classifier bwd");
+	CUDA_CHECK(cudaMemsetAsync(g->dC, 0, (size_t)B * T * C * sizeof(bf16), g->x.s));
+	k_cls_bwd(g->dC, G32(g, g->L.cls_w), G32(g, g->L.cls_b), g->cls_logits, g->d_labels, g->lnf,
+	          g->d_last, F32(g, g->L.cls_w), loss_dscale(g, scale), B, T, C, c->n_classes,
+	          g->x.s);
+	if (trainable != GPT_TRAIN_HEAD)
+		trunk_backward_queue(g, trainable == GPT_TRAIN_ALL ? 0 : c->n_layer - 1);
+	g->has_targets = 0;
+	CUDA_CHECK(cudaStreamSynchronize(g->x.s));
 }
 
 extern "C" void gcuda_model_dropout(struct gcuda_model *g, const struct gpt_dropout *d)
@@ -642,6 +763,13 @@ extern "C" void gcuda_adamw_init(struct gcuda_model *g, const struct adamw *opt)
 				dec[i] = 1;
 			else if (lo < t->offset + t->size && t->offset < hi)
 				die("gpu model: a decay range splits tensor '%s'", t->name);
+		}
+		for (int r = 0; r < opt->n_frozen; r++) {
+			size_t lo = opt->frozen[r].offset, hi = lo + opt->frozen[r].count;
+			if (lo <= t->offset && t->offset + t->size <= hi)
+				dec[i] = -1; /* frozen (kernels.cu's adamw_one) */
+			else if (lo < t->offset + t->size && t->offset < hi)
+				die("gpu model: a frozen range splits tensor '%s'", t->name);
 		}
 	}
 	if (!g->have_opt) {

@@ -19,8 +19,7 @@
 #   BATCH EPOCHS LR (default 8 5 5e-5, the series'), STEPS instead of EPOCHS
 #   MAX_LENGTH      tokens per message (default: the longest, at most the context)
 #   VAL_EVERY       validation every N steps (default 50)
-#   TRAIN_ARGS      more gpt-train options; THREADS, DEVICE (default cpu:
-#                   the GPU engine has no classifier yet)
+#   TRAIN_ARGS      more gpt-train options; THREADS, DEVICE (default auto)
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PATH=$ROOT/bin:$PATH
@@ -35,7 +34,7 @@ BASE=${BASE:-hf://openai-community/gpt2}
 WORK=${WORK:-$ROOT/build/spam}
 TRAINABLE=${TRAINABLE:-last-block} BATCH=${BATCH:-8} EPOCHS=${EPOCHS:-5} LR=${LR:-5e-5}
 STEPS=${STEPS:-} MAX_LENGTH=${MAX_LENGTH:-} VAL_EVERY=${VAL_EVERY:-50}
-TRAIN_ARGS=${TRAIN_ARGS:-} THREADS=${THREADS:-} DEVICE=${DEVICE:-cpu}
+TRAIN_ARGS=${TRAIN_ARGS:-} THREADS=${THREADS:-} DEVICE=${DEVICE:-auto}
 
 say() { echo "spam: $*"; }
 for t in gpt-fetch gpt-convert gpt-train gpt-eval gpt-classify; do

@@ -97,6 +97,19 @@ for k in a:
     assert a[k] == h[k], k
 PYEOF
 
+# -- the emulated GPU: the CPU engine's steps -----------------------------------------
+G=$O/sim/allbin/gpt-train
+if [ -x "$G" ]; then
+	check "the emulated GPU fine-tunes a classifier, 3 steps" "$G" -q $(echo "$C" |
+		sed 's/--device cpu/--device cuda/') --trainable last-block --steps 3 --val-every 0 \
+		-o "$TMP/gpu"
+	check "  the CPU engine, the same steps" gpt-train -q $C --trainable last-block --steps 3 \
+		--val-every 0 -o "$TMP/cpu"
+	m=$(paste "$TMP/cpu/log.tsv" "$TMP/gpu/log.tsv" | awk -F'\t' 'NR > 1 {
+		d = ($3 - $13) / $3; if (d < 0) d = -d; if (d > m) m = d } END { print m + 0 }')
+	check "  losses within 1e-2 of the CPU's ($m)" awk -v m="$m" 'BEGIN { exit !(m <= 1e-2) }'
+fi
+
 # -- refusals ----------------------------------------------------------------------
 check_status 1 "gpt-sample refuses a classifier" gpt-sample --device cpu "$TMP/c" hello
 check_grep "  saying what it is" "a classifier of 2 classes, not a language model" "$TMP/.err"

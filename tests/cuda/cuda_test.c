@@ -914,6 +914,84 @@ static void dropout_case(const char *attention)
 	free(in); free(tg); free(gc); free(gg); free(g0);
 }
 
+/* A classifier (gpt-train --classify) on both engines: loss, logits and
+ * the gradients of what learns to the model tests' tolerances, the
+ * frozen tensors' gradients exactly 0 on the GPU, and after an AdamW
+ * step with frozen ranges the frozen weights unchanged, bit for bit. */
+static void classify_case(enum gpt_trainable tr)
+{
+	struct gpt_config c = tiny(2, 2, 64, 32, 300, 1, 1, 1);
+	int B = 4, T = 24, K = 3, last[4] = { 23, 10, 3, 17 };
+	uint32_t labels[4] = { 2, 0, 1, 2 }, *in = xcalloc((size_t)B * T, 4), *tg = xcalloc((size_t)B * T, 4);
+	uint64_t seed = gpt_rng_next(&rng);
+	struct engine *cpu, *gpu;
+	float lc, lg, *gc, *gg, *logc, *logg, *p0;
+	size_t n;
+
+	c.n_classes = K;
+	cpu = train_engine("cpu", &c, seed, B, T);
+	gpu = train_engine("cuda", &c, seed, B, T);
+	n = cpu->model.n_params;
+	for (int t = 0; t < cpu->model.n_tensors; t++)
+		if (!gpt_tensor_trainable(&cpu->model.layout, t, tr, c.n_layer)) {
+			adamw_add_frozen(&cpu->opt, cpu->model.tensors[t].offset, cpu->model.tensors[t].size);
+			adamw_add_frozen(&gpu->opt, gpu->model.tensors[t].offset, gpu->model.tensors[t].size);
+		}
+	engine_push(gpu);
+	rand_tokens(in, tg, (size_t)B * T, c.vocab_size, 0);
+	printf(" classifier L=2 C=64 K=3, B=%d T=%d, training %s\n", B, T,
+	       tr == GPT_TRAIN_ALL ? "all" : tr == GPT_TRAIN_HEAD ? "the head" : "the last block");
+	gc = zeros(n);
+	gg = zeros(n);
+	logc = zeros((size_t)B * K);
+	logg = zeros((size_t)B * K);
+	engine_zero_grad(cpu);
+	engine_zero_grad(gpu);
+	lc = engine_classify(cpu, in, last, labels, B, T);
+	lg = engine_classify(gpu, in, last, labels, B, T);
+	printf("  %-28s cpu %.6f gpu %.6f (tol 1e-2)\n", "loss", lc, lg);
+	CHECK(fabsf(lc - lg) <= 1e-2f, "classify loss cpu %g gpu %g", lc, lg);
+	engine_class_logits(cpu, B, logc);
+	engine_class_logits(gpu, B, logg);
+	CMP("class logits", logg, logc, (size_t)B * K, 2e-2);
+	engine_classify_backward(cpu, 1.0f, tr);
+	engine_classify_backward(gpu, 1.0f, tr);
+	engine_grads_get(cpu, gc);
+	engine_grads_get(gpu, gg);
+	CMP("gradients", gg, gc, n, 3e-2);
+	for (int t = 0; t < gpu->model.n_tensors; t++) {
+		const struct gpt_tensor *tt = &gpu->model.tensors[t];
+		size_t nz = 0;
+		if (gpt_tensor_trainable(&gpu->model.layout, t, tr, c.n_layer))
+			continue;
+		for (size_t i = 0; i < tt->size; i++)
+			nz += gg[tt->offset + i] != 0.0f;
+		CHECK(nz == 0, "frozen %s: %zu gradients not 0 on the gpu", tt->name, nz);
+	}
+	p0 = copyf(cpu->model.params, n);
+	engine_step(gpu, 1e-2f, 1.0f);
+	engine_pull(gpu);
+	for (int t = 0; t < gpu->model.n_tensors; t++) {
+		const struct gpt_tensor *tt = &gpu->model.tensors[t];
+		int same = memcmp(gpu->model.params + tt->offset, p0 + tt->offset,
+		                  tt->size * sizeof(float)) == 0;
+		if (gpt_tensor_trainable(&gpu->model.layout, t, tr, c.n_layer))
+			CHECK(!same || strstr(tt->name, "c_attn.bias"), "%s did not learn", tt->name);
+		else
+			CHECK(same, "frozen %s moved on the gpu", tt->name);
+	}
+	engine_close(cpu);
+	engine_close(gpu);
+	free(in); free(tg); free(gc); free(gg); free(logc); free(logg); free(p0);
+}
+
+static void test_classify(void)
+{
+	classify_case(GPT_TRAIN_LAST_BLOCK);
+	classify_case(GPT_TRAIN_ALL);
+	classify_case(GPT_TRAIN_HEAD);
+}
+
 static void test_dropout(void)
 {
 	dropout_case("matmul");
@@ -1292,6 +1370,7 @@ int main(int argc, char **argv)
 	RUN(test_model_flash);
 	RUN(test_engine);
 	RUN(test_dropout);
+	RUN(test_classify);
 	RUN(test_nccl);
 	RUN(test_decoder);
 	RUN(test_gpt_eval);
