@@ -3,6 +3,10 @@
  * matrix products.  The contract (layout, init, loss) is in model.h. */
 #include <cblas.h>
 #include <math.h>
+#if defined(__x86_64__)
+#include <pmmintrin.h>
+#include <xmmintrin.h>
+#endif
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -362,6 +366,23 @@ void gpt_model_init_weights(struct gpt_model *m, uint64_t seed)
 
 /* ---- planning ---- */
 
+/* Subnormal floats flushed to zero, in every thread the model uses: an
+ * operation on a subnormal costs the CPU a microcode assist, which made
+ * inference of a small classifier 1.7 times slower, and a value below
+ * 1.2e-38 carries nothing a model needs. */
+static void flush_subnormals(int nthreads)
+{
+#if defined(__x86_64__)
+#pragma omp parallel num_threads(nthreads)
+	{
+		_MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
+		_MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
+	}
+#else
+	(void)nthreads;
+#endif
+}
+
 void gpt_model_plan(struct gpt_model *m, int B, int T, int training)
 {
 	struct gpt_model_acts *a = m->acts;
@@ -435,6 +456,7 @@ void gpt_model_plan(struct gpt_model *m, int B, int T, int training)
 	                        sizeof(float));
 	a->nthreads = omp_get_max_threads();
 	openblas_set_num_threads(1); /* see gemm() */
+	flush_subnormals(a->nthreads);
 	/* per thread: two blocks of attention rows, or one row of logits */
 	a->scratch_n = (size_t)T * 2 * ATT_ROWS > (size_t)c->padded_vocab
 	                       ? (size_t)T * 2 * ATT_ROWS : (size_t)c->padded_vocab;
