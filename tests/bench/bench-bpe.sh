@@ -7,8 +7,10 @@
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SHARED=${SHARED:-$(cd "$ROOT/.." && pwd)/shared}
-PY=${PY:-$ROOT/.venv/bin/python}
-[ -x "$PY" ] || PY=python3
+. "$ROOT/tests/bench/peers.sh"
+bench_machine bench-bpe
+have_peer=1
+bench_peers bench-bpe tokenizers || have_peer=0
 SIZE=${BPE_BENCH_SIZE:-32768}
 MB=${BPE_BENCH_MB:-100}
 OUT=$ROOT/build/bench
@@ -61,10 +63,7 @@ ours_s=$1 ours_m=$2 ours_c=$3
 grep '^gpt-bpe:' "$OUT/bpe-time.txt" || true
 echo "gpt-bpe (1 thread)        : ${ours_s} s wall, ${ours_c} s CPU, peak ${ours_m} MB"
 
-if ! "$PY" -c 'import tokenizers' 2>/dev/null; then
-	echo "tokenizers not installed (pip install tokenizers into .venv): no comparison"
-	exit 0
-fi
+[ "$have_peer" = 1 ] || exit 0
 cat >"$OUT/bpe-hf.py" <<'PY'
 import sys
 from tokenizers import ByteLevelBPETokenizer

@@ -17,10 +17,9 @@ SHARED=${SHARED:-$(cd "$ROOT/.." && pwd)/shared}
 THREADS=${OMP_NUM_THREADS:-$(nproc)}
 N=${N:-512} ROUNDS=${ROUNDS:-3} BATCH=${BATCH:-16}
 export OMP_NUM_THREADS=$THREADS GPT_VOCAB=${GPT_VOCAB:-$SHARED/data/gpt2} GPT_OFFLINE=1
-if ! "$PY" -c 'import torch, transformers' 2>/dev/null; then
-	echo "bench-classify: torch and transformers are not installed in $PY; nothing to compare"
-	exit 0
-fi
+. "$ROOT/tests/bench/peers.sh"
+bench_machine bench-classify
+bench_peers bench-classify torch transformers || exit 0
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-classify.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 awk 'length($0) > 40' "$SHARED/data/text/botchan.txt" | head -n "$N" >"$TMP/texts"

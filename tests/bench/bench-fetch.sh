@@ -7,8 +7,9 @@
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SHARED=${SHARED:-$(cd "$ROOT/.." && pwd)/shared}
-PY=${PY:-$ROOT/.venv/bin/python}
-[ -x "$PY" ] || PY=python3
+. "$ROOT/tests/bench/peers.sh"
+bench_machine bench-fetch
+bench_peers bench-fetch pyarrow || exit 0
 BIN=${BIN:-$ROOT/bin}
 OUT=$ROOT/build/bench
 mkdir -p "$OUT"

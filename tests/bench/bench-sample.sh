@@ -14,10 +14,9 @@ SHARED=${SHARED:-$(cd "$ROOT/.." && pwd)/shared}
 TOKENS=${TOKENS:-64}
 THREADS=${OMP_NUM_THREADS:-$(nproc)}
 export OMP_NUM_THREADS=$THREADS GPT_VOCAB=${GPT_VOCAB:-$SHARED/data/gpt2} GPT_OFFLINE=1
-if ! "$PY" -c 'import torch, transformers' 2>/dev/null; then
-	echo "bench-sample: torch and transformers are not installed in $PY; nothing to compare"
-	exit 0
-fi
+. "$ROOT/tests/bench/peers.sh"
+bench_machine bench-sample
+bench_peers bench-sample torch transformers || exit 0
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-sample.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 PROMPT="Every effort moves you forward, and the work of many hands makes light of every"

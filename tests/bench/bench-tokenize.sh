@@ -7,8 +7,10 @@
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SHARED=${SHARED:-$(cd "$ROOT/.." && pwd)/shared}
-PY=${PY:-$ROOT/.venv/bin/python}
-[ -x "$PY" ] || PY=python3
+. "$ROOT/tests/bench/peers.sh"
+bench_machine bench-tokenize
+bench_peers bench-tokenize tiktoken || :
+[ -x "${PY:-}" ] || PY=python3
 export SHARED GPT_VOCAB=${GPT_VOCAB:-$SHARED/data/gpt2}
 OUT=$ROOT/build/bench
 mkdir -p "$OUT"

@@ -8,8 +8,8 @@
 # as a fraction of this machine's measured sgemm GFLOP/s.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-PY=${PY:-$ROOT/.venv/bin/python}
-[ -x "$PY" ] || PY=python3
+. "$ROOT/tests/bench/peers.sh"
+bench_machine bench-train-cpu
 THREADS=${THREADS:-$(nproc)}
 OUT=$ROOT/build/bench
 mkdir -p "$OUT"
@@ -18,8 +18,8 @@ cc -std=gnu11 -O2 -fopenmp -I"$ROOT/libcommon" -o "$OUT/train_cpu" \
 export OMP_NUM_THREADS=$THREADS
 
 have_torch=1
-"$PY" -c 'import torch' 2>/dev/null || have_torch=0
-[ "$have_torch" = 1 ] || echo "bench-train-cpu: PyTorch not installed in $PY: C side only"
+bench_peers bench-train-cpu torch || have_torch=0
+[ "$have_torch" = 1 ] || echo "bench-train-cpu: C side only"
 
 sgemm_best() { # best of the runs so far: a busy machine only ever slows it
 	g=$("$OUT/train_cpu" sgemm 1024 | awk '{print $2}')
