@@ -130,7 +130,8 @@ extern "C" void gcuda_model_plan(struct gcuda_model *g, int B, int T, int traini
 		g->lnf = TAKE(bf16, BT * C);
 		g->lnf_mean = TAKE(float, BT);
 		g->lnf_rstd = TAKE(float, BT);
-		g->logits = TAKE(bf16, BT * (size_t)c->padded_vocab);
+		/* a classifier has no language-model logits */
+		g->logits = TAKE(bf16, c->n_classes ? 1 : BT * (size_t)c->padded_vocab);
 		g->row_loss = TAKE(float, BT);
 		g->row_lse = TAKE(float, BT);
 		g->loss = TAKE(float, 1);
@@ -389,6 +390,9 @@ static void forward_queue(struct gcuda_model *g, int fused, float dscale)
 	size_t PBT = (size_t)g->B * g->T;
 	const uint32_t *tg = g->d_stage + PBT;
 
+	if (c->n_classes)
+		die("gpu model: a classifier runs through gcuda_model_classify, not the language "
+		    "model's forward");
 	trunk_queue(g);
 	phase(x, "head");
 	linear_fwd(x, g->logits, g->lnf, W16(g, g->L.head), NULL, NULL, BT, C, c->padded_vocab);

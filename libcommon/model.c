@@ -388,7 +388,7 @@ void gpt_model_plan(struct gpt_model *m, int B, int T, int training)
 	struct gpt_model_acts *a = m->acts;
 	const struct gpt_config *c = &m->cfg;
 	size_t C = (size_t)c->n_embd, L = (size_t)c->n_layer, H = (size_t)c->n_head;
-	size_t BT, per, total, nl, at = 0;
+	size_t BT, per, total, nl, at = 0, lv;
 
 	/* positions are counted in int (and rows of logits in size_t) */
 	if (B < 1 || T < 1 || T > c->n_ctx || (long)B * T > (1L << 28))
@@ -404,7 +404,10 @@ void gpt_model_plan(struct gpt_model *m, int B, int T, int training)
 
 	nl = training ? L : 1;
 	per = BT * (16 * C + 4) + (size_t)B * H * (size_t)T;
-	total = xmul(nl, per) + BT * (2 * C + 2 + 2) + xmul(BT, (size_t)c->padded_vocab);
+	/* a classifier never computes the language model's logits: no room
+	 * for them (B x T x vocabulary: gigabytes at GPT-2's size) */
+	lv = c->n_classes ? 0 : xmul(BT, (size_t)c->padded_vocab);
+	total = xmul(nl, per) + BT * (2 * C + 2 + 2) + lv;
 	if (training)
 		total += BT * (3 * C + 4 * C);
 	a->buf = xmalloc(xmul(total, sizeof(float)));
@@ -434,7 +437,7 @@ void gpt_model_plan(struct gpt_model *m, int B, int T, int training)
 	a->lnf_rstd = TAKE(BT);
 	a->row_lse = TAKE(BT);
 	a->row_loss = TAKE(BT);
-	a->logits = TAKE(BT * (size_t)c->padded_vocab);
+	a->logits = TAKE(lv);
 	a->dres = a->dbufC = a->dbufC2 = a->dbuf4C = NULL;
 	if (training) {
 		a->dres = TAKE(BT * C);
@@ -1035,6 +1038,9 @@ float gpt_model_forward(struct gpt_model *m, const uint32_t *inputs,
 
 	if (!a->buf)
 		die("model: forward before gpt_model_plan");
+	if (c->n_classes)
+		die("model: a classifier runs through gpt_model_classify, not the language model's "
+		    "forward");
 	if (B < 1 || T < 1 || B > m->plan_B || T > m->plan_T)
 		die("model: batch shape beyond the plan: '%dx%d'", B, T);
 	for (int i = 0; i < BT; i++) {
