@@ -58,7 +58,7 @@ measure() {
 		END { printf "%.2f %.0f %.2f\n", s, m, c }' "$OUT/bpe-time.txt"
 }
 
-set -- $(measure "$ROOT/bin/gpt-bpe" -v "$SIZE" -o "$OUT/bpe-bench.tiktoken" "$CORPUS")
+set -- $(measure "${BIN:-$ROOT/bin}/gpt-bpe" -v "$SIZE" -o "$OUT/bpe-bench.tiktoken" "$CORPUS")
 ours_s=$1 ours_m=$2 ours_c=$3
 grep '^gpt-bpe:' "$OUT/bpe-time.txt" || true
 echo "gpt-bpe (1 thread)        : ${ours_s} s wall, ${ours_c} s CPU, peak ${ours_m} MB"

@@ -11,7 +11,7 @@ SHARED=${SHARED:-$(cd "$ROOT/.." && pwd)/shared}
 bench_machine bench-tokenize
 bench_peers bench-tokenize tiktoken || :
 [ -x "${PY:-}" ] || PY=python3
-export SHARED GPT_VOCAB=${GPT_VOCAB:-$SHARED/data/gpt2}
+export SHARED GPT_VOCAB=${GPT_VOCAB:-$SHARED/data/gpt2} BIN=${BIN:-$ROOT/bin}
 OUT=$ROOT/build/bench
 mkdir -p "$OUT"
 exec "$PY" - "$ROOT" "$OUT" <<'PY'
@@ -76,7 +76,7 @@ if not os.path.exists(corpus):
 
 size = os.path.getsize(corpus)
 mb = size / 1e6
-tok = os.path.join(root, "bin", "gpt-tokenize")
+tok = os.path.join(os.environ.get("BIN") or os.path.join(root, "bin"), "gpt-tokenize")
 
 def best(cmd, n=3, stdin=None, stdout=subprocess.DEVNULL):
     t = []
