@@ -1918,6 +1918,12 @@ int train_run(struct train_opts *o, const int *given)
 		pmode = PROGRESS_QUIET;
 	}
 	t->quiet = pmode == PROGRESS_QUIET;
+	/* Stop signals are caught from here on: a run folder is locked (and
+	 * its pid shown to whoever else tries it) before the data and the
+	 * checkpoint are loaded, and a SIGTERM in that time must stop the
+	 * run cleanly after its first step, not kill it. */
+	stop_silent = t->rank != 0;
+	install_stop();
 	/* one GPU per rank: the rank's index on its machine */
 	engine_select_gpu(dist_local_rank());
 	if (given[train_opt_index("steps")] && given[train_opt_index("tokens")])
@@ -2278,8 +2284,6 @@ int train_run(struct train_opts *o, const int *given)
 	/* before anything is written: a job whose ranks disagree leaves the
 	 * run folder as it was */
 	check_ranks_agree(t);
-	stop_silent = t->rank != 0;
-	install_stop();
 	if (t->rank == 0) {
 		if (resuming)
 			open_run_dir(t, chosen ? file : NULL);
