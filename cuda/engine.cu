@@ -295,4 +295,6 @@ extern "C" const struct engine_ops engine_cuda = {
 	cuda_decoder_rewind,   /* decoder_rewind */
 	cuda_decoder_pos,      /* decoder_pos */
 	cuda_decoder_close,    /* decoder_close */
+	NULL,                  /* state_get: no lstm here yet */
+	NULL,                  /* state_set */
 };

@@ -49,6 +49,12 @@ struct engine *engine_open(const char *device, struct gpt_model *m)
 	struct engine *e = xcalloc(1, sizeof *e);
 
 	e->ops = engine_find(device, e->why, sizeof e->why);
+	if (m->cfg.arch == GPT_ARCH_LSTM && !e->ops->state_get) {
+		if (strcmp(device, "auto") != 0)
+			die("the %s engine has no lstm; use --device cpu", e->ops->name);
+		snprintf(e->why, sizeof e->why, "the %s engine has no lstm", e->ops->name);
+		e->ops = &engine_cpu;
+	}
 	e->model = *m;
 	memset(m, 0, sizeof *m);
 	e->ops->open(e);
@@ -103,6 +109,25 @@ void engine_losses(struct engine *e, const uint32_t *in, const uint32_t *tg, int
                    double *loss)
 {
 	e->ops->losses(e, in, tg, B, T, loss);
+}
+
+size_t engine_state_floats(struct engine *e, int B)
+{
+	return gpt_model_state_floats(&e->model, B);
+}
+
+void engine_state_get(struct engine *e, float *dst, int B)
+{
+	if (!e->ops->state_get)
+		die("the %s engine carries no state", e->ops->name);
+	e->ops->state_get(e, dst, B);
+}
+
+void engine_state_set(struct engine *e, const float *src, int B)
+{
+	if (!e->ops->state_set)
+		die("the %s engine carries no state", e->ops->name);
+	e->ops->state_set(e, src, B);
 }
 
 void engine_zero_grad(struct engine *e)

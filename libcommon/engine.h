@@ -120,6 +120,12 @@ struct engine_ops {
 	void (*decoder_rewind)(struct engine_decoder *d, int pos);
 	int (*decoder_pos)(struct engine_decoder *d);
 	void (*decoder_close)(struct engine_decoder *d);
+	/* An LSTM's carried state (model.h): rows 0..B-1 to and from host
+	 * memory, gpt_model_state_floats(B) floats, src NULL: zeros.  Both
+	 * NULL on an engine without the LSTM, which engine_open refuses an
+	 * LSTM. */
+	void (*state_get)(struct engine *e, float *dst, int B);
+	void (*state_set)(struct engine *e, const float *src, int B);
 };
 
 struct engine {
@@ -152,7 +158,9 @@ const struct engine_ops *engine_find(const char *device, char *why, size_t cap);
 /* The engine for device ("auto": cuda where it is built and usable, else
  * cpu, with e->why saying why not cuda) over the host model m, which the
  * engine takes: *m is moved into e->model and zeroed.  The weights are
- * pushed.  "cuda" where it cannot run dies with the reason. */
+ * pushed.  "cuda" where it cannot run dies with the reason; an LSTM
+ * goes to an engine that has it (auto passes over one without, saying so
+ * in e->why; naming one without dies). */
 struct engine *engine_open(const char *device, struct gpt_model *m);
 /* Plan batches of up to B x T (T <= n_ctx): activations, and when training
  * gradients too.  recompute: trade time for activation memory where the
@@ -199,6 +207,12 @@ float engine_classify(struct engine *e, const uint32_t *in, const int *last,
                       const uint32_t *labels, int B, int T);
 void engine_class_logits(struct engine *e, int B, float *dst);
 void engine_classify_backward(struct engine *e, float scale, enum gpt_trainable trainable);
+/* An LSTM's carried state (model.h: gpt_model_state_*), engine_state_floats
+ * floats for B rows (0 for GPT-2).  The trainer carries each row's stream
+ * from window to window, and keeps it aside while it validates. */
+size_t engine_state_floats(struct engine *e, int B);
+void engine_state_get(struct engine *e, float *dst, int B);
+void engine_state_set(struct engine *e, const float *src, int B);
 /* Global L2 norm of the gradients, in a fixed order. */
 float engine_grad_norm(struct engine *e);
 /* One AdamW step at rate lr after clipping to global norm clip (<= 0: no

@@ -179,8 +179,31 @@ static size_t cpu_peak_bytes(struct engine *e)
 	return 0;
 }
 
+/* An LSTM's decoder has no cache to rewind: it keeps the ids it was fed
+ * and, to go back, starts again from the zero state and feeds them up to
+ * the position asked for. */
+struct lstm_decoder {
+	struct engine_decoder base;
+	struct gpt_lstm_step *s;
+	uint32_t *ids;     /* max_T */
+	int pos, max_T;
+	const float *last; /* the logits after ids[pos - 1] */
+};
+
+static int is_lstm(const struct engine *e)
+{
+	return e->model.cfg.arch == GPT_ARCH_LSTM;
+}
+
 static struct engine_decoder *cpu_decoder_open(struct engine *e, int max_T)
 {
+	if (is_lstm(e)) {
+		struct lstm_decoder *d = xcalloc(1, sizeof *d);
+		d->s = gpt_lstm_step_open(&e->model);
+		d->ids = xcalloc((size_t)max_T, sizeof *d->ids);
+		d->max_T = max_T;
+		return &d->base;
+	}
 	struct cpu_decoder *d = xcalloc(1, sizeof *d);
 
 	(void)max_T; /* the cache always holds n_ctx positions */
@@ -191,23 +214,69 @@ static struct engine_decoder *cpu_decoder_open(struct engine *e, int max_T)
 static const float *cpu_decoder_feed(struct engine_decoder *d, const uint32_t *ids, int n,
                                      float *all)
 {
+	if (is_lstm(d->e)) {
+		struct lstm_decoder *l = (struct lstm_decoder *)d;
+		size_t Vp = (size_t)d->e->model.cfg.padded_vocab;
+		if (n < 1 || n > l->max_T - l->pos)
+			die("decoder: %d tokens at position %d overrun its %d positions", n, l->pos,
+			    l->max_T);
+		for (int i = 0; i < n; i++) {
+			l->ids[l->pos++] = ids[i];
+			l->last = gpt_lstm_step_feed(l->s, ids[i]);
+			if (all)
+				memcpy(all + (size_t)i * Vp, l->last, Vp * sizeof *all);
+		}
+		return l->last;
+	}
 	return infer_feed(&((struct cpu_decoder *)d)->inf, ids, n, all);
 }
 
 static void cpu_decoder_rewind(struct engine_decoder *d, int pos)
 {
+	if (is_lstm(d->e)) {
+		struct lstm_decoder *l = (struct lstm_decoder *)d;
+		if (pos < 0 || pos > l->pos)
+			die("decoder: rewind to %d beyond position %d", pos, l->pos);
+		if (pos == l->pos)
+			return;
+		gpt_lstm_step_reset(l->s);
+		l->last = NULL;
+		for (int i = 0; i < pos; i++)
+			l->last = gpt_lstm_step_feed(l->s, l->ids[i]);
+		l->pos = pos;
+		return;
+	}
 	infer_rewind(&((struct cpu_decoder *)d)->inf, pos);
 }
 
 static int cpu_decoder_pos(struct engine_decoder *d)
 {
+	if (is_lstm(d->e))
+		return ((struct lstm_decoder *)d)->pos;
 	return ((struct cpu_decoder *)d)->inf.pos;
 }
 
 static void cpu_decoder_close(struct engine_decoder *d)
 {
+	if (is_lstm(d->e)) {
+		struct lstm_decoder *l = (struct lstm_decoder *)d;
+		gpt_lstm_step_close(l->s);
+		free(l->ids);
+		free(l);
+		return;
+	}
 	infer_free(&((struct cpu_decoder *)d)->inf);
 	free(d);
+}
+
+static void cpu_state_get(struct engine *e, float *dst, int B)
+{
+	gpt_model_state_get(&e->model, dst, B);
+}
+
+static void cpu_state_set(struct engine *e, const float *src, int B)
+{
+	gpt_model_state_set(&e->model, src, B);
 }
 
 const struct engine_ops engine_cpu = {
@@ -239,4 +308,6 @@ const struct engine_ops engine_cpu = {
 	.decoder_rewind = cpu_decoder_rewind,
 	.decoder_pos = cpu_decoder_pos,
 	.decoder_close = cpu_decoder_close,
+	.state_get = cpu_state_get,
+	.state_set = cpu_state_set,
 };

@@ -15,6 +15,7 @@
 #include "dropout.h"
 #include "err.h"
 #include "model.h"
+#include "model_kern.h"
 
 #define LN_EPS 1e-5f
 #define ATT_ROWS 64 /* query rows per attention block */
@@ -107,8 +108,39 @@ int gpt_config_preset(const char *name, struct gpt_config *c)
 	return -1;
 }
 
+void gpt_config_lstm(struct gpt_config *c, int V, int E, int H, int L, int n_ctx)
+{
+	memset(c, 0, sizeof *c);
+	c->arch = GPT_ARCH_LSTM;
+	c->vocab_size = V;
+	c->n_input = E;
+	c->n_embd = H;
+	c->n_layer = L;
+	c->n_ctx = n_ctx;
+	c->n_head = 1;
+	c->bias = 1;
+	gpt_config_finish(c);
+}
+
+static const char *lstm_config_check(const struct gpt_config *c)
+{
+	if (c->n_head != 1 || c->tied || !c->bias || c->qkv_bias || c->n_classes)
+		return "an lstm has one head, an untied decoder with a bias, no qkv bias, no classes";
+	if (c->n_input < 1 || c->n_input > GPT_MAX_LSTM_INPUT)
+		return "embedding width out of range (1-65536)";
+	double H = c->n_embd, n = (double)c->padded_vocab * (c->n_input + H + 1) +
+	         (double)c->n_layer * 4 * H * (2 * H + 2) + 4 * H * (c->n_input - H);
+	if (n > (double)(1ull << 36))
+		return "model too large";
+	return NULL;
+}
+
 const char *gpt_config_check(const struct gpt_config *c)
 {
+	if (c->arch != GPT_ARCH_GPT2 && c->arch != GPT_ARCH_LSTM)
+		return "unknown architecture";
+	if (c->arch == GPT_ARCH_GPT2 && c->n_input != 0)
+		return "a transformer has no embedding width of its own";
 	if (c->n_layer < 1 || c->n_layer > 1024)
 		return "layers out of range (1-1024)";
 	if (c->n_head < 1 || c->n_head > 1024)
@@ -127,6 +159,8 @@ const char *gpt_config_check(const struct gpt_config *c)
 		return "tied, bias and qkv_bias must be 0 or 1";
 	if (c->n_classes < 0 || c->n_classes == 1 || c->n_classes > GPT_MAX_CLASSES)
 		return "classes out of range (0, or 2-1024)";
+	if (c->arch == GPT_ARCH_LSTM)
+		return lstm_config_check(c);
 	/* a model of more than 2^36 floats (256 GiB) is surely a bad file */
 	double C = c->n_embd, n = (double)c->padded_vocab * C * (c->tied ? 1 : 2) +
 	         (double)c->n_ctx * C + (double)c->n_layer * 13 * C * C;
@@ -139,7 +173,12 @@ const char *gpt_config_check(const struct gpt_config *c)
 static size_t config_floats(const struct gpt_config *c, int padded)
 {
 	size_t C = (size_t)c->n_embd, V = (size_t)(padded ? c->padded_vocab : c->vocab_size);
-	size_t per = 2 * C + 3 * C * C + (c->qkv_bias ? 3 * C : 0) + C * C +
+	size_t per;
+
+	if (c->arch == GPT_ARCH_LSTM)
+		return V * ((size_t)c->n_input + C + 1) + (size_t)c->n_layer * 4 * C * (C + 2) +
+		       4 * C * ((size_t)c->n_input + C * (size_t)(c->n_layer - 1));
+	per = 2 * C + 3 * C * C + (c->qkv_bias ? 3 * C : 0) + C * C +
 	             2 * C + 4 * C * C + 4 * C * C + (c->bias ? C + 4 * C + C : 0);
 	return V * C * (c->tied ? 1 : 2) + (size_t)c->n_ctx * C +
 	       (size_t)c->n_layer * per + 2 * C + (size_t)c->n_classes * (C + 1);
@@ -170,6 +209,33 @@ static int layout_add(struct gpt_layout *L, int cap, const char *name, int rows,
 	return L->n_tensors++;
 }
 
+/* The LSTM's table (model.h). */
+static void lstm_layout(struct gpt_layout *L, const struct gpt_config *c)
+{
+	int H = c->n_embd, cap = 3 + 4 * c->n_layer;
+	char nm[40];
+
+	L->tensors = xcalloc((size_t)cap, sizeof *L->tensors);
+	L->lstm = xcalloc((size_t)c->n_layer, sizeof *L->lstm);
+	L->wte = L->wpe = L->lnfw = L->lnfb = L->head = GPT_NO_TENSOR;
+	L->cls_w = L->cls_b = GPT_NO_TENSOR;
+	L->emb = layout_add(L, cap, "embedding.weight", c->padded_vocab, c->n_input, 2);
+	for (int l = 0; l < c->n_layer; l++) {
+		struct gpt_lstm_ix *o = &L->lstm[l];
+		int in = l ? H : c->n_input;
+		snprintf(nm, sizeof nm, "lstm.weight_ih_l%d", l);
+		o->wih = layout_add(L, cap, nm, 4 * H, in, 2);
+		snprintf(nm, sizeof nm, "lstm.weight_hh_l%d", l);
+		o->whh = layout_add(L, cap, nm, 4 * H, H, 2);
+		snprintf(nm, sizeof nm, "lstm.bias_ih_l%d", l);
+		o->bih = layout_add(L, cap, nm, 4 * H, 1, 1);
+		snprintf(nm, sizeof nm, "lstm.bias_hh_l%d", l);
+		o->bhh = layout_add(L, cap, nm, 4 * H, 1, 1);
+	}
+	L->dec_w = layout_add(L, cap, "decoder.weight", c->padded_vocab, H, 2);
+	L->dec_b = layout_add(L, cap, "decoder.bias", c->padded_vocab, 1, 1);
+}
+
 void gpt_layout_init(struct gpt_layout *L, const struct gpt_config *c)
 {
 	const char *why = gpt_config_check(c);
@@ -179,6 +245,13 @@ void gpt_layout_init(struct gpt_layout *L, const struct gpt_config *c)
 	if (why)
 		die("model: bad configuration: '%s'", why);
 	memset(L, 0, sizeof *L);
+	if (c->arch == GPT_ARCH_LSTM) {
+		lstm_layout(L, c);
+		if (L->n_params != config_floats(c, 1))
+			die("model: internal error: parameter count mismatch");
+		return;
+	}
+	L->emb = L->dec_w = L->dec_b = GPT_NO_TENSOR;
 	C = c->n_embd;
 	cap = 4 + 12 * c->n_layer + 3;
 	L->tensors = xcalloc((size_t)cap, sizeof *L->tensors);
@@ -225,6 +298,7 @@ void gpt_layout_free(struct gpt_layout *L)
 {
 	free(L->tensors);
 	free(L->layer);
+	free(L->lstm);
 	memset(L, 0, sizeof *L);
 }
 
@@ -249,6 +323,11 @@ void gpt_model_init(struct gpt_model *m, const struct gpt_config *c)
 	m->tensors = L->tensors;
 	m->n_params = L->n_params;
 	a = m->acts = xcalloc(1, sizeof *a);
+	m->params = xcalloc(m->n_params, sizeof(float));
+	if (c->arch == GPT_ARCH_LSTM) {
+		lstm_init(m);
+		return;
+	}
 	a->off = xcalloc((size_t)c->n_layer, sizeof *a->off);
 	a->wte = off_of(L, L->wte);
 	a->wpe = off_of(L, L->wpe);
@@ -273,7 +352,6 @@ void gpt_model_init(struct gpt_model *m, const struct gpt_config *c)
 		o->mprojw = off_of(L, x->mprojw);
 		o->mprojb = off_of(L, x->mprojb);
 	}
-	m->params = xcalloc(m->n_params, sizeof(float));
 }
 
 const struct gpt_tensor *gpt_model_tensor(const struct gpt_model *m,
@@ -331,6 +409,16 @@ double gpt_rng_uniform(struct gpt_rng *r)
 	return (double)(gpt_rng_next(r) >> 11) * 0x1p-53;
 }
 
+double model_uniform_at(uint64_t seed, size_t k)
+{
+	return (double)(splitmix64_at(seed, 2 * (uint64_t)k) >> 11) * 0x1p-53;
+}
+
+double model_normal_at(uint64_t seed, size_t k)
+{
+	return normal_at(seed, k);
+}
+
 static void fill_normal(float *p, size_t offset, size_t n, double std, uint64_t seed)
 {
 	long i;
@@ -344,6 +432,10 @@ void gpt_model_init_weights(struct gpt_model *m, uint64_t seed)
 	const struct gpt_config *c = &m->cfg;
 	double resid_std = 0.02 / sqrt(2.0 * c->n_layer);
 
+	if (c->arch == GPT_ARCH_LSTM) {
+		lstm_init_weights(m, seed);
+		return;
+	}
 	memset(m->params, 0, m->n_params * sizeof(float));
 	for (int i = 0; i < m->n_tensors; i++) {
 		const struct gpt_tensor *t = &m->tensors[i];
@@ -370,7 +462,7 @@ void gpt_model_init_weights(struct gpt_model *m, uint64_t seed)
  * operation on a subnormal costs the CPU a microcode assist, which made
  * inference of a small classifier 1.7 times slower, and a value below
  * 1.2e-38 carries nothing a model needs. */
-static void flush_subnormals(int nthreads)
+void model_flush_subnormals(int nthreads)
 {
 #if defined(__x86_64__)
 #pragma omp parallel num_threads(nthreads)
@@ -393,6 +485,10 @@ void gpt_model_plan(struct gpt_model *m, int B, int T, int training)
 	/* positions are counted in int (and rows of logits in size_t) */
 	if (B < 1 || T < 1 || T > c->n_ctx || (long)B * T > (1L << 28))
 		die("model: bad batch shape: '%dx%d'", B, T);
+	if (c->arch == GPT_ARCH_LSTM) {
+		lstm_plan(m, B, T, training);
+		return;
+	}
 	BT = xmul((size_t)B, (size_t)T);
 	free(a->buf);
 	free(a->layer);
@@ -459,7 +555,7 @@ void gpt_model_plan(struct gpt_model *m, int B, int T, int training)
 	                        sizeof(float));
 	a->nthreads = omp_get_max_threads();
 	openblas_set_num_threads(1); /* see gemm() */
-	flush_subnormals(a->nthreads);
+	model_flush_subnormals(a->nthreads);
 	/* per thread: two blocks of attention rows, or one row of logits */
 	a->scratch_n = (size_t)T * 2 * ATT_ROWS > (size_t)c->padded_vocab
 	                       ? (size_t)T * 2 * ATT_ROWS : (size_t)c->padded_vocab;
@@ -485,6 +581,7 @@ void gpt_model_free(struct gpt_model *m)
 		free(a->cls_logits);
 		free(a);
 	}
+	lstm_free(m);
 	gpt_layout_free(&m->layout);
 	free(m->params);
 	free(m->grads);
@@ -579,12 +676,11 @@ static inline float sumexp8(const float *a, int n, float sub)
  * that one pool of threads owns the cores instead of two spinning against
  * each other.  The split depends only on the thread count, and every
  * element is computed by one call, so results are reproducible. */
-static void gemm(const struct gpt_model_acts *a, int ta, int tb, int M, int N, int K,
-                 const float *A, int lda, const float *Bm, int ldb, float beta, float *C,
-                 int ldc)
+void model_gemm(int nthreads, int ta, int tb, int M, int N, int K, const float *A, int lda,
+                const float *Bm, int ldb, float beta, float *C, int ldc)
 {
 	int by_cols = N >= M;
-#pragma omp parallel num_threads(a->nthreads) if ((double)M * N * K > PAR_MIN * 32.0)
+#pragma omp parallel num_threads(nthreads) if ((double)M * N * K > PAR_MIN * 32.0)
 	{
 		int t = omp_get_thread_num(), n = omp_get_num_threads();
 		long len = by_cols ? N : M;
@@ -609,6 +705,13 @@ static void gemm(const struct gpt_model_acts *a, int ta, int tb, int M, int N, i
 			            ldb, beta, Cp, ldc);
 		}
 	}
+}
+
+static void gemm(const struct gpt_model_acts *a, int ta, int tb, int M, int N, int K,
+                 const float *A, int lda, const float *Bm, int ldb, float beta, float *C,
+                 int ldc)
+{
+	model_gemm(a->nthreads, ta, tb, M, N, K, A, lda, Bm, ldb, beta, C, ldc);
 }
 
 SIMD_CLONES
@@ -895,47 +998,59 @@ static void attention_backward(struct gpt_model_acts *a, float *dqkv, const floa
 /* Per row of logits: padding to -inf and, where the target counts, the
  * log-sum-exp and the loss. */
 SIMD_CLONES
-static void loss_rows(struct gpt_model_acts *a, const uint32_t *targets, int BT, int V,
-                      int Vp)
+void model_loss_rows(int nthreads, float *logits, float *row_lse, float *row_loss,
+                     const uint32_t *targets, int BT, int V, int Vp)
 {
 	int r;
-#pragma omp parallel for schedule(static) num_threads(a->nthreads) \
+#pragma omp parallel for schedule(static) num_threads(nthreads) \
 	if ((long)BT * V > PAR_MIN)
 	for (r = 0; r < BT; r++) {
-		float *lg = a->logits + (size_t)r * Vp, mx;
+		float *lg = logits + (size_t)r * Vp, mx;
 		for (int i = V; i < Vp; i++)
 			lg[i] = -INFINITY;
-		a->row_loss[r] = 0;
+		row_loss[r] = 0;
 		if (!targets || targets[r] == GPT_IGNORE)
 			continue;
 		mx = max8(lg, V);
-		a->row_lse[r] = mx + logf(sumexp8(lg, V, mx));
-		a->row_loss[r] = a->row_lse[r] - lg[targets[r]];
+		row_lse[r] = mx + logf(sumexp8(lg, V, mx));
+		row_loss[r] = row_lse[r] - lg[targets[r]];
 	}
+}
+
+static void loss_rows(struct gpt_model_acts *a, const uint32_t *targets, int BT, int V,
+                      int Vp)
+{
+	model_loss_rows(a->nthreads, a->logits, a->row_lse, a->row_loss, targets, BT, V, Vp);
 }
 
 /* The logits become dscale * (softmax - one-hot(target)); rows that do
  * not count and the padding become 0. */
 SIMD_CLONES
-static void dlogits_rows(struct gpt_model_acts *a, float dscale, int BT, int V, int Vp)
+void model_dlogits_rows(int nthreads, float *logits, const float *row_lse,
+                        const uint32_t *targets, float dscale, int BT, int V, int Vp)
 {
 	int r;
-#pragma omp parallel for schedule(static) num_threads(a->nthreads) \
+#pragma omp parallel for schedule(static) num_threads(nthreads) \
 	if ((long)BT * V > PAR_MIN)
 	for (r = 0; r < BT; r++) {
-		float *lg = a->logits + (size_t)r * Vp;
-		uint32_t t = a->targets[r];
+		float *lg = logits + (size_t)r * Vp;
+		uint32_t t = targets[r];
 		if (t == GPT_IGNORE) {
 			memset(lg, 0, (size_t)Vp * sizeof(float));
 			continue;
 		}
-		float l = a->row_lse[r];
+		float l = row_lse[r];
 		for (int i = 0; i < V; i++)
 			lg[i] = exp_fast(lg[i] - l) * dscale;
 		lg[t] -= dscale;
 		for (int i = V; i < Vp; i++)
 			lg[i] = 0;
 	}
+}
+
+static void dlogits_rows(struct gpt_model_acts *a, float dscale, int BT, int V, int Vp)
+{
+	model_dlogits_rows(a->nthreads, a->logits, a->row_lse, a->targets, dscale, BT, V, Vp);
 }
 
 /* Dropout on a [B, T, C] activation of site `site` (dropout.h):
@@ -1036,6 +1151,8 @@ float gpt_model_forward(struct gpt_model *m, const uint32_t *inputs,
 	double total = 0;
 	long counted = 0;
 
+	if (c->arch == GPT_ARCH_LSTM)
+		return lstm_forward(m, inputs, targets, B, T);
 	if (!a->buf)
 		die("model: forward before gpt_model_plan");
 	if (c->n_classes)
@@ -1073,7 +1190,7 @@ float gpt_model_forward(struct gpt_model *m, const uint32_t *inputs,
 
 float *gpt_model_logits(struct gpt_model *m)
 {
-	return m->acts->logits;
+	return m->cfg.arch == GPT_ARCH_LSTM ? lstm_logits(m) : m->acts->logits;
 }
 
 void gpt_model_zero_grad(struct gpt_model *m)
@@ -1150,6 +1267,10 @@ void gpt_model_backward(struct gpt_model *m, float scale)
 	int B = a->B, T = a->T, BT = B * T;
 	float dscale;
 
+	if (c->arch == GPT_ARCH_LSTM) {
+		lstm_backward(m, scale);
+		return;
+	}
 	if (!m->plan_training || !a->has_targets)
 		die("model: backward needs a training plan and a forward with targets");
 	dscale = m->n_counted ? scale / (float)m->n_counted : 0.0f;

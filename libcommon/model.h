@@ -99,8 +99,15 @@
 /* A target equal to this does not count in the loss. */
 #define GPT_IGNORE UINT32_MAX
 
+/* The model family a configuration describes. */
+enum gpt_arch {
+	GPT_ARCH_GPT2 = 0,  /* the transformer above (the default: zero) */
+	GPT_ARCH_LSTM = 1   /* the character-level LSTM (below) */
+};
+
 struct gpt_config {
-	int n_layer;      /* transformer blocks */
+	int arch;         /* enum gpt_arch */
+	int n_layer;      /* transformer blocks; an LSTM's stacked layers */
 	int n_head;       /* attention heads; n_embd % n_head == 0 */
 	int n_embd;       /* width */
 	int n_ctx;        /* maximum sequence length (rows of wpe) */
@@ -112,7 +119,45 @@ struct gpt_config {
 	int n_classes;    /* 0: a language model; else a classifier with a
 	                     head cls.weight [n_classes, n_embd] and cls.bias
 	                     on the last token's final hidden state */
+	int n_input;      /* an LSTM's embedding width E; 0 for GPT-2 */
 };
+
+/* The LSTM (arch GPT_ARCH_LSTM), Karpathy's char-rnn as PyTorch writes
+ * it: an embedding, n_layer stacked LSTM layers of hidden size n_embd (H),
+ * a linear decoder to the vocabulary.  n_head is 1, tied 0, bias 1,
+ * qkv_bias 0, n_classes 0; n_ctx bounds the window a forward takes and
+ * a decoder's positions, not what the model can see (its state carries
+ * on).  The tensors, in buffer order, with PyTorch's names and shapes
+ * (nn.Embedding, nn.LSTM(batch_first=True), nn.Linear):
+ *     embedding.weight        [padded_vocab, E]
+ *   for each layer k (input width I = E for k = 0, else H):
+ *     lstm.weight_ih_l{k}     [4H, I]   rows: gates i, f, g, o
+ *     lstm.weight_hh_l{k}     [4H, H]
+ *     lstm.bias_ih_l{k}, lstm.bias_hh_l{k}  [4H]
+ *     decoder.weight          [padded_vocab, H]
+ *     decoder.bias            [padded_vocab]
+ * Per layer and time step, with x the layer's input and (h, c) its state:
+ *     z = W_ih x + b_ih + W_hh h + b_hh;  i, f, o = sigmoid(z_i, z_f, z_o),
+ *     g = tanh(z_g);  c = f c + i g;  h = o tanh(c)
+ * and the logits are decoder(h of the top layer).  Dropout (when on)
+ * multiplies each layer's output h before the next layer, never the top
+ * layer's (nn.LSTM's dropout): site k for layer k's output, index
+ * (row * n_ctx + t) * H + j as dropout.h says.
+ *
+ * The carried state.  A plan of B rows holds B rows of state, h and c of
+ * each layer: gpt_model_state_floats(m, B) floats laid out
+ * [layer][h, c][row][H].  A forward on B rows starts from rows 0..B-1 of
+ * it and leaves there the state after its last position, so consecutive
+ * windows of a stream continue where the last stopped (truncated
+ * backpropagation through time: the backward stops at the window's
+ * start).  gpt_model_plan zeroes it; gpt_model_state_set(m, NULL, B)
+ * zeroes it too.  The padding rows of the embedding and the decoder are
+ * zero and stay so, as GPT-2's.
+ *
+ * Initialisation: every LSTM tensor and the decoder uniform in
+ * (-1/sqrt(H), 1/sqrt(H)) as PyTorch's, the embedding normal(0, 1), the
+ * draws those of the offsets as above (u1 alone for a uniform). */
+#define GPT_MAX_LSTM_INPUT 65536
 
 /* The most classes a classifier may have. */
 #define GPT_MAX_CLASSES 1024
@@ -124,6 +169,9 @@ struct gpt_config {
  * 50257 and context 1024; padded_vocab is set.  Returns 0, or -1 for an
  * unknown name (c untouched). */
 int gpt_config_preset(const char *name, struct gpt_config *c);
+/* An LSTM's configuration: vocabulary V, embedding E, hidden H, layers
+ * L, windows and decoders of at most n_ctx positions; finished. */
+void gpt_config_lstm(struct gpt_config *c, int V, int E, int H, int L, int n_ctx);
 /* Set padded_vocab from vocab_size (next multiple of 128). */
 void gpt_config_finish(struct gpt_config *c);
 /* NULL when c is a valid, finished configuration within sane bounds (as
@@ -156,6 +204,11 @@ struct gpt_layer_ix {
 	int ln2w, ln2b, fcw, fcb, mprojw, mprojb;
 };
 
+/* An LSTM layer's tensors. */
+struct gpt_lstm_ix {
+	int wih, whh, bih, bhh;
+};
+
 struct gpt_layout {
 	int n_tensors;
 	struct gpt_tensor *tensors;
@@ -163,7 +216,10 @@ struct gpt_layout {
 	int wte, wpe, lnfw, lnfb;  /* tensor indices */
 	int head;                  /* == wte when tied */
 	int cls_w, cls_b;          /* a classifier's head, else GPT_NO_TENSOR */
-	struct gpt_layer_ix *layer; /* n_layer entries */
+	struct gpt_layer_ix *layer; /* n_layer entries (GPT-2) */
+	/* an LSTM's: every GPT-2 index above is GPT_NO_TENSOR, layer NULL */
+	int emb, dec_w, dec_b;
+	struct gpt_lstm_ix *lstm;   /* n_layer entries (LSTM), else NULL */
 };
 
 /* Build the table for c (dies unless gpt_config_check(c) passes); owned
@@ -172,6 +228,7 @@ void gpt_layout_init(struct gpt_layout *L, const struct gpt_config *c);
 void gpt_layout_free(struct gpt_layout *L);
 
 struct gpt_model_acts; /* private */
+struct gpt_lstm_acts;  /* private */
 
 struct gpt_model {
 	struct gpt_config cfg;
@@ -188,6 +245,7 @@ struct gpt_model {
 	long n_counted;        /* positions that counted */
 	struct gpt_dropout drop; /* p == 0: off (gpt_model_dropout) */
 	struct gpt_model_acts *acts;
+	struct gpt_lstm_acts *lstm; /* an LSTM's activations and state */
 };
 
 /* Build the tensor table and allocate the (zeroed) parameters for c, which
@@ -244,6 +302,24 @@ int gpt_tensor_trainable(const struct gpt_layout *L, int t, enum gpt_trainable t
  * the same, bit for bit, as a model that never heard of dropout.  The
  * forward and the backward after it must see the same setting. */
 void gpt_model_dropout(struct gpt_model *m, float p, uint64_t key, uint64_t row0);
+
+/* An LSTM's carried state (above): floats for B rows (0 for GPT-2);
+ * get copies rows 0..B-1 into dst, set copies them from src (NULL:
+ * zeros).  B <= plan_B. */
+size_t gpt_model_state_floats(const struct gpt_model *m, int B);
+void gpt_model_state_get(const struct gpt_model *m, float *dst, int B);
+void gpt_model_state_set(struct gpt_model *m, const float *src, int B);
+
+/* An LSTM one token at a time (sampling), with a state of its own: the
+ * model's carried state and plan are untouched, so a trainer may sample
+ * between steps.  feed returns the logits after id (padded_vocab
+ * floats, padding -INFINITY, valid until the next feed); reset goes back
+ * to the zero state.  Reads m's weights as they are at each feed. */
+struct gpt_lstm_step;
+struct gpt_lstm_step *gpt_lstm_step_open(const struct gpt_model *m);
+const float *gpt_lstm_step_feed(struct gpt_lstm_step *s, uint32_t id);
+void gpt_lstm_step_reset(struct gpt_lstm_step *s);
+void gpt_lstm_step_close(struct gpt_lstm_step *s);
 
 /* Initialise opt for this model's parameter buffer with AdamW decay on the
  * tensors whose decay flag is set: every 2-D tensor, i.e. all matrices AND

@@ -273,7 +273,8 @@ static void need_lm_child(const char *path)
 
 static void test_classifier_model(void)
 {
-	struct gpt_config c = { 2, 2, 16, 8, 61, 0, 1, 1, 1, 3 };
+	struct gpt_config c = { .n_layer = 2, .n_head = 2, .n_embd = 16, .n_ctx = 8, .vocab_size = 61,
+				 .tied = 1, .bias = 1, .qkv_bias = 1, .n_classes = 3 };
 	struct gpt_model m, b;
 	const char *path = test_path("clsm.gpt");
 	char *labels = NULL, err[512];
