@@ -36,7 +36,7 @@ enum {
 	H_ADAMSTEP = 96, H_RNG = 104, H_LR = 136, H_MINLR = 144, H_WARMUP = 152,
 	H_TOTAL = 160, H_WD = 168, H_BETA1 = 176, H_BETA2 = 184, H_EPS = 192,
 	H_CLIP = 200, H_DECAY = 208, H_TOKENIZER = 216, H_SECTIONS = 280,
-	H_CLASSES = 448, H_HASH = 504
+	H_CLASSES = 448, H_ARCH = 452, H_INPUT = 456, H_HASH = 504
 };
 
 /* Tensor table entry offsets. */
@@ -92,6 +92,7 @@ void ckpt_write(const struct ckpt *c, const char *path)
 	uint64_t len[CKPT_NSEC], off[CKPT_NSEC], pos = CKPT_HEADER_BYTES;
 	size_t tlen;
 	int nsec;
+	uint32_t version;
 	unsigned char *table = table_encode(c, &tlen);
 	struct afile af;
 
@@ -109,14 +110,21 @@ void ckpt_write(const struct ckpt *c, const char *path)
 	data[CKPT_SEC_LABELS] = c->labels;
 	len[CKPT_SEC_LABELS] = c->labels ? c->labels_len : 0;
 	/* a language model's file is version 1, as it always was; a
-	 * classifier's is version 2, which older readers refuse */
-	nsec = c->model.classes ? CKPT_NSEC : CKPT_SEC_LABELS;
+	 * classifier's is version 2, another family's version 3, which
+	 * older readers refuse */
+	version = c->model.arch ? CKPT_VERSION_ARCH
+	                        : c->model.classes ? CKPT_VERSION_CLASSES : CKPT_VERSION;
+	nsec = version == CKPT_VERSION ? CKPT_SEC_LABELS : CKPT_NSEC;
 
 	memset(h, 0, sizeof h);
 	memcpy(h + H_MAGIC, CKPT_MAGIC, 8);
-	le_put_u32(h + H_VERSION, c->model.classes ? CKPT_VERSION_CLASSES : CKPT_VERSION);
-	if (c->model.classes)
+	le_put_u32(h + H_VERSION, version);
+	if (version != CKPT_VERSION)
 		le_put_u32(h + H_CLASSES, c->model.classes);
+	if (version == CKPT_VERSION_ARCH) {
+		le_put_u32(h + H_ARCH, c->model.arch);
+		le_put_u32(h + H_INPUT, c->model.input);
+	}
 	le_put_u32(h + H_HBYTES, CKPT_HEADER_BYTES);
 	le_put_u32(h + H_FLAGS, c->has_optim ? 1u : 0u);
 	le_put_u32(h + H_NTENSORS, c->n_tensors);
@@ -240,11 +248,12 @@ static int check_header(struct ckpt *c, const unsigned char *h)
 	if (memcmp(h + H_MAGIC, CKPT_MAGIC, 8) != 0)
 		return fail(c, "not a gpt checkpoint (bad magic)");
 	uint32_t version = le_get_u32(h + H_VERSION);
-	int nsec = version == CKPT_VERSION_CLASSES ? CKPT_NSEC : CKPT_SEC_LABELS;
+	int nsec = version == CKPT_VERSION ? CKPT_SEC_LABELS : CKPT_NSEC;
 
-	if (version != CKPT_VERSION && version != CKPT_VERSION_CLASSES)
+	if (version != CKPT_VERSION && version != CKPT_VERSION_CLASSES &&
+	    version != CKPT_VERSION_ARCH)
 		return fail(c, "unsupported checkpoint version %" PRIu32 " (this program reads %u "
-			    "and %u)", version, CKPT_VERSION, CKPT_VERSION_CLASSES);
+			    "to %u)", version, CKPT_VERSION, CKPT_VERSION_ARCH);
 	if (XXH64(h, H_HASH, 0) != le_get_u64(h + H_HASH))
 		return fail(c, "checkpoint is corrupt (header checksum mismatch)");
 	if (le_get_u32(h + H_HBYTES) != CKPT_HEADER_BYTES)
@@ -265,9 +274,16 @@ static int check_header(struct ckpt *c, const unsigned char *h)
 	m->tied = le_get_u32(h + H_TIED);
 	m->bias = le_get_u32(h + H_BIAS);
 	m->qkv_bias = le_get_u32(h + H_QKVBIAS);
-	m->classes = version == CKPT_VERSION_CLASSES ? le_get_u32(h + H_CLASSES) : 0;
+	m->classes = version != CKPT_VERSION ? le_get_u32(h + H_CLASSES) : 0;
 	if (version == CKPT_VERSION_CLASSES && (m->classes < 2 || m->classes > 1024))
 		return fail(c, "checkpoint has an impossible number of classes %" PRIu32, m->classes);
+	m->arch = version == CKPT_VERSION_ARCH ? le_get_u32(h + H_ARCH) : 0;
+	m->input = version == CKPT_VERSION_ARCH ? le_get_u32(h + H_INPUT) : 0;
+	if (version == CKPT_VERSION_ARCH &&
+	    (m->arch != 1 || m->input < 1 || m->input > (1u << 16) || m->classes != 0))
+		return fail(c, "checkpoint has an impossible architecture %" PRIu32
+			    " (embedding width %" PRIu32 ", %" PRIu32 " classes)", m->arch, m->input,
+			    m->classes);
 	if (m->layers < 1 || m->layers > 1024 || m->heads < 1 || m->heads > 1024 ||
 	    m->width < 1 || m->width > (1u << 16) || m->width % m->heads != 0 ||
 	    m->context < 1 || m->context > (1u << 20) || m->vocab < 1 ||

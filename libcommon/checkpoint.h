@@ -22,6 +22,9 @@
 #define CKPT_MAGIC "GPTCKPT\0"
 #define CKPT_VERSION 1u            /* a language model's */
 #define CKPT_VERSION_CLASSES 2u    /* a classifier's: classes and labels */
+#define CKPT_VERSION_ARCH 3u       /* another family's (an LSTM): version 2's
+                                      layout with the architecture and its
+                                      embedding width in the header */
 #define CKPT_HEADER_BYTES 512u
 #define CKPT_NAME_MAX 64          /* tensor and tokenizer names, with NUL */
 #define CKPT_ENTRY_BYTES 128u     /* one tensor table entry */
@@ -32,7 +35,7 @@
 enum ckpt_section {
 	CKPT_SEC_TABLE = 0, CKPT_SEC_PARAMS, CKPT_SEC_M, CKPT_SEC_V,
 	CKPT_SEC_LOADER, CKPT_SEC_SETTINGS,
-	CKPT_SEC_LABELS,           /* version 2 only */
+	CKPT_SEC_LABELS,           /* versions 2 and 3 */
 	CKPT_NSEC
 };
 
@@ -49,6 +52,8 @@ struct ckpt_model {
 	uint32_t bias;           /* 1: attn.c_proj, mlp.c_fc, mlp.c_proj biases */
 	uint32_t qkv_bias;       /* 1: attn.c_attn bias */
 	uint32_t classes;        /* 0: a language model; 2..1024: a classifier */
+	uint32_t arch;           /* enum gpt_arch: 0 GPT-2, 1 LSTM */
+	uint32_t input;          /* an LSTM's embedding width; 0 for GPT-2 */
 };
 
 struct ckpt_schedule_cfg {

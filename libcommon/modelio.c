@@ -19,6 +19,8 @@ void modelio_config_to_ckpt(const struct gpt_config *c, struct ckpt_model *m)
 	m->bias = (uint32_t)c->bias;
 	m->qkv_bias = (uint32_t)c->qkv_bias;
 	m->classes = (uint32_t)c->n_classes;
+	m->arch = (uint32_t)c->arch;
+	m->input = (uint32_t)c->n_input;
 }
 
 const char *modelio_config_from_ckpt(const struct ckpt_model *m, struct gpt_config *c)
@@ -34,6 +36,8 @@ const char *modelio_config_from_ckpt(const struct ckpt_model *m, struct gpt_conf
 	c->bias = (int)m->bias;
 	c->qkv_bias = (int)m->qkv_bias;
 	c->n_classes = (int)m->classes;
+	c->arch = (int)m->arch;
+	c->n_input = (int)m->input;
 	/* a field past INT_MAX turned negative above and fails here */
 	return gpt_config_check(c);
 }

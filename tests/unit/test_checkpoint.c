@@ -36,7 +36,7 @@ static void fill(struct ckpt *c)
 		var[i] = (float)i * 1e-6f;
 	}
 	memset(c, 0, sizeof *c);
-	c->model = (struct ckpt_model){ 2, 4, 64, 32, 50257, 50304, 1, 1, 0, 0 };
+	c->model = (struct ckpt_model){ 2, 4, 64, 32, 50257, 50304, 1, 1, 0, 0, 0, 0 };
 	c->sched = (struct ckpt_schedule_cfg){ CKPT_SCHED_WSD, 6e-4, 0.1, 100, 5000, 700,
 					       0.1, 0.9, 0.95, 1e-8, 1.0 };
 	c->step = 1234;

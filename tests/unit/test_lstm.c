@@ -13,6 +13,7 @@
 
 #include "engine.h"
 #include "model.h"
+#include "modelio.h"
 #include "optim.h"
 #include "train.h"
 #include "test.h"
@@ -488,6 +489,31 @@ static void test_lstm_stream(void)
 	gpt_model_free(&m);
 }
 
+/* An LSTM's checkpoint (version 3) keeps its family and every weight. */
+static void test_lstm_checkpoint(void)
+{
+	struct gpt_model m, b;
+	const char *path = test_path("lstm.gpt");
+	char tok[64] = "";
+	struct ckpt ck;
+
+	tiny_lstm(&m, 257, 12, 20, 3, 4);
+	modelio_save(&m, "bytes", path);
+	CHECK(ckpt_open(&ck, path) == 0, "%s", ck.err);
+	CHECK(ck.model.arch == 1 && ck.model.input == 12 && ck.model.width == 20 &&
+	      ck.model.layers == 3, "header: arch %u input %u width %u layers %u", ck.model.arch,
+	      ck.model.input, ck.model.width, ck.model.layers);
+	ckpt_close(&ck);
+	modelio_load(path, &b, tok);
+	CHECK(b.cfg.arch == GPT_ARCH_LSTM && b.cfg.n_input == 12 && b.cfg.n_embd == 20 &&
+	      b.cfg.n_layer == 3 && b.cfg.vocab_size == 257, "config back");
+	CHECK(strcmp(tok, "bytes") == 0, "tokenizer '%s'", tok);
+	CHECK(b.n_params == m.n_params &&
+	      memcmp(b.params, m.params, m.n_params * sizeof(float)) == 0, "weights back");
+	gpt_model_free(&m);
+	gpt_model_free(&b);
+}
+
 int main(void)
 {
 	RUN(test_lstm_layout);
@@ -496,5 +522,6 @@ int main(void)
 	RUN(test_lstm_finite_differences_dropout);
 	RUN(test_lstm_overfit);
 	RUN(test_lstm_stream);
+	RUN(test_lstm_checkpoint);
 	return TEST_END();
 }
