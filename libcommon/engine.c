@@ -213,7 +213,8 @@ struct engine_decoder *engine_decoder_open(struct engine *e, int max_T)
 {
 	struct engine_decoder *d;
 
-	if (max_T < 1 || max_T > e->model.cfg.n_ctx)
+	/* an LSTM's decoder has no cache: it takes any number of positions */
+	if (max_T < 1 || (max_T > e->model.cfg.n_ctx && e->model.cfg.arch != GPT_ARCH_LSTM))
 		die("decoder: cache of %d positions outside 1..%d", max_T, e->model.cfg.n_ctx);
 	d = e->ops->decoder_open(e, max_T);
 	d->e = e;

@@ -2,6 +2,7 @@
  * (model.h), AdamW (optim.h) and the key/value-cache decoder (infer.h).
  * The host model is the engine's model: push and pull have nothing to
  * copy, and training runs on e->model and e->opt in place. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,14 +180,14 @@ static size_t cpu_peak_bytes(struct engine *e)
 	return 0;
 }
 
-/* An LSTM's decoder has no cache to rewind: it keeps the ids it was fed
- * and, to go back, starts again from the zero state and feeds them up to
- * the position asked for. */
+/* An LSTM's decoder has no cache to rewind and no end: it keeps the ids
+ * it was fed (a growing array, whatever max_T) and, to go back, starts
+ * again from the zero state and feeds them up to the position asked for. */
 struct lstm_decoder {
 	struct engine_decoder base;
 	struct gpt_lstm_step *s;
-	uint32_t *ids;     /* max_T */
-	int pos, max_T;
+	uint32_t *ids;
+	int pos, cap;
 	const float *last; /* the logits after ids[pos - 1] */
 };
 
@@ -200,8 +201,9 @@ static struct engine_decoder *cpu_decoder_open(struct engine *e, int max_T)
 	if (is_lstm(e)) {
 		struct lstm_decoder *d = xcalloc(1, sizeof *d);
 		d->s = gpt_lstm_step_open(&e->model);
-		d->ids = xcalloc((size_t)max_T, sizeof *d->ids);
-		d->max_T = max_T;
+		d->cap = 1024;
+		(void)max_T;
+		d->ids = xcalloc((size_t)d->cap, sizeof *d->ids);
 		return &d->base;
 	}
 	struct cpu_decoder *d = xcalloc(1, sizeof *d);
@@ -217,9 +219,13 @@ static const float *cpu_decoder_feed(struct engine_decoder *d, const uint32_t *i
 	if (is_lstm(d->e)) {
 		struct lstm_decoder *l = (struct lstm_decoder *)d;
 		size_t Vp = (size_t)d->e->model.cfg.padded_vocab;
-		if (n < 1 || n > l->max_T - l->pos)
-			die("decoder: %d tokens at position %d overrun its %d positions", n, l->pos,
-			    l->max_T);
+		if (n < 1 || n > INT_MAX / 2 - l->pos)
+			die("decoder: %d tokens at position %d", n, l->pos);
+		if (l->pos + n > l->cap) {
+			while (l->pos + n > l->cap)
+				l->cap *= 2;
+			l->ids = xrealloc(l->ids, xmul((size_t)l->cap, sizeof *l->ids));
+		}
 		for (int i = 0; i < n; i++) {
 			l->ids[l->pos++] = ids[i];
 			l->last = gpt_lstm_step_feed(l->s, ids[i]);

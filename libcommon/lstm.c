@@ -208,6 +208,14 @@ void gpt_model_state_set(struct gpt_model *m, const float *src, int B)
 
 /* ---- forward ---- */
 
+/* Threads for one time step's product (B x H by H x 4H): a team woken
+ * per step costs more than a small product gains, and on a busy machine
+ * a descheduled member stalls every step.  Shapes alone decide. */
+static int step_threads(const struct gpt_lstm_acts *a, int B, int H)
+{
+	return (double)B * 4 * H * H > 8e6 ? a->nthreads : 1;
+}
+
 /* The gates of one time step, z (rows x 4H, pre-activation) in place
  * becoming i, f, g, o; the new cell and hidden state from cp. */
 static void gates_step(float *z, const float *cp, float *cn, float *hn, int rows, int H,
@@ -263,7 +271,7 @@ float lstm_forward(struct gpt_model *m, const uint32_t *inputs, const uint32_t *
 	struct gpt_lstm_acts *a = m->lstm;
 	const struct gpt_config *c = &m->cfg;
 	int H = c->n_embd, E = c->n_input, V = c->vocab_size, Vp = c->padded_vocab, nl = c->n_layer;
-	int BT = B * T, nt = a->nthreads;
+	int BT = B * T, nt = a->nthreads, st = step_threads(a, B, H);
 	size_t P = (size_t)m->plan_B * H, n = (size_t)B * H;
 	const float *x;
 	double total = 0;
@@ -312,7 +320,7 @@ float lstm_forward(struct gpt_model *m, const uint32_t *inputs, const uint32_t *
 		           4 * H);
 		for (int t = 0; t < T; t++) {
 			float *z = ly->gates + (size_t)t * B * 4 * H;
-			model_gemm(nt, 0, 1, B, 4 * H, H, ly->h + (size_t)t * n, H, m->params + o->whh,
+			model_gemm(st, 0, 1, B, 4 * H, H, ly->h + (size_t)t * n, H, m->params + o->whh,
 			           H, 1.0f, z, 4 * H);
 			gates_step(z, ly->c + (size_t)t * n, ly->c + (size_t)(t + 1) * n,
 			           ly->h + (size_t)(t + 1) * n, B, H, nt);
@@ -368,7 +376,7 @@ void lstm_backward(struct gpt_model *m, float scale)
 	const struct gpt_config *c = &m->cfg;
 	const struct gpt_dropout *d = &m->drop;
 	int H = c->n_embd, E = c->n_input, V = c->vocab_size, Vp = c->padded_vocab, nl = c->n_layer;
-	int B = a->B, T = a->T, BT = B * T, nt = a->nthreads;
+	int B = a->B, T = a->T, BT = B * T, nt = a->nthreads, st = step_threads(a, B, H);
 	size_t n = (size_t)B * H;
 	float dscale;
 
@@ -421,7 +429,7 @@ void lstm_backward(struct gpt_model *m, float scale)
 			}
 			/* into the step before: dh = dz . W_hh */
 			if (t > 0)
-				model_gemm(nt, 0, 0, B, H, 4 * H, dz, 4 * H, m->params + o->whh, H, 0.0f,
+				model_gemm(st, 0, 0, B, H, 4 * H, dz, 4 * H, m->params + o->whh, H, 0.0f,
 				           a->dhn, H);
 		}
 		model_gemm(nt, 1, 0, 4 * H, H, BT, a->dgates, 4 * H, ly->h, H, 1.0f,

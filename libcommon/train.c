@@ -47,6 +47,8 @@ const struct train_optdef train_optdefs[] = {
 	{ "resume", 0, TRAIN_STR, S(resume), 0, 0, 0 },
 	{ "init", 0, TRAIN_STR, S(init), 0, 0, TRAIN_SAVE | TRAIN_FIXED },
 	{ "model", 0, TRAIN_STR, S(model), 0, 0, TRAIN_SHAPE },
+	{ "arch", 0, TRAIN_STR, S(arch), 0, 0, TRAIN_SAVE | TRAIN_SHAPE },
+	{ "embed", 0, TRAIN_U64, S(embed), 1, 65536, TRAIN_SAVE | TRAIN_SHAPE },
 	{ "layers", 0, TRAIN_U64, S(layers), 1, 1024, TRAIN_SAVE | TRAIN_SHAPE },
 	{ "heads", 0, TRAIN_U64, S(heads), 1, 1024, TRAIN_SAVE | TRAIN_SHAPE },
 	{ "width", 0, TRAIN_U64, S(width), 1, 65536, TRAIN_SAVE | TRAIN_SHAPE },
@@ -360,6 +362,15 @@ struct trainer {
 	uint32_t *mb_labels;        /* B */
 	float *mb_logits;           /* B x n_labels */
 	double step_acc, val_acc;   /* the last step's and validation's */
+	/* --arch lstm: each of the B rows reads its own continuous stream,
+	 * the training tokens cut into B equal parts, one window of T a step,
+	 * its state carried from step to step and reset where the streams
+	 * start over (truncated backpropagation through time) */
+	int lstm;
+	uint64_t row_len;           /* tokens of each row's stream */
+	uint64_t row_windows;       /* windows of T in it: steps per epoch */
+	float *state;               /* B rows of carried state, for saving */
+	size_t n_state;             /* floats */
 };
 
 /* Whether the run stops after this step: the signal, or with several
@@ -415,8 +426,8 @@ static void sft_pos_restore(struct trainer *t, const unsigned char *b, const cha
 
 static unsigned char *trainer_state(const struct trainer *t, size_t *len)
 {
-	size_t plen = SHARD_POS_BYTES;
-	unsigned char *b = xmalloc(TRN_FIXED + plen);
+	size_t plen = SHARD_POS_BYTES, slen = t->lstm ? 8 + t->n_state * sizeof(float) : 0;
+	unsigned char *b = xmalloc(TRN_FIXED + plen + slen);
 
 	memcpy(b, TRN_MAGIC, 8);
 	le_put_u64(b + 8, t->loss_ema.n);
@@ -430,7 +441,15 @@ static unsigned char *trainer_state(const struct trainer *t, size_t *len)
 		sft_pos_save(t, b + TRN_FIXED);
 	else
 		shards_pos_save(t->train, b + TRN_FIXED);
-	*len = TRN_FIXED + plen;
+	if (t->lstm) {
+		/* an LSTM's carried state after this step, as the next one
+		 * starts from it (floats as they lie in memory: little-endian,
+		 * as the checkpoint's) */
+		engine_state_get(t->e, t->state, t->B);
+		le_put_u64(b + TRN_FIXED + plen, t->n_state);
+		memcpy(b + TRN_FIXED + plen + 8, t->state, t->n_state * sizeof(float));
+	}
+	*len = TRN_FIXED + plen + slen;
 	return b;
 }
 
@@ -442,8 +461,16 @@ static void trainer_state_restore(struct trainer *t, const unsigned char *b, siz
 	if (len < TRN_FIXED || memcmp(b, TRN_MAGIC, 8) != 0)
 		die("checkpoint has no training state (weights only?): '%s'", path);
 	plen = le_get_u64(b + 56);
-	if (plen != len - TRN_FIXED || plen != SHARD_POS_BYTES)
+	if (plen != SHARD_POS_BYTES ||
+	    len - TRN_FIXED != plen + (t->lstm ? 8 + t->n_state * sizeof(float) : 0))
 		die("checkpoint training state is corrupt: '%s'", path);
+	if (t->lstm) {
+		if (le_get_u64(b + TRN_FIXED + plen) != t->n_state)
+			die("checkpoint training state is corrupt (carried state of %" PRIu64
+			    " floats, the model's is %zu): '%s'", le_get_u64(b + TRN_FIXED + plen),
+			    t->n_state, path);
+		memcpy(t->state, b + TRN_FIXED + plen + 8, t->n_state * sizeof(float));
+	}
 	t->loss_ema.n = le_get_u64(b + 8);
 	t->loss_ema.mean = le_get_f64(b + 16);
 	t->loss_ema.var = le_get_f64(b + 24);
@@ -597,12 +624,36 @@ static void step_dropout(struct trainer *t, uint64_t first)
  * exactly the micro-batches of B windows of a single process).  Returns
  * the sum of rows x loss over the micro-batches, or the first loss that
  * is not finite; the position moves on by W windows on every rank. */
+/* --arch lstm: the step's window of each row's stream, the state carried
+ * from the last step, or zero where the streams start (over). */
+static double lstm_step_grads(struct trainer *t)
+{
+	uint64_t w = t->step % t->row_windows;
+	float l;
+
+	t->step_div = t->W;
+	t->step_tokens = t->W * (uint64_t)t->T;
+	if (w == 0)
+		engine_state_set(t->e, NULL, t->B);
+	for (int b = 0; b < t->B; b++)
+		shards_read(t->train, (uint64_t)b * t->row_len + w * (uint64_t)t->T,
+			    t->batch + (size_t)b * ((size_t)t->T + 1), (size_t)t->T + 1);
+	check_ids(t, t->B, "training");
+	split_batch(t, t->B);
+	engine_zero_grad(t->e);
+	step_dropout(t, 0);
+	l = engine_forward_backward(t->e, t->inputs, t->targets, t->B, t->T, 1.0f);
+	return isfinite(l) ? (double)t->B * (double)l : (double)l;
+}
+
 static double step_grads(struct trainer *t)
 {
 	uint64_t base, lo, hi, k;
 	size_t off, cnt;
 	double sum = 0;
 
+	if (t->lstm)
+		return lstm_step_grads(t);
 	if (t->cls)
 		return cls_step_grads(t);
 	if (t->sft)
@@ -885,12 +936,42 @@ static void optimizer_step(struct trainer *t, float lr, float norm)
  * it short (NaN: no loss is logged), so that the step is saved at once;
  * validation reads its shards directly and touches neither the training
  * order nor the random state. */
+/* --arch lstm: the validation tokens as B streams like the training's,
+ * from the zero state, the first val-batches windows of each; the
+ * training's carried state is kept aside and put back. */
+static double lstm_validate(struct trainer *t)
+{
+	uint64_t row = (shards_tokens(t->val) - 1) / (uint64_t)t->B, nb = row / (uint64_t)t->T;
+	double sum = 0;
+
+	if (nb > t->o.val_batches)
+		nb = t->o.val_batches;
+	engine_state_get(t->e, t->state, t->B);
+	engine_state_set(t->e, NULL, t->B);
+	for (uint64_t k = 0; k < nb; k++) {
+		if (stop_sig) {
+			sum = NAN;
+			break;
+		}
+		for (int b = 0; b < t->B; b++)
+			shards_read(t->val, (uint64_t)b * row + k * (uint64_t)t->T,
+				    t->batch + (size_t)b * ((size_t)t->T + 1), (size_t)t->T + 1);
+		check_ids(t, t->B, "validation");
+		split_batch(t, t->B);
+		sum += engine_forward(t->e, t->inputs, t->targets, t->B, t->T);
+	}
+	engine_state_set(t->e, t->state, t->B);
+	return nb ? sum / (double)nb : NAN;
+}
+
 static double validate(struct trainer *t)
 {
 	uint64_t windows, nb = t->o.val_batches;
 	double sum = 0;
 	size_t off, cnt;
 
+	if (t->lstm)
+		return lstm_validate(t);
 	if (t->cls)
 		return cls_validate(t);
 	if (t->sft)
@@ -966,7 +1047,7 @@ static void sample(struct trainer *t)
 		print_token(t, pick, stderr);
 		if (k + 1 == n)
 			break;
-		if (engine_decoder_pos(d) < t->T) {
+		if (engine_decoder_pos(d) < t->T || t->lstm) {
 			logits = engine_decoder_feed(d, &pick, 1, NULL);
 		} else {
 			engine_decoder_rewind(d, 0);
@@ -983,6 +1064,7 @@ static void trainer_free(struct trainer *t)
 	if (t->zero)
 		adamw_free(&t->zopt);
 	free(t->gbuf);
+	free(t->state);
 	free(t->gmine);
 	if (t->sft) {
 		sft_free(&t->st);
@@ -1034,13 +1116,61 @@ static void absolute(char **path)
 	*path = p;
 }
 
+/* Whether the options ask for an LSTM: --arch lstm or --model char-rnn
+ * (a usage error when they disagree). */
+static int wants_lstm(const struct train_opts *o)
+{
+	int preset = o->model && strcmp(o->model, "char-rnn") == 0;
+
+	if (o->arch && strcmp(o->arch, "lstm") != 0 && strcmp(o->arch, "gpt2") != 0)
+		die_usage("unknown architecture '%s' (gpt2, lstm)", o->arch);
+	if (o->arch && strcmp(o->arch, "gpt2") == 0 && preset)
+		die_usage("--model char-rnn is an lstm, not --arch gpt2");
+	if (o->arch && strcmp(o->arch, "lstm") == 0 && o->model && !preset)
+		die_usage("--model %s is a transformer; --arch lstm takes --model char-rnn, or "
+			  "--layers, --width, --embed and --context", o->model);
+	return preset || (o->arch && strcmp(o->arch, "lstm") == 0);
+}
+
+/* An LSTM's shape: char-rnn's (3 layers of 512, windows of 100 bytes)
+ * unless --layers, --width, --embed (default: the width) or --context say
+ * otherwise; --heads has no meaning. */
+static void lstm_shape(const struct train_opts *o, const int *given, uint32_t vocab,
+                       struct gpt_config *c)
+{
+	int H = o->width ? (int)o->width : 512;
+
+	if (given[train_opt_index("heads")])
+		die_usage("--heads is for transformers; an lstm has none");
+	gpt_config_lstm(c, (int)vocab, o->embed ? (int)o->embed : H, H,
+	                o->layers ? (int)o->layers : 3, o->context ? (int)o->context : 100);
+}
+
 static void resolve_model(struct trainer *t, const int *given, uint32_t shard_vocab)
 {
 	struct train_opts *o = &t->o;
 	const char *why;
 
+	if (wants_lstm(o)) {
+		lstm_shape(o, given, o->vocab_size ? (uint32_t)o->vocab_size : shard_vocab, &t->cfg);
+		if ((why = gpt_config_check(&t->cfg)) != NULL)
+			die_usage("bad lstm shape (%d layers, width %d, embedding %d, context %d, "
+				  "vocabulary %d): %s", t->cfg.n_layer, t->cfg.n_embd, t->cfg.n_input,
+				  t->cfg.n_ctx, t->cfg.vocab_size, why);
+		free(o->arch);
+		o->arch = xstrdup("lstm");
+		o->layers = (uint64_t)t->cfg.n_layer;
+		o->heads = 1;   /* the model's, as its checkpoint records it */
+		o->width = (uint64_t)t->cfg.n_embd;
+		o->embed = (uint64_t)t->cfg.n_input;
+		o->context = (uint64_t)t->cfg.n_ctx;
+		o->vocab_size = (uint64_t)t->cfg.vocab_size;
+		return;
+	}
+	if (given[train_opt_index("embed")])
+		die_usage("--embed is an lstm's embedding width; give --arch lstm");
 	if (gpt_config_preset(o->model ? o->model : "d12", &t->cfg) != 0)
-		die_usage("unknown model '%s' (d12, d24, d36, d48, 163m)", o->model);
+		die_usage("unknown model '%s' (d12, d24, d36, d48, 163m, char-rnn)", o->model);
 	if (o->layers)
 		t->cfg.n_layer = (int)o->layers;
 	if (o->heads)
@@ -1079,22 +1209,35 @@ static void print_config(const struct trainer *t)
 {
 	const struct train_opts *o = &t->o;
 
+	if (t->lstm)
+		fprintf(stderr, "gpt-train: model lstm, %d layers, width %d, embedding %d, windows of %d, "
+			"vocabulary %d (padded %d)\n", t->cfg.n_layer, t->cfg.n_embd, t->cfg.n_input,
+			t->cfg.n_ctx, t->cfg.vocab_size, t->cfg.padded_vocab);
+	else
+		fprintf(stderr, "gpt-train: model %d layers, %d heads, width %d, context %d, vocabulary "
+			"%d (padded %d), %s head, %s\n", t->cfg.n_layer, t->cfg.n_head, t->cfg.n_embd,
+			t->cfg.n_ctx, t->cfg.vocab_size, t->cfg.padded_vocab,
+			t->cfg.tied ? "tied" : "untied",
+			t->cfg.bias ? (t->cfg.qkv_bias ? "biases" : "biases except qkv") : "no biases");
 	fprintf(stderr,
-		"gpt-train: model %d layers, %d heads, width %d, context %d, vocabulary %d (padded %d), %s head, %s\n"
 		"gpt-train: %zu parameters (%zu with padding)\n"
 		"gpt-train: batch %d x %d, %" PRIu64 " micro-batches per step, %" PRIu64 " tokens per step, %" PRIu64 " steps\n"
 		"gpt-train: lr %g, %s schedule, warmup %" PRIu64 ", floor %g, weight decay %g, betas %g %g, eps %g, clip %g\n"
 		"gpt-train: run folder '%s', %d threads, seed %" PRIu64 "\n",
-		t->cfg.n_layer, t->cfg.n_head, t->cfg.n_embd, t->cfg.n_ctx, t->cfg.vocab_size,
-		t->cfg.padded_vocab, t->cfg.tied ? "tied" : "untied",
-		t->cfg.bias ? (t->cfg.qkv_bias ? "biases" : "biases except qkv") : "no biases",
 		gpt_config_count_params(&t->cfg), t->e->model.n_params,
 		t->B, t->T, t->accum, t->accum * (uint64_t)t->B * (uint64_t)t->T, o->steps,
 		o->lr, o->schedule, o->warmup, o->min_lr_frac, o->weight_decay, o->beta1, o->beta2,
 		o->eps, o->clip, o->out, omp_get_max_threads(), o->seed);
-	if (o->dropout > 0)
+	if (o->dropout > 0 && t->lstm)
+		fprintf(stderr, "gpt-train: dropout %g between the lstm layers (training passes only)\n",
+			o->dropout);
+	else if (o->dropout > 0)
 		fprintf(stderr, "gpt-train: dropout %g on the embeddings, the attention weights and "
 			"the residual branches (training passes only)\n", o->dropout);
+	if (t->lstm)
+		fprintf(stderr, "gpt-train: %d streams of %" PRIu64 " tokens, %" PRIu64 " windows each "
+			"(steps per epoch), the state carried from window to window\n", t->B,
+			t->row_len, t->row_windows);
 	if (t->cls) {
 		static const char *const what[] = { "the head", "the last block, ln_f and the head",
 						    "every tensor" };
@@ -1810,10 +1953,29 @@ static void check_model(const struct trainer *t, const int *given, const struct 
 	const struct train_opts *o = &t->o;
 	struct gpt_config want, have;
 
+	if (m->arch == GPT_ARCH_LSTM && given[train_opt_index("arch")] &&
+	    strcmp(o->arch, "lstm") != 0)
+		die_usage("--arch %s differs from the run's model (an lstm)", o->arch);
+	if (m->arch != GPT_ARCH_LSTM && given[train_opt_index("arch")] && strcmp(o->arch, "gpt2") != 0)
+		die_usage("--arch %s differs from the run's model (gpt2)", o->arch);
 	if (!given[train_opt_index("model")])
 		return;
+	if (m->arch == GPT_ARCH_LSTM || strcmp(o->model, "char-rnn") == 0) {
+		(void)modelio_config_from_ckpt(m, &have);
+		if (m->arch != GPT_ARCH_LSTM)
+			die_usage("--model char-rnn differs from the run's model (a transformer)");
+		if (strcmp(o->model, "char-rnn") != 0)
+			die_usage("--model %s differs from the run's model (an lstm)", o->model);
+		lstm_shape(o, given, (uint32_t)have.vocab_size, &want);
+		if (want.n_layer != have.n_layer || want.n_embd != have.n_embd ||
+		    want.n_input != have.n_input || want.n_ctx != have.n_ctx)
+			die_usage("--model char-rnn differs from the run's model (%d layers, width %d, "
+				  "embedding %d, context %d); the model shape cannot change on resume",
+				  have.n_layer, have.n_embd, have.n_input, have.n_ctx);
+		return;
+	}
 	if (gpt_config_preset(o->model, &want) != 0)
-		die_usage("unknown model '%s' (d12, d24, d36, d48, 163m)", o->model);
+		die_usage("unknown model '%s' (d12, d24, d36, d48, 163m, char-rnn)", o->model);
 	if (given[train_opt_index("layers")])
 		want.n_layer = (int)o->layers;
 	if (given[train_opt_index("heads")])
@@ -2100,6 +2262,32 @@ int train_run(struct train_opts *o, const int *given)
 	}
 	if (gpt_config_check(&t->cfg) != NULL)
 		die("checkpoint has a model the engine refuses: %s", gpt_config_check(&t->cfg));
+	t->lstm = t->cfg.arch == GPT_ARCH_LSTM;
+	if (t->lstm) {
+		if (t->sft)
+			die_usage("%s fine-tunes a transformer; an lstm trains on token shards (-i)",
+				  t->cls ? "--classify" : "--sft");
+		if (t->world > 1 || t->zero)
+			die_usage("an lstm trains in one process (no data parallel or --zero yet)");
+		/* char-rnn's recipe, where the command line says nothing */
+		if (!resuming) {
+			static const struct { const char *name, *value; } recipe[] = {
+				{ "batch", "100" }, { "lr", "3e-4" }, { "weight-decay", "0" },
+				{ "clip", "5" }, { "dropout", "0.5" }, { "schedule", "constant" },
+				{ "warmup", "0" },
+			};
+			for (size_t i = 0; i < sizeof recipe / sizeof recipe[0]; i++)
+				if (!given[train_opt_index(recipe[i].name)])
+					train_opts_set(o, train_opt_index(recipe[i].name), recipe[i].value);
+			if (!given[train_opt_index("schedule")]) {
+				enum lr_kind k;
+				(void)lr_schedule_kind(o->schedule, &k);
+				t->sched.kind = k;
+			}
+		}
+		free(o->arch);
+		o->arch = xstrdup("lstm");
+	}
 	if (!t->sft && shards_vocab(t->train) > (uint32_t)t->cfg.vocab_size)
 		die("the training shards' vocabulary (%" PRIu32 ") is larger than the model's (%d): '%s'",
 		    shards_vocab(t->train), t->cfg.vocab_size, o->train);
@@ -2121,6 +2309,9 @@ int train_run(struct train_opts *o, const int *given)
 				  o->total_batch, bt);
 		t->accum = o->total_batch / bt;
 		t->W = t->accum * (uint64_t)t->B;
+		if (t->lstm && t->accum != 1)
+			die_usage("--total-batch must be batch x context (%" PRIu64 ") for an lstm: a step "
+				  "takes one window of each stream", bt);
 		if (t->W < (uint64_t)t->world)
 			die_usage("a step of %" PRIu64 " windows cannot be shared by %d ranks; give a "
 				  "--total-batch of at least %d x %d x %d tokens", t->W, t->world,
@@ -2139,7 +2330,7 @@ int train_run(struct train_opts *o, const int *given)
 			if (o->steps < 1)
 				o->steps = 1;
 		}
-		if (!resuming && !given[train_opt_index("warmup")] && !t->sft)
+		if (!resuming && !given[train_opt_index("warmup")] && !t->sft && !t->lstm)
 			o->warmup = o->steps / 20;
 	}
 	if (resuming && ck.step >= o->steps) {
@@ -2173,6 +2364,13 @@ int train_run(struct train_opts *o, const int *given)
 	if (shards_windows(t->train) < 1)
 		die("training shards hold fewer than %d tokens: '%s'", t->T + 1, o->train);
 	}
+	if (t->lstm) {
+		t->row_len = (shards_tokens(t->train) - 1) / (uint64_t)t->B;
+		t->row_windows = t->row_len / (uint64_t)t->T;
+		if (t->row_windows < 1)
+			die("training shards hold fewer than %d x %d tokens, one window for each of the "
+			    "lstm's streams: '%s'", t->B, t->T + 1, o->train);
+	}
 	if (!t->sft && t->have_val && shards_tokens(t->val) < (uint64_t)t->T * (uint64_t)t->B + 1)
 		die("validation shards hold fewer than one batch of %d x %d tokens: '%s'",
 		    t->B, t->T, o->val);
@@ -2197,6 +2395,9 @@ int train_run(struct train_opts *o, const int *given)
 				adamw_add_frozen(&t->e->opt, t->e->model.tensors[i].offset,
 						 t->e->model.tensors[i].size);
 		comm_setup(t);
+		t->n_state = engine_state_floats(t->e, t->B);
+		if (t->lstm)
+			t->state = xcalloc(t->n_state, sizeof *t->state);
 		if ((t->world > 1 && !t->device_comm) || t->zero)
 			t->gbuf = xmalloc(xmul(t->e->model.n_params, sizeof *t->gbuf));
 	}
@@ -2258,6 +2459,8 @@ int train_run(struct train_opts *o, const int *given)
 	}
 	engine_plan(t->e, t->B, t->T, 1, o->recompute);
 	engine_push(t->e);
+	if (t->lstm)   /* the state the checkpoint carried, or zeros */
+		engine_state_set(t->e, resuming ? t->state : NULL, t->B);
 	if (!t->quiet) {
 		char dev[320];
 
@@ -2272,8 +2475,12 @@ int train_run(struct train_opts *o, const int *given)
 	t->inputs = xmalloc(xmul((size_t)t->B * (size_t)t->T, sizeof *t->inputs));
 	t->targets = xmalloc(xmul((size_t)t->B * (size_t)t->T, sizeof *t->targets));
 
-	if (!t->have_vocab && (o->vocab || (getenv("GPT_VOCAB") && strcmp(t->tokenizer, "gpt2") == 0 &&
-			 t->cfg.vocab_size == 50257))) {
+	if (!t->have_vocab && !o->vocab && vocab_builtin(t->tokenizer)) {
+		/* a built-in vocabulary (bytes) needs no file to print samples */
+		vocab_load(&t->vocab, t->tokenizer);
+		t->have_vocab = 1;
+	} else if (!t->have_vocab && (o->vocab || (getenv("GPT_VOCAB") &&
+			 strcmp(t->tokenizer, "gpt2") == 0 && t->cfg.vocab_size == 50257))) {
 		char *vp = vocab_locate(o->vocab, 1);
 
 		vocab_load(&t->vocab, vp);

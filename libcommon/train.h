@@ -45,7 +45,9 @@
 
 struct train_opts {
 	char *train, *val, *out, *resume, *init, *model, *device, *vocab, *schedule;
+	char *arch;               /* --arch: "gpt2" or "lstm" */
 	uint64_t layers, heads, width, context, vocab_size;
+	uint64_t embed;           /* --embed: an LSTM's embedding width */
 	uint64_t batch, total_batch, steps, tokens, warmup;
 	double lr, min_lr_frac, decay_frac, weight_decay, beta1, beta2, eps, clip;
 	uint64_t seed, val_every, val_batches, sample_every, sample_tokens;
