@@ -1,5 +1,6 @@
 /* hfweights: maps Hugging Face GPT2LMHeadModel tensors onto the model's named
- * parameter table and back (see hfweights.h for the rules). */
+ * parameter table and back (see hfweights.h for the rules), and sends a
+ * char-lstm folder or model to lstmweights. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include "hfweights.h"
 #include "io.h"
 #include "json.h"
+#include "lstmweights.h"
 #include "safetensors.h"
 
 static char *join(const char *dir, const char *name)
@@ -30,46 +32,65 @@ static int cfg_int(const struct json *cfg, const char *key, const char *alt, int
 	return (int)v->num;
 }
 
-static void read_config(const char *path, struct gpt_config *c)
+/* config.json parsed; dies naming path. */
+static void parse_config(const char *path, struct json *j)
 {
 	size_t len;
 	unsigned char *text = io_read_file(path, 1u << 20, &len);
-	struct json j;
-	const struct json *v;
 	char err[128];
-	const char *why;
 
-	if (json_parse((const char *)text, len, &j, err, sizeof err) < 0)
+	if (json_parse((const char *)text, len, j, err, sizeof err) < 0)
 		die("bad config.json (%s): '%s'", err, path);
 	free(text);
-	if (j.type != JSON_OBJ)
+	if (j->type != JSON_OBJ)
 		die("config.json is not an object: '%s'", path);
-	if ((v = json_get(&j, "model_type")) && v->type == JSON_STR && strcmp(v->str, "gpt2") != 0)
-		die("not a GPT-2 model (model_type %.40s): '%s'", v->str, path);
+}
+
+/* The family config.json describes: 0 GPT-2 (model_type "gpt2" or none,
+ * as older files have), 1 the char-lstm; dies on any other. */
+static int is_char_lstm(const struct json *j, const char *path)
+{
+	const struct json *v = json_get(j, "model_type");
+
+	if (!v)
+		return 0;
+	if (v->type != JSON_STR)
+		die("config's model_type is not a string: '%s'", path);
+	if (strcmp(v->str, "char-lstm") == 0)
+		return 1;
+	if (strcmp(v->str, "gpt2") != 0)
+		die("unsupported model_type \"%.40s\" (gpt2 or char-lstm): '%s'", v->str, path);
+	return 0;
+}
+
+static void read_config(const struct json *cfg, const char *path, struct gpt_config *c)
+{
+	const struct json *j = cfg, *v;
+	const char *why;
+
 	memset(c, 0, sizeof *c);
-	c->n_layer = cfg_int(&j, "n_layer", "num_hidden_layers", 1, 1024, path);
-	c->n_head = cfg_int(&j, "n_head", "num_attention_heads", 1, 1024, path);
-	c->n_embd = cfg_int(&j, "n_embd", "hidden_size", 1, 1 << 16, path);
-	c->n_ctx = cfg_int(&j, "n_positions", "n_ctx", 1, 1 << 20, path);
-	c->vocab_size = cfg_int(&j, "vocab_size", NULL, 1, 1 << 24, path);
+	c->n_layer = cfg_int(j, "n_layer", "num_hidden_layers", 1, 1024, path);
+	c->n_head = cfg_int(j, "n_head", "num_attention_heads", 1, 1024, path);
+	c->n_embd = cfg_int(j, "n_embd", "hidden_size", 1, 1 << 16, path);
+	c->n_ctx = cfg_int(j, "n_positions", "n_ctx", 1, 1 << 20, path);
+	c->vocab_size = cfg_int(j, "vocab_size", NULL, 1, 1 << 24, path);
 	c->tied = 1;
-	if ((v = json_get(&j, "tie_word_embeddings")) && v->type == JSON_BOOL)
+	if ((v = json_get(j, "tie_word_embeddings")) && v->type == JSON_BOOL)
 		c->tied = v->boolean;
 	c->bias = c->qkv_bias = 1;
-	if ((v = json_get(&j, "n_inner")) && v->type == JSON_NUM && v->num != 4.0 * c->n_embd)
+	if ((v = json_get(j, "n_inner")) && v->type == JSON_NUM && v->num != 4.0 * c->n_embd)
 		die("unsupported MLP width n_inner %g (we use 4 x n_embd): '%s'", v->num, path);
-	if ((v = json_get(&j, "activation_function")) && v->type == JSON_STR &&
+	if ((v = json_get(j, "activation_function")) && v->type == JSON_STR &&
 	    strcmp(v->str, "gelu_new") != 0 && strcmp(v->str, "gelu_pytorch_tanh") != 0)
 		warnx("activation %.40s is not GPT-2's tanh GELU; using tanh GELU: '%s'", v->str, path);
-	if ((v = json_get(&j, "layer_norm_epsilon")) && v->type == JSON_NUM &&
+	if ((v = json_get(j, "layer_norm_epsilon")) && v->type == JSON_NUM &&
 	    fabs(v->num - 1e-5) > 1e-9)
 		warnx("layer_norm_epsilon %g is not 1e-5; using 1e-5: '%s'", v->num, path);
-	if ((v = json_get(&j, "scale_attn_by_inverse_layer_idx")) && v->type == JSON_BOOL &&
+	if ((v = json_get(j, "scale_attn_by_inverse_layer_idx")) && v->type == JSON_BOOL &&
 	    v->boolean)
 		die("unsupported: scale_attn_by_inverse_layer_idx: '%s'", path);
-	if ((v = json_get(&j, "scale_attn_weights")) && v->type == JSON_BOOL && !v->boolean)
+	if ((v = json_get(j, "scale_attn_weights")) && v->type == JSON_BOOL && !v->boolean)
 		die("unsupported: scale_attn_weights false: '%s'", path);
-	json_free(&j);
 	gpt_config_finish(c);
 	if ((why = gpt_config_check(c)) != NULL)
 		die("unsupported GPT-2 configuration (%s): '%s'", why, path);
@@ -102,8 +123,12 @@ static void import_tensor(struct safetensors *f, const struct gpt_tensor *t, flo
 	uint64_t want0, want1;
 	float *tmp;
 
-	if (!s)
+	if (!s) {
+		if (st_find(f, "lstm.weight_ih_l0"))
+			die("char-lstm weights (lstm.weight_ih_l0), not GPT-2's (no %s); a char-lstm "
+			    "folder's config.json says model_type \"char-lstm\": '%s'", t->name, path);
 		die("no tensor %s in: '%s'", t->name, path);
+	}
 	if (vocab_rows)
 		rows = vocab;
 	want0 = (uint64_t)rows;
@@ -144,10 +169,27 @@ void hfweights_import(const char *dir, struct gpt_model *m)
 
 void hfweights_import_files(const char *cpath, const char *wpath, struct gpt_model *m)
 {
+	hfweights_import_context(cpath, wpath, 0, m);
+}
+
+void hfweights_import_context(const char *cpath, const char *wpath, int context,
+                              struct gpt_model *m)
+{
 	struct gpt_config c;
 	struct safetensors f;
+	struct json j;
 
-	read_config(cpath, &c);
+	parse_config(cpath, &j);
+	if (is_char_lstm(&j, cpath)) {
+		lstmweights_import(&j, cpath, wpath, context, m);
+		json_free(&j);
+		return;
+	}
+	read_config(&j, cpath, &c);
+	json_free(&j);
+	if (context && context != c.n_ctx)
+		die("a GPT-2 model's context is its n_positions, %d, not %d: '%s'", c.n_ctx, context,
+		    cpath);
 	if (st_open(&f, wpath) < 0)
 		die("%s", f.err);
 	if (!c.tied && !find(&f, "lm_head.weight"))
@@ -163,7 +205,7 @@ void hfweights_import_files(const char *cpath, const char *wpath, struct gpt_mod
 	st_close(&f);
 }
 
-void hfweights_export(const struct gpt_model *m, const char *dir)
+static void gpt2_export(const struct gpt_model *m, const char *dir)
 {
 	const struct gpt_config *c = &m->cfg;
 	int C = c->n_embd, V = c->vocab_size;
@@ -252,4 +294,12 @@ void hfweights_export(const struct gpt_model *m, const char *dir)
 	free(ts);
 	free(cpath);
 	free(wpath);
+}
+
+void hfweights_export(const struct gpt_model *m, const char *dir)
+{
+	if (m->cfg.arch == GPT_ARCH_LSTM)
+		lstmweights_export(m, dir);
+	else
+		gpt2_export(m, dir);
 }

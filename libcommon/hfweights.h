@@ -18,6 +18,10 @@
  *                             written as zeros) so that transformers'
  *                             GPT2LMHeadModel.from_pretrained(DIR) loads
  *                             it; DIR and its parents are created.
+ * A folder whose config.json says model_type "char-lstm" holds a
+ * PyTorch character-level LSTM instead: import and export send it, and a
+ * model of arch GPT_ARCH_LSTM, to lstmweights (lstmweights.h); a missing
+ * model_type means GPT-2, any other is refused.
  * Both die with a one-line message naming the file on bad input. */
 #ifndef GPT_HFWEIGHTS_H
 #define GPT_HFWEIGHTS_H
@@ -27,6 +31,11 @@
 void hfweights_import(const char *dir, struct gpt_model *m);
 /* The same from the two files' paths (e.g. separately downloaded). */
 void hfweights_import_files(const char *config, const char *weights, struct gpt_model *m);
+/* The same with a char-lstm's context (n_ctx; 0: its config's
+ * context_length or LSTMWEIGHTS_CONTEXT).  A GPT-2 model's is its
+ * n_positions: a context other than 0 or that dies. */
+void hfweights_import_context(const char *config, const char *weights, int context,
+                              struct gpt_model *m);
 void hfweights_export(const struct gpt_model *m, const char *dir);
 
 #endif

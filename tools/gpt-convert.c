@@ -1,5 +1,6 @@
-/* gpt-convert: Hugging Face GPT-2 weights (config.json + model.safetensors)
- * into a gpt checkpoint, and a checkpoint's weights back out. */
+/* gpt-convert: Hugging Face GPT-2 weights, or a PyTorch char-lstm's
+ * (config.json + model.safetensors), into a gpt checkpoint, and a
+ * checkpoint's weights back out. */
 #include "cli.h"
 #include "err.h"
 #include "hfweights.h"
@@ -17,14 +18,20 @@
 
 static void usage(void)
 {
-	printf("usage: gpt-convert import HF_DIR -o CKPT [--tokenizer NAME] [--offline] [--force] [-q]\n"
+	printf("usage: gpt-convert import HF_DIR -o CKPT [--tokenizer NAME] [--context N] [--offline]\n"
+	       "                          [--force] [-q]\n"
 	       "       gpt-convert export CKPT -o HF_DIR [--force]\n"
 	       "Moves GPT-2 weights between a Hugging Face folder (config.json and\n"
-	       "model.safetensors, the layout of openai-community/gpt2) and a gpt checkpoint.\n"
+	       "model.safetensors, the layout of openai-community/gpt2) and a gpt checkpoint;\n"
+	       "a folder whose config.json says model_type \"char-lstm\" holds a PyTorch\n"
+	       "character-level LSTM (embedding, lstm, decoder) instead.\n"
 	       "HF_DIR may be a local folder or a URL (hf://ORG/NAME, https://...), whose\n"
 	       "two files are downloaded into the cache.\n"
 	       "  -o, --output PATH   the checkpoint (import) or folder (export) to write\n"
-	       "      --tokenizer N   tokenizer name recorded in the checkpoint (default gpt2)\n"
+	       "      --tokenizer N   tokenizer name recorded in the checkpoint (default gpt2;\n"
+	       "                      bytes for a char-lstm of vocabulary 256 or 257)\n"
+	       "      --context N     a char-lstm's context (default its config's\n"
+	       "                      context_length, else 65536)\n"
 	       "      --offline       use only cached downloads\n"
 	       "      --force         overwrite an existing checkpoint or exported files\n"
 	       "  -q, --quiet         no download progress, no summary line\n"
@@ -49,27 +56,52 @@ static void refuse_existing(const char *path, int force)
 		die("output already exists (use --force to overwrite it): '%s'", path);
 }
 
-static void import(const char *src, const char *out, const char *tokenizer,
+/* The tokenizer an import records when --tokenizer is not given: a
+ * char-lstm of 256 or 257 ids reads bytes (256 the end of text). */
+static const char *default_tokenizer(const struct gpt_config *c)
+{
+	if (c->arch == GPT_ARCH_LSTM && (c->vocab_size == 256 || c->vocab_size == 257))
+		return "bytes";
+	return "gpt2";
+}
+
+static void summary(const struct gpt_config *c, const char *tokenizer, const char *out)
+{
+	if (c->arch == GPT_ARCH_LSTM)
+		fprintf(stderr, "gpt-convert: char-lstm, %d layers, hidden %d, embedding %d, "
+		        "context %d, vocabulary %d, %zu parameters, tokenizer %s -> %s\n", c->n_layer,
+		        c->n_embd, c->n_input, c->n_ctx, c->vocab_size, gpt_config_count_params(c),
+		        tokenizer, out);
+	else
+		fprintf(stderr, "gpt-convert: %d layers, %d heads, width %d, context %d, vocabulary %d, "
+		        "%zu parameters -> %s\n", c->n_layer, c->n_head, c->n_embd, c->n_ctx,
+		        c->vocab_size, gpt_config_count_params(c), out);
+}
+
+static void import(const char *src, const char *out, const char *tokenizer, int context,
                    const struct http_opts *ho)
 {
 	struct gpt_model m;
+	char *cp, *wp;
 
 	if (http_is_url(src)) {
 		char *cu = url_join(src, "config.json"), *wu = url_join(src, "model.safetensors");
-		char *cp = http_fetch(cu, ho), *wp = http_fetch(wu, ho);
-		hfweights_import_files(cp, wp, &m);
+		cp = http_fetch(cu, ho);
+		wp = http_fetch(wu, ho);
 		free(cu);
 		free(wu);
-		free(cp);
-		free(wp);
 	} else {
-		hfweights_import(src, &m);
+		cp = xasprintf("%s/config.json", src);
+		wp = xasprintf("%s/model.safetensors", src);
 	}
+	hfweights_import_context(cp, wp, context, &m);
+	free(cp);
+	free(wp);
+	if (!tokenizer)
+		tokenizer = default_tokenizer(&m.cfg);
 	modelio_save(&m, tokenizer, out);
 	if (!ho->quiet_progress)
-		fprintf(stderr, "gpt-convert: %d layers, %d heads, width %d, context %d, vocabulary %d, "
-	        "%zu parameters -> %s\n", m.cfg.n_layer, m.cfg.n_head, m.cfg.n_embd, m.cfg.n_ctx,
-	        m.cfg.vocab_size, gpt_config_count_params(&m.cfg), out);
+		summary(&m.cfg, tokenizer, out);
 	gpt_model_free(&m);
 }
 
@@ -93,6 +125,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "tokenizer", required_argument, NULL, 'T' },
+		{ "context", required_argument, NULL, 'C' },
 		{ "offline", no_argument, NULL, 'O' },
 		{ "force", no_argument, NULL, 'F' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -101,8 +134,8 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct http_opts ho = { 0 };
-	const char *out = NULL, *tokenizer = "gpt2";
-	int c, force = 0;
+	const char *out = NULL, *tokenizer = NULL;
+	int c, force = 0, context = 0;
 
 	err_init(argv[0]);
 	io_init();
@@ -117,6 +150,7 @@ int main(int argc, char **argv)
 					  SHARD_NAME_MAX - 1, optarg);
 			tokenizer = optarg;
 			break;
+		case 'C': context = (int)cli_u64("--context", optarg, 1, 1u << 20); break;
 		case 'O': ho.offline = 1; break;
 		case 'F': force = 1; break;
 		case 'q': ho.quiet_progress = 1; break;
@@ -131,9 +165,12 @@ int main(int argc, char **argv)
 		die_usage("-o is required");
 	if (strcmp(argv[optind], "import") == 0) {
 		refuse_existing(out, force);
-		import(argv[optind + 1], out, tokenizer, &ho);
-	} else if (strcmp(argv[optind], "export") == 0)
+		import(argv[optind + 1], out, tokenizer, context, &ho);
+	} else if (strcmp(argv[optind], "export") == 0) {
+		if (context)
+			die_usage("--context is for import");
 		export(argv[optind + 1], out, force);
+	}
 	else
 		die_usage("unknown command: '%s'", argv[optind]);
 	return EXIT_OK;
