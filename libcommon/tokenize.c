@@ -108,6 +108,12 @@ static void encode_plain(const struct vocab *v, const unsigned char *s, size_t n
 {
 	size_t pos = 0;
 
+	/* Without merges the pieces cannot matter: no pretokenizer pass. */
+	if (v->n_merges == 0) {
+		for (; pos < n; pos++)
+			emit(e, v->byte_id[s[pos]]);
+		return;
+	}
 	while (pos < n) {
 		size_t end = pretok_next(v->pattern, s, n, pos), k, m;
 
@@ -242,6 +248,9 @@ static size_t find_cut(const struct vocab *v, const unsigned char *buf,
 	size_t base, lim = blen, q, maxsp = 0;
 	int i;
 
+	/* Byte by byte, every place is safe unless a special text spans it. */
+	if (v->n_merges == 0 && !opt->allow_special)
+		return target;
 	if (opt->zero) {
 		const unsigned char *p = memchr(buf + target, 0, blen - target);
 

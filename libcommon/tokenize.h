@@ -2,7 +2,8 @@
  *
  * tokenize_stream reads the inputs in order as one byte stream (like cat),
  * cuts it into chunks at points where cutting cannot change the tokens
- * (NUL documents with -z, special tokens, pretok_safe_split), encodes
+ * (NUL documents with -z, special tokens, pretok_safe_split; anywhere
+ * for a vocabulary without merges, which skips the pretokenizer), encodes
  * chunks on opt->threads threads and writes them in input order, so the
  * output is the same for any thread count and any read sizes.  Memory is
  * bounded by threads x chunk plus the longest stretch without a safe cut

@@ -1,4 +1,5 @@
-/* vocab: loading GPT-2 / tiktoken vocabularies and the byte-pair merge.
+/* vocab: loading GPT-2 / tiktoken vocabularies (and the built-in byte
+ * vocabulary) and the byte-pair merge.
  * The merge is tiktoken's: repeatedly join the adjacent pair whose joined
  * bytes have the lowest rank, the leftmost on a tie.  Pairs are looked up
  * by (left id, right id) in a table built once at load time, and long
@@ -281,6 +282,7 @@ static void vocab_finish(struct vocab *v, struct builder *b)
 					die("too many merges in '%s'", b->src);
 			}
 		}
+		v->n_merges = used;
 	}
 	/* Specials' bytes, stored after the table so lookups never find them. */
 	for (c = 0; c < v->n_special; c++) {
@@ -533,12 +535,56 @@ static void load_tiktoken(struct vocab *v, const char *path)
 	vocab_finish(v, &b);
 }
 
+/* ---- built-in vocabularies --------------------------------------------- */
+
+/* "bytes": a byte-level model's vocabulary (the char-level LSTM's), where
+ * the id of a byte is the byte and <|endoftext|> comes after them. */
+static void load_bytes(struct vocab *v)
+{
+	struct builder b = { 0 };
+	int c;
+
+	b.src = "bytes";
+	for (c = 0; c < 256; c++) {
+		unsigned char ch = (unsigned char)c;
+
+		builder_add(&b, (uint32_t)c, &ch, 1);
+	}
+	snprintf(v->name, sizeof v->name, "bytes");
+	v->pattern = PRETOK_GPT2;       /* unused: no merges */
+	add_special(v, "<|endoftext|>", 13, 256);
+	vocab_finish(v, &b);
+}
+
+static const struct {
+	const char *name;
+	void (*load)(struct vocab *v);
+} builtins[] = {
+	{ "bytes", load_bytes },
+};
+
+int vocab_builtin(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name && i < sizeof builtins / sizeof builtins[0]; i++)
+		if (strcmp(name, builtins[i].name) == 0)
+			return 1;
+	return 0;
+}
+
 void vocab_load(struct vocab *v, const char *path)
 {
 	struct stat st;
+	size_t i;
 
 	memset(v, 0, sizeof *v);
 	v->eot = UINT32_MAX;
+	for (i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
+		if (strcmp(path, builtins[i].name) == 0) {
+			builtins[i].load(v);
+			return;
+		}
 	if (stat(path, &st) != 0)
 		die_errno("cannot open vocabulary '%s'", path);
 	if (S_ISDIR(st.st_mode))
@@ -654,6 +700,20 @@ char *vocab_locate(const char *explicit_path, int offline)
 		cache = vocab_cache_dir(1);
 	download_gpt2(cache);
 	return cache;
+}
+
+void vocab_load_for(struct vocab *v, const char *explicit_path, const char *tokenizer,
+		    int offline)
+{
+	char *path;
+
+	if (!explicit_path && vocab_builtin(tokenizer)) {
+		vocab_load(v, tokenizer);
+		return;
+	}
+	path = vocab_locate(explicit_path, offline);
+	vocab_load(v, path);
+	free(path);
 }
 
 /* ---- the merge ---------------------------------------------------------- */
@@ -830,9 +890,10 @@ size_t vocab_encode(const struct vocab *v, const unsigned char *s, size_t n,
 	uint32_t id;
 	size_t m;
 
-	if (n == 1) {
-		ids[0] = v->byte_id[s[0]];
-		return 1;
+	if (n == 1 || v->n_merges == 0) {
+		for (m = 0; m < n; m++)
+			ids[m] = v->byte_id[s[m]];
+		return n;
 	}
 	h = hash_bytes(s, n);
 	if (n <= MAX_TOKEN_BYTES && (id = lookup_hashed(v, h, s, n)) != UINT32_MAX) {

@@ -6,15 +6,27 @@
  * "special TEXT ID"; without one the pattern is GPT-2's and
  * <|endoftext|> takes the id after the last rank.
  *
- *   vocab_load(v, path)      dies with a clear message on a bad file
+ * Built-in vocabularies are named, not read from a file: "bytes" has the
+ * 256 bytes as ids 0-255 (no merges) and <|endoftext|> as id 256, 257 ids
+ * in all.  The name wins over a file of that name; "./bytes" is the file.
+ *
+ *   vocab_load(v, path)      a built-in name or a path; dies with a clear
+ *                            message on a bad file
+ *   vocab_builtin(name)      whether name is a built-in vocabulary's
  *   vocab_locate(explicit, offline)  finds the GPT-2 vocabulary: the given
  *                            path, $GPT_VOCAB, ROOT/gpt2 in the download
  *                            cache (cache_root), the install share folder,
  *                            else a verified download into ROOT/gpt2 unless
  *                            cache_offline(offline) (--offline,
  *                            $GPT_OFFLINE, $HF_HUB_OFFLINE)
+ *   vocab_load_for(v, explicit, tokenizer, offline)  the vocabulary for ids
+ *                            of the tokenizer a checkpoint or shard names:
+ *                            explicit (--vocab) when given, else the
+ *                            built-in one when tokenizer names one (NULL:
+ *                            none), else what vocab_locate finds
  *   vocab_encode(v, s, n, ids, cap)  BPE of one piece (see pretok.h);
- *                            returns the number of ids (<= n)
+ *                            returns the number of ids (<= n); with no
+ *                            merges (n_merges 0) any text, piece or not
  *   vocab_token(v, id, &len) the bytes of id (NULL when id is not a token)
  *   vocab_free(v)
  * Tokens' ids equal their ranks, as in tiktoken.  Memory belongs to the
@@ -45,6 +57,8 @@ struct vocab {
 	uint64_t *off;              /* off[id], len[id]; len 0: no such id */
 	uint32_t *len;
 	uint32_t byte_id[256];      /* id of each single byte */
+	uint32_t n_merges;          /* 0: every text encodes byte by byte,
+				       whatever its pieces */
 	uint64_t *tab;              /* bytes -> id (open addressing) */
 	uint32_t tab_mask;
 	uint64_t *pair_key;         /* (left << 32 | right) -> merged id */
@@ -56,7 +70,10 @@ struct vocab {
 
 void vocab_load(struct vocab *v, const char *path);
 void vocab_free(struct vocab *v);
+int vocab_builtin(const char *name);
 char *vocab_locate(const char *explicit_path, int offline);
+void vocab_load_for(struct vocab *v, const char *explicit_path, const char *tokenizer,
+		    int offline);
 
 /* id of exactly these bytes as one token, or UINT32_MAX */
 uint32_t vocab_lookup(const struct vocab *v, const unsigned char *s, size_t n);

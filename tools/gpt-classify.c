@@ -184,7 +184,7 @@ int main(int argc, char **argv)
 	};
 	struct clf c;
 	const char *device = "auto", *vocab_path = NULL;
-	char tokenizer[CKPT_NAME_MAX], *labels = NULL, *vp;
+	char tokenizer[CKPT_NAME_MAX], *labels = NULL;
 	int nul = 0, offline = 0, quiet = 0, opt;
 	long maxlen = 0;
 	struct gpt_model m;
@@ -247,9 +247,7 @@ int main(int argc, char **argv)
 		c.e = engine_open("cpu", &m);
 	}
 	engine_plan(c.e, c.B, c.T, 0, 0);
-	vp = vocab_locate(vocab_path, offline);
-	vocab_load(&c.v, vp);
-	free(vp);
+	vocab_load_for(&c.v, vocab_path, tokenizer, offline);
 	if (c.v.eot == UINT32_MAX)
 		die("the vocabulary has no <|endoftext|>, which pads the texts");
 	if (strcmp(tokenizer, c.v.name) != 0 && !quiet)

@@ -1021,7 +1021,7 @@ int main(int argc, char **argv)
 	};
 	const char *host = "127.0.0.1", *tname = "transcript", *vocab_path = NULL;
 	const char *device = "auto";
-	char tokenizer[CKPT_NAME_MAX], *vpath, *name = NULL;
+	char tokenizer[CKPT_NAME_MAX], *name = NULL;
 	int port = 8080, offline = 0, opt, sig;
 	long max_tokens = 0;
 	struct sockaddr_in sa;
@@ -1077,12 +1077,13 @@ int main(int argc, char **argv)
 		modelio_load(argv[optind], &m, tokenizer);
 		modelio_need_lm(&m, argv[optind]);
 		S.n_ctx = m.cfg.n_ctx;
+		/* an LSTM's state carries on: no window to slide, a bound only */
+		if (m.cfg.arch == GPT_ARCH_LSTM)
+			S.n_ctx = 1 << 20;
 		S.vocab_size = m.cfg.vocab_size;
 		S.e = engine_open(device, &m);
 	}
-	vpath = vocab_locate(vocab_path, offline);
-	vocab_load(&S.v, vpath);
-	free(vpath);
+	vocab_load_for(&S.v, vocab_path, tokenizer, offline);
 	if (S.v.eot == UINT32_MAX)
 		die("the vocabulary has no <|endoftext|>: a server needs it to end replies");
 	S.vocab = S.vocab_size < (int)S.v.n_ids ? S.vocab_size : (int)S.v.n_ids;

@@ -35,8 +35,9 @@ static void usage(void)
 	       "      --shard-tokens N  tokens per shard (default 100M)\n"
 	       "      --start-index N   number of the first shard (default 0)\n"
 	       "      --vocab-size N    vocabulary size recorded and checked (default 50257)\n"
-	       "      --tokenizer NAME  tokenizer name recorded (default gpt2)\n"
+	       "      --tokenizer NAME  tokenizer name recorded (default gpt2); bytes is --vocab bytes\n"
 	       "      --vocab PATH      take name, size and end-of-text id from a vocabulary\n"
+	       "                        (a path, or bytes: 257 ids, end of text 256)\n"
 	       "      --eot N|none      end-of-text id counted as documents (default vocab-size - 1)\n"
 	       "      --frame-tokens N  tokens per zstd frame (default 65536)\n"
 	       "      --level N         zstd level, 1..19 (default 3)\n"
@@ -576,6 +577,9 @@ int main(int argc, char **argv)
 		return cmd_verify(s.quiet, argv, argc);
 	if (!s.prefix)
 		die_usage("missing -o PREFIX");
+	/* A built-in vocabulary's name says its size and end-of-text id too. */
+	if (!vocab_path && tokenizer_set && vocab_builtin(s.p.tokenizer))
+		vocab_path = s.p.tokenizer;
 	if (vocab_path) {
 		/* The vocabulary names itself: its name, size and end-of-text id
 		 * go into the header unless given explicitly. */

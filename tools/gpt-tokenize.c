@@ -21,7 +21,8 @@ static void usage(void)
 	       "  -c, --count         print the number of tokens (per document with -z)\n"
 	       "  -f, --format F      id form: text (default), u16 or u32\n"
 	       "  -j, --threads N     encoding threads (default 1)\n"
-	       "      --vocab PATH    folder with encoder.json + vocab.bpe, or a .tiktoken file\n"
+	       "      --vocab PATH    folder with encoder.json + vocab.bpe, a .tiktoken file,\n"
+	       "                      or bytes: ids 0-255 are the bytes, 256 <|endoftext|>\n"
 	       "      --allow-special the text <|endoftext|> becomes its id\n"
 	       "      --offline       never download the vocabulary\n"
 	       "  -q, --quiet         no progress line\n"
@@ -54,7 +55,6 @@ int main(int argc, char **argv)
 	int decode = 0, offline = 0, c;
 	struct vocab v;
 	struct out o;
-	char *path;
 
 	err_init(argv[0]);
 	io_init();
@@ -82,9 +82,7 @@ int main(int argc, char **argv)
 	if (!decode && !opt.count && opt.fmt != FMT_TEXT)
 		io_refuse_binary_tty(STDOUT_FILENO, "binary token ids");
 
-	path = vocab_locate(vocab_path, offline);
-	vocab_load(&v, path);
-	free(path);
+	vocab_load_for(&v, vocab_path, NULL, offline);
 	if (opt.fmt == FMT_U16 && v.n_ids > 65536)
 		die_usage("vocabulary of %u ids does not fit u16; use -f u32", v.n_ids);
 
