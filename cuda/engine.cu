@@ -258,6 +258,12 @@ static void cuda_decoder_close(struct engine_decoder *ed)
 	free(d);
 }
 
+/* engine.c takes an LSTM to cuda/lstm.cu's table through a weak
+ * reference, which alone would not pull lstm.o out of libgptcuda.a: this
+ * one does, wherever this file is linked. */
+extern "C" const int gcuda_lstm_here;
+extern "C" const int *const gcuda_lstm_pull = &gcuda_lstm_here;
+
 /* In the order of struct engine_ops (C++17 has no designated
  * initialisers). */
 extern "C" const struct engine_ops engine_cuda = {

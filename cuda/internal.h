@@ -93,6 +93,12 @@ int phase_take(struct gctx *x, int max, const char **names, float *ms);
 int mm(struct gctx *x, enum mm_kind kind, void *D, const bf16 *A, const bf16 *B, int M, int N,
         int K, const struct mm_opt *o);
 
+/* Row-major float32 products with leading dimensions (the LSTM's):
+ * D[M,N] = op(A)[M,K] op(B)[K,N] + beta D, op transposing when ta or tb
+ * (A stored [K,M], B stored [N,K]); float32 accumulation. */
+void mm32(struct gctx *x, int ta, int tb, int M, int N, int K, const float *A, int lda,
+          const float *B, int ldb, float beta, float *D, int ldd);
+
 /* ---- layers.cu ---- */
 
 /* out[N,OC] = inp[N,C] W[OC,C]^T + bias (+ resid[N,OC] when given). */

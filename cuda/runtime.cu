@@ -394,6 +394,7 @@ struct lt_call {
 	const bf16 *A; int lda; long long sA;
 	const bf16 *B; int ldb; long long sB;
 	void *D; int ldd; long long sD; int d_f32;
+	int ab_f32;       /* A and B float32 too (mm32) */
 	const void *Cm; float beta;
 	const bf16 *bias;
 	bf16 *aux; /* GELU_AUX(_BIAS): D = GELU(.), aux the GELU's input, ld m */
@@ -428,7 +429,7 @@ static void algo_key(struct algo_entry *e, const struct lt_call *c, const void *
 {
 	memset(e, 0, sizeof *e);
 	e->k[0] = c->m; e->k[1] = c->n; e->k[2] = c->k; e->k[3] = c->ta; e->k[4] = c->tb;
-	e->k[5] = c->lda; e->k[6] = c->ldb; e->k[7] = c->ldd; e->k[8] = c->d_f32;
+	e->k[5] = c->lda; e->k[6] = c->ldb; e->k[7] = c->ldd; e->k[8] = c->d_f32 | c->ab_f32 << 1;
 	e->k[9] = (c->bias != NULL) | (c->aux != NULL) << 1 | (c->daux != NULL) << 2 |
 	          (c->bgradb != NULL) << 3 | (long long)(align_of(c->bgradb) & 0xff) << 40 |
 	          (long long)align_of(c->aux ? (const void *)c->aux : c->daux) << 8;
@@ -526,9 +527,11 @@ static int lt_run(struct gctx *x, const struct lt_call *c)
 		LT_CHECK(p_cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
 		                                          &bt, sizeof bt));
 	}
-	cublasLtMatrixLayout_t la = lt_layout(CUDA_R_16BF, c->ta ? c->k : c->m,
+	cudaDataType abt = c->ab_f32 ? CUDA_R_32F : CUDA_R_16BF;
+	size_t abz = c->ab_f32 ? 4 : sizeof(bf16);
+	cublasLtMatrixLayout_t la = lt_layout(abt, c->ta ? c->k : c->m,
 	                                      c->ta ? c->m : c->k, c->lda, batch, c->sA);
-	cublasLtMatrixLayout_t lb = lt_layout(CUDA_R_16BF, c->tb ? c->n : c->k,
+	cublasLtMatrixLayout_t lb = lt_layout(abt, c->tb ? c->n : c->k,
 	                                      c->tb ? c->k : c->n, c->ldb, batch, c->sB);
 	cublasLtMatrixLayout_t ld = lt_layout(dt, c->m, c->n, c->ldd, batch, c->sD);
 
@@ -536,10 +539,10 @@ static int lt_run(struct gctx *x, const struct lt_call *c)
 	LT_CHECK(p_cublasLtMatmulPreferenceCreate(&pref));
 	LT_CHECK(p_cublasLtMatmulPreferenceSetAttribute(
 		pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
-	al = align_batch(c->A, c->sA, sizeof(bf16), batch);
+	al = align_batch(c->A, c->sA, abz, batch);
 	LT_CHECK(p_cublasLtMatmulPreferenceSetAttribute(
 		pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al, sizeof al));
-	al = align_batch(c->B, c->sB, sizeof(bf16), batch);
+	al = align_batch(c->B, c->sB, abz, batch);
 	LT_CHECK(p_cublasLtMatmulPreferenceSetAttribute(
 		pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al, sizeof al));
 	al = align_batch(Cm, c->sD, c->d_f32 ? 4 : 2, batch);
@@ -626,3 +629,26 @@ int mm(struct gctx *x, enum mm_kind kind, void *D, const bf16 *A, const bf16 *B,
 	return lt_run(x, &c);
 }
 
+/* mm32(), as internal.h says: the column-major call on the transposes,
+ * D^T = op(B)^T op(A)^T. */
+void mm32(struct gctx *x, int ta, int tb, int M, int N, int K, const float *A, int lda,
+          const float *B, int ldb, float beta, float *D, int ldd)
+{
+	struct lt_call c;
+	memset(&c, 0, sizeof c);
+	c.m = N;
+	c.n = M;
+	c.k = K;
+	c.A = (const bf16 *)(const void *)B;
+	c.ta = tb;
+	c.lda = ldb;
+	c.B = (const bf16 *)(const void *)A;
+	c.tb = ta;
+	c.ldb = lda;
+	c.D = D;
+	c.ldd = ldd;
+	c.d_f32 = 1;
+	c.ab_f32 = 1;
+	c.beta = beta;
+	lt_run(x, &c);
+}

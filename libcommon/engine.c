@@ -49,6 +49,10 @@ struct engine *engine_open(const char *device, struct gpt_model *m)
 	struct engine *e = xcalloc(1, sizeof *e);
 
 	e->ops = engine_find(device, e->why, sizeof e->why);
+	/* an LSTM on the GPU is a table of its own (cuda/lstm.cu) */
+	if (m->cfg.arch == GPT_ARCH_LSTM && &engine_cuda && e->ops == &engine_cuda &&
+	    &engine_cuda_lstm)
+		e->ops = &engine_cuda_lstm;
 	if (m->cfg.arch == GPT_ARCH_LSTM && !e->ops->state_get) {
 		if (strcmp(device, "auto") != 0)
 			die("the %s engine has no lstm; use --device cpu", e->ops->name);

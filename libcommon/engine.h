@@ -142,6 +142,8 @@ struct engine {
 /* The CPU engine's table, and the CUDA engine's where it is linked in. */
 extern const struct engine_ops engine_cpu;
 extern const struct engine_ops engine_cuda __attribute__((weak));
+/* The CUDA engine's table for an LSTM (cuda/lstm.cu), where linked in. */
+extern const struct engine_ops engine_cuda_lstm __attribute__((weak));
 
 /* The device index engines opened from now on use, where an engine has
  * several (the GPUs of a machine): a data-parallel trainer gives its

@@ -22,7 +22,7 @@ fi
 
 QUICK="test_layernorm test_gelu test_matmul test_attention test_attention_flash test_xent
 test_embedding test_model_tied test_model_untied_nobias test_model_flash test_decoder
-test_engine test_dropout test_classify"
+test_engine test_dropout test_classify test_lstm"
 for order in fwd rev; do   # TEST_ONLY: tests/unit/test.h's RUN runs these alone
 	GSIM_ORDER=$order TEST_ONLY=$(echo $QUICK) CUDA_TEST_SEED=${CUDA_TEST_SEED:-7} \
 		"$SIM/cuda-test" >"$TMP/ct.$order" 2>&1
@@ -31,7 +31,7 @@ for order in fwd rev; do   # TEST_ONLY: tests/unit/test.h's RUN runs these alone
 	check_grep "cuda-test ($order): every kernel and model passed" "^cuda-test: all passed" "$TMP/ct.$order"
 	[ "$rc" -eq 0 ] || grep -E "MISMATCH|^fail" "$TMP/ct.$order" | head -5 >&2
 done
-check_eq "cuda-test ran all fourteen quick tests" "$(grep -c '^pass test_' "$TMP/ct.fwd")" 14
+check_eq "cuda-test ran all fifteen quick tests" "$(grep -c '^pass test_' "$TMP/ct.fwd")" 15
 # The fused cuBLASLt epilogues (GELU, DGELU, BGRADB) are used where the
 # library offers them: the fused GELU's gradients differ from the kernel's
 # by rounding.  A library refusing them (GSIM_LT_PLAIN=1, the stand-in

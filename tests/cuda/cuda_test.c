@@ -998,6 +998,101 @@ static void test_dropout(void)
 	dropout_case("flash");
 }
 
+/* The LSTM (cuda/lstm.cu) against the CPU engine's (lstm.c): three
+ * training steps with the state carried and dropout between the layers,
+ * then the logits, the carried state and the weights; engine_losses; a
+ * batch smaller than the plan keeps the other rows' state. */
+static void test_lstm(void)
+{
+	struct gpt_config c;
+	struct gpt_model m1, m2;
+	struct engine *cpu, *gpu;
+	struct adamw_config ac;
+	int B = 3, T = 8, BT = B * T, Vp;
+	uint32_t in[24], tg[24];
+	float *sc, *sg, *lc, *lg;
+	size_t ns;
+	uint64_t seed = gpt_rng_next(&rng), key = gpt_rng_next(&rng);
+
+	gpt_config_lstm(&c, 70, 12, 24, 2, 16);
+	gpt_model_init(&m1, &c);
+	gpt_model_init_weights(&m1, seed);
+	gpt_model_init(&m2, &c);
+	gpt_model_init_weights(&m2, seed);
+	cpu = engine_open("cpu", &m1);
+	gpu = engine_open("cuda", &m2);
+	CHECK(strcmp(gpu->ops->name, "cuda") == 0 && gpu->ops->state_get,
+	      "an lstm on --device cuda is on '%s'", gpu->ops->name);
+	engine_plan(cpu, B, T, 1, 0);
+	engine_plan(gpu, B, T, 1, 0);
+	adamw_config_default(&ac);
+	engine_optim(cpu, &ac);
+	engine_optim(gpu, &ac);
+	printf(" lstm L=2 E=12 H=24 V=70, B=%d T=%d, dropout 0.3 between layers\n", B, T);
+	for (int st = 0; st < 3; st++) {
+		float nc, ng;
+		double a, b;
+		rand_tokens(in, tg, (size_t)BT, c.vocab_size, st == 1 ? 5 : 0);
+		engine_dropout(cpu, 0.3f, key + (uint64_t)st, 0);
+		engine_dropout(gpu, 0.3f, key + (uint64_t)st, 0);
+		a = train_step(cpu, in, tg, 1, B, T, 3e-3f, 1.0f, &nc);
+		b = train_step(gpu, in, tg, 1, B, T, 3e-3f, 1.0f, &ng);
+		printf("  step %d loss cpu %.6f gpu %.6f, norm cpu %.5f gpu %.5f\n", st, a, b, nc, ng);
+		CHECK(fabs(a - b) <= 1e-4 * fabs(a), "step %d: loss cpu %g gpu %g", st, a, b);
+		CHECK(fabsf(nc - ng) <= 1e-3f * nc, "step %d: norm cpu %g gpu %g", st, nc, ng);
+	}
+	ns = engine_state_floats(cpu, B);
+	sc = zeros(ns);
+	sg = zeros(ns);
+	engine_state_get(cpu, sc, B);
+	engine_state_get(gpu, sg, B);
+	CMP("carried state", sg, sc, ns, 1e-4);
+	engine_pull(gpu);
+	CMP("weights after 3 steps", gpu->model.params, cpu->model.params, cpu->model.n_params, 1e-5);
+	Vp = c.padded_vocab;
+	lc = zeros((size_t)BT * Vp);
+	lg = zeros((size_t)BT * Vp);
+	rand_tokens(in, tg, (size_t)BT, c.vocab_size, 0);
+	engine_forward(cpu, in, tg, B, T);
+	engine_forward(gpu, in, tg, B, T);
+	engine_logits(cpu, 0, BT, lc);
+	engine_logits(gpu, 0, BT, lg);
+	CMP("logits (state carried on)", lg, lc, (size_t)BT * Vp, 1e-4);
+	{
+		double dc[24], dg[24];
+		float fc[24], fg[24];
+		engine_state_set(cpu, NULL, B);
+		engine_state_set(gpu, NULL, B);
+		engine_losses(cpu, in, tg, B, T, dc);
+		engine_losses(gpu, in, tg, B, T, dg);
+		for (int r = 0; r < BT; r++) {
+			fc[r] = (float)dc[r];
+			fg[r] = (float)dg[r];
+		}
+		CMP("losses from the zero state", fg, fc, (size_t)BT, 1e-4);
+	}
+	/* one row of three: rows 1 and 2 keep their state */
+	engine_state_get(gpu, sg, B);
+	engine_forward(gpu, in, tg, 1, T);
+	{
+		float *after = zeros(ns);
+		size_t H = (size_t)c.n_embd, same = 0, rows = 0;
+		engine_state_get(gpu, after, B);
+		for (size_t k = 0; k < (size_t)2 * c.n_layer; k++)
+			for (size_t i = H; i < (size_t)B * H; i++, rows++)
+				same += after[k * B * H + i] == sg[k * B * H + i];
+		CHECK(same == rows, "a batch of 1 moved the other rows' state (%zu of %zu kept)", same,
+		      rows);
+		free(after);
+	}
+	free(sc);
+	free(sg);
+	free(lc);
+	free(lg);
+	engine_close(cpu);
+	engine_close(gpu);
+}
+
 static uint32_t *read_tokens(size_t *n)
 {
 	const char *bin = getenv("BIN");
@@ -1371,6 +1466,7 @@ int main(int argc, char **argv)
 	RUN(test_engine);
 	RUN(test_dropout);
 	RUN(test_classify);
+	RUN(test_lstm);
 	RUN(test_nccl);
 	RUN(test_decoder);
 	RUN(test_gpt_eval);

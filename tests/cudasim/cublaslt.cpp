@@ -259,8 +259,10 @@ static cublasStatus_t check_shapes(const desc *x, const layout *A, const layout 
 	uint64_t bk = x->tb == CUBLAS_OP_N ? B->rows : B->cols, bn = x->tb == CUBLAS_OP_N ? B->cols : B->rows;
 	if (am != m || bn != n || ak != bk)
 		return bad("op(A) op(B) does not have D's shape");
-	if (A->type != CUDA_R_16BF || B->type != CUDA_R_16BF)
-		return bad("only bf16 A and B are modelled");
+	if (A->type != B->type || (A->type != CUDA_R_16BF && A->type != CUDA_R_32F))
+		return bad("only bf16 or float32 A and B (both the same) are modelled");
+	if (A->type == CUDA_R_32F && D->type != CUDA_R_32F)
+		return bad("float32 A and B need a float32 D");
 	if (C->type != D->type || C->rows != D->rows || C->cols != D->cols)
 		return bad("C and D differ in type or shape");
 	if (A->batch != D->batch || B->batch != D->batch || C->batch != D->batch)
