@@ -48,7 +48,7 @@ const struct train_optdef train_optdefs[] = {
 	{ "init", 0, TRAIN_STR, S(init), 0, 0, TRAIN_SAVE | TRAIN_FIXED },
 	{ "model", 0, TRAIN_STR, S(model), 0, 0, TRAIN_SHAPE },
 	{ "arch", 0, TRAIN_STR, S(arch), 0, 0, TRAIN_SAVE | TRAIN_SHAPE },
-	{ "embed", 0, TRAIN_U64, S(embed), 1, 65536, TRAIN_SAVE | TRAIN_SHAPE },
+	{ "embed", 0, TRAIN_U64, S(embed), 0, 65536, TRAIN_SAVE | TRAIN_SHAPE },
 	{ "layers", 0, TRAIN_U64, S(layers), 1, 1024, TRAIN_SAVE | TRAIN_SHAPE },
 	{ "heads", 0, TRAIN_U64, S(heads), 1, 1024, TRAIN_SAVE | TRAIN_SHAPE },
 	{ "width", 0, TRAIN_U64, S(width), 1, 65536, TRAIN_SAVE | TRAIN_SHAPE },
@@ -1482,16 +1482,11 @@ static void cls_setup(struct trainer *t, int resuming)
 		t->trainable = GPT_TRAIN_ALL;
 	else
 		die_usage("--trainable is head, last-block or all: '%s'", o->trainable);
-	if (!o->vocab && strcmp(t->tokenizer, "gpt2") != 0)
+	if (!o->vocab && strcmp(t->tokenizer, "gpt2") != 0 && !vocab_builtin(t->tokenizer))
 		die_usage("the checkpoint's tokenizer is '%s': give its vocabulary with --vocab PATH "
 			  "to tokenize the texts", t->tokenizer);
-	{
-		char *vp = vocab_locate(o->vocab, 1);
-
-		vocab_load(&t->vocab, vp);
-		free(vp);
-		t->have_vocab = 1;
-	}
+	vocab_load_for(&t->vocab, o->vocab, t->tokenizer, 1);
+	t->have_vocab = 1;
 	if (t->vocab.n_ids > (uint32_t)t->cfg.vocab_size)
 		die("the vocabulary has %" PRIu32 " ids, more than the model's %d", t->vocab.n_ids,
 		    t->cfg.vocab_size);
@@ -1578,16 +1573,11 @@ static void sft_setup(struct trainer *t, int resuming)
 	struct instruct_template *tpl = instruct_template_open(o->template_name);
 	size_t b[6] = { 0, 0, 0, 0, 0, 0 };
 
-	if (!o->vocab && strcmp(t->tokenizer, "gpt2") != 0)
+	if (!o->vocab && strcmp(t->tokenizer, "gpt2") != 0 && !vocab_builtin(t->tokenizer))
 		die_usage("the checkpoint's tokenizer is '%s': give its vocabulary with --vocab PATH "
 			  "to tokenize the examples", t->tokenizer);
-	{
-		char *vp = vocab_locate(o->vocab, 1);
-
-		vocab_load(&t->vocab, vp);
-		free(vp);
-		t->have_vocab = 1;
-	}
+	vocab_load_for(&t->vocab, o->vocab, t->tokenizer, 1);
+	t->have_vocab = 1;
 	if (t->vocab.n_ids > (uint32_t)t->cfg.vocab_size)
 		die("the vocabulary has %" PRIu32 " ids, more than the model's %d", t->vocab.n_ids,
 		    t->cfg.vocab_size);
@@ -2244,7 +2234,8 @@ int train_run(struct train_opts *o, const int *given)
 			die("a classifier of %u classes cannot start a language model's training: '%s'",
 			    ic.model.classes, ic.path);
 		for (int i = 0; i < NDEFS; i++)
-			if (given[i] && (defs[i].flags & TRAIN_SHAPE))
+			if (given[i] && (defs[i].flags & TRAIN_SHAPE) &&
+			    !(ic.model.arch == GPT_ARCH_LSTM && i == train_opt_index("context")))
 				die_usage("--%s conflicts with --init: the checkpoint fixes the model", defs[i].name);
 		(void)modelio_config_from_ckpt(&ic.model, &t->cfg);
 		if (t->sft)
@@ -2255,7 +2246,12 @@ int train_run(struct train_opts *o, const int *given)
 		o->layers = (uint64_t)t->cfg.n_layer;
 		o->heads = (uint64_t)t->cfg.n_head;
 		o->width = (uint64_t)t->cfg.n_embd;
-		o->context = (uint64_t)t->cfg.n_ctx;
+		/* an LSTM's context bounds its windows: the window is --context,
+		 * else char-rnn's 100 where the bound allows */
+		if (t->cfg.arch != GPT_ARCH_LSTM || !given[train_opt_index("context")])
+			o->context = t->cfg.arch == GPT_ARCH_LSTM && t->cfg.n_ctx > 100
+			                     ? 100 : (uint64_t)t->cfg.n_ctx;
+		o->embed = (uint64_t)t->cfg.n_input;
 		o->vocab_size = (uint64_t)t->cfg.vocab_size;
 	} else {
 		resolve_model(t, given, shards_vocab(t->train));
@@ -2293,6 +2289,12 @@ int train_run(struct train_opts *o, const int *given)
 		    shards_vocab(t->train), t->cfg.vocab_size, o->train);
 	t->B = (int)o->batch;
 	t->T = t->cfg.n_ctx;
+	if (t->lstm && o->context) {
+		if (o->context > (uint64_t)t->cfg.n_ctx)
+			die_usage("--context %" PRIu64 " is beyond the lstm's bound of %d positions",
+				  o->context, t->cfg.n_ctx);
+		t->T = (int)o->context;   /* the window of truncated BPTT */
+	}
 	if (t->cls)
 		cls_setup(t, resuming);
 	else if (t->sft)

@@ -48,7 +48,8 @@ static void usage(void)
 	       "                       accuracy, per-class precision, recall and F1, confusion\n"
 	       "      --json           a JSON array of objects instead of a table\n"
 	       "      --tsv            tab-separated values with a header line\n"
-	       "      --vocab PATH     tokenizer vocabulary (default: the GPT-2 one)\n"
+	       "      --vocab PATH     tokenizer vocabulary (default: the first checkpoint's\n"
+	       "                       built-in one, such as bytes, else the GPT-2 one)\n"
 	       "      --offline        never download the vocabulary\n"
 	       "      --device DEV     auto, cpu or cuda (default auto: the GPU when one is usable)\n"
 	       "  -j, --threads N      CPU threads (default: all)\n"
@@ -151,6 +152,7 @@ struct shard_src {
 	struct shards *s;
 	int T;
 	uint64_t W, n;           /* windows in the set, windows to score */
+	int stream;              /* an LSTM: consecutive windows */
 };
 
 static size_t shard_window(void *ctx, uint64_t k, uint32_t *ids, size_t cap)
@@ -160,8 +162,9 @@ static size_t shard_window(void *ctx, uint64_t k, uint32_t *ids, size_t cap)
 
 	if (k >= src->n)
 		return 0;
-	/* evenly spaced: window floor(k * W / n) */
-	w = src->n == src->W ? k : (uint64_t)((long double)k * src->W / src->n);
+	/* evenly spaced: window floor(k * W / n); an LSTM's stream: the
+	 * first n in order, its state carried from each to the next */
+	w = src->n == src->W || src->stream ? k : (uint64_t)((long double)k * src->W / src->n);
 	shards_read(src->s, w * (uint64_t)src->T, ids, cap);
 	return cap;
 }
@@ -201,7 +204,7 @@ static void eval_one(const char *ckpt, const struct opts *o, const struct vocab 
 {
 	struct gpt_model m;
 	char tokenizer[CKPT_NAME_MAX];
-	int T;
+	int T, B, lstm;
 	struct engine *e;
 
 	modelio_load(ckpt, &m, tokenizer);
@@ -213,17 +216,22 @@ static void eval_one(const char *ckpt, const struct opts *o, const struct vocab 
 		die("vocabulary '%s' has %u ids, the model only %d: '%s'", v->name, v->n_ids,
 		    m.cfg.vocab_size, ckpt);
 	T = o->context && o->context < m.cfg.n_ctx ? o->context : m.cfg.n_ctx;
+	/* An LSTM scores the text or the shards as one stream: one row, its
+	 * windows in order, the state carried from each to the next (the
+	 * plan starts it at zero), so the loss does not depend on -T. */
+	lstm = m.cfg.arch == GPT_ARCH_LSTM;
+	B = lstm ? 1 : o->batch;
 	e = engine_open(o->device, &m);
 	put(r, "checkpoint", 1, "%.511s", ckpt);
 	put(r, "params", 0, "%zu", gpt_config_count_params(&e->model.cfg));
 	if (sh) {
-		struct shard_src src = {sh, T, 0, 0};
+		struct shard_src src = {sh, T, 0, 0, lstm};
 		struct eval_loss l;
 		src.W = shards_tokens(sh) > 0 ? (shards_tokens(sh) - 1) / (uint64_t)T : 0;
 		if (src.W == 0)
 			die("the shards hold fewer than %d tokens, one window", T + 1);
 		src.n = o->windows && o->windows < src.W ? o->windows : src.W;
-		eval_lm_loss(e, v, shard_window, &src, T, o->batch, &l, o->pm);
+		eval_lm_loss(e, v, shard_window, &src, T, B, &l, o->pm);
 		put_loss(r, &l, T);
 	}
 	if (o->text) {
@@ -231,7 +239,7 @@ static void eval_one(const char *ckpt, const struct opts *o, const struct vocab 
 		struct eval_loss l;
 		if (ntext < 2)
 			die("the text on stdin is shorter than two tokens");
-		eval_lm_loss(e, v, text_window, &src, T, o->batch, &l, o->pm);
+		eval_lm_loss(e, v, text_window, &src, T, B, &l, o->pm);
 		put_loss(r, &l, T);
 	}
 	for (int k = 0; k < 2; k++) {
@@ -533,7 +541,7 @@ int main(int argc, char **argv)
 	};
 	struct opts o = {.batch = 1};
 	const char *vocab_path = NULL, *device = "auto";
-	char **ckpts, *vpath;
+	char **ckpts;
 	int nckpt = 0, offline, c;
 	struct vocab v;
 	struct shards *sh = NULL;
@@ -607,9 +615,7 @@ int main(int argc, char **argv)
 	info = xcalloc((size_t)nckpt, sizeof *info);
 	for (int i = 0; i < nckpt; i++)
 		ckpt_peek(ckpts[i], &info[i]);
-	vpath = vocab_locate(vocab_path, offline);
-	vocab_load(&v, vpath);
-	free(vpath);
+	vocab_load_for(&v, vocab_path, info[0].tokenizer, offline);
 	if (o.val) {
 		sh = shards_open(o.val);
 		for (int i = 0; i < nckpt; i++)

@@ -55,7 +55,8 @@ static void usage(void)
 	       "                       or JSONL; needs --template), written as the record with a\n"
 	       "                       \"response\" field, one JSON line each; greedy unless -t\n"
 	       "      --stats          tokens and tokens/s on stderr\n"
-	       "      --vocab PATH     tokenizer vocabulary (default: the GPT-2 one)\n"
+	       "      --vocab PATH     tokenizer vocabulary (default: the checkpoint's built-in\n"
+	       "                       one, such as bytes, else the GPT-2 one)\n"
 	       "      --offline        never download the vocabulary\n"
 	       "      --device DEV     auto, cpu or cuda (default auto: the GPU when one is usable)\n"
 	       "  -q, --quiet          no warnings (errors and --stats still on stderr)\n"
@@ -492,7 +493,7 @@ int main(int argc, char **argv)
 		   *jsonl = NULL;
 	int t_given = 0;
 	struct instruct_template *tpl = NULL;
-	char tokenizer[CKPT_NAME_MAX], *vpath, *prompt;
+	char tokenizer[CKPT_NAME_MAX], *prompt;
 	size_t plen = 0;
 	int offline, c, interactive = 0, have_prompt, quiet = 0;
 	struct session S;
@@ -561,12 +562,13 @@ int main(int argc, char **argv)
 		modelio_load(ckpt, &m, tokenizer);
 		modelio_need_lm(&m, ckpt);
 		S.n_ctx = m.cfg.n_ctx;
+		/* an LSTM's state carries on: no window to slide, a bound only */
+		if (m.cfg.arch == GPT_ARCH_LSTM)
+			S.n_ctx = 1 << 20;
 		S.vocab_size = m.cfg.vocab_size;
 		S.e = engine_open(device, &m);
 	}
-	vpath = vocab_locate(vocab_path, offline);
-	vocab_load(&S.v, vpath);
-	free(vpath);
+	vocab_load_for(&S.v, vocab_path, tokenizer, offline);
 	if (strcmp(tokenizer, S.v.name) != 0 && !quiet)
 		warnx("checkpoint was trained with tokenizer '%s', decoding with '%s'", tokenizer,
 		      S.v.name);

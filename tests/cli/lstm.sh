@@ -101,3 +101,56 @@ check_grep "and the recipe: Adam 3e-4, no decay, clip 5" \
 	'lr 0.0003, constant schedule, warmup 0, floor 0.1, weight decay 0, betas 0.9 0.95, eps 1e-08, clip 5' \
 	"$TMP/cr.err"
 check_grep "dropout 0.5 between layers" 'dropout 0.5 between the lstm layers' "$TMP/cr.err"
+
+# -- pipelines/char-rnn.sh, shortened -----------------------------------------
+head -c 60000 "$TXT" >"$TMP/cr.txt"
+crp() {
+	env WORK="$TMP/crw" DATA="$TMP/cr.txt" LAYERS=1 WIDTH=32 EMBED=16 CONTEXT=32 BATCH=8 \
+		STEPS="$1" LR=1e-2 VAL_EVERY=10 VAL_BATCHES=2 SAMPLE_BYTES=80 THREADS=1 DEVICE=cpu \
+		sh "$ROOT/pipelines/char-rnn.sh"
+}
+check "char-rnn pipeline runs" crp 20
+cp "$TMP/.out" "$TMP/cr1.out"
+check_grep "holds out 5% as char-rnn does" '^char-rnn: shard: 57000 training and 3000 validation bytes' \
+	"$TMP/cr1.out"
+check_grep "ends with bits per byte" '^char-rnn: validation [0-9.]+ bits per byte' "$TMP/cr1.out"
+check_grep "prints the sample" '^ROMEO:' "$TMP/cr1.out"
+check "char-rnn pipeline: second run" crp 20
+check_eq "skips all five stages" "$(grep -c 'done before' "$TMP/.out")" 5
+check "char-rnn pipeline: more steps" crp 30
+check_grep "resumes the run" '^char-rnn: train: resuming .* from step 20' "$TMP/.out"
+check_grep "to the new end" '^char-rnn: train: step 30,' "$TMP/.out"
+
+# -- --device cuda: the GPU's LSTM (cuda/lstm.cu) -----------------------------
+# With a GPU, or on the CUDA emulator (tests/cudasim: gpt-train built on it)
+# where there is none: the same losses as the CPU's to float32 rounding,
+# a checkpoint the CPU resumes, and a stop and resume on the GPU bit for bit.
+SIMBIN=${O:-}/sim/bin
+if gpt-train -i "$STR" -o "$TMP/probe" $SHAPE --steps 1 --val-every 0 -q --device cuda \
+	>/dev/null 2>&1; then
+	GT=gpt-train
+elif [ -x "$SIMBIN/gpt-train" ]; then
+	GT=$SIMBIN/gpt-train
+else
+	GT=
+	echo "note: no GPU and no CUDA emulator here: the GPU's LSTM is not run" >&2
+fi
+if [ -n "$GT" ]; then
+	G="-i $STR --val $SVA $SHAPE --steps 12 --lr 3e-3 --val-every 4 --checkpoint-every 4 --keep 0"
+	check "cuda: 12 steps" "$GT" -q -o "$TMP/gc" $G --device cuda
+	check "cpu: the same 12 steps" gpt-train -q -o "$TMP/gp" $G --device cpu
+	if [ -s "$TMP/gc/log.tsv" ] && [ -s "$TMP/gp/log.tsv" ] &&
+		paste "$TMP/gc/log.tsv" "$TMP/gp/log.tsv" | awk -F'\t' 'NR > 1 { d = $3 - $11;
+		if (d < 0) d = -d; n++; if (d > 1e-4 * $11) bad = 1 } END { exit bad || n < 12 }'; then
+		pass "cuda: training losses within 1e-4 of the cpu's"; else
+		fail "cuda: training losses within 1e-4 of the cpu's"; fi
+	check "the cpu resumes the gpu's checkpoint" gpt-train -q --resume "$TMP/gc" --steps 14 \
+		--device cpu
+	rm -f "$TMP/gc/ckpt-00000014.gpt" "$TMP/gc/ckpt-00000012.gpt"
+	ln -sf ckpt-00000008.gpt "$TMP/gc/latest"
+	check "the gpu resumes at step 8" "$GT" -q --resume "$TMP/gc" --steps 12 --device cuda
+	check "a straight gpu run" "$GT" -q -o "$TMP/gs" $G --device cuda
+	cut -f1-6 "$TMP/gs/log.tsv" >"$TMP/gs.cols"
+	cut -f1-6 "$TMP/gc/log.tsv" >"$TMP/gc.cols"
+	check_files "cuda: resumed losses equal the straight run's bit for bit" "$TMP/gs.cols" "$TMP/gc.cols"
+fi
