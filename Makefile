@@ -187,6 +187,7 @@ all: $(TOOLS) $(UNITS) $(CUDA_ALL)
 # The model's loops are written for the vectoriser: -O3, and no floating
 # point traps assumed (results are unchanged; never -ffast-math or -march).
 $(O)/libcommon/model.o: OPT = -O3 -fno-trapping-math
+$(O)/libcommon/lstm.o: OPT = -O3 -fno-trapping-math
 # AdamW's loop vectorises once sqrtf need not set errno (same results).
 $(O)/libcommon/optim.o: OPT = -O3 -fno-math-errno
 

@@ -29,6 +29,7 @@ struct lstm_layer {
 	float *h;      /* [(T+1) * B * H]: slot 0 the state it started from */
 	float *c;      /* the same for the cell */
 	float *gates;  /* [T * B * 4H]: i, f, g, o after their nonlinearity */
+	float *tc;     /* [T * B * H]: tanh of the new cells */
 	float *xin;    /* [T * B * H]: the layer's input after dropout, when
 	                  the layer below dropped; else NULL (h of below) */
 };
@@ -48,9 +49,17 @@ struct gpt_lstm_acts {
 	int B, T, has_targets, dropped;   /* the last forward's */
 };
 
+/* The gates' nonlinearities through model_kern.h's exp_fast (a few ulp,
+ * and loops of them vectorise where libm's are scalar calls); tanh as
+ * 2 sigmoid(2x) - 1, within 1e-7 of tanhf. */
 static inline float sigm(float x)
 {
-	return 1.0f / (1.0f + expf(-x));
+	return 1.0f / (1.0f + exp_fast(-x));
+}
+
+static inline float tanh_f(float x)
+{
+	return 2.0f / (1.0f + exp_fast(-2.0f * x)) - 1.0f;
 }
 
 void lstm_init(struct gpt_model *m)
@@ -128,8 +137,8 @@ void lstm_plan(struct gpt_model *m, int B, int T, int training)
 	if (training && !m->grads)
 		m->grads = xcalloc(m->n_params, sizeof(float));
 	a->state = xcalloc(xmul(xmul(2 * L, (size_t)B), H), sizeof(float));
-	/* per layer h, c (T+1 slots), gates, dropped input */
-	total = xmul(L, 2 * (BT + (size_t)B) * H + BT * 4 * H + BT * H) + BT * E + BT * H +
+	/* per layer h, c (T+1 slots), gates, tanh(c), dropped input */
+	total = xmul(L, 2 * (BT + (size_t)B) * H + BT * 4 * H + 2 * BT * H) + BT * E + BT * H +
 	        xmul(BT, Vp) + 2 * BT;
 	if (training)
 		total += BT * 4 * H + BT * H + BT * X + 2 * (size_t)B * H;
@@ -140,6 +149,7 @@ void lstm_plan(struct gpt_model *m, int B, int T, int training)
 		a->layer[l].h = TAKE((BT + (size_t)B) * H);
 		a->layer[l].c = TAKE((BT + (size_t)B) * H);
 		a->layer[l].gates = TAKE(BT * 4 * H);
+		a->layer[l].tc = TAKE(BT * H);
 		a->layer[l].xin = TAKE(BT * H);
 	}
 	a->x0 = TAKE(BT * E);
@@ -218,24 +228,25 @@ static int step_threads(const struct gpt_lstm_acts *a, int B, int H)
 
 /* The gates of one time step, z (rows x 4H, pre-activation) in place
  * becoming i, f, g, o; the new cell and hidden state from cp. */
-static void gates_step(float *z, const float *cp, float *cn, float *hn, int rows, int H,
-                       int nthreads)
+static void gates_step(float *z, const float *cp, float *cn, float *hn, float *tcn, int rows,
+                       int H, int nthreads)
 {
 	int b;
 #pragma omp parallel for schedule(static) num_threads(nthreads) if ((long)rows * H > PAR_MIN / 4)
 	for (b = 0; b < rows; b++) {
 		float *zi = z + (size_t)b * 4 * H, *zf = zi + H, *zg = zf + H, *zo = zg + H;
 		const float *c0 = cp + (size_t)b * H;
-		float *c1 = cn + (size_t)b * H, *h1 = hn + (size_t)b * H;
+		float *c1 = cn + (size_t)b * H, *h1 = hn + (size_t)b * H, *t1 = tcn + (size_t)b * H;
 		for (int j = 0; j < H; j++) {
-			float i = sigm(zi[j]), f = sigm(zf[j]), g = tanhf(zg[j]), o = sigm(zo[j]);
-			float cc = f * c0[j] + i * g;
+			float i = sigm(zi[j]), f = sigm(zf[j]), g = tanh_f(zg[j]), o = sigm(zo[j]);
+			float cc = f * c0[j] + i * g, tc = tanh_f(cc);
 			zi[j] = i;
 			zf[j] = f;
 			zg[j] = g;
 			zo[j] = o;
 			c1[j] = cc;
-			h1[j] = o * tanhf(cc);
+			t1[j] = tc;
+			h1[j] = o * tc;
 		}
 	}
 }
@@ -323,7 +334,7 @@ float lstm_forward(struct gpt_model *m, const uint32_t *inputs, const uint32_t *
 			model_gemm(st, 0, 1, B, 4 * H, H, ly->h + (size_t)t * n, H, m->params + o->whh,
 			           H, 1.0f, z, 4 * H);
 			gates_step(z, ly->c + (size_t)t * n, ly->c + (size_t)(t + 1) * n,
-			           ly->h + (size_t)(t + 1) * n, B, H, nt);
+			           ly->h + (size_t)(t + 1) * n, ly->tc + (size_t)t * n, B, H, nt);
 		}
 		memcpy(a->state + (size_t)(2 * l) * P, ly->h + (size_t)T * n, n * sizeof(float));
 		memcpy(a->state + (size_t)(2 * l + 1) * P, ly->c + (size_t)T * n, n * sizeof(float));
@@ -356,17 +367,27 @@ float *lstm_logits(struct gpt_model *m)
 
 /* ---- backward ---- */
 
-/* Column sums of rows x cols (row stride ld) into acc (added), in a
- * fixed order: each thread a slice of columns. */
-static void colsum_add(float *acc, const float *x, int rows, int cols, int ld, int nthreads)
+/* Column sums of rows x cols (row stride ld) added into acc, and into
+ * acc2 too when not NULL: each column's rows summed in order, whatever the
+ * threads (each takes slices of 64 columns, reading the rows' slices). */
+static void colsum_add(float *acc, float *acc2, const float *x, int rows, int cols, int ld,
+                       int nthreads)
 {
-	int j;
+	int c0;
 #pragma omp parallel for schedule(static) num_threads(nthreads) if ((long)rows * cols > PAR_MIN)
-	for (j = 0; j < cols; j++) {
-		float s = 0.0f;
-		for (int r = 0; r < rows; r++)
-			s += x[(size_t)r * ld + j];
-		acc[j] += s;
+	for (c0 = 0; c0 < cols; c0 += 64) {
+		int w = cols - c0 < 64 ? cols - c0 : 64;
+		float s[64] = { 0 };
+		for (int r = 0; r < rows; r++) {
+			const float *xr = x + (size_t)r * ld + c0;
+			for (int j = 0; j < w; j++)
+				s[j] += xr[j];
+		}
+		for (int j = 0; j < w; j++) {
+			acc[c0 + j] += s[j];
+			if (acc2)
+				acc2[c0 + j] += s[j];
+		}
 	}
 }
 
@@ -388,7 +409,7 @@ void lstm_backward(struct gpt_model *m, float scale)
 	model_dlogits_rows(nt, a->logits, a->row_lse, a->targets, dscale, BT, V, Vp);
 	/* decoder: dW += dlogits^T . top, db += sums, dtop = dlogits . W */
 	model_gemm(nt, 1, 0, V, H, BT, a->logits, Vp, a->top, H, 1.0f, m->grads + a->decw, H);
-	colsum_add(m->grads + a->decb, a->logits, BT, V, Vp, nt);
+	colsum_add(m->grads + a->decb, NULL, a->logits, BT, V, Vp, nt);
 	model_gemm(nt, 0, 0, BT, H, V, a->logits, Vp, m->params + a->decw, H, 0.0f, a->dx, H);
 	for (int b = 0; b < B; b++)
 		for (int t = 0; t < T; t++)
@@ -404,7 +425,7 @@ void lstm_backward(struct gpt_model *m, float scale)
 		memset(a->dcn, 0, n * sizeof(float));
 		for (int t = T - 1; t >= 0; t--) {
 			const float *gt = ly->gates + (size_t)t * B * 4 * H;
-			const float *c0 = ly->c + (size_t)t * n, *c1 = ly->c + (size_t)(t + 1) * n;
+			const float *c0 = ly->c + (size_t)t * n, *tcs = ly->tc + (size_t)t * n;
 			const float *dht = a->dh + (size_t)t * n;
 			float *dz = a->dgates + (size_t)t * B * 4 * H;
 			int b;
@@ -417,7 +438,7 @@ void lstm_backward(struct gpt_model *m, float scale)
 				const float *dhn = a->dhn + (size_t)b * H;
 				for (int j = 0; j < H; j++) {
 					size_t k = (size_t)b * H + j;
-					float dh = dht[k] + dhn[j], tc = tanhf(c1[k]);
+					float dh = dht[k] + dhn[j], tc = tcs[k];
 					float i = gi[j], f = gf[j], g = gg[j], ov = go[j];
 					float dc = dcn[j] + dh * ov * (1.0f - tc * tc);
 					zi[j] = dc * g * i * (1.0f - i);
@@ -435,8 +456,8 @@ void lstm_backward(struct gpt_model *m, float scale)
 		model_gemm(nt, 1, 0, 4 * H, H, BT, a->dgates, 4 * H, ly->h, H, 1.0f,
 		           m->grads + o->whh, H);
 		model_gemm(nt, 1, 0, 4 * H, K, BT, a->dgates, 4 * H, x, K, 1.0f, m->grads + o->wih, K);
-		colsum_add(m->grads + o->bih, a->dgates, BT, 4 * H, 4 * H, nt);
-		colsum_add(m->grads + o->bhh, a->dgates, BT, 4 * H, 4 * H, nt);
+		/* both biases get the same sums */
+		colsum_add(m->grads + o->bih, m->grads + o->bhh, a->dgates, BT, 4 * H, 4 * H, nt);
 		/* the input's gradient: to the layer below, or to the embedding */
 		model_gemm(nt, 0, 0, BT, K, 4 * H, a->dgates, 4 * H, m->params + o->wih, K, 0.0f, a->dx,
 		           K);
@@ -528,10 +549,10 @@ const float *gpt_lstm_step_feed(struct gpt_lstm_step *s, uint32_t id)
 		cblas_sgemv(CblasRowMajor, CblasNoTrans, 4 * H, H, 1.0f, m->params + o->whh, H, h, 1,
 		            1.0f, s->z, 1);
 		for (int j = 0; j < H; j++) {
-			float i = sigm(s->z[j]), f = sigm(s->z[H + j]), g = tanhf(s->z[2 * H + j]),
+			float i = sigm(s->z[j]), f = sigm(s->z[H + j]), g = tanh_f(s->z[2 * H + j]),
 			      ov = sigm(s->z[3 * H + j]);
 			c[j] = f * c[j] + i * g;
-			h[j] = ov * tanhf(c[j]);
+			h[j] = ov * tanh_f(c[j]);
 		}
 		memcpy(s->x, h, (size_t)H * sizeof(float));
 	}

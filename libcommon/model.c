@@ -590,29 +590,6 @@ void gpt_model_free(struct gpt_model *m)
 
 /* ---- kernels ---- */
 
-/* exp(x) for x <= 88, to about 2 ulp, in plain float arithmetic the
- * compiler can vectorise (glibc's expf is a scalar call).  x = n ln2 + r
- * with |r| <= ln2/2, exp(r) by a degree-7 Taylor polynomial (error below
- * 6e-9), 2^n put into the exponent bits. */
-static inline float exp_fast(float x)
-{
-	union { float f; int32_t i; } u;
-	float n, r, p;
-	x = x < -87.0f ? -87.0f : x;
-	x = x > 88.0f ? 88.0f : x;
-	n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
-	r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
-	p = 1.0f / 5040;
-	p = p * r + 1.0f / 720;
-	p = p * r + 1.0f / 120;
-	p = p * r + 1.0f / 24;
-	p = p * r + 1.0f / 6;
-	p = p * r + 0.5f;
-	p = p * r + 1.0f;
-	p = p * r + 1.0f;
-	u.i = ((int32_t)n + 127) << 23;
-	return p * u.f;
-}
 
 /* A sum in 8 fixed lanes: deterministic, and vectorisable. */
 static inline float sum8(const float *a, int n)

@@ -205,7 +205,7 @@ static void test_magic_version(void)
 {
 	struct ckpt w, r;
 	const char *good = test_path("a.gpt"), *bad = test_path("v.gpt");
-	unsigned char b = 3;
+	unsigned char b = 4;
 	int fd;
 
 	fill(&w);
@@ -214,7 +214,7 @@ static void test_magic_version(void)
 	fd = open(bad, O_RDWR);
 	pwrite(fd, &b, 1, 8);
 	close(fd);
-	CHECK(ckpt_open(&r, bad) != 0 && strstr(r.err, "version 3"), "version: %s", r.err);
+	CHECK(ckpt_open(&r, bad) != 0 && strstr(r.err, "version 4"), "version: %s", r.err);
 	fd = open(bad, O_RDWR);
 	pwrite(fd, "GPTX", 4, 0);
 	close(fd);
