@@ -29,6 +29,16 @@
  *   "index hit loss").
  * The model is read, never changed; memory is freed before returning.
  *
+ * Where the HellaSwag file comes from:
+ *   eval_hellaswag_locate(spec, offline, quiet)  the path to read (malloc'd):
+ *       spec itself when it is a file name; a URL's file in the download
+ *       cache (http.h: fetched once, then reused, offline too); "val" the
+ *       canonical validation split (HellaSwag's authors' GitHub file, or
+ *       $GPT_HELLASWAG_URL) checked by the size and SHA-256 recorded in
+ *       eval.c ($GPT_HELLASWAG_SIZE and $GPT_HELLASWAG_SHA256 replace
+ *       them).  A file that fails a check is deleted, not cached, and the
+ *       program dies.
+ *
  * The engine: e, opened for the model, is planned for B x T inference
  * by eval_lm_loss (its loss per position, engine_losses); the benchmarks
  * open a decoder on it (its key/value cache). */
@@ -65,6 +75,7 @@ struct eval_bench {
 
 void eval_hellaswag(struct engine *e, const struct vocab *v, const char *path, uint64_t limit,
                     struct eval_bench *r, FILE *detail, enum progress_mode pm);
+char *eval_hellaswag_locate(const char *spec, int offline, int quiet);
 void eval_lambada(struct engine *e, const struct vocab *v, const char *path, uint64_t limit,
                   struct eval_bench *r, FILE *detail, enum progress_mode pm);
 

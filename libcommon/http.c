@@ -612,6 +612,11 @@ static void download(const char *url, const char *path,
 			 (unsigned long long)x.r.linked_size);
 		fail_verify(&x, msg);
 	}
+	if (o && o->size && x.offset != o->size) {
+		snprintf(msg, sizeof msg, "size mismatch: got %llu bytes, expected %llu",
+			 (unsigned long long)x.offset, (unsigned long long)o->size);
+		fail_verify(&x, msg);
+	}
 	sha256_final(&x.sha, digest);
 	sha256_hex(digest, got);
 	if (is_sha256_hex(cur.linked_etag, want) && strcmp(got, want) != 0) {
@@ -700,6 +705,9 @@ char *http_fetch(const char *url, const struct http_opts *o)
 		if (!have)
 			die("not in the cache, and offline (unset GPT_OFFLINE or drop --offline): '%s'",
 			    url);
+		if (o && o->size && (uint64_t)st.st_size != o->size)
+			die("cached file is not of the expected size %llu: '%s'",
+			    (unsigned long long)o->size, path);
 		if (!cache_sha_ok(path, o ? o->sha256 : NULL))
 			die("cached file does not match the expected sha256: '%s'", path);
 		goto out;
@@ -717,8 +725,8 @@ char *http_fetch(const char *url, const struct http_opts *o)
 		/* It may have just finished: look again. */
 	}
 	have = stat(path, &st) == 0 && S_ISREG(st.st_mode);
-	if (!have || !cached_fresh(u, path, metap, o) ||
-	    !cache_sha_ok(path, o ? o->sha256 : NULL))
+	if (!have || (o && o->size && (uint64_t)st.st_size != o->size) ||
+	    !cached_fresh(u, path, metap, o) || !cache_sha_ok(path, o ? o->sha256 : NULL))
 		download(u, path, o);
 	close(lock);   /* releases the lock */
 	free(lockp);

@@ -40,7 +40,9 @@ static void usage(void)
 	       "                       (default: every window)\n"
 	       "  -T, --context N      tokens per window (default: the model's context)\n"
 	       "  -b, --batch N        windows per forward pass (default 1)\n"
-	       "      --hellaswag FILE HellaSwag JSONL: accuracy by summed and by mean loss\n"
+	       "      --hellaswag FILE HellaSwag JSONL: accuracy by summed and by mean loss;\n"
+	       "                       val downloads the validation split (checked, cached),\n"
+	       "                       as does a URL\n"
 	       "      --lambada FILE   LAMBADA JSONL: last-word accuracy (greedy) and perplexity\n"
 	       "      --limit N        score only the first N benchmark examples\n"
 	       "      --details FILE   one line per benchmark example (for checking)\n"
@@ -50,7 +52,8 @@ static void usage(void)
 	       "      --tsv            tab-separated values with a header line\n"
 	       "      --vocab PATH     tokenizer vocabulary (default: the first checkpoint's\n"
 	       "                       built-in one, such as bytes, else the GPT-2 one)\n"
-	       "      --offline        never download the vocabulary\n"
+	       "      --offline        never download: the vocabulary and HellaSwag only\n"
+	       "                       from the cache\n"
 	       "      --device DEV     auto, cpu or cuda (default auto: the GPU when one is usable)\n"
 	       "  -j, --threads N      CPU threads (default: all)\n"
 	       "  -q, --quiet          no progress line\n"
@@ -541,6 +544,7 @@ int main(int argc, char **argv)
 	};
 	struct opts o = {.batch = 1};
 	const char *vocab_path = NULL, *device = "auto";
+	char *hellaswag_path = NULL;
 	char **ckpts;
 	int nckpt = 0, offline, c;
 	struct vocab v;
@@ -610,6 +614,9 @@ int main(int argc, char **argv)
 		die_usage("unknown device '%s' (auto, cpu, cuda)", device);
 	engine_find(device, NULL, 0); /* --device cuda without one fails now */
 	o.device = device;
+	if (o.hellaswag)
+		o.hellaswag = hellaswag_path = eval_hellaswag_locate(o.hellaswag, offline,
+		                                                     o.pm == PROGRESS_QUIET);
 
 	/* every checkpoint opens before any is scored */
 	info = xcalloc((size_t)nckpt, sizeof *info);
@@ -678,6 +685,7 @@ int main(int argc, char **argv)
 	free(info);
 	free(ckpts);
 	free(text_ids);
+	free(hellaswag_path);
 	vocab_free(&v);
 	return EXIT_OK;
 }
