@@ -226,27 +226,55 @@ static int step_threads(const struct gpt_lstm_acts *a, int B, int H)
 	return (double)B * 4 * H * H > 8e6 ? a->nthreads : 1;
 }
 
-/* The gates of one time step, z (rows x 4H, pre-activation) in place
- * becoming i, f, g, o; the new cell and hidden state from cp. */
-static void gates_step(float *z, const float *cp, float *cn, float *hn, float *tcn, int rows,
-                       int H, int nthreads)
+/* Thread k's hidden units [*j0, *j1) of H among n threads, in multiples
+ * of 16. */
+static void unit_slice(int H, int k, int n, int *j0, int *j1)
 {
-	int b;
-#pragma omp parallel for schedule(static) num_threads(nthreads) if ((long)rows * H > PAR_MIN / 4)
-	for (b = 0; b < rows; b++) {
-		float *zi = z + (size_t)b * 4 * H, *zf = zi + H, *zg = zf + H, *zo = zg + H;
-		const float *c0 = cp + (size_t)b * H;
-		float *c1 = cn + (size_t)b * H, *h1 = hn + (size_t)b * H, *t1 = tcn + (size_t)b * H;
-		for (int j = 0; j < H; j++) {
-			float i = sigm(zi[j]), f = sigm(zf[j]), g = tanh_f(zg[j]), o = sigm(zo[j]);
-			float cc = f * c0[j] + i * g, tc = tanh_f(cc);
-			zi[j] = i;
-			zf[j] = f;
-			zg[j] = g;
-			zo[j] = o;
-			c1[j] = cc;
-			t1[j] = tc;
-			h1[j] = o * tc;
+	int a = k ? (int)(((long)H * k / n + 15) & ~15L) : 0;
+	int b = k + 1 < n ? (int)(((long)H * (k + 1) / n + 15) & ~15L) : H;
+	*j0 = a < H ? a : H;
+	*j1 = b < H ? b : H;
+}
+
+/* The recurrence of one layer over T steps: z (the window's input
+ * products, biases added) gains h . W_hh^T each step and goes through the
+ * gates.  In one team of threads, each owning a slice of the hidden units
+ * and so the four gate blocks of them (four products, then its gates),
+ * with one barrier a step: the next step's products read every unit. */
+static void recur_forward(struct lstm_layer *ly, const float *whh, int B, int T, int H, int nt)
+{
+	size_t n = (size_t)B * H;
+#pragma omp parallel num_threads(nt)
+	{
+		int j0, j1;
+		unit_slice(H, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
+		for (int t = 0; t < T; t++) {
+			float *z = ly->gates + (size_t)t * B * 4 * H;
+			const float *hp = ly->h + (size_t)t * n, *cp = ly->c + (size_t)t * n;
+			float *cn = ly->c + (size_t)(t + 1) * n, *hn = ly->h + (size_t)(t + 1) * n;
+			float *tcn = ly->tc + (size_t)t * n;
+			if (j1 > j0)
+				for (int g = 0; g < 4; g++)
+					cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, j1 - j0, H, 1.0f,
+					            hp, H, whh + ((size_t)g * H + j0) * H, H, 1.0f,
+					            z + (size_t)g * H + j0, 4 * H);
+			for (int b = 0; b < B; b++) {
+				float *zi = z + (size_t)b * 4 * H, *zf = zi + H, *zg = zf + H, *zo = zg + H;
+				const float *c0 = cp + (size_t)b * H;
+				float *c1 = cn + (size_t)b * H, *h1 = hn + (size_t)b * H, *t1 = tcn + (size_t)b * H;
+				for (int j = j0; j < j1; j++) {
+					float i = sigm(zi[j]), f = sigm(zf[j]), gg = tanh_f(zg[j]), o = sigm(zo[j]);
+					float cc = f * c0[j] + i * gg, tc = tanh_f(cc);
+					zi[j] = i;
+					zf[j] = f;
+					zg[j] = gg;
+					zo[j] = o;
+					c1[j] = cc;
+					t1[j] = tc;
+					h1[j] = o * tc;
+				}
+			}
+#pragma omp barrier
 		}
 	}
 }
@@ -329,13 +357,7 @@ float lstm_forward(struct gpt_model *m, const uint32_t *inputs, const uint32_t *
 				ly->gates[(size_t)r * 4 * H + j] = bih[j] + bhh[j];
 		model_gemm(nt, 0, 1, BT, 4 * H, K, x, K, m->params + o->wih, K, 1.0f, ly->gates,
 		           4 * H);
-		for (int t = 0; t < T; t++) {
-			float *z = ly->gates + (size_t)t * B * 4 * H;
-			model_gemm(st, 0, 1, B, 4 * H, H, ly->h + (size_t)t * n, H, m->params + o->whh,
-			           H, 1.0f, z, 4 * H);
-			gates_step(z, ly->c + (size_t)t * n, ly->c + (size_t)(t + 1) * n,
-			           ly->h + (size_t)(t + 1) * n, ly->tc + (size_t)t * n, B, H, nt);
-		}
+		recur_forward(ly, m->params + o->whh, B, T, H, st);
 		memcpy(a->state + (size_t)(2 * l) * P, ly->h + (size_t)T * n, n * sizeof(float));
 		memcpy(a->state + (size_t)(2 * l + 1) * P, ly->c + (size_t)T * n, n * sizeof(float));
 		x = layer_output(m, l, B, T);
@@ -366,6 +388,57 @@ float *lstm_logits(struct gpt_model *m)
 }
 
 /* ---- backward ---- */
+
+/* The recurrence backward over the window (its end's state carries no
+ * gradient): each step's gate gradients dz from dh (the output's) plus
+ * dhn (from the step after) and the cell's carried gradient, then dhn =
+ * dz . W_hh for the step before.  Threads own slices of the hidden units
+ * as in the forward: the gates' part is the slice's own, the product
+ * reads every unit's dz, so one barrier a step, before it. */
+static void recur_backward(struct gpt_lstm_acts *a, const struct lstm_layer *ly, const float *whh,
+                           int B, int T, int H, int nt)
+{
+	size_t n = (size_t)B * H;
+#pragma omp parallel num_threads(nt)
+	{
+		int j0, j1;
+		unit_slice(H, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
+		for (int b = 0; b < B; b++)
+			for (int j = j0; j < j1; j++) {
+				a->dhn[(size_t)b * H + j] = 0.0f;
+				a->dcn[(size_t)b * H + j] = 0.0f;
+			}
+		for (int t = T - 1; t >= 0; t--) {
+			const float *gt = ly->gates + (size_t)t * B * 4 * H;
+			const float *c0 = ly->c + (size_t)t * n, *tcs = ly->tc + (size_t)t * n;
+			const float *dht = a->dh + (size_t)t * n;
+			float *dz = a->dgates + (size_t)t * B * 4 * H;
+			for (int b = 0; b < B; b++) {
+				const float *gi = gt + (size_t)b * 4 * H, *gf = gi + H, *gg = gf + H,
+				            *go = gg + H;
+				float *zi = dz + (size_t)b * 4 * H, *zf = zi + H, *zg = zf + H, *zo = zg + H;
+				float *dcn = a->dcn + (size_t)b * H;
+				const float *dhn = a->dhn + (size_t)b * H;
+				for (int j = j0; j < j1; j++) {
+					size_t k = (size_t)b * H + j;
+					float dh = dht[k] + dhn[j], tc = tcs[k];
+					float i = gi[j], f = gf[j], g = gg[j], ov = go[j];
+					float dc = dcn[j] + dh * ov * (1.0f - tc * tc);
+					zi[j] = dc * g * i * (1.0f - i);
+					zf[j] = dc * c0[k] * f * (1.0f - f);
+					zg[j] = dc * i * (1.0f - g * g);
+					zo[j] = dh * tc * ov * (1.0f - ov);
+					dcn[j] = dc * f;
+				}
+			}
+#pragma omp barrier
+			/* into the step before: this slice of dh = dz . W_hh */
+			if (t > 0 && j1 > j0)
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, j1 - j0, 4 * H, 1.0f,
+				            dz, 4 * H, whh + j0, H, 0.0f, a->dhn + j0, H);
+		}
+	}
+}
 
 /* Column sums of rows x cols (row stride ld) added into acc, and into
  * acc2 too when not NULL: each column's rows summed in order, whatever the
@@ -421,38 +494,7 @@ void lstm_backward(struct gpt_model *m, float scale)
 		int K = l ? H : E;
 		const float *x = l ? (a->dropped ? a->layer[l - 1].xin : a->layer[l - 1].h + n) : a->x0;
 
-		memset(a->dhn, 0, n * sizeof(float));
-		memset(a->dcn, 0, n * sizeof(float));
-		for (int t = T - 1; t >= 0; t--) {
-			const float *gt = ly->gates + (size_t)t * B * 4 * H;
-			const float *c0 = ly->c + (size_t)t * n, *tcs = ly->tc + (size_t)t * n;
-			const float *dht = a->dh + (size_t)t * n;
-			float *dz = a->dgates + (size_t)t * B * 4 * H;
-			int b;
-#pragma omp parallel for schedule(static) num_threads(nt) if ((long)B * H > PAR_MIN / 4)
-			for (b = 0; b < B; b++) {
-				const float *gi = gt + (size_t)b * 4 * H, *gf = gi + H, *gg = gf + H,
-				            *go = gg + H;
-				float *zi = dz + (size_t)b * 4 * H, *zf = zi + H, *zg = zf + H, *zo = zg + H;
-				float *dcn = a->dcn + (size_t)b * H;
-				const float *dhn = a->dhn + (size_t)b * H;
-				for (int j = 0; j < H; j++) {
-					size_t k = (size_t)b * H + j;
-					float dh = dht[k] + dhn[j], tc = tcs[k];
-					float i = gi[j], f = gf[j], g = gg[j], ov = go[j];
-					float dc = dcn[j] + dh * ov * (1.0f - tc * tc);
-					zi[j] = dc * g * i * (1.0f - i);
-					zf[j] = dc * c0[k] * f * (1.0f - f);
-					zg[j] = dc * i * (1.0f - g * g);
-					zo[j] = dh * tc * ov * (1.0f - ov);
-					dcn[j] = dc * f;
-				}
-			}
-			/* into the step before: dh = dz . W_hh */
-			if (t > 0)
-				model_gemm(st, 0, 0, B, H, 4 * H, dz, 4 * H, m->params + o->whh, H, 0.0f,
-				           a->dhn, H);
-		}
+		recur_backward(a, ly, m->params + o->whh, B, T, H, st);
 		model_gemm(nt, 1, 0, 4 * H, H, BT, a->dgates, 4 * H, ly->h, H, 1.0f,
 		           m->grads + o->whh, H);
 		model_gemm(nt, 1, 0, 4 * H, K, BT, a->dgates, 4 * H, x, K, 1.0f, m->grads + o->wih, K);

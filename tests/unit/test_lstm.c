@@ -6,6 +6,7 @@
  * against the batched forward, and windows that do not change a
  * stream's logits. */
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -514,6 +515,51 @@ static void test_lstm_checkpoint(void)
 	gpt_model_free(&b);
 }
 
+/* A shape wide enough for the recurrences' team of threads (each owns
+ * a slice of the hidden units): the same loss, gradients and state with
+ * one thread and with three. */
+static void test_lstm_threads(void)
+{
+	struct gpt_model m;
+	uint32_t in[32], tg[32];
+	int B = 8, T = 4, H = 512, saved = omp_get_max_threads();
+	float *g1, *s1, l1, l3;
+	size_t ns;
+
+	tiny_lstm(&m, 30, 16, H, 2, 9);
+	random_ids(in, B * T, 30, 10);
+	random_ids(tg, B * T, 30, 11);
+	ns = gpt_model_state_floats(&m, B);
+	g1 = malloc(m.n_params * sizeof *g1);
+	s1 = malloc(ns * sizeof *s1);
+	omp_set_num_threads(1);
+	gpt_model_plan(&m, B, T, 1);
+	gpt_model_dropout(&m, 0.2f, 5, 0);
+	gpt_model_zero_grad(&m);
+	l1 = gpt_model_forward(&m, in, tg, B, T);
+	gpt_model_backward(&m, 1.0f);
+	memcpy(g1, m.grads, m.n_params * sizeof *g1);
+	gpt_model_state_get(&m, s1, B);
+	omp_set_num_threads(3);
+	gpt_model_plan(&m, B, T, 1);
+	gpt_model_zero_grad(&m);
+	l3 = gpt_model_forward(&m, in, tg, B, T);
+	gpt_model_backward(&m, 1.0f);
+	{
+		float *s3 = malloc(ns * sizeof *s3);
+		gpt_model_state_get(&m, s3, B);
+		CHECK(fabsf(l1 - l3) < 1e-6f * l1, "loss %.8f with one thread, %.8f with three", l1, l3);
+		CHECK(max_rel(m.grads, g1, m.n_params) < 1e-5, "gradients differ by %.3g",
+		      max_rel(m.grads, g1, m.n_params));
+		CHECK(max_rel(s3, s1, ns) < 1e-5, "state differs by %.3g", max_rel(s3, s1, ns));
+		free(s3);
+	}
+	omp_set_num_threads(saved);
+	free(g1);
+	free(s1);
+	gpt_model_free(&m);
+}
+
 int main(void)
 {
 	RUN(test_lstm_layout);
@@ -523,5 +569,6 @@ int main(void)
 	RUN(test_lstm_overfit);
 	RUN(test_lstm_stream);
 	RUN(test_lstm_checkpoint);
+	RUN(test_lstm_threads);
 	return TEST_END();
 }
