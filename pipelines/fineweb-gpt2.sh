@@ -1,35 +1,55 @@
 #!/bin/sh
 # The RTX 3090 experiment as one script: FineWeb sample-10BT from the hub,
-# tokenized and sharded one parquet file per job in parallel, GPT-2 small
-# trained on the GPU with the usual recipe, then evaluated and sampled.
-# Every stage writes its outputs atomically and is skipped when they
-# exist, so running the script again resumes; see gpt-pipeline(7).
+# tokenized and sharded one parquet file per job in parallel, a fixed test
+# set cut from a file kept out of training, GPT-2 small trained on the GPU
+# (the experiment's recipe with RECIPE=rtx3090), OpenAI's GPT-2 small and
+# medium imported as baselines, every model scored on the same test set
+# into table.md, and the loss chart with the baselines drawn in (loss.png).
+# Every stage writes its outputs atomically and is skipped when they exist,
+# so running the script again resumes; see gpt-pipeline(7).
 usage() {
 	cat <<'EOF'
-usage: fineweb-gpt2.sh [--from STAGE] [--only STAGE] [-d DIR] [-n]
-Stages, in order: fetch, shard, train, eval, sample.
+usage: fineweb-gpt2.sh [--from STAGE] [--only STAGE] [-d DIR] [--recipe NAME] [-n]
+Stages, in order: fetch, shard, testset, train, baselines, eval, instruct,
+sample, report.
   --from STAGE   start at STAGE (its outputs and later ones are redone)
   --only STAGE   run STAGE alone (its outputs are redone)
   -d, --dir DIR  the working folder (default $FINEWEB_DIR or runs/fineweb);
                  point several machines at one shared folder and give each
                  its own --only stage
-  -n, --dry-run  print the plan and the commands, run nothing
+  --recipe NAME  rtx3090 or rtx3090-stacked: the experiment's settings
+                 (also RECIPE=NAME); the variables below still override
+  -n, --dry-run  print the plan (sizes, expected time, disk) and the
+                 commands, run nothing
   -h, --help
 Environment: DATASET (fineweb, fineweb-edu or ORG/NAME; default fineweb),
 SUBSET (default sample/10BT), FILES (number of parquet files, or their paths
-in the dataset), JOBS (parallel files, default 4), MODEL (d12 or 163m),
-BATCH (16), CONTEXT (1024), TOTAL_BATCH (524288), LR (6e-4), WARMUP (700),
-TOKENS (default: one pass), VAL_TOKENS (10M), HELLASWAG (a JSONL file),
-PROMPT, TRAIN_ARGS (more gpt-train options), DEVICE (auto), GPUS (1; more
-trains data parallel, one rank a GPU) and LAUNCH (how: default
-"mpirun -np $GPUS"; "srun --mpi=pmix" under Slurm).
+in the dataset; default all but the test file), JOBS (parallel files,
+default 4), MODEL (d12 or 163m), BATCH (16), CONTEXT (1024), TOTAL_BATCH
+(524288), LR (6e-4), WARMUP (700, or a share of the steps: 5%), SCHEDULE
+(cosine), MIN_LR_FRAC, WEIGHT_DECAY (0.1), CLIP, DROPOUT, TOKENS (default:
+one pass), VAL_TOKENS (10M), TEST_FILE (the parquet file the test set comes
+from, default the subset's last; none: the validation shards instead),
+TEST_SKIP (50000000), TEST_TOKENS (19660800), BASELINES (hub models, default
+"openai-community/gpt2 openai-community/gpt2-medium"; none), HELLASWAG (val,
+a JSONL file or URL, or none; default val), HELLASWAG_LIMIT, EVAL_BATCH (6),
+JUDGE_URL and JUDGE_MODEL (the instruction column, as pipelines/instruct.sh;
+INSTRUCT_STEPS, INSTRUCT_ARGS), CARD (rtx3090, a100 or h100: for the
+expected time; default rtx3090), PROMPT, TRAIN_ARGS (more gpt-train
+options), DEVICE (auto), GPUS (1; more trains data parallel, one rank a
+GPU), LAUNCH (how: default "mpirun -np $GPUS"; "srun --mpi=pmix" under
+Slurm) and BIN (the programs' folder, default the checkout's bin/).
 EOF
 }
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-[ -x "$ROOT/bin/gpt-train" ] && PATH=$ROOT/bin:$PATH
-STAGES="fetch shard train eval sample"
+# the programs: $BIN when given (make's BIN, as the tests run), else the
+# checkout's bin/ when built, else the PATH
+BIN=${BIN:-$ROOT/bin}
+[ -x "$BIN/gpt-train" ] && PATH=$BIN:$PATH
+STAGES="fetch shard testset train baselines eval instruct sample report"
 from= only= dry=0
+RECIPE=${RECIPE:-}
 DIR=${FINEWEB_DIR:-runs/fineweb}
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -39,6 +59,8 @@ while [ $# -gt 0 ]; do
 	--only=*) only=${1#*=}; shift;;
 	-d|--dir) [ $# -ge 2 ] || { usage >&2; exit 2; }; DIR=$2; shift 2;;
 	--dir=*) DIR=${1#*=}; shift;;
+	--recipe) [ $# -ge 2 ] || { usage >&2; exit 2; }; RECIPE=$2; shift 2;;
+	--recipe=*) RECIPE=${1#*=}; shift;;
 	-n|--dry-run) dry=1; shift;;
 	-h|--help) usage; exit 0;;
 	*) [ -n "${FINEWEB_WORKER:-}" ] && break
@@ -59,11 +81,58 @@ fineweb-edu) REPO=HuggingFaceFW/fineweb-edu; NFILES=14;;
 *) echo "fineweb-gpt2: unknown DATASET: '$DATASET'" >&2; exit 2;;
 esac
 SUBSET=${SUBSET:-sample/10BT}
-FILES=${FILES:-$NFILES}
+# The test set's file is the subset's last, kept out of training; a
+# dataset of one file has none unless TEST_FILE names one.
+if [ "$NFILES" -gt 1 ]; then
+	TEST_FILE=${TEST_FILE:-$(printf '%s/%03d_00000.parquet' "$SUBSET" $((NFILES - 1)))}
+	FILES=${FILES:-$((NFILES - 1))}
+else
+	TEST_FILE=${TEST_FILE:-none}
+	FILES=${FILES:-$NFILES}
+fi
+TEST_SKIP=${TEST_SKIP:-50000000} TEST_TOKENS=${TEST_TOKENS:-19660800}
 JOBS=${JOBS:-4}
-MODEL=${MODEL:-d12} BATCH=${BATCH:-16} CONTEXT=${CONTEXT:-1024}
-TOTAL_BATCH=${TOTAL_BATCH:-524288} LR=${LR:-6e-4} WARMUP=${WARMUP:-700}
-TOKENS=${TOKENS:-} VAL_TOKENS=${VAL_TOKENS:-10M} HELLASWAG=${HELLASWAG:-}
+
+# The recipes: the RTX 3090 experiment's settings, and the changes it found
+# to help (gpt-pipeline(7) says where each number comes from).  They are
+# defaults: a variable given in the environment still wins.
+case $RECIPE in
+'') recipe_words="this script's defaults (llm.c's GPT-2 small recipe)"
+	MODEL=${MODEL:-d12} BATCH=${BATCH:-16} CONTEXT=${CONTEXT:-1024}
+	TOTAL_BATCH=${TOTAL_BATCH:-524288} LR=${LR:-6e-4} WARMUP=${WARMUP:-700}
+	SCHEDULE=${SCHEDULE:-cosine} WEIGHT_DECAY=${WEIGHT_DECAY:-0.1}
+	MIN_LR_FRAC=${MIN_LR_FRAC:-} CLIP=${CLIP:-} DROPOUT=${DROPOUT:-} TOKENS=${TOKENS:-};;
+rtx3090) recipe_words="the RTX 3090 experiment"
+	MODEL=${MODEL:-163m} BATCH=${BATCH:-6} CONTEXT=${CONTEXT:-1024}
+	TOTAL_BATCH=${TOTAL_BATCH:-6144} LR=${LR:-4e-4} WARMUP=${WARMUP:-0}
+	SCHEDULE=${SCHEDULE:-constant} WEIGHT_DECAY=${WEIGHT_DECAY:-0.1}
+	MIN_LR_FRAC=${MIN_LR_FRAC:-} CLIP=${CLIP:-0} DROPOUT=${DROPOUT:-0.1}
+	TOKENS=${TOKENS:-3260190720};;
+rtx3090-stacked) recipe_words="the RTX 3090 experiment with the changes that helped"
+	MODEL=${MODEL:-163m} BATCH=${BATCH:-6} CONTEXT=${CONTEXT:-1024}
+	TOTAL_BATCH=${TOTAL_BATCH:-98304} LR=${LR:-1.4e-3} WARMUP=${WARMUP:-5%}
+	SCHEDULE=${SCHEDULE:-cosine} WEIGHT_DECAY=${WEIGHT_DECAY:-0.01}
+	MIN_LR_FRAC=${MIN_LR_FRAC:-0.1} CLIP=${CLIP:-3.5} DROPOUT=${DROPOUT:-0}
+	TOKENS=${TOKENS:-3260190720};;
+*) echo "fineweb-gpt2: unknown recipe: '$RECIPE' (rtx3090, rtx3090-stacked)" >&2; exit 2;;
+esac
+for v in BATCH CONTEXT TOTAL_BATCH TEST_SKIP TEST_TOKENS; do
+	eval "x=\$$v"
+	case $x in ''|*[!0-9]*) echo "fineweb-gpt2: $v must be a number: '$x'" >&2; exit 2;; esac
+done
+# WARMUP as a share of the steps ("5%") needs the steps: TOKENS / TOTAL_BATCH
+case $WARMUP in
+*%) case $TOKENS in ''|*[!0-9]*)
+		echo "fineweb-gpt2: WARMUP=$WARMUP needs TOKENS as a number: '$TOKENS'" >&2; exit 2;; esac
+	WARMUP=$((TOKENS / TOTAL_BATCH * ${WARMUP%\%} / 100));;
+esac
+VAL_TOKENS=${VAL_TOKENS:-10M}
+HELLASWAG=${HELLASWAG:-val} HELLASWAG_LIMIT=${HELLASWAG_LIMIT:-} EVAL_BATCH=${EVAL_BATCH:-6}
+BASELINES=${BASELINES-openai-community/gpt2 openai-community/gpt2-medium}
+[ "$BASELINES" = none ] && BASELINES=
+JUDGE_URL=${JUDGE_URL:-} JUDGE_MODEL=${JUDGE_MODEL:-llama3}
+INSTRUCT_STEPS=${INSTRUCT_STEPS:-} INSTRUCT_ARGS=${INSTRUCT_ARGS:-}
+CARD=${CARD:-rtx3090}
 PROMPT=${PROMPT:-The meaning of life is} TRAIN_ARGS=${TRAIN_ARGS:-}
 DEVICE=${DEVICE:-auto}
 GPUS=${GPUS:-1}
@@ -71,6 +140,7 @@ case $GPUS in ''|*[!0-9]*|0) echo "fineweb-gpt2: GPUS must be a count of GPUs: '
 LAUNCH=${LAUNCH:-mpirun -np $GPUS}
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
+case $DIR in *[[:space:]]*) echo "fineweb-gpt2: the working folder's path has a blank: '$DIR'" >&2; exit 2;; esac
 # The download cache lives in the working folder, so that a machine given
 # only the shard stage finds what another fetched.
 CACHE=$DIR/cache
@@ -78,6 +148,9 @@ SH=$DIR/shards
 RUN=$DIR/run
 TRAIN_GLOB="$SH/fineweb-*-train-*"
 VAL_GLOB="$SH/fineweb-*-val-*"
+TEST=$DIR/test
+if [ "$TEST_FILE" = none ]; then TEST_GLOB=$VAL_GLOB; else TEST_GLOB="$TEST/fineweb-test-val-*"; fi
+BASE=$DIR/baselines
 
 say() { echo "fineweb-gpt2: $*"; }
 # words W...: W as shell words, each quoted unless it is plain, so that a
@@ -191,10 +264,9 @@ stage_train() {
 		$launch gpt-train --resume "$RUN" "$@"
 		return
 	fi
-	set -- "$@" -i "$TRAIN_GLOB" --val "$VAL_GLOB" -o "$RUN" --model "$MODEL" \
-		-b "$BATCH" --context "$CONTEXT" --total-batch "$TOTAL_BATCH" \
-		--lr "$LR" --warmup "$WARMUP" --weight-decay 0.1 --schedule cosine
-	[ -n "$TOKENS" ] && set -- "$@" --tokens "$TOKENS"
+	set -- "$@" -i "$TRAIN_GLOB" --val "$VAL_GLOB" -o "$RUN"
+	# shellcheck disable=SC2046 # recipe_args prints words without blanks
+	set -- "$@" $(recipe_args)
 	# shellcheck disable=SC2086
 	set -- "$@" $TRAIN_ARGS
 	say "train: $MODEL, $TOTAL_BATCH tokens a step${launch:+ on $GPUS GPUs} -> $RUN"
@@ -204,19 +276,144 @@ stage_train() {
 	$launch gpt-train "$@"
 }
 
+# recipe_args: the model and optimizer options of the training run
+recipe_args() {
+	set -- --model "$MODEL" -b "$BATCH" --context "$CONTEXT" --total-batch "$TOTAL_BATCH" \
+		--lr "$LR" --warmup "$WARMUP" --schedule "$SCHEDULE" --weight-decay "$WEIGHT_DECAY"
+	[ -n "$MIN_LR_FRAC" ] && set -- "$@" --min-lr-frac "$MIN_LR_FRAC"
+	[ -n "$CLIP" ] && set -- "$@" --clip "$CLIP"
+	[ -n "$DROPOUT" ] && set -- "$@" --dropout "$DROPOUT"
+	[ -n "$TOKENS" ] && set -- "$@" --tokens "$TOKENS"
+	echo "$@"
+}
+
 # newer_than_run FILE: FILE exists and is newer than the run's checkpoint
 newer_than_run() { [ -s "$1" ] && [ "$1" -nt "$RUN/latest" ]; }
 
+# The test set: TEST_TOKENS + 1 tokens (TEST_TOKENS predicted ones, in
+# windows of the context) of TEST_FILE's token stream after its first
+# TEST_SKIP, one shard, with the SHA-256 of its tokens in test/SHA256.
+stage_testset() {
+	if [ "$TEST_FILE" = none ]; then
+		say "testset: TEST_FILE=none: the validation shards are the test set"; return
+	fi
+	if ! forced testset && [ -s "$TEST/SHA256" ]; then
+		say "testset: done before: $(cat "$TEST/SHA256")"; return
+	fi
+	file_list | while read -r _n p; do
+		[ "$p" != "$TEST_FILE" ] || {
+			echo "fineweb-gpt2: testset: the test file is also a training file: '$p'" >&2; exit 1; }
+	done
+	want=$((TEST_TOKENS + 1))
+	say "testset: $TEST_TOKENS tokens of $TEST_FILE from token $TEST_SKIP -> $TEST"
+	if [ $dry = 1 ]; then
+		echo "  $(words gpt-fetch -q --cache "$CACHE" "$(url "$TEST_FILE")") | gpt-tokenize -q -z -f u16 |" \
+			"tail -c +$((2 * TEST_SKIP + 1)) | head -c $((2 * want)) |" \
+			"$(words gpt-shard -q -f u16 --val-tokens "$want" -o "$TEST/fineweb-test")"
+		return
+	fi
+	tmp=$DIR/.tmp-test
+	rm -rf "$tmp"
+	mkdir -p "$tmp"
+	# the fetch and the tokenizer stop early when head has all it needs;
+	# a failure of either leaves a mark, and the count catches a short file
+	{ gpt-fetch -q --cache "$CACHE" "$(url "$TEST_FILE")" || : >"$tmp/.failed"; } |
+		{ gpt-tokenize -q -z -f u16 || : >"$tmp/.failed"; } |
+		tail -c +$((2 * TEST_SKIP + 1)) | head -c $((2 * want)) >"$tmp/tokens.u16"
+	got=$(($(wc -c <"$tmp/tokens.u16") / 2))
+	if [ -e "$tmp/.failed" ] || [ "$got" -ne "$want" ]; then
+		echo "fineweb-gpt2: testset: $got of $want tokens after token $TEST_SKIP: '$TEST_FILE'" >&2
+		rm -rf "$tmp"; exit 1
+	fi
+	gpt-shard -q -f u16 --val-tokens "$want" -o "$tmp/fineweb-test" "$tmp/tokens.u16"
+	sum=$(sha256sum <"$tmp/tokens.u16" | cut -d' ' -f1)
+	printf 'sha256 %s tokens %s from %s of %s\n' "$sum" "$want" "$TEST_SKIP" "$TEST_FILE" >"$tmp/SHA256"
+	rm -f "$tmp/tokens.u16"
+	rm -rf "$TEST"
+	mv "$tmp" "$TEST"
+	say "testset: $(cat "$TEST/SHA256")"
+}
+
+# name_of CKPT: the row name of a checkpoint in the tables
+name_of() { case $1 in "$RUN/latest") basename "$DIR";; *) basename "$1" .gpt;; esac; }
+models() { echo "$RUN/latest"; for b in $BASELINES; do echo "$BASE/$(basename "$b").gpt"; done; }
+
+stage_baselines() {
+	if [ -z "$BASELINES" ]; then say "baselines: none"; return; fi
+	for b in $BASELINES; do
+		out=$BASE/$(basename "$b").gpt
+		if ! forced baselines && [ -s "$out" ]; then say "baselines: done before: $out"; continue; fi
+		say "baselines: hf://$b -> $out"
+		[ $dry = 1 ] && { echo "  $(words gpt-convert -q import "hf://$b" -o "$out" --force)"; continue; }
+		mkdir -p "$BASE"
+		gpt-convert -q import "hf://$b" -o "$out" --force
+	done
+}
+
+# eval: the run on the validation shards (eval.tsv); every model on the
+# test set (test.tsv) and on HellaSwag (hellaswag.tsv, left out with a
+# warning when the file cannot be had)
 stage_eval() {
 	E=$DIR/eval.tsv
-	if ! forced eval && newer_than_run "$E"; then say "eval: done before: $E"; return; fi
-	set -- --tsv -q "$RUN" "$VAL_GLOB"
-	[ -n "$HELLASWAG" ] && set -- --hellaswag "$HELLASWAG" "$@"
-	[ $dry = 1 ] && { echo "  $(words gpt-eval "$@") > $(words "$E")"; return; }
-	gpt-eval "$@" >"$E.tmp"
+	if ! forced eval && newer_than_run "$E" && [ -s "$DIR/test.tsv" ] &&
+		[ "$DIR/test.tsv" -nt "$RUN/latest" ]; then
+		say "eval: done before: $E, $DIR/test.tsv"; return
+	fi
+	# "$@": the HellaSwag command; model paths hold no blanks (-d is made absolute,
+	# a blank in it would split them: refused at the start)
+	hs=
+	if [ "$HELLASWAG" != none ]; then
+		# shellcheck disable=SC2046
+		set -- --tsv -q --hellaswag "$HELLASWAG" ${HELLASWAG_LIMIT:+--limit $HELLASWAG_LIMIT} $(models)
+		hs=1
+	fi
+	if [ $dry = 1 ]; then
+		say "eval: the run on the validation shards, every model on the test set${hs:+ and HellaSwag}"
+		echo "  $(words gpt-eval --tsv -q "$RUN" "$VAL_GLOB") > $(words "$E")"
+		# shellcheck disable=SC2046
+		echo "  $(words gpt-eval --tsv -q -T "$CONTEXT" -b "$EVAL_BATCH" $(models) "$TEST_GLOB") > $(words "$DIR/test.tsv")"
+		[ -n "$hs" ] && echo "  $(words gpt-eval "$@") > $(words "$DIR/hellaswag.tsv")"
+		return
+	fi
+	gpt-eval --tsv -q "$RUN" "$VAL_GLOB" >"$E.tmp"
 	mv "$E.tmp" "$E"
 	say "eval: -> $E"
 	cat "$E"
+	# shellcheck disable=SC2046
+	gpt-eval --tsv -q -T "$CONTEXT" -b "$EVAL_BATCH" $(models) "$TEST_GLOB" >"$DIR/test.tsv.tmp"
+	rm -f "$DIR/hellaswag.tsv"
+	if [ -n "$hs" ]; then
+		if gpt-eval "$@" >"$DIR/hellaswag.tsv.tmp"; then
+			mv "$DIR/hellaswag.tsv.tmp" "$DIR/hellaswag.tsv"
+		else
+			rm -f "$DIR/hellaswag.tsv.tmp"
+			echo "fineweb-gpt2: eval: no HellaSwag column: the file could not be had (HELLASWAG=$HELLASWAG)" >&2
+		fi
+	fi
+	mv "$DIR/test.tsv.tmp" "$DIR/test.tsv"
+	say "eval: -> $DIR/test.tsv"
+	cat "$DIR/test.tsv"
+}
+
+# instruct: each model fine-tuned and judged as pipelines/instruct.sh does;
+# its mean score into instruct.tsv (only with JUDGE_URL)
+stage_instruct() {
+	I=$DIR/instruct.tsv
+	if [ -z "$JUDGE_URL" ]; then say "instruct: skipped (no JUDGE_URL)"; return; fi
+	if ! forced instruct && newer_than_run "$I"; then say "instruct: done before: $I"; return; fi
+	[ $dry = 1 ] || printf 'model\tjudge_mean\n' >"$I.tmp"
+	for m in $(models); do
+		n=$(name_of "$m")
+		[ $dry = 1 ] && { echo "  BASE=$(words "$m") WORK=$(words "$DIR/instruct/$n") sh pipelines/instruct.sh"; continue; }
+		env BASE="$m" WORK="$DIR/instruct/$n" JUDGE_URL="$JUDGE_URL" JUDGE_MODEL="$JUDGE_MODEL" \
+			STEPS="$INSTRUCT_STEPS" TRAIN_ARGS="$INSTRUCT_ARGS" DEVICE="$DEVICE" \
+			BATCH= LR= EPOCHS= sh "$ROOT/pipelines/instruct.sh" >&2
+		mean=$(sed -n 's/.*"mean":\([^,}]*\).*/\1/p' "$DIR/instruct/$n/judge-summary.json" | tail -n 1)
+		printf '%s\t%s\n' "$n" "$mean" >>"$I.tmp"
+	done
+	[ $dry = 1 ] && return
+	mv "$I.tmp" "$I"
+	say "instruct: -> $I"
 }
 
 stage_sample() {
@@ -230,14 +427,102 @@ stage_sample() {
 	cat "$S"
 }
 
+# report: table.md (one row a model: test loss, perplexity, bits per byte,
+# HellaSwag, the judge's score) and loss.png (the run's curves, the
+# baselines' test losses as horizontal lines)
+stage_report() {
+	T=$DIR/table.md P=$DIR/loss.png
+	if ! forced report && [ -s "$T" ] && [ -s "$P" ] && [ "$T" -nt "$DIR/test.tsv" ]; then
+		say "report: done before: $T, $P"; return
+	fi
+	say "report: -> $T, $P"
+	[ $dry = 1 ] && { echo "  sh pipelines/plot-loss.sh $(words "$RUN") > $(words "$P")"; return; }
+	hs=$DIR/hellaswag.tsv ins=$DIR/instruct.tsv
+	[ -s "$hs" ] || hs=/dev/null
+	[ -s "$ins" ] || ins=/dev/null
+	testsum=$(cut -d' ' -f2 "$TEST/SHA256" 2>/dev/null || echo "the validation shards")
+	# the columns by name; rows in the order of test.tsv
+	awk -F'\t' -v run="$RUN/latest" -v dirname="$(basename "$DIR")" -v sum="$testsum" '
+	function name(p,  n) { if (p == run) return dirname; n = p; sub(/.*\//, "", n); sub(/\.gpt$/, "", n); return n }
+	FNR == 1 { for (i = 1; i <= NF; i++) col[f, $i] = i; next }
+	f == 1 { n = name($col[1, "checkpoint"]); hsw[n] = $col[1, "hellaswag_norm"] }
+	f == 2 { judge[$1] = $2 }
+	f == 3 { n = name($col[3, "checkpoint"]); order[++rows] = n
+		params[n] = $col[3, "params"]; loss[n] = $col[3, "loss"]; ppl[n] = $col[3, "ppl"]
+		bpb[n] = $col[3, "bpb"]; tokens = $col[3, "tokens"] }
+	END {
+		printf "Test set: %s tokens, sha256 %s.\n\n", tokens, sum
+		printf "| model | parameters | test loss | perplexity | bits per byte | HellaSwag (acc_norm) | instruction score |\n"
+		printf "|---|---:|---:|---:|---:|---:|---:|\n"
+		for (r = 1; r <= rows; r++) { n = order[r]
+			printf "| %s | %s | %s | %s | %s | %s | %s |\n", n, params[n], loss[n], ppl[n], bpb[n],
+				(n in hsw) ? hsw[n] : "-", (n in judge) ? judge[n] : "-" }
+	}' f=1 "$hs" f=2 "$ins" f=3 "$DIR/test.tsv" >"$T.tmp"
+	# the baselines' test losses, NAME=LOSS, for the chart
+	lines=$(awk -F'\t' -v run="$RUN/latest" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+		$c["checkpoint"] != run { n = $c["checkpoint"]; sub(/.*\//, "", n); sub(/\.gpt$/, "", n)
+		printf "%s%s=%s", sep, n, $c["loss"]; sep = " " }' "$DIR/test.tsv")
+	BASELINE_LOSSES=$lines TITLE="$(basename "$DIR"): loss" sh "$ROOT/pipelines/plot-loss.sh" "$RUN" >"$P.tmp"
+	mv "$P.tmp" "$P"
+	mv "$T.tmp" "$T"
+	cat "$T"
+}
+
+# The plan: what the run is, how big, how long on CARD, how much disk.
+plan() {
+	case $MODEL in
+	d12) params=124;; 163m) params=163;; d24) params=350;; d36) params=774;;
+	d48) params=1558;; *) params=0;;
+	esac
+	steps=?
+	[ -n "$TOKENS" ] && steps=$((TOKENS / TOTAL_BATCH))
+	say "plan: recipe: $recipe_words"
+	say "plan: gpt-train $(recipe_args)"
+	say "plan: model $MODEL (${params}M parameters), micro-batch $BATCH x $CONTEXT," \
+		"$TOTAL_BATCH tokens a step ($((TOTAL_BATCH / (BATCH * CONTEXT))) micro-batches), ${TOKENS:-one pass of the} training tokens, $steps steps"
+	if [ "$TEST_FILE" != none ]; then
+		say "plan: test set: $TEST_TOKENS tokens of $TEST_FILE from token $TEST_SKIP ($((TEST_TOKENS / CONTEXT)) windows of $CONTEXT)"
+	fi
+	say "plan: baselines: ${BASELINES:-none}; HellaSwag: $HELLASWAG; instruction column: ${JUDGE_URL:-off (no JUDGE_URL)}"
+	# tokens/s of GPT-2 small on each card: README's table
+	case $CARD in
+	rtx3090) card="an RTX 3090" lo=12000 hi=20000;;
+	a100) card="an A100 80 GB" lo=231000 hi=231000;;
+	h100) card="an H100 80 GB" lo=470000 hi=470000;;
+	*) echo "fineweb-gpt2: unknown CARD: '$CARD' (rtx3090, a100, h100)" >&2; exit 2;;
+	esac
+	ntok=${TOKENS:-$((FILES_N * 680000000))}   # one pass: about 680M tokens a file
+	say "plan: expected time on $card ($lo-$hi tokens/s, README's table, for GPT-2 small):" \
+		"$(awk -v t="$ntok" -v lo="$lo" -v hi="$hi" -v g="$GPUS" 'BEGIN {
+		a = t / hi / g / 3600; b = t / lo / g / 3600
+		if (a == b) printf "%.1f h", a; else printf "%.1f-%.1f h", a, b
+		if (g > 1) printf " on %d GPUs", g }')"
+	# estimates: about 2.1 GB of parquet and 680M tokens (10B / 15) a file of
+	# sample-10BT; shards
+	# hold about 1.5 bytes a token; a checkpoint 12 bytes a parameter
+	# (weights and two AdamW moments), --keep 3; a baseline 4 bytes a parameter
+	awk -v f="$FILES_N" -v pn="${params}e6" -v tt="$TEST_TOKENS" 'BEGIN {
+		pq = (f + 1) * 2.1; sh = f * 680e6 * 1.5 / 1e9; ck = 3 * pn * 12 / 1e9
+		bl = (124439808 + 354823168) * 4 * 2 / 1e9; te = tt * 1.5 / 1e9
+		printf "fineweb-gpt2: plan: disk (estimated): %.0f GB parquet in the cache, %.0f GB shards, %.2f GB test set," \
+			" %.2f GB checkpoints, %.1f GB baselines (downloads and imports): about %.0f GB\n",
+			pq, sh, te, ck, bl, pq + sh + te + ck + bl }'
+}
+
 say "$REPO/$SUBSET, $(file_list | wc -l | tr -d ' ') parquet files, in $DIR"
+FILES_N=$(file_list | wc -l | tr -d ' ')
+[ $dry = 1 ] && plan
 for stage_name in $STAGES; do
 	wanted "$stage_name" || continue
 	case $stage_name in
 	fetch) run_files fetch "$DIR/.fetch";;
 	shard) run_files shard "$SH";;
+	testset) stage_testset;;
 	train) stage_train;;
+	baselines) stage_baselines;;
 	eval) stage_eval;;
+	instruct) stage_instruct;;
 	sample) stage_sample;;
+	report) stage_report;;
 	esac
 done

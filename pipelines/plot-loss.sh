@@ -3,7 +3,9 @@
 # (points) and the learning rate (thin, right axis) of one or more
 # gpt-train runs on one chart, drawn with gnuplot as a PNG on stdout.
 # Environment: X=tokens|step (x axis, default tokens), SIZE=W,H (pixels,
-# default 1000,600), TITLE=text.
+# default 1000,600), TITLE=text, BASELINE_LOSSES="NAME=LOSS ..." (other
+# models' test losses, drawn as horizontal lines, as the RTX 3090
+# experiment's charts draw GPT-2 small and medium).
 set -eu
 usage() { echo "usage: plot-loss.sh RUN|LOG.tsv... > loss.png" >&2; exit 2; }
 [ $# -gt 0 ] || usage
@@ -39,6 +41,14 @@ for a in "$@"; do
 	plot="$plot${plot:+, }'$tmp/t$i' using 1:2 with lines lw 2 lc $i title '$name train'"
 	[ -s "$tmp/v$i" ] && plot="$plot, '$tmp/v$i' using 1:2 with linespoints pt 7 ps 0.8 lc $i dt 2 title '$name val'"
 	plot="$plot, '$tmp/t$i' using 1:3 axes x1y2 with lines lw 1 lc $i dt 3 notitle"
+done
+
+for b in ${BASELINE_LOSSES:-}; do
+	bn=$(printf '%s' "${b%%=*}" | tr -cd 'A-Za-z0-9._+-') bl=${b#*=}
+	case $bl in '' | *[!0-9.]* | *.*.*)
+		echo "plot-loss: BASELINE_LOSSES wants NAME=LOSS: '$b'" >&2; exit 2;; esac
+	i=$((i + 1))
+	plot="$plot, $bl with lines lw 2 lc $i dt 4 title '$bn test loss $bl'"
 done
 
 term=png

@@ -1,7 +1,9 @@
 # The pipelines end to end, shortened: the quickstart on part of
 # tinyshakespeare must bring the validation loss well below a fresh
 # model's, and the FineWeb pipeline runs offline on tiny FineWeb-shaped
-# parquet files served by tests/httpd.py.  A second run of each must skip
+# parquet files served by tests/httpd.py, with stand-ins for OpenAI's
+# GPT-2 folders on the hub and HellaSwag's file on GitHub served the same
+# way, ending with table.md and loss.png.  A second run of each must skip
 # every finished stage.
 . "$ROOT/tests/lib.sh"
 
@@ -54,8 +56,8 @@ paras = []
 for name in ("botchan.txt", "the-verdict.txt"):
     text = open(f"{src}/{name}", encoding="utf-8", errors="replace").read()
     paras += [p.strip() for p in text.split("\n\n") if len(p.strip()) > 200]
-for f in range(2):
-    rows = paras[f::2][:150]
+for f in range(3):
+    rows = paras[f::3][:150]
     n = len(rows)
     t = pa.table({
         "text": rows,
@@ -71,18 +73,29 @@ for f in range(2):
     pq.write_table(t, f"{out}/{f:03d}_00000.parquet", row_group_size=50)
     print(n)
 EOF
-httpd_start "$W" 170   # requests logged to $TMP/log
-HF_ENDPOINT=$HTTPD_URL
-export HF_ENDPOINT
+# the baselines: the quickstart's model as both GPT-2 folders, exported
+for b in gpt2 gpt2-medium; do
+	gpt-convert export "$(dirname "$log")/latest" -o "$W/openai-community/$b/resolve/main" ||
+		fail "export the stand-in for $b"
+done
+mkdir -p "$W/rowanz/hellaswag/master/data"
+cp "$ROOT/tests/fixtures/hf/hellaswag.jsonl" "$W/rowanz/hellaswag/master/data/hellaswag_val.jsonl"
+httpd_start "$W" 240   # requests logged to $TMP/log
+HF_ENDPOINT=$HTTPD_URL XDG_CACHE_HOME=$TMP/xdg
+GPT_HELLASWAG_URL=$HTTPD_URL/rowanz/hellaswag/master/data/hellaswag_val.jsonl
+GPT_HELLASWAG_SHA256=$(sha256sum "$ROOT/tests/fixtures/hf/hellaswag.jsonl" | cut -d' ' -f1)
+export HF_ENDPOINT XDG_CACHE_HOME GPT_HELLASWAG_URL GPT_HELLASWAG_SHA256
 F=$TMP/fw
 fw() {
 	env FILES=2 JOBS=2 VAL_TOKENS=3000 CONTEXT=32 BATCH=4 TOTAL_BATCH=128 \
-		TOKENS=1280 WARMUP=2 LR=1e-2 DEVICE=cpu \
+		TOKENS=1280 WARMUP=2 LR=1e-2 DEVICE=cpu EVAL_BATCH=4 \
+		TEST_FILE=sample/10BT/002_00000.parquet TEST_SKIP=200 TEST_TOKENS=1000 \
 		TRAIN_ARGS="--layers 1 --heads 2 --width 32 --val-batches 2 --threads 2" \
 		sh "$ROOT/pipelines/fineweb-gpt2.sh" -d "$F" "$@"
 }
 check "fineweb: the whole pipeline" fw
 cp "$TMP/.out" "$TMP/fw1.out"
+check_eq "fineweb: no stage warned" "$(grep -v '^gpt-train\|^ *step\|^gpt-convert' "$TMP/.err" | head -3)" ""
 check_grep "fineweb: fetched from the local hub" 'GET /datasets/HuggingFaceFW/fineweb/resolve/main/sample/10BT/001_00000.parquet' "$TMP/log"
 check "fineweb: validation shard verifies" gpt-shard verify "$F"/shards/fineweb-000-val-000000.tok.zst
 check "fineweb: training shards verify" sh -c "gpt-shard verify '$F'/shards/fineweb-00[01]-train-*"
@@ -91,10 +104,49 @@ check_eq "fineweb: file 001 is all training, every row a document" "$docs" "$(se
 check_eq "fineweb: ten steps trained" "$(tail -n 1 "$F/run/log.tsv" | cut -f1)" 10
 check_grep "fineweb: eval has a loss" '^[^	]+	[0-9]+	32	[0-9]+	[0-9.]+' "$F/eval.tsv"
 check "fineweb: a sample was written" test -s "$F/sample.txt"
+check_grep "fineweb: the test set's checksum" '^sha256 [0-9a-f]{64} tokens 1001 from 200 of sample/10BT/002_00000.parquet$' "$F/test/SHA256"
+check "fineweb: the test shard verifies" gpt-shard verify "$F"/test/fineweb-test-val-000000.tok.zst
+check_eq "fineweb: the test set is not trained on" "$(grep -c '002_00000' "$TMP/log")" 1
+check_grep "fineweb: the baselines were imported from the hub" 'GET /openai-community/gpt2-medium/resolve/main/model.safetensors' "$TMP/log"
+check_grep "fineweb: HellaSwag was downloaded" 'GET /rowanz/hellaswag/master/data/hellaswag_val.jsonl' "$TMP/log"
+check_eq "fineweb: test.tsv has the run and both baselines" "$(tail -n +2 "$F/test.tsv" | cut -f1 | xargs -n1 basename | tr '\n' ' ')" "latest gpt2.gpt gpt2-medium.gpt "
+check_eq "fineweb: every model scored on 1000 test tokens" "$(tail -n +2 "$F/test.tsv" | cut -f4 | sort -u)" 992
+for m in gpt2 gpt2-medium fw; do
+	check_grep "fineweb: table.md has $m's row" "^\| $m \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| - \|$" "$F/table.md"
+done
+check_grep "fineweb: table.md names the test set's checksum" "sha256 $(cut -d' ' -f2 "$F/test/SHA256")" "$F/table.md"
+check_eq "fineweb: loss.png is a PNG" "$(head -c 4 "$F/loss.png" | od -An -c | tr -d ' ')" '211PNG'
+check_eq "fineweb: loss.png is of a plausible size" "$(awk -v n="$(wc -c <"$F/loss.png")" 'BEGIN { print (n > 5000 && n < 2000000) }')" 1
 gets=$(grep -c '^GET ' "$TMP/log")
 check "fineweb: second run" fw
-check_eq "fineweb: second run skips all five stages" "$(grep -c 'done before' "$TMP/.out")" 5
+check_eq "fineweb: second run skips every stage" "$(grep -c 'done before' "$TMP/.out")" 9
+check_grep "fineweb: second run: the instruction column is off" '^fineweb-gpt2: instruct: skipped \(no JUDGE_URL\)' "$TMP/.out"
 check_eq "fineweb: second run downloads nothing" "$(grep -c '^GET ' "$TMP/log")" "$gets"
+cp "$F/test/SHA256" "$TMP/test.sha256"
+cp "$F/test/fineweb-test-val-000000.tok.zst" "$TMP/test.tok.zst"
+check "fineweb: the test set again" fw --only testset
+check_files "fineweb: the test set's checksum is the same twice" "$F/test/SHA256" "$TMP/test.sha256"
+check_files "fineweb: and so is its shard" "$F/test/fineweb-test-val-000000.tok.zst" "$TMP/test.tok.zst"
+check_status 1 "fineweb: a test set longer than its file is refused" env FILES=2 \
+	TEST_FILE=sample/10BT/002_00000.parquet TEST_SKIP=500 TEST_TOKENS=10000000 \
+	sh "$ROOT/pipelines/fineweb-gpt2.sh" -d "$TMP/fw-short" --only testset
+check_grep "fineweb: says how many tokens it had" 'testset: [0-9]+ of 10000001 tokens after token 500' "$TMP/.err"
+check "fineweb: and leaves no test set" test ! -e "$TMP/fw-short/test"
+check_status 1 "fineweb: a test file that is trained on is refused" \
+	env TEST_FILE=sample/10BT/001_00000.parquet FILES=2 sh "$ROOT/pipelines/fineweb-gpt2.sh" -d "$TMP/fw-over" --only testset
+check_grep "fineweb: says so" 'the test file is also a training file' "$TMP/.err"
+# the recipes, exactly as the RTX 3090 experiment set them
+check "fineweb: RECIPE=rtx3090 -n" env RECIPE=rtx3090 sh "$ROOT/pipelines/fineweb-gpt2.sh" -d "$TMP/dry" -n
+check_grep "fineweb: rtx3090: the settings" '^fineweb-gpt2: plan: gpt-train --model 163m -b 6 --context 1024 --total-batch 6144 --lr 4e-4 --warmup 0 --schedule constant --weight-decay 0.1 --clip 0 --dropout 0.1 --tokens 3260190720$' "$TMP/.out"
+check_grep "fineweb: rtx3090: 530,630 steps" '3260190720 training tokens, 530630 steps' "$TMP/.out"
+check_grep "fineweb: rtx3090: the test set" 'test set: 19660800 tokens of sample/10BT/014_00000.parquet from token 50000000 \(19200 windows of 1024\)' "$TMP/.out"
+check_grep "fineweb: rtx3090: the expected time on the card" 'expected time on an RTX 3090 .*: 45.3-75.5 h' "$TMP/.out"
+check_grep "fineweb: rtx3090: the disk" 'plan: disk \(estimated\): .* about [0-9]+ GB' "$TMP/.out"
+check_grep "fineweb: rtx3090: the training command" '^  gpt-train .*--model 163m -b 6 --context 1024 --total-batch 6144 --lr 4e-4 --warmup 0 --schedule constant --weight-decay 0.1 --clip 0 --dropout 0.1 --tokens 3260190720$' "$TMP/.out"
+check "fineweb: --recipe rtx3090-stacked -n" sh "$ROOT/pipelines/fineweb-gpt2.sh" -d "$TMP/dry" --recipe rtx3090-stacked -n
+check_grep "fineweb: rtx3090-stacked: the settings" '^fineweb-gpt2: plan: gpt-train --model 163m -b 6 --context 1024 --total-batch 98304 --lr 1.4e-3 --warmup 1658 --schedule cosine --weight-decay 0.01 --min-lr-frac 0.1 --clip 3.5 --dropout 0 --tokens 3260190720$' "$TMP/.out"
+check_grep "fineweb: rtx3090-stacked: 96 sequences a step by accumulation" '98304 tokens a step \(16 micro-batches\)' "$TMP/.out"
+check_status 2 "fineweb: an unknown recipe is refused" sh "$ROOT/pipelines/fineweb-gpt2.sh" -d "$TMP/dry" --recipe nosuch -n
 cp "$F/eval.tsv" "$TMP/eval1.tsv"
 touch -d '2000-01-01' "$F/eval.tsv"
 check "fineweb: --only eval" fw --only eval
