@@ -6,14 +6,16 @@
 
 #include <string.h>
 
-static unsigned char ascii_cls[128];
+unsigned char pretok_byte_cls[256];
+#define ascii_cls pretok_byte_cls
 
 __attribute__((constructor)) static void ascii_init(void)
 {
 	int c;
 
-	for (c = 0; c < 128; c++)
-		ascii_cls[c] = (unsigned char)unicode_class((uint32_t)c);
+	for (c = 0; c < 256; c++)
+		ascii_cls[c] = c < 0x80 ? (unsigned char)unicode_class((uint32_t)c) :
+			       PRETOK_NONASCII;
 }
 
 int pretok_parse(const char *name)

@@ -10,6 +10,9 @@
  *
  * pretok_next(p, s, n, pos) returns the end of the piece starting at pos
  * (pos < n); the pieces of s are found by calling it until the end.
+ * pretok_next_gpt2 is the same for PRETOK_GPT2, inline for the common
+ * case of an ASCII word or number (with its leading space) that ends in
+ * ASCII, and pretok_next otherwise.
  * pretok_safe_split finds a cut point in a prefix of a longer text such
  * that encoding the two sides separately gives the same pieces as encoding
  * the whole (see pretok.c for the argument). */
@@ -17,6 +20,8 @@
 #define GPT_PRETOK_H
 
 #include <stddef.h>
+
+#include "unicode.h"
 
 enum pretok_pattern { PRETOK_GPT2 = 0, PRETOK_GPT4 = 1 };
 
@@ -26,6 +31,30 @@ const char *pretok_name(enum pretok_pattern p);
 
 size_t pretok_next(enum pretok_pattern p, const unsigned char *s, size_t n,
 		   size_t pos);
+
+/* The class (UC_* of unicode.h) of each ASCII byte; PRETOK_NONASCII for
+ * the bytes of longer UTF-8 sequences.  Filled before main runs. */
+#define PRETOK_NONASCII 4
+extern unsigned char pretok_byte_cls[256];
+
+static inline size_t pretok_next_gpt2(const unsigned char *s, size_t n, size_t pos)
+{
+	/* ' ?\p{L}+', ' ?\p{N}+', ' ?[^\s\p{L}\p{N}]+' over ASCII: the run
+	 * ends at the first byte of another class; when that byte is ASCII
+	 * (or the text ends) no later alternative or Unicode class can
+	 * change the piece.  A leading apostrophe may start a contraction. */
+	size_t i = pos + (s[pos] == ' ');
+	unsigned c;
+
+	if (i < n && s[pos] != '\'' && (c = pretok_byte_cls[s[i]]) != UC_SPACE &&
+	    c != PRETOK_NONASCII) {
+		for (i++; i < n && pretok_byte_cls[s[i]] == c; i++)
+			;
+		if (i == n || s[i] < 0x80)
+			return i;
+	}
+	return pretok_next(PRETOK_GPT2, s, n, pos);
+}
 
 /* s[0..n) is a prefix of the text (n < the text's length unless at_end),
  * and 0 is a piece boundary.  Returns a position q with min <= q < n at

@@ -42,35 +42,53 @@ struct emitter {
 	uint64_t n;
 };
 
+/* Appends ids[0..m) in the output form: one reservation and one switch
+ * per batch (vocab_encode_text's, thousands of ids), not per id. */
+static inline void emit_ids(struct emitter *e, const uint32_t *ids, size_t m)
+{
+	size_t k;
+	unsigned char *p;
+
+	e->n += m;
+	if (e->count_only || m == 0)
+		return;
+	if (e->fmt == FMT_U32) {
+		bytes_reserve(e->out, 4 * m);
+		p = e->out->p + e->out->len;
+		for (k = 0; k < m; k++)
+			le_put_u32(p + 4 * k, ids[k]);
+		e->out->len += 4 * m;
+	} else if (e->fmt == FMT_U16) {
+		bytes_reserve(e->out, 2 * m);
+		p = e->out->p + e->out->len;
+		for (k = 0; k < m; k++)
+			le_put_u16(p + 2 * k, (uint16_t)ids[k]);
+		e->out->len += 2 * m;
+	} else {
+		bytes_reserve(e->out, 11 * m);
+		p = e->out->p + e->out->len;
+		for (k = 0; k < m; k++) {
+			char tmp[10];
+			int i = 10;
+			uint32_t x = ids[k];
+
+			if (!e->line_start)
+				*p++ = ' ';
+			do {
+				tmp[--i] = (char)('0' + x % 10);
+				x /= 10;
+			} while (x);
+			memcpy(p, tmp + i, (size_t)(10 - i));
+			p += 10 - i;
+			e->line_start = 0;
+		}
+		e->out->len = (size_t)(p - e->out->p);
+	}
+}
+
 static inline void emit(struct emitter *e, uint32_t id)
 {
-	e->n++;
-	if (e->count_only)
-		return;
-	if (e->fmt == FMT_TEXT) {
-		char tmp[12];
-		int i = 12;
-		uint32_t x = id;
-
-		bytes_reserve(e->out, 12);
-		if (!e->line_start)
-			e->out->p[e->out->len++] = ' ';
-		do {
-			tmp[--i] = (char)('0' + x % 10);
-			x /= 10;
-		} while (x);
-		memcpy(e->out->p + e->out->len, tmp + i, (size_t)(12 - i));
-		e->out->len += (size_t)(12 - i);
-		e->line_start = 0;
-	} else if (e->fmt == FMT_U16) {
-		bytes_reserve(e->out, 2);
-		le_put_u16(e->out->p + e->out->len, (uint16_t)id);
-		e->out->len += 2;
-	} else {
-		bytes_reserve(e->out, 4);
-		le_put_u32(e->out->p + e->out->len, id);
-		e->out->len += 4;
-	}
+	emit_ids(e, &id, 1);
 }
 
 static void emit_newline(struct emitter *e)
@@ -108,24 +126,8 @@ static void encode_plain(const struct vocab *v, const unsigned char *s, size_t n
 {
 	size_t pos = 0;
 
-	/* Without merges the pieces cannot matter: no pretokenizer pass. */
-	if (v->n_merges == 0) {
-		for (; pos < n; pos++)
-			emit(e, v->byte_id[s[pos]]);
-		return;
-	}
-	while (pos < n) {
-		size_t end = pretok_next(v->pattern, s, n, pos), k, m;
-
-		if (end - pos > *idcap) {
-			*idcap = end - pos;
-			*ids = xrealloc(*ids, xmul(*idcap, sizeof **ids));
-		}
-		m = vocab_encode(v, s + pos, end - pos, *ids);
-		for (k = 0; k < m; k++)
-			emit(e, (*ids)[k]);
-		pos = end;
-	}
+	while (pos < n)
+		emit_ids(e, *ids, vocab_encode_text(v, s, n, &pos, ids, idcap));
 }
 
 static void encode_segment(const struct vocab *v, const unsigned char *s,

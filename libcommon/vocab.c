@@ -22,15 +22,16 @@
 #define MAX_TOKEN_BYTES 4096
 #define MAX_VOCAB_FILE (64u << 20)
 
-/* Pieces are mostly under 16 bytes: hash those inline (two 8-byte loads
- * and a multiply-mix), longer ones with XXH3. */
-static inline uint64_t hash_bytes(const unsigned char *s, size_t n)
+/* Pieces are mostly under 16 bytes: hash those inline (two loads and a
+ * multiply-mix), longer ones with XXH3.  The two words a, b and the length
+ * n determine a piece of up to 16 bytes exactly (the loads overlap or
+ * repeat bytes but miss none), so the piece cache compares words. */
+static inline void key_words(const unsigned char *s, size_t n, uint64_t *pa,
+			     uint64_t *pb)
 {
 	uint64_t a = 0, b = 0;
 
-	if (n > 16)
-		return XXH3_64bits(s, n);
-	if (n > 8) {
+	if (n >= 8) {
 		memcpy(&a, s, 8);
 		memcpy(&b, s + n - 8, 8);
 	} else if (n >= 4) {
@@ -43,6 +44,12 @@ static inline uint64_t hash_bytes(const unsigned char *s, size_t n)
 	} else if (n) {
 		a = (uint64_t)s[0] << 16 | (uint64_t)s[n / 2] << 8 | s[n - 1];
 	}
+	*pa = a;
+	*pb = b;
+}
+
+static inline uint64_t hash_words(uint64_t a, uint64_t b, size_t n)
+{
 	a ^= 0x9E3779B97F4A7C15ULL * (n + 1);
 	b ^= 0xC2B2AE3D27D4EB4FULL;
 	{
@@ -52,6 +59,16 @@ static inline uint64_t hash_bytes(const unsigned char *s, size_t n)
 	}
 	a *= 0xff51afd7ed558ccdULL;
 	return a ^ (a >> 29);
+}
+
+static inline uint64_t hash_bytes(const unsigned char *s, size_t n)
+{
+	uint64_t a, b;
+
+	if (n > 16)
+		return XXH3_64bits(s, n);
+	key_words(s, n, &a, &b);
+	return hash_words(a, b, n);
 }
 
 /* The first and the last w bytes (w is 4 or 8) of a and b agree: for n
@@ -69,13 +86,17 @@ static inline int ends_eq(const unsigned char *a, const unsigned char *b, size_t
 }
 
 /* Equality of two short byte strings without a call to memcmp: two
- * overlapping loads cover any length from 4 to 16. */
+ * overlapping loads cover any length from 4 to 32. */
 static inline int bytes_eq(const unsigned char *a, const unsigned char *b, size_t n)
 {
 	if (n >= 8 && n <= 16)
 		return ends_eq(a, b, n, 8);
 	if (n >= 4 && n < 8)
 		return ends_eq(a, b, n, 4);
+	if (n > 16 && n <= 32)
+		return ends_eq(a, b, 16, 8) && ends_eq(a + n - 16, b + n - 16, 16, 8);
+	if (n && n < 4)
+		return a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1];
 	return memcmp(a, b, n) == 0;
 }
 
@@ -284,6 +305,11 @@ static void vocab_finish(struct vocab *v, struct builder *b)
 		}
 		v->n_merges = used;
 	}
+	/* Every piece's first merges join two bytes: one load each, from a
+	 * 256 KB table that stays in cache, instead of a hashed probe. */
+	v->byte_pair = xmalloc(65536 * sizeof *v->byte_pair);
+	for (i = 0; i < 65536; i++)
+		v->byte_pair[i] = pair_rank(v, v->byte_id[i >> 8], v->byte_id[i & 255]);
 	/* Specials' bytes, stored after the table so lookups never find them. */
 	for (c = 0; c < v->n_special; c++) {
 		struct vocab_special *sp = &v->special[c];
@@ -603,6 +629,7 @@ void vocab_free(struct vocab *v)
 	free(v->tab);
 	free(v->pair_key);
 	free(v->pair_val);
+	free(v->byte_pair);
 	for (i = 0; i < v->n_special; i++)
 		free(v->special[i].text);
 	memset(v, 0, sizeof *v);
@@ -730,7 +757,7 @@ static size_t merge_small(const struct vocab *v, const unsigned char *s,
 	for (i = 0; i < n; i++)
 		ids[i] = v->byte_id[s[i]];
 	for (i = 0; i + 1 < m; i++)
-		rank[i] = pair_rank(v, ids[i], ids[i + 1]);
+		rank[i] = v->byte_pair[s[i] << 8 | s[i + 1]];
 	while (m > 1) {
 		uint32_t r = UINT32_MAX;
 
@@ -793,25 +820,39 @@ static inline uint64_t heap_pop(uint64_t *h, size_t *n)
 	return top;
 }
 
-/* Per-thread scratch for long pieces and the piece cache; grown on demand
- * and kept, so the hot path does not allocate. */
+/* Per-thread scratch for long pieces and the piece caches; grown on
+ * demand and kept, so the hot path does not allocate.  The caches are
+ * direct-mapped, one 64-byte line per entry, and sit in front of the
+ * vocabulary's own table: a word costs one line there against four (the
+ * table, len, off, the bytes) in the vocabulary, and text repeats its
+ * words.  Pieces of up to 16 bytes are keyed by their two key words,
+ * longer ones (up to PCACHE_LKEY) by hash and bytes. */
 #define PCACHE_BITS 14
-#define PCACHE_KEY 20
-#define PCACHE_IDS 6
+#define PCACHE_IDS 11
+#define PCACHE_LBITS 12
+#define PCACHE_LKEY 30
+#define PCACHE_LIDS 6
 
 struct pcache_ent {
+	uint64_t a, b;
+	uint8_t len, nids;
+	uint32_t ids[PCACHE_IDS];
+};
+
+struct pcache_lent {
 	uint64_t h;
 	uint8_t len, nids;
-	unsigned char key[PCACHE_KEY];
-	uint32_t ids[PCACHE_IDS];
+	unsigned char key[PCACHE_LKEY];
+	uint32_t ids[PCACHE_LIDS];
 };
 
 struct scratch {
 	uint32_t *tok, *next, *prev;
 	uint64_t *heap;
 	size_t cap;
-	const struct vocab *owner;      /* the cache belongs to one vocab */
+	const struct vocab *owner;      /* the caches belong to one vocab */
 	struct pcache_ent *cache;
+	struct pcache_lent *lcache;
 };
 
 static __thread struct scratch tls;
@@ -847,7 +888,7 @@ static size_t merge_large(const struct vocab *v, const unsigned char *s,
 		prev[i] = i ? (uint32_t)(i - 1) : UINT32_MAX;
 	}
 	for (i = 0; i + 1 < n; i++) {
-		uint32_t r = pair_rank(v, tok[i], tok[i + 1]);
+		uint32_t r = v->byte_pair[s[i] << 8 | s[i + 1]];
 
 		if (r != UINT32_MAX)
 			heap_push(heap, &hn, (uint64_t)r << 32 | i);
@@ -882,45 +923,140 @@ static size_t merge_large(const struct vocab *v, const unsigned char *s,
 	return m;
 }
 
-size_t vocab_encode(const struct vocab *v, const unsigned char *s, size_t n,
-		    uint32_t *ids)
+static void *cache_alloc(void *p, size_t bytes)
 {
-	struct pcache_ent *e = NULL;
-	uint64_t h;
-	uint32_t id;
-	size_t m;
-
-	if (n == 1 || v->n_merges == 0) {
-		for (m = 0; m < n; m++)
-			ids[m] = v->byte_id[s[m]];
-		return n;
+	if (!p) {
+		p = aligned_alloc(64, bytes);
+		if (!p)
+			die("out of memory (%zu bytes)", bytes);
 	}
-	h = hash_bytes(s, n);
+	memset(p, 0, bytes);
+	return p;
+}
+
+/* The calling thread's caches, emptied when they last served another
+ * vocabulary. */
+static void pcache_for(const struct vocab *v)
+{
+	if (tls.owner == v)
+		return;
+	tls.cache = cache_alloc(tls.cache, sizeof *tls.cache << PCACHE_BITS);
+	tls.lcache = cache_alloc(tls.lcache, sizeof *tls.lcache << PCACHE_LBITS);
+	tls.owner = v;
+}
+
+static size_t merge(const struct vocab *v, const unsigned char *s, size_t n,
+		    uint64_t h, uint32_t *ids)
+{
+	uint32_t id;
+
 	if (n <= MAX_TOKEN_BYTES && (id = lookup_hashed(v, h, s, n)) != UINT32_MAX) {
 		ids[0] = id;
 		return 1;
 	}
-	/* Words outside the vocabulary recur: remember their merges. */
-	if (n <= PCACHE_KEY) {
-		if (tls.owner != v) {
-			if (!tls.cache)
-				tls.cache = xmalloc(sizeof *tls.cache << PCACHE_BITS);
-			memset(tls.cache, 0, sizeof *tls.cache << PCACHE_BITS);
-			tls.owner = v;
-		}
+	return n <= SMALL_PIECE ? merge_small(v, s, n, ids) : merge_large(v, s, n, ids);
+}
+
+/* One piece of a vocabulary with merges, through the caches (pcache_for
+ * called). */
+static inline size_t encode_piece(const struct vocab *v, const unsigned char *s,
+				  size_t n, uint32_t *ids)
+{
+	uint64_t h;
+	size_t m, k;
+
+	if (n == 1) {
+		ids[0] = v->byte_id[s[0]];
+		return 1;
+	}
+	if (n <= 16) {
+		uint64_t a, b;
+		struct pcache_ent *e;
+
+		key_words(s, n, &a, &b);
+		h = hash_words(a, b, n);
 		e = &tls.cache[h & ((1u << PCACHE_BITS) - 1)];
-		if (e->h == h && e->len == n && bytes_eq(e->key, s, n)) {
-			memcpy(ids, e->ids, e->nids * sizeof *ids);
-			return e->nids;
+		if (e->a == a && e->b == b && e->len == n) {
+			for (k = 0; k < e->nids; k++)
+				ids[k] = e->ids[k];
+			return k;
 		}
+		m = merge(v, s, n, h, ids);
+		if (m <= PCACHE_IDS) {
+			e->a = a;
+			e->b = b;
+			e->len = (uint8_t)n;
+			e->nids = (uint8_t)m;
+			memcpy(e->ids, ids, m * sizeof *ids);
+		}
+		return m;
 	}
-	m = n <= SMALL_PIECE ? merge_small(v, s, n, ids) : merge_large(v, s, n, ids);
-	if (e && m <= PCACHE_IDS) {
-		e->h = h;
-		e->len = (uint8_t)n;
-		e->nids = (uint8_t)m;
-		memcpy(e->key, s, n);
-		memcpy(e->ids, ids, m * sizeof *ids);
+	h = XXH3_64bits(s, n);
+	if (n <= PCACHE_LKEY) {
+		struct pcache_lent *e = &tls.lcache[h & ((1u << PCACHE_LBITS) - 1)];
+
+		if (e->h == h && e->len == n && bytes_eq(e->key, s, n)) {
+			for (k = 0; k < e->nids; k++)
+				ids[k] = e->ids[k];
+			return k;
+		}
+		m = merge(v, s, n, h, ids);
+		if (m <= PCACHE_LIDS) {
+			e->h = h;
+			e->len = (uint8_t)n;
+			e->nids = (uint8_t)m;
+			memcpy(e->key, s, n);
+			memcpy(e->ids, ids, m * sizeof *ids);
+		}
+		return m;
 	}
+	return merge(v, s, n, h, ids);
+}
+
+size_t vocab_encode(const struct vocab *v, const unsigned char *s, size_t n,
+		    uint32_t *ids)
+{
+	size_t m;
+
+	if (v->n_merges == 0) {
+		for (m = 0; m < n; m++)
+			ids[m] = v->byte_id[s[m]];
+		return n;
+	}
+	pcache_for(v);
+	return encode_piece(v, s, n, ids);
+}
+
+size_t vocab_encode_text(const struct vocab *v, const unsigned char *s, size_t n,
+			 size_t *pos, uint32_t **ids, size_t *cap)
+{
+	size_t p = *pos, m = 0, end;
+
+	if (*cap < 4096) {
+		*cap = 4096;
+		*ids = xrealloc(*ids, xmul(*cap, sizeof **ids));
+	}
+	/* Without merges the pieces cannot matter: no pretokenizer pass. */
+	if (v->n_merges == 0) {
+		m = n - p < *cap ? n - p : *cap;
+		for (end = 0; end < m; end++)
+			(*ids)[end] = v->byte_id[s[p + end]];
+		*pos = p + m;
+		return m;
+	}
+	pcache_for(v);
+	while (p < n) {
+		end = v->pattern == PRETOK_GPT2 ? pretok_next_gpt2(s, n, p) :
+						  pretok_next(v->pattern, s, n, p);
+		if (end - p > *cap - m) {
+			if (m)
+				break;
+			*cap = end - p;
+			*ids = xrealloc(*ids, xmul(*cap, sizeof **ids));
+		}
+		m += encode_piece(v, s + p, end - p, *ids + m);
+		p = end;
+	}
+	*pos = p;
 	return m;
 }

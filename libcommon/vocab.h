@@ -27,6 +27,12 @@
  *   vocab_encode(v, s, n, ids, cap)  BPE of one piece (see pretok.h);
  *                            returns the number of ids (<= n); with no
  *                            merges (n_merges 0) any text, piece or not
+ *   vocab_encode_text(v, s, n, &pos, &ids, &cap)  the pieces of the text
+ *                            s[0..n) from pos on, encoded into *ids (a
+ *                            malloc'd array of *cap, grown when one piece
+ *                            needs more) while they fit; advances pos and
+ *                            returns the number of ids; call again until
+ *                            pos reaches n
  *   vocab_token(v, id, &len) the bytes of id (NULL when id is not a token)
  *   vocab_free(v)
  * Tokens' ids equal their ranks, as in tiktoken.  Memory belongs to the
@@ -64,6 +70,7 @@ struct vocab {
 	uint64_t *pair_key;         /* (left << 32 | right) -> merged id */
 	uint32_t *pair_val;
 	uint32_t pair_mask;
+	uint32_t *byte_pair;        /* [x << 8 | y]: the merge of bytes x, y */
 	struct vocab_special special[VOCAB_MAX_SPECIALS];
 	int n_special;
 };
@@ -79,6 +86,8 @@ void vocab_load_for(struct vocab *v, const char *explicit_path, const char *toke
 uint32_t vocab_lookup(const struct vocab *v, const unsigned char *s, size_t n);
 size_t vocab_encode(const struct vocab *v, const unsigned char *s, size_t n,
 		    uint32_t *ids);
+size_t vocab_encode_text(const struct vocab *v, const unsigned char *s, size_t n,
+			 size_t *pos, uint32_t **ids, size_t *cap);
 
 static inline const unsigned char *vocab_token(const struct vocab *v,
 					       uint32_t id, size_t *len)

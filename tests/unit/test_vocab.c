@@ -1,6 +1,8 @@
 /* Unit tests for vocab: the built-in byte vocabulary (ids are the bytes,
- * <|endoftext|> is 256), how a tokenizer name picks it, and that a file
- * called "bytes" is still reached by a path. */
+ * <|endoftext|> is 256), how a tokenizer name picks it, that a file
+ * called "bytes" is still reached by a path, and that the fast paths
+ * (the inline pretokenizer, the piece caches, vocab_encode_text's
+ * batches) agree with the plain ones on GPT-2. */
 #include "test.h"
 #include "err.h"
 #include "io.h"
@@ -113,6 +115,80 @@ static void test_file_called_bytes(void)
 	vocab_free(&v);
 }
 
+/* Random text from an alphabet that meets every branch of the GPT-2
+ * pattern: ASCII runs, apostrophes, spaces and newlines, and letters,
+ * digits and marks outside ASCII right after ASCII runs. */
+static size_t random_text(unsigned char *t, size_t cap, uint64_t *seed)
+{
+	static const char *alpha[] = { "a", "b", "Z", "q", "1", "7", " ", " ", "\n",
+				       "'", "s", "t", ",", "-", "\xc3\xa9", "\xe4\xb8\xad",
+				       "\xd9\xa3", "\xcc\x81", "\xe2\x80\x94", "\xff",
+				       "ll", "re" };
+	size_t n = 0;
+
+	while (n + 4 < cap) {
+		const char *a;
+
+		*seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		a = alpha[(*seed >> 33) % (sizeof alpha / sizeof alpha[0])];
+		memcpy(t + n, a, strlen(a));
+		n += strlen(a);
+	}
+	return n;
+}
+
+static void test_fast_paths(void)
+{
+	const char *dir = getenv("GPT_VOCAB");
+	static unsigned char t[200000];
+	uint32_t *ids = NULL, *ref = NULL, piece[64];
+	size_t n, pos, end, m = 0, k, cap = 0, got = 0, bad = SIZE_MAX;
+	uint64_t seed = 1;
+	struct vocab v;
+	int pass;
+
+	if (!dir || !*dir) {
+		printf("skip test_fast_paths: GPT_VOCAB is not set\n");
+		return;
+	}
+	vocab_load(&v, dir);
+	n = random_text(t, sizeof t, &seed);
+	ref = xmalloc(n * sizeof *ref);
+	/* Twice: the second pass meets every short piece in the caches. */
+	for (pass = 0; pass < 2; pass++) {
+		m = 0;
+		for (pos = 0; pos < n; pos = end) {
+			end = pretok_next(PRETOK_GPT2, t, n, pos);
+			if (pretok_next_gpt2(t, n, pos) != end && bad == SIZE_MAX)
+				bad = pos;
+			if (end - pos <= 64) {
+				k = vocab_encode(&v, t + pos, end - pos, piece);
+				if (pass && memcmp(piece, ref + m, k * sizeof *piece) != 0 &&
+				    bad == SIZE_MAX)
+					bad = pos;
+				memcpy(ref + m, piece, k * sizeof *piece);
+			} else {
+				k = vocab_encode(&v, t + pos, end - pos, ref + m);
+			}
+			m += k;
+		}
+	}
+	CHECK(bad == SIZE_MAX, "a fast path differs at byte %zu", bad);
+	/* In batches: more ids than one call returns. */
+	for (pos = 0; pos < n && got <= m;) {
+		k = vocab_encode_text(&v, t, n, &pos, &ids, &cap);
+		if (got + k > m || memcmp(ids, ref + got, k * sizeof *ids) != 0) {
+			got = m + 1;
+			break;
+		}
+		got += k;
+	}
+	CHECK(got == m && m > 4096, "vocab_encode_text gives %zu ids, pieces %zu", got, m);
+	free(ids);
+	free(ref);
+	vocab_free(&v);
+}
+
 int main(void)
 {
 	err_init("test_vocab");
@@ -121,6 +197,7 @@ int main(void)
 	RUN(test_bytes_encode);
 	RUN(test_load_for);
 	RUN(test_file_called_bytes);
+	RUN(test_fast_paths);
 	test_tmpdir_remove();
 	return TEST_END();
 }
