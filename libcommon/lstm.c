@@ -259,9 +259,12 @@ static void recur_forward(struct lstm_layer *ly, const float *whh, int B, int T,
 					            hp, H, whh + ((size_t)g * H + j0) * H, H, 1.0f,
 					            z + (size_t)g * H + j0, 4 * H);
 			for (int b = 0; b < B; b++) {
-				float *zi = z + (size_t)b * 4 * H, *zf = zi + H, *zg = zf + H, *zo = zg + H;
-				const float *c0 = cp + (size_t)b * H;
-				float *c1 = cn + (size_t)b * H, *h1 = hn + (size_t)b * H, *t1 = tcn + (size_t)b * H;
+				float *restrict zi = z + (size_t)b * 4 * H, *restrict zf = zi + H,
+				      *restrict zg = zf + H, *restrict zo = zg + H;
+				const float *restrict c0 = cp + (size_t)b * H;
+				float *restrict c1 = cn + (size_t)b * H, *restrict h1 = hn + (size_t)b * H,
+				      *restrict t1 = tcn + (size_t)b * H;
+#pragma omp simd
 				for (int j = j0; j < j1; j++) {
 					float i = sigm(zi[j]), f = sigm(zf[j]), gg = tanh_f(zg[j]), o = sigm(zo[j]);
 					float cc = f * c0[j] + i * gg, tc = tanh_f(cc);
@@ -414,18 +417,21 @@ static void recur_backward(struct gpt_lstm_acts *a, const struct lstm_layer *ly,
 			const float *dht = a->dh + (size_t)t * n;
 			float *dz = a->dgates + (size_t)t * B * 4 * H;
 			for (int b = 0; b < B; b++) {
-				const float *gi = gt + (size_t)b * 4 * H, *gf = gi + H, *gg = gf + H,
-				            *go = gg + H;
-				float *zi = dz + (size_t)b * 4 * H, *zf = zi + H, *zg = zf + H, *zo = zg + H;
-				float *dcn = a->dcn + (size_t)b * H;
-				const float *dhn = a->dhn + (size_t)b * H;
+				const float *restrict gi = gt + (size_t)b * 4 * H, *restrict gf = gi + H,
+				            *restrict gg = gf + H, *restrict go = gg + H;
+				float *restrict zi = dz + (size_t)b * 4 * H, *restrict zf = zi + H,
+				      *restrict zg = zf + H, *restrict zo = zg + H;
+				float *restrict dcn = a->dcn + (size_t)b * H;
+				const float *restrict dhn = a->dhn + (size_t)b * H;
+				const float *restrict dhb = dht + (size_t)b * H, *restrict tcb = tcs + (size_t)b * H,
+				            *restrict c0b = c0 + (size_t)b * H;
+#pragma omp simd
 				for (int j = j0; j < j1; j++) {
-					size_t k = (size_t)b * H + j;
-					float dh = dht[k] + dhn[j], tc = tcs[k];
+					float dh = dhb[j] + dhn[j], tc = tcb[j];
 					float i = gi[j], f = gf[j], g = gg[j], ov = go[j];
 					float dc = dcn[j] + dh * ov * (1.0f - tc * tc);
 					zi[j] = dc * g * i * (1.0f - i);
-					zf[j] = dc * c0[k] * f * (1.0f - f);
+					zf[j] = dc * c0b[j] * f * (1.0f - f);
 					zg[j] = dc * i * (1.0f - g * g);
 					zo[j] = dh * tc * ov * (1.0f - ov);
 					dcn[j] = dc * f;
