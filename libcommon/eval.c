@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache.h"
 #include "err.h"
 #include "eval.h"
 #include "http.h"
@@ -375,43 +374,30 @@ void eval_lambada(struct engine *e, const struct vocab *v, const char *path, uin
 }
 
 /* HellaSwag's validation split as its authors publish it: rowanz/hellaswag,
- * data/hellaswag_val.jsonl (git blob 0f5ee25d72216f12317d5d8a7b92deafa423d81e
- * at commit a29ff8e, 10,042 examples).  Its SHA-256 and size could not be
- * read where this was written (no route to GitHub); they belong here, the
- * one place they are recorded.  Until they are, a download is checked by
- * its HTTP length alone and gpt-eval warns with the digest it got. */
+ * data/hellaswag_val.jsonl, 10,042 examples.  It is checked by the one
+ * thing about it that could be read without downloading it: its git blob
+ * id in that repository's tree (`git ls-tree a29ff8e data/`, the commit
+ * master names), SHA-1 over "blob SIZE\0" and the bytes, so the size is
+ * checked too.  raw.githubusercontent.com serves the blob's bytes as they
+ * are (the repository has no LFS). */
 #define HELLASWAG_VAL_URL \
 	"https://raw.githubusercontent.com/rowanz/hellaswag/master/data/hellaswag_val.jsonl"
-static const char hellaswag_val_sha256[] = "";
-static const uint64_t hellaswag_val_size = 0;
+#define HELLASWAG_VAL_BLOB "0f5ee25d72216f12317d5d8a7b92deafa423d81e"
 
 char *eval_hellaswag_locate(const char *spec, int offline, int quiet)
 {
 	struct http_opts ho = { 0 };
 	const char *url = spec, *env;
-	char *path, hex[SHA256_HEX_LEN + 1];
-	int canonical = strcmp(spec, "val") == 0;
 
-	if (!canonical && !http_is_url(spec))
+	if (strcmp(spec, "val") != 0 && !http_is_url(spec))
 		return xstrdup(spec);
 	ho.offline = offline;
 	ho.quiet_progress = quiet;
-	if (canonical) {
+	if (strcmp(spec, "val") == 0) {
 		url = (env = getenv("GPT_HELLASWAG_URL")) && *env ? env : HELLASWAG_VAL_URL;
-		ho.sha256 = (env = getenv("GPT_HELLASWAG_SHA256")) && *env ? env
-		          : hellaswag_val_sha256[0] ? hellaswag_val_sha256 : NULL;
-		ho.size = hellaswag_val_size;
-		if ((env = getenv("GPT_HELLASWAG_SIZE")) && *env &&
-		    cache_parse_size(env, &ho.size) != 0)
-			die("GPT_HELLASWAG_SIZE is not a size: '%s'", env);
+		ho.git_blob = (env = getenv("GPT_HELLASWAG_BLOB")) && *env ? env
+		            : HELLASWAG_VAL_BLOB;
 		ho.label = "hellaswag_val.jsonl";
 	}
-	path = http_fetch(url, &ho);
-	if (canonical && !ho.sha256) {
-		if (sha256_file_hex(path, hex) != 0)
-			die_errno("cannot read '%s'", path);
-		warnx("no SHA-256 is recorded for HellaSwag's validation file, so it is "
-		      "unchecked: got sha256 %s: '%s'", hex, path);
-	}
-	return path;
+	return http_fetch(url, &ho);
 }

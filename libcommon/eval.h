@@ -34,10 +34,9 @@
  *       spec itself when it is a file name; a URL's file in the download
  *       cache (http.h: fetched once, then reused, offline too); "val" the
  *       canonical validation split (HellaSwag's authors' GitHub file, or
- *       $GPT_HELLASWAG_URL) checked by the size and SHA-256 recorded in
- *       eval.c ($GPT_HELLASWAG_SIZE and $GPT_HELLASWAG_SHA256 replace
- *       them).  A file that fails a check is deleted, not cached, and the
- *       program dies.
+ *       $GPT_HELLASWAG_URL) checked by the git blob id recorded in eval.c
+ *       ($GPT_HELLASWAG_BLOB replaces it).  A file that fails the check is
+ *       deleted, not cached, and the program dies.
  *
  * The engine: e, opened for the model, is planned for B x T inference
  * by eval_lm_loss (its loss per position, engine_losses); the benchmarks

@@ -8,6 +8,7 @@
 #include "hub.h"
 #include "io.h"
 #include "progress.h"
+#include "sha1.h"
 #include "sha256.h"
 
 #include <curl/curl.h>
@@ -612,10 +613,16 @@ static void download(const char *url, const char *path,
 			 (unsigned long long)x.r.linked_size);
 		fail_verify(&x, msg);
 	}
-	if (o && o->size && x.offset != o->size) {
-		snprintf(msg, sizeof msg, "size mismatch: got %llu bytes, expected %llu",
-			 (unsigned long long)x.offset, (unsigned long long)o->size);
-		fail_verify(&x, msg);
+	if (o && o->git_blob) {
+		char blob[SHA1_HEX_LEN + 1];
+
+		if (sha1_git_blob_file_hex(part, blob) != 0)
+			die_errno("cannot read '%s'", part);
+		if (strcasecmp(blob, o->git_blob) != 0) {
+			snprintf(msg, sizeof msg, "git blob id mismatch: got %s, expected %.40s",
+				 blob, o->git_blob);
+			fail_verify(&x, msg);
+		}
 	}
 	sha256_final(&x.sha, digest);
 	sha256_hex(digest, got);
@@ -687,6 +694,27 @@ static int cached_fresh(const char *url, const char *path, const char *metap,
 	return 1;
 }
 
+static int is_hex(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return 0;
+	return s[n] == '\0';
+}
+
+/* Does the cached file have the git blob id asked for (none asked: yes)?
+ * Hashed again each time: the record keeps a SHA-256, not this. */
+static int blob_ok(const char *path, const struct http_opts *o)
+{
+	char got[SHA1_HEX_LEN + 1];
+
+	if (!o || !o->git_blob)
+		return 1;
+	return sha1_git_blob_file_hex(path, got) == 0 && strcasecmp(got, o->git_blob) == 0;
+}
+
 char *http_fetch(const char *url, const struct http_opts *o)
 {
 	char *u = hub_resolve(url), *path = cache_path(u, o ? o->cache_dir : NULL);
@@ -700,14 +728,15 @@ char *http_fetch(const char *url, const struct http_opts *o)
 		if (!is_sha256_hex(o->sha256, tmp) || strlen(o->sha256) != SHA256_HEX_LEN)
 			die("not a sha256 digest (64 hex digits): '%s'", o->sha256);
 	}
+	if (o && o->git_blob && !is_hex(o->git_blob, SHA1_HEX_LEN))
+		die("not a git blob id (40 hex digits): '%s'", o->git_blob);
 	have = stat(path, &st) == 0 && S_ISREG(st.st_mode);
 	if (cache_offline(o && o->offline)) {
 		if (!have)
 			die("not in the cache, and offline (unset GPT_OFFLINE or drop --offline): '%s'",
 			    url);
-		if (o && o->size && (uint64_t)st.st_size != o->size)
-			die("cached file is not of the expected size %llu: '%s'",
-			    (unsigned long long)o->size, path);
+		if (!blob_ok(path, o))
+			die("cached file does not have the expected git blob id: '%s'", path);
 		if (!cache_sha_ok(path, o ? o->sha256 : NULL))
 			die("cached file does not match the expected sha256: '%s'", path);
 		goto out;
@@ -725,8 +754,8 @@ char *http_fetch(const char *url, const struct http_opts *o)
 		/* It may have just finished: look again. */
 	}
 	have = stat(path, &st) == 0 && S_ISREG(st.st_mode);
-	if (!have || (o && o->size && (uint64_t)st.st_size != o->size) ||
-	    !cached_fresh(u, path, metap, o) || !cache_sha_ok(path, o ? o->sha256 : NULL))
+	if (!have || !blob_ok(path, o) || !cached_fresh(u, path, metap, o) ||
+	    !cache_sha_ok(path, o ? o->sha256 : NULL))
 		download(u, path, o);
 	close(lock);   /* releases the lock */
 	free(lockp);

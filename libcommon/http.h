@@ -30,11 +30,11 @@
  *   the next one.  $GPT_HTTP_BACKOFF_MS (tests) replaces the 1 s unit,
  *   Retry-After seconds included.
  * - The result is checked: size against Content-Length / Content-Range /
- *   X-Linked-Size and o->size when given, SHA-256 against X-Linked-Etag
- *   when it is a SHA-256 (Hugging Face LFS files) and against o->sha256
- *   when given; a cached file of another size than o->size is fetched
- *   again (offline: refused).  A failed
- *   check deletes the partial file and dies.  Only a complete, checked
+ *   X-Linked-Size, SHA-256 against X-Linked-Etag when it is a SHA-256
+ *   (Hugging Face LFS files) and against o->sha256 when given, and the git
+ *   blob id (sha1.h) against o->git_blob when given; a cached file whose
+ *   blob id is not o->git_blob is fetched again (offline: refused).  A
+ *   failed check deletes the partial file and dies.  Only a complete, checked
  *   file is fsynced and renamed into place: no corrupt cache entry.
  * - $HF_TOKEN is sent as "Authorization: Bearer" only to URLs under the
  *   hub endpoint (curl drops it on redirects to another host).
@@ -47,8 +47,6 @@
 #ifndef GPT_HTTP_H
 #define GPT_HTTP_H
 
-#include <stdint.h>
-
 struct http_opts {
 	const char *cache_dir;  /* NULL: $XDG_CACHE_HOME/gpt or ~/.cache/gpt */
 	int offline;            /* never touch the network */
@@ -56,7 +54,7 @@ struct http_opts {
 	int force_progress;     /* progress line even when not a terminal */
 	int max_retries;        /* 0: default (6); < 0: no retries */
 	const char *sha256;     /* NULL, or the expected 64-hex SHA-256 */
-	uint64_t size;          /* 0, or the expected size in bytes */
+	const char *git_blob;   /* NULL, or the expected 40-hex git blob id */
 	const char *label;      /* progress label; NULL: the file's name */
 };
 

@@ -83,8 +83,8 @@ cp "$ROOT/tests/fixtures/hf/hellaswag.jsonl" "$W/rowanz/hellaswag/master/data/he
 httpd_start "$W" 240   # requests logged to $TMP/log
 HF_ENDPOINT=$HTTPD_URL XDG_CACHE_HOME=$TMP/xdg
 GPT_HELLASWAG_URL=$HTTPD_URL/rowanz/hellaswag/master/data/hellaswag_val.jsonl
-GPT_HELLASWAG_SHA256=$(sha256sum "$ROOT/tests/fixtures/hf/hellaswag.jsonl" | cut -d' ' -f1)
-export HF_ENDPOINT XDG_CACHE_HOME GPT_HELLASWAG_URL GPT_HELLASWAG_SHA256
+GPT_HELLASWAG_BLOB=$(git hash-object "$ROOT/tests/fixtures/hf/hellaswag.jsonl")
+export HF_ENDPOINT XDG_CACHE_HOME GPT_HELLASWAG_URL GPT_HELLASWAG_BLOB
 F=$TMP/fw
 fw() {
 	env FILES=2 JOBS=2 VAL_TOKENS=3000 CONTEXT=32 BATCH=4 TOTAL_BATCH=128 \
