@@ -34,7 +34,8 @@ TEST_SKIP (50000000), TEST_TOKENS (19660800), BASELINES (hub models, default
 "openai-community/gpt2 openai-community/gpt2-medium"; none), HELLASWAG (val,
 a JSONL file or URL, or none; default val), HELLASWAG_LIMIT, EVAL_BATCH (6),
 JUDGE_URL and JUDGE_MODEL (the instruction column, as pipelines/instruct.sh;
-INSTRUCT_STEPS, INSTRUCT_ARGS), CARD (rtx3090, a100 or h100: for the
+INSTRUCT_STEPS, INSTRUCT_ARGS; its DATA, TEMPLATE, SPLIT, MAX_TOKENS,
+VAL_EVERY, THREADS and JUDGE_JOBS pass through), CARD (rtx3090, a100 or h100: for the
 expected time; default rtx3090), PROMPT, TRAIN_ARGS (more gpt-train
 options), DEVICE (auto), GPUS (1; more trains data parallel, one rank a
 GPU), LAUNCH (how: default "mpirun -np $GPUS"; "srun --mpi=pmix" under
@@ -405,10 +406,14 @@ stage_instruct() {
 	for m in $(models); do
 		n=$(name_of "$m")
 		[ $dry = 1 ] && { echo "  BASE=$(words "$m") WORK=$(words "$DIR/instruct/$n") sh pipelines/instruct.sh"; continue; }
+		# BIN: instruct.sh runs the same programs as this script
 		env BASE="$m" WORK="$DIR/instruct/$n" JUDGE_URL="$JUDGE_URL" JUDGE_MODEL="$JUDGE_MODEL" \
-			STEPS="$INSTRUCT_STEPS" TRAIN_ARGS="$INSTRUCT_ARGS" DEVICE="$DEVICE" \
+			STEPS="$INSTRUCT_STEPS" TRAIN_ARGS="$INSTRUCT_ARGS" DEVICE="$DEVICE" BIN="$BIN" \
 			BATCH= LR= EPOCHS= sh "$ROOT/pipelines/instruct.sh" >&2
+		# the judge's mean to two places as instruct.sh prints it; "-"
+		# when it scored nothing (null)
 		mean=$(sed -n 's/.*"mean":\([^,}]*\).*/\1/p' "$DIR/instruct/$n/judge-summary.json" | tail -n 1)
+		case $mean in ''|null) mean=-;; *) mean=$(printf '%.2f' "$mean");; esac
 		printf '%s\t%s\n' "$n" "$mean" >>"$I.tmp"
 	done
 	[ $dry = 1 ] && return

@@ -27,9 +27,13 @@
 #   JUDGE_MODEL     the judge model (default llama3, the series'); its
 #                   key, if any, in OPENAI_API_KEY
 #   JUDGE_JOBS      requests in flight (default 4)
+#   BIN             the programs' folder (default the checkout's bin/)
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PATH=$ROOT/bin:$PATH
+# the programs: $BIN when given (make's BIN, as the tests run), else the
+# checkout's bin/ when built, else the PATH
+BIN=${BIN:-$ROOT/bin}
+[ -x "$BIN/gpt-train" ] && PATH=$BIN:$PATH
 SHARED=${SHARED:-$(cd "$ROOT/.." && pwd)/shared}
 if [ -z "${GPT_VOCAB:-}" ] && [ -d "$SHARED/data/gpt2" ]; then
 	GPT_VOCAB=$SHARED/data/gpt2

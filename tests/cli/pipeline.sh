@@ -122,6 +122,31 @@ check "fineweb: second run" fw
 check_eq "fineweb: second run skips every stage" "$(grep -c 'done before' "$TMP/.out")" 9
 check_grep "fineweb: second run: the instruction column is off" '^fineweb-gpt2: instruct: skipped \(no JUDGE_URL\)' "$TMP/.out"
 check_eq "fineweb: second run downloads nothing" "$(grep -c '^GET ' "$TMP/log")" "$gets"
+# the instruction column: with JUDGE_URL every model is fine-tuned and its
+# test responses judged (tests/judge_server.py answers 42), tiny: 40
+# records (4 test ones), 2 steps, 4 tokens a response
+"$PY" -c 'import json, sys; json.dump(json.load(open(sys.argv[1]))[:40], open(sys.argv[2], "w"))' \
+	"$SHARED/data/instruct/instruction-data.json" "$TMP/instr.json"
+"$PY" "$ROOT/tests/judge_server.py" --port-file "$TMP/jport" --log "$TMP/jlog" &
+at_exit "kill $! 2>/dev/null"
+i=0
+while [ ! -s "$TMP/jport" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+fwj() (
+	JUDGE_URL="http://127.0.0.1:$(cat "$TMP/jport")/v1" JUDGE_MODEL=the-judge
+	DATA="$TMP/instr.json" MAX_TOKENS=4 INSTRUCT_STEPS=2 VAL_EVERY=0 THREADS=2
+	export JUDGE_URL JUDGE_MODEL DATA MAX_TOKENS INSTRUCT_STEPS VAL_EVERY THREADS
+	fw "$@"
+)
+check "fineweb: the instruction column (JUDGE_URL)" fwj --from instruct
+check_eq "fineweb: a score for each model's 4 test responses" "$(wc -l <"$TMP/jlog" | tr -d ' ')" 12
+for m in gpt2 gpt2-medium fw; do
+	check_grep "fineweb: table.md has $m's instruction score" \
+		"^\| $m \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| 42\.00 \|$" "$F/table.md"
+	check "fineweb: $m was fine-tuned from its own checkpoint" test -s "$F/instruct/$m/run/latest"
+done
+check "fineweb: the instruction column again" fwj
+check_grep "fineweb: again: the instruct stage is done before" '^fineweb-gpt2: instruct: done before' "$TMP/.out"
+check_eq "fineweb: again: nothing sent to the judge" "$(wc -l <"$TMP/jlog" | tr -d ' ')" 12
 cp "$F/test/SHA256" "$TMP/test.sha256"
 cp "$F/test/fineweb-test-val-000000.tok.zst" "$TMP/test.tok.zst"
 check "fineweb: the test set again" fw --only testset
