@@ -35,11 +35,13 @@ TEST_SKIP (50000000), TEST_TOKENS (19660800), BASELINES (hub models, default
 a JSONL file or URL, or none; default val), HELLASWAG_LIMIT, EVAL_BATCH (6),
 JUDGE_URL and JUDGE_MODEL (the instruction column, as pipelines/instruct.sh;
 INSTRUCT_STEPS, INSTRUCT_ARGS; its DATA, TEMPLATE, SPLIT, MAX_TOKENS,
-VAL_EVERY, THREADS and JUDGE_JOBS pass through), CARD (rtx3090, a100 or h100: for the
-expected time; default rtx3090), PROMPT, TRAIN_ARGS (more gpt-train
-options), DEVICE (auto), GPUS (1; more trains data parallel, one rank a
-GPU), LAUNCH (how: default "mpirun -np $GPUS"; "srun --mpi=pmix" under
-Slurm) and BIN (the programs' folder, default the checkout's bin/).
+VAL_EVERY, THREADS and JUDGE_JOBS pass through), CARD (rtx3090, a100 or
+h100: for the expected time; default rtx3090), PROMPT, TRAIN_ARGS (more
+gpt-train options), DEVICE (auto), RUN_NAME (the run's folder in the working
+folder and its row's name in the tables; default the recipe's name, else
+MODEL), GPUS (1; more trains data parallel, one rank a GPU), LAUNCH (how:
+default "mpirun -np $GPUS"; "srun --mpi=pmix" under Slurm) and BIN (the
+programs' folder, default the checkout's bin/).
 EOF
 }
 set -eu
@@ -146,7 +148,16 @@ case $DIR in *[[:space:]]*) echo "fineweb-gpt2: the working folder's path has a 
 # only the shard stage finds what another fetched.
 CACHE=$DIR/cache
 SH=$DIR/shards
-RUN=$DIR/run
+# The run's folder, and its row's name in test.tsv and table.md beside
+# the baselines': the recipe's name, else the model's (RUN_NAME=run
+# resumes a working folder made before runs were named)
+RUN_NAME=${RUN_NAME:-${RECIPE:-$MODEL}}
+case $RUN_NAME in
+'' | *[!A-Za-z0-9._-]* | .* | cache | shards | test | baselines | instruct)
+	echo "fineweb-gpt2: RUN_NAME must be a plain name, not one of the working folder's others: '$RUN_NAME'" >&2
+	exit 2;;
+esac
+RUN=$DIR/$RUN_NAME
 TRAIN_GLOB="$SH/fineweb-*-train-*"
 VAL_GLOB="$SH/fineweb-*-val-*"
 TEST=$DIR/test
@@ -336,8 +347,9 @@ stage_testset() {
 }
 
 # name_of CKPT: the row name of a checkpoint in the tables
-name_of() { case $1 in "$RUN/latest") basename "$DIR";; *) basename "$1" .gpt;; esac; }
-models() { echo "$RUN/latest"; for b in $BASELINES; do echo "$BASE/$(basename "$b").gpt"; done; }
+# name_of MODEL: its row's name, the file or folder name without .gpt
+name_of() { basename "$1" .gpt; }
+models() { echo "$RUN"; for b in $BASELINES; do echo "$BASE/$(basename "$b").gpt"; done; }
 
 stage_baselines() {
 	if [ -z "$BASELINES" ]; then say "baselines: none"; return; fi
@@ -447,8 +459,8 @@ stage_report() {
 	[ -s "$ins" ] || ins=/dev/null
 	testsum=$(cut -d' ' -f2 "$TEST/SHA256" 2>/dev/null || echo "the validation shards")
 	# the columns by name; rows in the order of test.tsv
-	awk -F'\t' -v run="$RUN/latest" -v dirname="$(basename "$DIR")" -v sum="$testsum" '
-	function name(p,  n) { if (p == run) return dirname; n = p; sub(/.*\//, "", n); sub(/\.gpt$/, "", n); return n }
+	awk -F'\t' -v sum="$testsum" '
+	function name(p,  n) { n = p; sub(/.*\//, "", n); sub(/\.gpt$/, "", n); return n }
 	FNR == 1 { for (i = 1; i <= NF; i++) col[f, $i] = i; next }
 	f == 1 { n = name($col[1, "checkpoint"]); hsw[n] = $col[1, "hellaswag_norm"] }
 	f == 2 { judge[$1] = $2 }
@@ -464,10 +476,10 @@ stage_report() {
 				(n in hsw) ? hsw[n] : "-", (n in judge) ? judge[n] : "-" }
 	}' f=1 "$hs" f=2 "$ins" f=3 "$DIR/test.tsv" >"$T.tmp"
 	# the baselines' test losses, NAME=LOSS, for the chart
-	lines=$(awk -F'\t' -v run="$RUN/latest" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+	lines=$(awk -F'\t' -v run="$RUN" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
 		$c["checkpoint"] != run { n = $c["checkpoint"]; sub(/.*\//, "", n); sub(/\.gpt$/, "", n)
 		printf "%s%s=%s", sep, n, $c["loss"]; sep = " " }' "$DIR/test.tsv")
-	BASELINE_LOSSES=$lines TITLE="$(basename "$DIR"): loss" sh "$ROOT/pipelines/plot-loss.sh" "$RUN" >"$P.tmp"
+	BASELINE_LOSSES=$lines TITLE="$RUN_NAME: loss" sh "$ROOT/pipelines/plot-loss.sh" "$RUN" >"$P.tmp"
 	mv "$P.tmp" "$P"
 	mv "$T.tmp" "$T"
 	cat "$T"

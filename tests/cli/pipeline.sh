@@ -101,7 +101,7 @@ check "fineweb: validation shard verifies" gpt-shard verify "$F"/shards/fineweb-
 check "fineweb: training shards verify" sh -c "gpt-shard verify '$F'/shards/fineweb-00[01]-train-*"
 docs=$(gpt-shard info --json "$F"/shards/fineweb-001-train-* | grep -o '"documents": *[0-9]*' | grep -o '[0-9]*$')
 check_eq "fineweb: file 001 is all training, every row a document" "$docs" "$(sed -n 2p "$TMP/rows")"
-check_eq "fineweb: ten steps trained" "$(tail -n 1 "$F/run/log.tsv" | cut -f1)" 10
+check_eq "fineweb: ten steps trained" "$(tail -n 1 "$F/d12/log.tsv" | cut -f1)" 10
 check_grep "fineweb: eval has a loss" '^[^	]+	[0-9]+	32	[0-9]+	[0-9.]+' "$F/eval.tsv"
 check "fineweb: a sample was written" test -s "$F/sample.txt"
 check_grep "fineweb: the test set's checksum" '^sha256 [0-9a-f]{64} tokens 1001 from 200 of sample/10BT/002_00000.parquet$' "$F/test/SHA256"
@@ -109,9 +109,10 @@ check "fineweb: the test shard verifies" gpt-shard verify "$F"/test/fineweb-test
 check_eq "fineweb: the test set is not trained on" "$(grep -c '002_00000' "$TMP/log")" 1
 check_grep "fineweb: the baselines were imported from the hub" 'GET /openai-community/gpt2-medium/resolve/main/model.safetensors' "$TMP/log"
 check_grep "fineweb: HellaSwag was downloaded" 'GET /rowanz/hellaswag/master/data/hellaswag_val.jsonl' "$TMP/log"
-check_eq "fineweb: test.tsv has the run and both baselines" "$(tail -n +2 "$F/test.tsv" | cut -f1 | xargs -n1 basename | tr '\n' ' ')" "latest gpt2.gpt gpt2-medium.gpt "
+# the run is named after its recipe, else its model: d12 here, in both tables
+check_eq "fineweb: test.tsv has the run, named, and both baselines" "$(tail -n +2 "$F/test.tsv" | cut -f1 | xargs -n1 basename | tr '\n' ' ')" "d12 gpt2.gpt gpt2-medium.gpt "
 check_eq "fineweb: every model scored on 1000 test tokens" "$(tail -n +2 "$F/test.tsv" | cut -f4 | sort -u)" 992
-for m in gpt2 gpt2-medium fw; do
+for m in gpt2 gpt2-medium d12; do
 	check_grep "fineweb: table.md has $m's row" "^\| $m \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| - \|$" "$F/table.md"
 done
 check_grep "fineweb: table.md names the test set's checksum" "sha256 $(cut -d' ' -f2 "$F/test/SHA256")" "$F/table.md"
@@ -139,7 +140,7 @@ fwj() (
 )
 check "fineweb: the instruction column (JUDGE_URL)" fwj --from instruct
 check_eq "fineweb: a score for each model's 4 test responses" "$(wc -l <"$TMP/jlog" | tr -d ' ')" 12
-for m in gpt2 gpt2-medium fw; do
+for m in gpt2 gpt2-medium d12; do
 	check_grep "fineweb: table.md has $m's instruction score" \
 		"^\| $m \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| 42\.00 \|$" "$F/table.md"
 	check "fineweb: $m was fine-tuned from its own checkpoint" test -s "$F/instruct/$m/run/latest"
@@ -171,6 +172,9 @@ check_grep "fineweb: rtx3090: the training command" '^  gpt-train .*--model 163m
 check "fineweb: --recipe rtx3090-stacked -n" sh "$ROOT/pipelines/fineweb-gpt2.sh" -d "$TMP/dry" --recipe rtx3090-stacked -n
 check_grep "fineweb: rtx3090-stacked: the settings" '^fineweb-gpt2: plan: gpt-train --model 163m -b 6 --context 1024 --total-batch 98304 --lr 1.4e-3 --warmup 1658 --schedule cosine --weight-decay 0.01 --min-lr-frac 0.1 --clip 3.5 --dropout 0 --tokens 3260190720$' "$TMP/.out"
 check_grep "fineweb: rtx3090-stacked: 96 sequences a step by accumulation" '98304 tokens a step \(16 micro-batches\)' "$TMP/.out"
+check_grep "fineweb: rtx3090-stacked: its run is named after it" "-o $TMP/dry/rtx3090-stacked( |\$)" "$TMP/.out"
+check_status 2 "fineweb: a RUN_NAME that is another folder is refused" env RUN_NAME=shards \
+	sh "$ROOT/pipelines/fineweb-gpt2.sh" -d "$TMP/dry" -n
 check_status 2 "fineweb: an unknown recipe is refused" sh "$ROOT/pipelines/fineweb-gpt2.sh" -d "$TMP/dry" --recipe nosuch -n
 cp "$F/eval.tsv" "$TMP/eval1.tsv"
 touch -d '2000-01-01' "$F/eval.tsv"
@@ -188,7 +192,7 @@ if command -v mpirun >/dev/null 2>&1; then
 		check "fineweb: GPUS=2 trains on two ranks" fw --only train
 	)
 	check_grep "fineweb: GPUS=2: the job is data parallel" 'data parallel over 2 ranks' "$TMP/.err"
-	check_eq "fineweb: GPUS=2: ten steps trained" "$(tail -n 1 "$F/run/log.tsv" | cut -f1)" 10
+	check_eq "fineweb: GPUS=2: ten steps trained" "$(tail -n 1 "$F/d12/log.tsv" | cut -f1)" 10
 fi
 check "fineweb: GPUS=8 --dry-run" env GPUS=8 sh "$ROOT/pipelines/fineweb-gpt2.sh" -d "$F" --dry-run --only train
 check_grep "fineweb: GPUS=8 --dry-run: mpirun starts 8 ranks" '^  mpirun -np 8 gpt-train ' "$TMP/.out"
@@ -232,6 +236,6 @@ check_status 1 "fineweb: a missing parquet file fails" env FILES="sample/10BT/00
 check_eq "fineweb: no shard for the missing file" "$(ls "$TMP/fw-bad/shards" | grep -c '^fineweb-001')" 0
 
 # ---- the loss chart of both runs ----
-check "plot-loss: two runs on one chart" sh -c "sh '$ROOT/pipelines/plot-loss.sh' '$F/run' '$log' >'$TMP/loss.png'"
+check "plot-loss: two runs on one chart" sh -c "sh '$ROOT/pipelines/plot-loss.sh' '$F/d12' '$log' >'$TMP/loss.png'"
 check_eq "plot-loss: a PNG" "$(head -c 4 "$TMP/loss.png" | od -An -c | tr -d ' ')" '211PNG'
 check_status 1 "plot-loss: a file that is not a log is refused" sh "$ROOT/pipelines/plot-loss.sh" "$TMP/shakes.txt"
