@@ -357,9 +357,12 @@ stage_baselines() {
 		out=$BASE/$(basename "$b").gpt
 		if ! forced baselines && [ -s "$out" ]; then say "baselines: done before: $out"; continue; fi
 		say "baselines: hf://$b -> $out"
-		[ $dry = 1 ] && { echo "  $(words gpt-convert -q import "hf://$b" -o "$out" --force)"; continue; }
+		[ $dry = 1 ] && { echo "  XDG_CACHE_HOME=$(words "$CACHE") $(words gpt-convert -q import "hf://$b" -o "$out" --force)"; continue; }
 		mkdir -p "$BASE"
-		gpt-convert -q import "hf://$b" -o "$out" --force
+		# the hub's files into the working folder's cache, beside the
+		# parquet files, not the user's: the cache root is
+		# $XDG_CACHE_HOME/gpt (gpt-convert has no --cache)
+		XDG_CACHE_HOME=$CACHE gpt-convert -q import "hf://$b" -o "$out" --force
 	done
 }
 

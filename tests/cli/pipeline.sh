@@ -108,6 +108,9 @@ check_grep "fineweb: the test set's checksum" '^sha256 [0-9a-f]{64} tokens 1001 
 check "fineweb: the test shard verifies" gpt-shard verify "$F"/test/fineweb-test-val-000000.tok.zst
 check_eq "fineweb: the test set is not trained on" "$(grep -c '002_00000' "$TMP/log")" 1
 check_grep "fineweb: the baselines were imported from the hub" 'GET /openai-community/gpt2-medium/resolve/main/model.safetensors' "$TMP/log"
+check_eq "fineweb: the baselines' downloads are in the working folder's cache" \
+	"$(find "$F/cache/gpt" -name model.safetensors -path '*openai-community*' | wc -l | tr -d ' ')" 2
+check_eq "fineweb: and not in the user's" "$(find "$TMP/xdg" -path '*openai-community*' 2>/dev/null | wc -l | tr -d ' ')" 0
 check_grep "fineweb: HellaSwag was downloaded" 'GET /rowanz/hellaswag/master/data/hellaswag_val.jsonl' "$TMP/log"
 # the run is named after its recipe, else its model: d12 here, in both tables
 check_eq "fineweb: test.tsv has the run, named, and both baselines" "$(tail -n +2 "$F/test.tsv" | cut -f1 | xargs -n1 basename | tr '\n' ' ')" "d12 gpt2.gpt gpt2-medium.gpt "
