@@ -1,10 +1,13 @@
 /* tokenize: chunked, multi-threaded encoding whose output does not depend
- * on how the input arrives.  Reading and writing are serial; the chunks of
- * one batch are encoded in parallel and written back in order. */
+ * on how the input arrives.  With -j 1 one thread reads, cuts, encodes and
+ * writes in turn; with -j N a reader cuts chunks into a ring of slots, N
+ * workers encode (and format) them, and a writer writes them in input
+ * order, with no barrier between batches. */
 #include "le.h"
 #include "tokenize.h"
 #include "err.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,13 +27,15 @@ static inline void bytes_reserve(struct bytes *b, size_t more)
 }
 
 struct job {
-	size_t start, len;
+	struct bytes in;        /* the chunk's bytes (pipeline only: a copy) */
 	int line_start;         /* no token written yet on the current line */
+	int ends_nul;           /* the chunk's last byte is a NUL */
 	struct bytes out;
 	uint64_t *seg;          /* -c -z: tokens per NUL-separated segment */
 	size_t nseg, segcap;
 	uint64_t tokens;
-	uint32_t *ids;          /* scratch for one piece */
+	int done;               /* pipeline: encoded, waiting for the writer */
+	uint32_t *ids;          /* scratch for vocab_encode_text's batches */
 	size_t idcap;
 };
 
@@ -157,15 +162,16 @@ static void job_seg_push(struct job *j, uint64_t c)
 	j->seg[j->nseg++] = c;
 }
 
-static void job_run(const struct vocab *v, const unsigned char *buf,
+/* Encodes s[0..n) into j->out (ids in their final form) and j->seg;
+ * j->line_start is the line state before the chunk, and after it on return. */
+static void job_run(const struct vocab *v, const unsigned char *s, size_t n,
 		    const struct tokenize_opts *opt, struct job *j)
 {
-	const unsigned char *s = buf + j->start;
-	size_t n = j->len;
 	struct emitter e = { &j->out, opt->fmt, opt->count, j->line_start, 0 };
 
 	j->out.len = 0;
 	j->nseg = 0;
+	j->ends_nul = n && s[n - 1] == 0;
 	if (!opt->zero) {
 		encode_segment(v, s, n, opt->allow_special, &e, &j->ids, &j->idcap);
 	} else {
@@ -189,7 +195,15 @@ static void job_run(const struct vocab *v, const unsigned char *buf,
 		}
 	}
 	j->tokens = e.n;
-	j->line_start = e.line_start;  /* now: state at the job's end */
+	j->line_start = e.line_start;
+}
+
+static void job_free(struct job *j)
+{
+	free(j->in.p);
+	free(j->out.p);
+	free(j->seg);
+	free(j->ids);
 }
 
 size_t tokenize_text(const struct vocab *v, const unsigned char *s, size_t n,
@@ -320,21 +334,247 @@ static void source_fill(struct source *src, size_t want)
 	}
 }
 
+/* The stream cut into chunks at safe places; one instance, one thread. */
+struct cutter {
+	const struct vocab *v;
+	const struct tokenize_opts *opt;
+	struct source src;
+	size_t chunk, pos;      /* src.buf[pos..len) is not cut yet */
+	int prev_nul;           /* the byte before pos is a NUL, or none is */
+	int first;              /* no chunk cut yet */
+	int warned;
+	uint64_t base;          /* stream offset of src.buf[0] */
+};
+
+struct chunk {
+	const unsigned char *s; /* valid until the next cutter_next */
+	size_t n;
+	int line_start;
+};
+
+/* The next chunk of the stream; 0 at its end.  A chunk ends at the first
+ * safe cut after chunk bytes (find_cut), so what is read ahead is about one
+ * chunk, more only while no safe cut is in sight (up to TOKENIZE_MAX_RUN). */
+static int cutter_next(struct cutter *c, struct chunk *k)
+{
+	struct source *src = &c->src;
+	size_t need = 2 * c->chunk, q;
+
+	for (;;) {
+		size_t avail = src->len - c->pos;
+
+		if (!src->eof && avail < need) {
+			if (c->pos && c->pos + need > src->cap) {
+				memmove(src->buf, src->buf + c->pos, avail);
+				src->len = avail;
+				c->base += c->pos;
+				c->pos = 0;
+			}
+			source_fill(src, c->pos + need);
+			avail = src->len - c->pos;
+		}
+		if (avail == 0)
+			return 0;
+		if (src->eof && avail <= c->chunk) {
+			q = src->len;
+		} else {
+			q = find_cut(c->v, src->buf, src->len, c->pos,
+				     c->pos + c->chunk, c->opt);
+			if (!q && src->eof)
+				q = src->len;
+			if (!q && avail > TOKENIZE_MAX_RUN) {
+				q = utf8_boundary(src->buf, c->pos + c->chunk, c->pos);
+				if (!c->warned++)
+					warnx("warning: %zu bytes without a safe place to cut; cutting at byte %llu",
+					      avail, (unsigned long long)(c->base + q));
+			}
+			if (!q) {
+				need = avail + c->chunk;
+				continue;
+			}
+		}
+		k->s = src->buf + c->pos;
+		k->n = q - c->pos;
+		k->line_start = c->opt->zero ? c->prev_nul : c->first;
+		c->prev_nul = src->buf[q - 1] == 0;
+		c->first = 0;
+		c->pos = q;
+		return 1;
+	}
+}
+
+/* Where encoded chunks go, in input order; one thread at a time. */
+struct sink {
+	struct out *o;
+	const struct tokenize_opts *opt;
+	struct progress prog;
+	uint64_t consumed, total, doc;
+	int line_start, ends_nul, any;
+};
+
+static void sink_job(struct sink *k, const struct job *j, size_t len)
+{
+	k->total += j->tokens;
+	if (k->opt->count && k->opt->zero) {
+		size_t i;
+
+		k->doc += j->seg[0];
+		for (i = 1; i < j->nseg; i++) {
+			out_u64(k->o, k->doc);
+			out_putc(k->o, '\n');
+			k->doc = j->seg[i];
+		}
+	} else if (!k->opt->count) {
+		out_write(k->o, j->out.p, j->out.len);
+	}
+	k->line_start = j->line_start;
+	k->ends_nul = j->ends_nul;
+	k->any = 1;
+	k->consumed += len;
+	progress_update(&k->prog, k->consumed);
+}
+
+/* -j N: slots[seq % nslots] holds chunk seq.  Chunks below nread are cut,
+ * below ntaken taken by a worker, below nwritten written (their slots free
+ * again); every count only grows, under mu. */
+struct pipeline {
+	const struct vocab *v;
+	const struct tokenize_opts *opt;
+	struct sink *sink;
+	struct job *slots;
+	uint64_t nslots, nread, ntaken, nwritten;
+	int eof;
+	pthread_mutex_t mu;
+	pthread_cond_t filled;  /* nread grew or eof: workers */
+	pthread_cond_t done;    /* a job was encoded or eof: the writer */
+	pthread_cond_t freed;   /* nwritten grew: the reader */
+};
+
+static void *pipeline_worker(void *arg)
+{
+	struct pipeline *p = arg;
+
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		struct job *j;
+
+		while (p->ntaken == p->nread && !p->eof)
+			pthread_cond_wait(&p->filled, &p->mu);
+		if (p->ntaken == p->nread)
+			break;
+		j = &p->slots[p->ntaken++ % p->nslots];
+		pthread_mutex_unlock(&p->mu);
+		job_run(p->v, j->in.p, j->in.len, p->opt, j);
+		pthread_mutex_lock(&p->mu);
+		j->done = 1;
+		if (j == &p->slots[p->nwritten % p->nslots])
+			pthread_cond_signal(&p->done);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+static void *pipeline_writer(void *arg)
+{
+	struct pipeline *p = arg;
+
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		struct job *j = &p->slots[p->nwritten % p->nslots];
+
+		while (!(p->nwritten < p->nread && j->done) &&
+		       !(p->eof && p->nwritten == p->nread))
+			pthread_cond_wait(&p->done, &p->mu);
+		if (p->nwritten == p->nread)
+			break;
+		pthread_mutex_unlock(&p->mu);
+		sink_job(p->sink, j, j->in.len);
+		pthread_mutex_lock(&p->mu);
+		j->done = 0;
+		p->nwritten++;
+		pthread_cond_signal(&p->freed);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+static void xthread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	int e = pthread_create(t, NULL, fn, arg);
+
+	if (e)
+		die("cannot start a thread: %s", strerror(e));
+}
+
+/* The calling thread reads and cuts; threads workers encode; one writer
+ * writes.  Memory: nslots chunks in and their ids out, plus the cutter's
+ * buffer. */
+static void pipeline_run(struct cutter *c, struct sink *k, int threads)
+{
+	struct pipeline p = { 0 };
+	pthread_t *workers = xcalloc((size_t)threads, sizeof *workers);
+	pthread_t writer;
+	struct chunk ch;
+	uint64_t i;
+	int t;
+
+	p.v = c->v;
+	p.opt = c->opt;
+	p.sink = k;
+	p.nslots = 2 * (uint64_t)threads + 2;
+	p.slots = xcalloc(p.nslots, sizeof *p.slots);
+	pthread_mutex_init(&p.mu, NULL);
+	pthread_cond_init(&p.filled, NULL);
+	pthread_cond_init(&p.done, NULL);
+	pthread_cond_init(&p.freed, NULL);
+	for (t = 0; t < threads; t++)
+		xthread(&workers[t], pipeline_worker, &p);
+	xthread(&writer, pipeline_writer, &p);
+	while (cutter_next(c, &ch)) {
+		struct job *j;
+
+		pthread_mutex_lock(&p.mu);
+		while (p.nread - p.nwritten == p.nslots)
+			pthread_cond_wait(&p.freed, &p.mu);
+		j = &p.slots[p.nread % p.nslots];
+		pthread_mutex_unlock(&p.mu);
+		/* The slot is ours: no worker takes it before nread grows, and
+		 * the writer is done with its last chunk. */
+		j->in.len = 0;
+		bytes_reserve(&j->in, ch.n);
+		memcpy(j->in.p, ch.s, ch.n);
+		j->in.len = ch.n;
+		j->line_start = ch.line_start;
+		pthread_mutex_lock(&p.mu);
+		p.nread++;
+		pthread_cond_signal(&p.filled);
+		pthread_mutex_unlock(&p.mu);
+	}
+	pthread_mutex_lock(&p.mu);
+	p.eof = 1;
+	pthread_cond_broadcast(&p.filled);
+	pthread_cond_signal(&p.done);
+	pthread_mutex_unlock(&p.mu);
+	for (t = 0; t < threads; t++)
+		pthread_join(workers[t], NULL);
+	pthread_join(writer, NULL);
+	for (i = 0; i < p.nslots; i++)
+		job_free(&p.slots[i]);
+	free(p.slots);
+	free(workers);
+	pthread_mutex_destroy(&p.mu);
+	pthread_cond_destroy(&p.filled);
+	pthread_cond_destroy(&p.done);
+	pthread_cond_destroy(&p.freed);
+}
+
 uint64_t tokenize_stream(const struct vocab *v, char *const *paths, int npaths,
 			 struct out *o, const struct tokenize_opts *opt)
 {
-	size_t chunk = opt->chunk ? opt->chunk : DEFAULT_CHUNK;
-	int threads = opt->threads > 0 ? opt->threads : 1;
-	int maxjobs = threads * 2, nj, i, warned = 0;
-	struct job *jobs = xcalloc((size_t)maxjobs, sizeof *jobs);
-	struct source src = { 0 };
-	unsigned char *buf;
-	size_t blen;
-	int prev_nul = 1, stream_start = 1, line_start = 1, any = 0;
-	uint64_t total = 0, doc = 0;
-	struct progress prog;
-	uint64_t consumed = 0;
 	static char *stdin_path[] = { "-" };
+	int threads = opt->threads > 0 ? opt->threads : 1;
+	struct cutter c = { 0 };
+	struct sink k = { 0 };
 
 	if (opt->zero && v->eot == UINT32_MAX)
 		die("the vocabulary has no <|endoftext|> token for -z");
@@ -342,102 +582,45 @@ uint64_t tokenize_stream(const struct vocab *v, char *const *paths, int npaths,
 		paths = stdin_path;
 		npaths = 1;
 	}
-	src.paths = paths;
-	src.npaths = npaths;
-	in_open(&src.in, paths[0]);
-	progress_init(&prog, opt->progress, "gpt-tokenize", "B", 0);
-	for (;;) {
-		size_t pos = 0;
+	c.v = v;
+	c.opt = opt;
+	c.chunk = opt->chunk ? opt->chunk : DEFAULT_CHUNK;
+	c.prev_nul = 1;
+	c.first = 1;
+	c.src.paths = paths;
+	c.src.npaths = npaths;
+	in_open(&c.src.in, paths[0]);
+	k.o = o;
+	k.opt = opt;
+	k.line_start = 1;
+	progress_init(&k.prog, opt->progress, "gpt-tokenize", "B", 0);
+	if (threads == 1) {
+		struct job j = { 0 };
+		struct chunk ch;
 
-		/* Enough for a batch, or everything that is left. */
-		source_fill(&src, chunk * (size_t)maxjobs);
-		buf = src.buf;
-		blen = src.len;
-		nj = 0;
-		while (nj < maxjobs && pos < blen) {
-			size_t q;
-
-			if (src.eof && blen - pos <= chunk) {
-				q = blen;
-			} else if (blen - pos <= chunk) {
-				break;
-			} else {
-				q = find_cut(v, buf, blen, pos, pos + chunk, opt);
-				if (!q && src.eof)
-					q = blen;
-				if (!q && blen - pos > TOKENIZE_MAX_RUN) {
-					q = utf8_boundary(buf, pos + chunk, pos);
-					if (!warned++)
-						warnx("warning: %zu bytes without a safe place to cut; cutting at byte %llu",
-						      blen - pos,
-						      (unsigned long long)(consumed + q));
-				}
-				if (!q)
-					break;
-			}
-			jobs[nj].start = pos;
-			jobs[nj].len = q - pos;
-			jobs[nj].line_start = opt->zero ?
-				(pos ? buf[pos - 1] == 0 : prev_nul) : stream_start && pos == 0;
-			nj++;
-			pos = q;
+		while (cutter_next(&c, &ch)) {
+			j.line_start = ch.line_start;
+			job_run(v, ch.s, ch.n, opt, &j);
+			sink_job(&k, &j, ch.n);
 		}
-		if (nj == 0 && !src.eof) {
-			/* No safe cut yet: read more into a larger buffer. */
-			source_fill(&src, blen + chunk);
-			continue;
-		}
-		if (nj == 0)
-			break;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && nj > 1)
-		for (i = 0; i < nj; i++)
-			job_run(v, buf, opt, &jobs[i]);
-		for (i = 0; i < nj; i++) {
-			struct job *j = &jobs[i];
-
-			total += j->tokens;
-			if (opt->count && opt->zero) {
-				size_t k;
-
-				doc += j->seg[0];
-				for (k = 1; k < j->nseg; k++) {
-					out_u64(o, doc);
-					out_putc(o, '\n');
-					doc = j->seg[k];
-				}
-			} else if (!opt->count) {
-				out_write(o, j->out.p, j->out.len);
-			}
-			line_start = j->line_start;
-			any = 1;
-		}
-		prev_nul = buf[pos - 1] == 0;
-		stream_start = 0;
-		consumed += pos;
-		progress_update(&prog, consumed);
-		memmove(buf, buf + pos, blen - pos);
-		src.len = blen - pos;
+		job_free(&j);
+	} else {
+		pipeline_run(&c, &k, threads);
 	}
-	progress_end(&prog);
+	progress_end(&k.prog);
 	if (opt->count) {
 		if (!opt->zero) {
-			out_u64(o, total);
+			out_u64(o, k.total);
 			out_putc(o, '\n');
-		} else if (any && !prev_nul) {
-			out_u64(o, doc);
+		} else if (k.any && !k.ends_nul) {
+			out_u64(o, k.doc);
 			out_putc(o, '\n');
 		}
-	} else if (opt->fmt == FMT_TEXT && (!line_start || (!opt->zero && !any))) {
+	} else if (opt->fmt == FMT_TEXT && (!k.line_start || (!opt->zero && !k.any))) {
 		out_putc(o, '\n');
 	}
-	for (i = 0; i < maxjobs; i++) {
-		free(jobs[i].out.p);
-		free(jobs[i].seg);
-		free(jobs[i].ids);
-	}
-	free(jobs);
-	free(src.buf);
-	return total;
+	free(c.src.buf);
+	return k.total;
 }
 
 static void decode_one(const struct vocab *v, struct out *o, uint32_t id,

@@ -4,11 +4,13 @@
  * cuts it into chunks at points where cutting cannot change the tokens
  * (NUL documents with -z, special tokens, pretok_safe_split; anywhere
  * for a vocabulary without merges, which skips the pretokenizer), encodes
- * chunks on opt->threads threads and writes them in input order, so the
- * output is the same for any thread count and any read sizes.  Memory is
- * bounded by threads x chunk plus the longest stretch without a safe cut
- * (capped at TOKENIZE_MAX_RUN; longer stretches are cut at a character
- * boundary with a warning). */
+ * chunks and writes them in input order, so the output is the same for any
+ * thread count and any read sizes.  With opt->threads > 1 the calling
+ * thread reads and cuts, that many workers encode and format ids, and a
+ * writer thread writes, all at once, through a ring of 2 x threads + 2
+ * slots.  Memory is bounded by the slots (a chunk and its ids each) plus
+ * the longest stretch without a safe cut (capped at TOKENIZE_MAX_RUN;
+ * longer stretches are cut at a character boundary with a warning). */
 #ifndef GPT_TOKENIZE_H
 #define GPT_TOKENIZE_H
 
