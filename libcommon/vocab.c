@@ -2,8 +2,10 @@
  * vocabulary) and the byte-pair merge.
  * The merge is tiktoken's: repeatedly join the adjacent pair whose joined
  * bytes have the lowest rank, the leftmost on a tie.  Pairs are looked up
- * by (left id, right id) in a table built once at load time, and long
- * pieces use a heap so that a 100 KB run stays O(n log n). */
+ * by (left id, right id) in a table built once at load time.  Long pieces
+ * go to the backtracking encoder of GitHub's bpe crate, which reaches the
+ * same tokens without merging (see encode_backtrack); where a vocabulary
+ * does not allow it, to a heap so that a 100 KB run stays O(n log n). */
 #include "vocab.h"
 #include "cache.h"
 #include "err.h"
@@ -209,6 +211,173 @@ static void add_special(struct vocab *v, const char *text, size_t n, uint32_t id
 		v->eot = id;
 }
 
+/* ---- the backtracking encoder's tables --------------------------------- */
+
+#define TRIE_CHILD_BITS 28
+#define TRIE_CHILD_MASK ((1u << TRIE_CHILD_BITS) - 1)
+
+static inline uint32_t trie_child(const struct vocab *v, uint32_t node,
+				  unsigned char c)
+{
+	uint64_t key = (uint64_t)node << 8 | c;
+	uint32_t i = (uint32_t)hash_pair(key) & v->trie_mask;
+	uint64_t e;
+
+	while ((e = v->trie[i]) != UINT64_MAX) {
+		if (e >> TRIE_CHILD_BITS == key)
+			return (uint32_t)e & TRIE_CHILD_MASK;
+		i = (i + 1) & v->trie_mask;
+	}
+	return UINT32_MAX;
+}
+
+/* Whether BPE of the bytes of a then b gives exactly a, b: undo the two
+ * tokens' merges from the last one down, and at each step ask whether the
+ * tokens that then meet at the boundary would have merged first.  The
+ * left one's merge (rank a) beats a boundary merge of equal rank, the
+ * right one's loses to it: tiktoken takes the leftmost of equal ranks.
+ * limit is the rank a boundary merge must reach: UINT32_MAX when
+ * encoding, the token a + b itself when asking whether it is a's and b's
+ * merge. */
+static int pair_ok(const struct vocab *v, uint32_t a, uint32_t b, uint32_t limit)
+{
+	for (;;) {
+		uint32_t c = pair_rank(v, a, b);
+
+		if (c < limit)
+			return 0;
+		if (a > b) {
+			limit = a;
+			a = v->split_r[a];
+			if (a == limit) {
+				limit = b + 1;
+				b = v->split_l[b];
+				if (b + 1 == limit)
+					return 1;
+			}
+		} else {
+			limit = b + 1;
+			b = v->split_l[b];
+			if (b + 1 == limit) {
+				limit = a;
+				a = v->split_r[a];
+				if (a == limit)
+					return 1;
+			}
+		}
+	}
+}
+
+static void backtrack_free(struct vocab *v)
+{
+	free(v->split_l);
+	free(v->split_r);
+	free(v->prefix);
+	free(v->trie);
+	free(v->node_tok);
+	free(v->root2);
+	v->root2 = NULL;
+	v->split_l = v->split_r = v->prefix = v->node_tok = NULL;
+	v->trie = NULL;
+	v->backtrack = 0;
+}
+
+/* The trie of all tokens, each token's longest proper prefix token, and
+ * each token's last merge: the longest prefix a, with the rest a token b,
+ * both of lower rank, whose BPE is a, b.  A token without one is not its
+ * own BPE (tiktoken never makes it); the greedy encoder would, so such a
+ * vocabulary keeps the heap. */
+static void backtrack_build(struct vocab *v, uint32_t max_id, size_t bytes)
+{
+	uint32_t id, nodes = 256, cap;
+	int c;
+
+	v->backtrack = 0;
+	if (v->n_merges == 0 || bytes + 256 >= TRIE_CHILD_MASK)
+		return;
+	/* A token adds at most one edge a byte past its first. */
+	for (cap = 1024; cap < bytes + bytes / 3; cap *= 2)
+		;
+	v->trie_mask = cap - 1;
+	v->trie = xmalloc(xmul(cap, sizeof *v->trie));
+	memset(v->trie, 0xff, cap * sizeof *v->trie);
+	v->node_tok = xmalloc(xmul(bytes + 256, sizeof *v->node_tok));
+	memset(v->node_tok, 0xff, (bytes + 256) * sizeof *v->node_tok);
+	v->prefix = xmalloc(xmul(v->n_ids, sizeof *v->prefix));
+	v->split_l = xmalloc(xmul(v->n_ids, sizeof *v->split_l));
+	v->split_r = xmalloc(xmul(v->n_ids, sizeof *v->split_r));
+	for (c = 0; c < 256; c++) {
+		v->root[c] = (uint32_t)c;
+		v->node_tok[c] = v->byte_id[c];
+	}
+	for (id = 0; id < max_id; id++) {
+		const unsigned char *s = v->blob + v->off[id];
+		uint32_t n = v->len[id], k, node;
+
+		if (!n)
+			continue;
+		node = v->root[s[0]];
+		for (k = 1; k < n; k++) {
+			uint32_t next = trie_child(v, node, s[k]);
+
+			if (next == UINT32_MAX) {
+				uint64_t key = (uint64_t)node << 8 | s[k];
+				uint32_t i = (uint32_t)hash_pair(key) & v->trie_mask;
+
+				while (v->trie[i] != UINT64_MAX)
+					i = (i + 1) & v->trie_mask;
+				next = nodes++;
+				v->trie[i] = key << TRIE_CHILD_BITS | next;
+			}
+			node = next;
+		}
+		v->node_tok[node] = id;
+	}
+	/* Prefixes are found after the whole trie is built: a prefix token
+	 * may have a higher id than the token. */
+	for (id = 0; id < max_id; id++) {
+		const unsigned char *s = v->blob + v->off[id];
+		uint32_t n = v->len[id], k, node, best = UINT32_MAX;
+
+		if (!n)
+			continue;
+		node = v->root[s[0]];
+		for (k = 1; k < n; k++) {
+			if (v->node_tok[node] != UINT32_MAX)
+				best = v->node_tok[node];
+			node = trie_child(v, node, s[k]);
+		}
+		v->prefix[id] = best;
+	}
+	for (id = 0; id < max_id; id++) {
+		const unsigned char *s = v->blob + v->off[id];
+		uint32_t n = v->len[id], a, b = UINT32_MAX;
+
+		v->split_l[id] = v->split_r[id] = id;
+		if (n <= 1)
+			continue;
+		for (a = v->prefix[id]; a != UINT32_MAX; a = v->prefix[a]) {
+			b = vocab_lookup(v, s + v->len[a], n - v->len[a]);
+			if (b != UINT32_MAX && a < id && b < id && pair_ok(v, a, b, id))
+				break;
+		}
+		if (a == UINT32_MAX) {
+			backtrack_free(v);
+			return;
+		}
+		v->split_l[id] = a;
+		v->split_r[id] = b;
+	}
+	v->root2 = xmalloc(65536 * sizeof *v->root2);
+	for (id = 0; id < 65536; id++)
+		v->root2[id] = trie_child(v, v->root[id >> 8], id & 255);
+	for (id = max_id; id < v->n_ids; id++) {
+		v->prefix[id] = UINT32_MAX;
+		v->split_l[id] = v->split_r[id] = id;
+	}
+	v->backtrack = 1;
+}
+
 /* Builds the lookup tables once every mergeable token is known. */
 static void vocab_finish(struct vocab *v, struct builder *b)
 {
@@ -310,6 +479,7 @@ static void vocab_finish(struct vocab *v, struct builder *b)
 	v->byte_pair = xmalloc(65536 * sizeof *v->byte_pair);
 	for (i = 0; i < 65536; i++)
 		v->byte_pair[i] = pair_rank(v, v->byte_id[i >> 8], v->byte_id[i & 255]);
+	backtrack_build(v, b->max_id, b->blen);
 	/* Specials' bytes, stored after the table so lookups never find them. */
 	for (c = 0; c < v->n_special; c++) {
 		struct vocab_special *sp = &v->special[c];
@@ -630,6 +800,7 @@ void vocab_free(struct vocab *v)
 	free(v->pair_key);
 	free(v->pair_val);
 	free(v->byte_pair);
+	backtrack_free(v);
 	for (i = 0; i < v->n_special; i++)
 		free(v->special[i].text);
 	memset(v, 0, sizeof *v);
@@ -850,6 +1021,9 @@ struct scratch {
 	uint32_t *tok, *next, *prev;
 	uint64_t *heap;
 	size_t cap;
+	uint64_t *bits;                 /* the backtracking encoder's ends */
+	size_t bits_cap;
+	uint64_t *pair_memo;            /* pair_ok's answers (see pair_ok_memo) */
 	const struct vocab *owner;      /* the caches belong to one vocab */
 	struct pcache_ent *cache;
 	struct pcache_lent *lcache;
@@ -923,6 +1097,95 @@ static size_t merge_large(const struct vocab *v, const unsigned char *s,
 	return m;
 }
 
+/* pair_ok costs a hashed probe per merge undone, five or so for two
+ * tokens of a word, and text meets the same pairs again and again: a
+ * per-thread direct-mapped memo of (a << 32 | b), ids being under 2^24,
+ * with bit 62 set (an empty slot is 0) and the answer in bit 63. */
+#define PAIR_MEMO_BITS 14
+#define PAIR_MEMO_FULL (1ull << 62)
+#define PAIR_MEMO_OK (1ull << 63)
+
+static inline int pair_ok_memo(const struct vocab *v, uint32_t a, uint32_t b)
+{
+	uint64_t key = (uint64_t)a << 32 | b | PAIR_MEMO_FULL, e;
+	uint64_t *slot = &tls.pair_memo[(uint32_t)((a * 0x9E3779B1u) ^ (b * 0x85EBCA77u)) >>
+					(32 - PAIR_MEMO_BITS)];
+	int ok;
+
+	e = *slot;
+	if ((e & ~PAIR_MEMO_OK) == key)
+		return e >> 63;
+	ok = pair_ok(v, a, b, UINT32_MAX);
+	*slot = key | (ok ? PAIR_MEMO_OK : 0);
+	return ok;
+}
+
+/* The longest token that s[0..n) starts with (n >= 1). */
+static inline uint32_t longest_token(const struct vocab *v, const unsigned char *s,
+				     size_t n)
+{
+	uint32_t node, best = v->byte_id[s[0]];
+	size_t i;
+
+	if (n == 1 || (node = v->root2[s[0] << 8 | s[1]]) == UINT32_MAX)
+		return best;
+	if (v->node_tok[node] != UINT32_MAX)
+		best = v->node_tok[node];
+	for (i = 2; i < n; i++) {
+		node = trie_child(v, node, s[i]);
+		if (node == UINT32_MAX)
+			break;
+		if (v->node_tok[node] != UINT32_MAX)
+			best = v->node_tok[node];
+	}
+	return best;
+}
+
+/* GitHub's bpe crate's backtracking encoder: take the longest token at
+ * the cursor if BPE would keep it next to the token before (pair_ok) and
+ * the cursor after it is not known to be a dead end; else its longest
+ * prefix token, and so on; when even the first byte fails, the cursor is
+ * a dead end: drop the token before and try its shorter prefixes.  The
+ * BPE of a piece is the one tokenization whose neighbours all pass
+ * pair_ok, so this finds tiktoken's tokens, in about one trie walk and a
+ * few pair probes per token.  v->backtrack must be set. */
+static size_t encode_backtrack(const struct vocab *v, const unsigned char *s,
+			       size_t n, uint32_t *ids)
+{
+	size_t words = n / 64 + 1, pos = 0, m = 0, i;
+	uint32_t tok;
+	uint64_t *bits;
+
+	if (words > tls.bits_cap) {
+		tls.bits_cap = words * 2;
+		tls.bits = xrealloc(tls.bits, xmul(tls.bits_cap, sizeof *tls.bits));
+	}
+	bits = tls.bits;
+	for (i = 0; i < words; i++)
+		bits[i] = UINT64_MAX;
+	tok = longest_token(v, s, n);
+	while (pos < n) {
+		size_t end = pos + v->len[tok];
+
+		if (bits[end / 64] >> (end % 64) & 1 &&
+		    (m == 0 || pair_ok_memo(v, ids[m - 1], tok))) {
+			ids[m++] = tok;
+			pos = end;
+			if (pos < n)
+				tok = longest_token(v, s + pos, n - pos);
+		} else if (v->prefix[tok] != UINT32_MAX) {
+			tok = v->prefix[tok];
+		} else {
+			bits[pos / 64] &= ~(1ull << (pos % 64));
+			if (m == 0)
+				die("backtracking BPE found no tokens for a piece of %zu bytes", n);
+			tok = ids[--m];
+			pos -= v->len[tok];
+		}
+	}
+	return m;
+}
+
 static void *cache_alloc(void *p, size_t bytes)
 {
 	if (!p) {
@@ -942,6 +1205,7 @@ static void pcache_for(const struct vocab *v)
 		return;
 	tls.cache = cache_alloc(tls.cache, sizeof *tls.cache << PCACHE_BITS);
 	tls.lcache = cache_alloc(tls.lcache, sizeof *tls.lcache << PCACHE_LBITS);
+	tls.pair_memo = cache_alloc(tls.pair_memo, sizeof *tls.pair_memo << PAIR_MEMO_BITS);
 	tls.owner = v;
 }
 
@@ -954,7 +1218,9 @@ static size_t merge(const struct vocab *v, const unsigned char *s, size_t n,
 		ids[0] = id;
 		return 1;
 	}
-	return n <= SMALL_PIECE ? merge_small(v, s, n, ids) : merge_large(v, s, n, ids);
+	if (n <= SMALL_PIECE)
+		return merge_small(v, s, n, ids);
+	return v->backtrack ? encode_backtrack(v, s, n, ids) : merge_large(v, s, n, ids);
 }
 
 /* One piece of a vocabulary with merges, through the caches (pcache_for
@@ -1025,6 +1291,24 @@ size_t vocab_encode(const struct vocab *v, const unsigned char *s, size_t n,
 	}
 	pcache_for(v);
 	return encode_piece(v, s, n, ids);
+}
+
+size_t vocab_encode_algo(const struct vocab *v, const unsigned char *s, size_t n,
+			 uint32_t *ids, enum vocab_algo algo)
+{
+	uint32_t id;
+
+	if (v->n_merges == 0 || n == 0)
+		return vocab_encode(v, s, n, ids);
+	if (algo == VOCAB_BACKTRACK && v->backtrack) {
+		pcache_for(v);
+		return encode_backtrack(v, s, n, ids);
+	}
+	if (n <= MAX_TOKEN_BYTES && (id = vocab_lookup(v, s, n)) != UINT32_MAX) {
+		ids[0] = id;
+		return 1;
+	}
+	return n <= SMALL_PIECE ? merge_small(v, s, n, ids) : merge_large(v, s, n, ids);
 }
 
 size_t vocab_encode_text(const struct vocab *v, const unsigned char *s, size_t n,

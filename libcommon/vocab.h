@@ -33,6 +33,11 @@
  *                            needs more) while they fit; advances pos and
  *                            returns the number of ids; call again until
  *                            pos reaches n
+ *   vocab_encode_algo(v, s, n, ids, algo)  one piece by the named
+ *                            algorithm, no caches: VOCAB_MERGE (tiktoken's
+ *                            repeated lowest-rank merge) or VOCAB_BACKTRACK
+ *                            (VOCAB_MERGE where v->backtrack is 0), so
+ *                            that tests can hold one against the other
  *   vocab_token(v, id, &len) the bytes of id (NULL when id is not a token)
  *   vocab_free(v)
  * Tokens' ids equal their ranks, as in tiktoken.  Memory belongs to the
@@ -71,6 +76,19 @@ struct vocab {
 	uint32_t *pair_val;
 	uint32_t pair_mask;
 	uint32_t *byte_pair;        /* [x << 8 | y]: the merge of bytes x, y */
+	/* The backtracking encoder's tables, built when every token is its
+	 * own BPE (backtrack 1): each token's last merge (split_l, split_r;
+	 * a byte is its own split), its longest proper prefix that is a
+	 * token, and a trie of the tokens' bytes, edges hashed below the
+	 * second byte. */
+	int backtrack;
+	uint32_t *split_l, *split_r;
+	uint32_t *prefix;
+	uint64_t *trie;             /* (node << 8 | byte) << 28 | child */
+	uint32_t trie_mask;
+	uint32_t *node_tok;         /* token ending at a node, or UINT32_MAX */
+	uint32_t root[256];         /* node of each first byte */
+	uint32_t *root2;            /* [x << 8 | y]: node of x, y or UINT32_MAX */
 	struct vocab_special special[VOCAB_MAX_SPECIALS];
 	int n_special;
 };
@@ -86,6 +104,9 @@ void vocab_load_for(struct vocab *v, const char *explicit_path, const char *toke
 uint32_t vocab_lookup(const struct vocab *v, const unsigned char *s, size_t n);
 size_t vocab_encode(const struct vocab *v, const unsigned char *s, size_t n,
 		    uint32_t *ids);
+enum vocab_algo { VOCAB_MERGE, VOCAB_BACKTRACK };
+size_t vocab_encode_algo(const struct vocab *v, const unsigned char *s, size_t n,
+			 uint32_t *ids, enum vocab_algo algo);
 size_t vocab_encode_text(const struct vocab *v, const unsigned char *s, size_t n,
 			 size_t *pos, uint32_t **ids, size_t *cap);
 

@@ -2,14 +2,21 @@
  * <|endoftext|> is 256), how a tokenizer name picks it, that a file
  * called "bytes" is still reached by a path, and that the fast paths
  * (the inline pretokenizer, the piece caches, vocab_encode_text's
- * batches) agree with the plain ones on GPT-2. */
+ * batches) agree with the plain ones on GPT-2, and that the backtracking
+ * encoder gives the merge's tokens for every piece (random, adversarial,
+ * up to several KB) on GPT-2 and on a vocabulary gpt-bpe's trainer
+ * learns here. */
 #include "test.h"
+#include "bpetrain.h"
 #include "err.h"
 #include "io.h"
 #include "tokenize.h"
 #include "vocab.h"
 
+#include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
+#include <unistd.h>
 
 static void test_bytes_table(void)
 {
@@ -189,6 +196,222 @@ static void test_fast_paths(void)
 	vocab_free(&v);
 }
 
+static uint64_t rnd(uint64_t *seed)
+{
+	*seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
+	return *seed >> 33;
+}
+
+static size_t put_utf8(unsigned char *t, uint32_t cp)
+{
+	if (cp < 0x80) {
+		t[0] = (unsigned char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		t[0] = (unsigned char)(0xc0 | cp >> 6);
+		t[1] = (unsigned char)(0x80 | (cp & 63));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		t[0] = (unsigned char)(0xe0 | cp >> 12);
+		t[1] = (unsigned char)(0x80 | (cp >> 6 & 63));
+		t[2] = (unsigned char)(0x80 | (cp & 63));
+		return 3;
+	}
+	t[0] = (unsigned char)(0xf0 | cp >> 18);
+	t[1] = (unsigned char)(0x80 | (cp >> 12 & 63));
+	t[2] = (unsigned char)(0x80 | (cp >> 6 & 63));
+	t[3] = (unsigned char)(0x80 | (cp & 63));
+	return 4;
+}
+
+/* A code point of one kind: 0 ASCII letters and space, 1 Cyrillic, 2 CJK
+ * (a few common ones, so that runs repeat, or any), 3 any. */
+static uint32_t random_cp(int kind, uint64_t *seed)
+{
+	static const uint32_t cjk[] = { 0x7684, 0x4e00, 0x662f, 0x4e0d, 0x4e86, 0x4eba,
+					0x6211, 0x5728, 0x6709, 0x4ed6, 0x3053, 0x306e,
+					0x30fc, 0x3067, 0x3059, 0x5c0f, 0xac00, 0xb2e4 };
+	uint64_t r = rnd(seed);
+
+	switch (kind) {
+	case 0:
+		return r % 9 == 0 ? ' ' : 'a' + (uint32_t)(r % 26);
+	case 1:
+		return 0x430 + (uint32_t)(r % 32);
+	case 2:
+		return r % 4 ? cjk[r % (sizeof cjk / sizeof cjk[0])] :
+			       0x4e00 + (uint32_t)((r >> 8) % 0x5000);
+	default:
+		r %= 0x10ffff;
+		return r >= 0xd800 && r < 0xe000 ? (uint32_t)r - 0x800 : (uint32_t)r;
+	}
+}
+
+/* Piece number i of the differential test, into t (cap bytes): runs of one
+ * character, of one script, mixed scripts, the 256 bytes, random UTF-8,
+ * random bytes, repeats of a short random string, and cuts of real text. */
+static size_t random_piece(unsigned char *t, size_t cap, unsigned i, uint64_t *seed,
+			   const unsigned char *text, size_t text_n)
+{
+	size_t n = 0, want = 1 + rnd(seed) % (i % 7 == 0 ? cap - 8 : 200);
+	unsigned char unit[16];
+	size_t ul, k;
+	int kind = (int)(rnd(seed) % 4);
+
+	switch (i % 8) {
+	case 0:         /* one character again and again */
+		ul = put_utf8(unit, random_cp(kind, seed));
+		while (n + ul <= want) {
+			memcpy(t + n, unit, ul);
+			n += ul;
+		}
+		break;
+	case 1:         /* one script */
+		while (n + 4 <= want)
+			n += put_utf8(t + n, random_cp(kind, seed));
+		break;
+	case 2:         /* scripts mixed */
+		while (n + 4 <= want)
+			n += put_utf8(t + n, random_cp((int)(rnd(seed) % 4), seed));
+		break;
+	case 3:         /* the 256 bytes, in order, backwards or shuffled */
+		for (k = 0; k < 256; k++)
+			t[k] = (unsigned char)(kind == 0 ? k : kind == 1 ? 255 - k : k);
+		for (k = 255; kind >= 2 && k > 0; k--) {
+			size_t j = rnd(seed) % (k + 1);
+			unsigned char c = t[k];
+
+			t[k] = t[j];
+			t[j] = c;
+		}
+		n = 256;
+		break;
+	case 4:         /* any bytes */
+		for (; n < want; n++)
+			t[n] = (unsigned char)rnd(seed);
+		break;
+	case 5:         /* a short string repeated: "aab" runs and the like */
+		ul = 1 + rnd(seed) % 6;
+		for (k = 0; k < ul; k++)
+			unit[k] = kind == 3 ? (unsigned char)rnd(seed) :
+					      (unsigned char)("ab \n\xe4\xb8" [rnd(seed) % 6]);
+		for (; n < want; n++)
+			t[n] = unit[n % ul];
+		break;
+	default:        /* a cut of real text, pieces and all */
+		k = rnd(seed) % (text_n - want);
+		memcpy(t, text + k, want);
+		n = want;
+		break;
+	}
+	return n ? n : 1;
+}
+
+/* Every piece: the backtracking encoder, and vocab_encode (the caches and
+ * whichever encoder it picks), against the merge. */
+static void check_encoders(const struct vocab *v, const char *what, const unsigned char *text,
+			   size_t text_n, unsigned count)
+{
+	static unsigned char t[6000];
+	static uint32_t want[6000], got[6000];
+	uint64_t seed = 42;
+	unsigned i, bad = UINT_MAX, bad_api = UINT_MAX;
+	size_t n, k, total = 0;
+
+	for (i = 0; i < count; i++) {
+		n = random_piece(t, sizeof t, i, &seed, text, text_n);
+		total += n;
+		k = vocab_encode_algo(v, t, n, want, VOCAB_MERGE);
+		if (vocab_encode_algo(v, t, n, got, VOCAB_BACKTRACK) != k ||
+		    memcmp(got, want, k * sizeof *got) != 0) {
+			if (bad == UINT_MAX)
+				bad = i;
+		}
+		if (vocab_encode(v, t, n, got) != k || memcmp(got, want, k * sizeof *got) != 0) {
+			if (bad_api == UINT_MAX)
+				bad_api = i;
+		}
+	}
+	CHECK(bad == UINT_MAX, "%s: backtracking differs from the merge on piece %u (kind %u)",
+	      what, bad, bad % 8);
+	CHECK(bad_api == UINT_MAX, "%s: vocab_encode differs from the merge on piece %u (kind %u)",
+	      what, bad_api, bad_api % 8);
+	CHECK(total > 1000000, "%s: only %zu bytes", what, total);
+}
+
+static void test_backtrack_gpt2(void)
+{
+	const char *dir = getenv("GPT_VOCAB");
+	size_t text_n;
+	unsigned char *text = io_read_file(test_data("text/tinyshakespeare.txt"), 64 << 20,
+					   &text_n);
+	struct vocab v;
+
+	if (!dir || !*dir) {
+		printf("skip test_backtrack_gpt2: GPT_VOCAB is not set\n");
+		free(text);
+		return;
+	}
+	vocab_load(&v, dir);
+	CHECK(v.backtrack, "GPT-2 does not take the backtracking encoder");
+	check_encoders(&v, "gpt2", text, text_n, 30000);
+	vocab_free(&v);
+	free(text);
+}
+
+/* A vocabulary learned here from Shakespeare and from words of Cyrillic
+ * and CJK characters, so that it holds long tokens of each; the trainer
+ * reuses a token that a second split reaches, which the merge's table
+ * must and the backtracking encoder's splits must get right. */
+static void test_backtrack_trained(void)
+{
+	struct bpe_opts o = { PRETOK_GPT2, 0, BPE_NO_LIMIT, BPE_NO_LIMIT };
+	size_t text_n, n = 0, w;
+	unsigned char *text = io_read_file(test_data("text/tinyshakespeare.txt"), 64 << 20,
+					   &text_n);
+	unsigned char *mix = xmalloc(text_n / 2 + 400000);
+	const char *path = test_path("trained.tiktoken");
+	uint64_t seed = 9;
+	struct bpetrain t;
+	struct vocab v;
+	struct out out;
+	int fd;
+
+	memcpy(mix, text, text_n / 2);
+	n = text_n / 2;
+	while (n + 200 < text_n / 2 + 400000) {
+		int kind = 1 + (int)(rnd(&seed) % 2);
+		uint64_t word = rnd(&seed) % 40, ws = word + 1;
+
+		mix[n++] = ' ';
+		for (w = 0; w < 2 + word % 9; w++)
+			n += put_utf8(mix + n, random_cp(kind == 1 ? 1 : 2, &ws));
+	}
+	bpetrain_init(&t, &o);
+	bpetrain_feed(&t, mix, n);
+	bpetrain_end(&t);
+	bpetrain_learn(&t, 1500, NULL);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		test_abort_("cannot write", path);
+	out_init(&out, fd, path);
+	bpetrain_write_ranks(&t, &out);
+	out_flush(&out);
+	out_free(&out);
+	close(fd);
+	bpetrain_free(&t);
+	vocab_load(&v, path);
+	CHECK(v.n_merges > 1000, "%u merges", v.n_merges);
+	printf("trained vocabulary: %u ids, backtracking %s\n", v.n_ids,
+	       v.backtrack ? "on" : "off");
+	check_encoders(&v, "trained", mix, n, 30000);
+	vocab_free(&v);
+	free(mix);
+	free(text);
+}
+
 int main(void)
 {
 	err_init("test_vocab");
@@ -198,6 +421,8 @@ int main(void)
 	RUN(test_load_for);
 	RUN(test_file_called_bytes);
 	RUN(test_fast_paths);
+	RUN(test_backtrack_gpt2);
+	RUN(test_backtrack_trained);
 	test_tmpdir_remove();
 	return TEST_END();
 }
