@@ -15,9 +15,11 @@
 #include "unicode.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <xxhash.h>
 
@@ -381,8 +383,11 @@ static void backtrack_build(struct vocab *v, uint32_t max_id, size_t bytes)
 /* Builds the lookup tables once every mergeable token is known. */
 static void vocab_finish(struct vocab *v, struct builder *b)
 {
+	static uint64_t loads;
 	uint32_t id, i, k, cap;
 	int c;
+
+	v->serial = __atomic_add_fetch(&loads, 1, __ATOMIC_RELAXED);
 
 	/* Specials get ids too, so they decode; they are not mergeable. */
 	for (c = 0; c < v->n_special; c++) {
@@ -1003,6 +1008,7 @@ static inline uint64_t heap_pop(uint64_t *h, size_t *n)
 #define PCACHE_LBITS 12
 #define PCACHE_LKEY 30
 #define PCACHE_LIDS 6
+#define PAIR_MEMO_BITS 14
 
 struct pcache_ent {
 	uint64_t a, b;
@@ -1024,17 +1030,61 @@ struct scratch {
 	uint64_t *bits;                 /* the backtracking encoder's ends */
 	size_t bits_cap;
 	uint64_t *pair_memo;            /* pair_ok's answers (see pair_ok_memo) */
-	const struct vocab *owner;      /* the caches belong to one vocab */
+	uint64_t owner;                 /* the caches belong to one vocab's load
+	                                   (its serial: an address may be reused) */
+	int registered;                 /* freed at thread exit (scratch_key) */
 	struct pcache_ent *cache;
 	struct pcache_lent *lcache;
 };
 
 static __thread struct scratch tls;
 
+/* A thread's scratch and caches (over 1 MB) go when it exits: a server
+ * (gpt-serve) that runs each connection on a thread of its own would
+ * otherwise keep every one's. */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+	struct scratch *t = p;
+
+	free(t->tok);
+	free(t->next);
+	free(t->prev);
+	free(t->heap);
+	free(t->bits);
+	if (t->pair_memo)
+		munmap(t->pair_memo, sizeof *t->pair_memo << PAIR_MEMO_BITS);
+	if (t->cache)
+		munmap(t->cache, sizeof *t->cache << PCACHE_BITS);
+	if (t->lcache)
+		munmap(t->lcache, sizeof *t->lcache << PCACHE_LBITS);
+	memset(t, 0, sizeof *t);
+}
+
+static void scratch_key_make(void)
+{
+	if (pthread_key_create(&scratch_key, scratch_free) != 0)
+		die("cannot make a thread key for the tokenizer's scratch");
+}
+
+/* Before this thread's scratch first holds memory. */
+static void scratch_register(void)
+{
+	if (tls.registered)
+		return;
+	pthread_once(&scratch_once, scratch_key_make);
+	if (pthread_setspecific(scratch_key, &tls) != 0)
+		die("cannot register the tokenizer's scratch");
+	tls.registered = 1;
+}
+
 static void scratch_reserve(size_t n)
 {
 	if (n <= tls.cap)
 		return;
+	scratch_register();
 	tls.cap = n * 2;
 	tls.tok = xrealloc(tls.tok, xmul(tls.cap, sizeof *tls.tok));
 	tls.next = xrealloc(tls.next, xmul(tls.cap, sizeof *tls.next));
@@ -1101,7 +1151,6 @@ static size_t merge_large(const struct vocab *v, const unsigned char *s,
  * tokens of a word, and text meets the same pairs again and again: a
  * per-thread direct-mapped memo of (a << 32 | b), ids being under 2^24,
  * with bit 62 set (an empty slot is 0) and the answer in bit 63. */
-#define PAIR_MEMO_BITS 14
 #define PAIR_MEMO_FULL (1ull << 62)
 #define PAIR_MEMO_OK (1ull << 63)
 
@@ -1157,6 +1206,7 @@ static size_t encode_backtrack(const struct vocab *v, const unsigned char *s,
 	uint64_t *bits;
 
 	if (words > tls.bits_cap) {
+		scratch_register();
 		tls.bits_cap = words * 2;
 		tls.bits = xrealloc(tls.bits, xmul(tls.bits_cap, sizeof *tls.bits));
 	}
@@ -1186,12 +1236,15 @@ static size_t encode_backtrack(const struct vocab *v, const unsigned char *s,
 	return m;
 }
 
+/* The caches are mapped, not malloc'd: a thread's arena would keep them
+ * after it exits, and a server's threads would pile them up. */
 static void *cache_alloc(void *p, size_t bytes)
 {
 	if (!p) {
-		p = aligned_alloc(64, bytes);
-		if (!p)
+		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
 			die("out of memory (%zu bytes)", bytes);
+		return p; /* zeros */
 	}
 	memset(p, 0, bytes);
 	return p;
@@ -1201,12 +1254,13 @@ static void *cache_alloc(void *p, size_t bytes)
  * vocabulary. */
 static void pcache_for(const struct vocab *v)
 {
-	if (tls.owner == v)
+	if (v->serial && tls.owner == v->serial)
 		return;
+	scratch_register();
 	tls.cache = cache_alloc(tls.cache, sizeof *tls.cache << PCACHE_BITS);
 	tls.lcache = cache_alloc(tls.lcache, sizeof *tls.lcache << PCACHE_LBITS);
 	tls.pair_memo = cache_alloc(tls.pair_memo, sizeof *tls.pair_memo << PAIR_MEMO_BITS);
-	tls.owner = v;
+	tls.owner = v->serial;
 }
 
 static size_t merge(const struct vocab *v, const unsigned char *s, size_t n,

@@ -91,6 +91,8 @@ struct vocab {
 	uint32_t *root2;            /* [x << 8 | y]: node of x, y or UINT32_MAX */
 	struct vocab_special special[VOCAB_MAX_SPECIALS];
 	int n_special;
+	uint64_t serial;            /* this load's number, unique in the process:
+	                               what per-thread caches are keyed by */
 };
 
 void vocab_load(struct vocab *v, const char *path);
