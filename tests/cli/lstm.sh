@@ -25,6 +25,7 @@ check "straight 40 steps (dropout 0.5, the recipe's)" gpt-train -q -i "$STR" --v
 	-o "$TMP/s" $SHAPE --steps 40 --lr 3e-3 --val-every 10 --checkpoint-every 7 --keep 0
 check_grep "the run records its architecture" '^arch lstm$' "$TMP/s/config"
 check_grep "and the recipe's dropout" '^dropout 0.5$' "$TMP/s/config"
+cp "$TMP/s/log.tsv" "$TMP/s.log0"
 gpt-train -i "$STR" --val "$SVA" -o "$TMP/ss" $SHAPE --steps 1 --val-every 0 2>"$TMP/ss.err"
 check_grep "18 windows a stream: 40 steps pass the end twice" '8 streams of 599 tokens, 18 windows' \
 	"$TMP/ss.err"
@@ -44,15 +45,18 @@ stopped=$(($(wc -l <"$TMP/r/log.tsv") - 2))
 if [ "$stopped" -ge 20 ] && [ "$stopped" -lt 40 ]; then pass "stopped past the first epoch (step $stopped)"; else
 	fail "stopped past the first epoch (step $stopped)"; fi
 check "resume" gpt-train -q --resume "$TMP/r" --device cpu
-cut -f1-6 "$TMP/s/log.tsv" >"$TMP/s.cols"
-cut -f1-6 "$TMP/r/log.tsv" >"$TMP/r.cols"
+# the validation loss (column 4) is left out here: a signal that lands in
+# a validation pass cuts it short (nothing logged) so that the step is
+# saved at once; the resume from step 14 below compares it too
+cut -f1-3,5,6 "$TMP/s/log.tsv" >"$TMP/s.cols"
+cut -f1-3,5,6 "$TMP/r/log.tsv" >"$TMP/r.cols"
 check_files "resumed losses equal the straight run's bit for bit" "$TMP/s.cols" "$TMP/r.cols"
 check_files "and so do the final checkpoints" "$TMP/s/ckpt-00000040.gpt" "$TMP/r/ckpt-00000040.gpt"
 # the carried state is in the checkpoint: a resume from step 14 (mid
 # stream) without it would restart the streams from zero
 check "resume the straight run from step 14" sh -c "rm -f '$TMP/s/ckpt-00000040.gpt' '$TMP/s/ckpt-00000035.gpt' '$TMP/s/ckpt-00000028.gpt' '$TMP/s/ckpt-00000021.gpt' && ln -sf ckpt-00000014.gpt '$TMP/s/latest' && gpt-train -q --resume '$TMP/s' --device cpu"
 cut -f1-6 "$TMP/s/log.tsv" >"$TMP/s2.cols"
-check_files "from mid-stream too" "$TMP/r.cols" "$TMP/s2.cols"
+check "from mid-stream too, the validation losses included" sh -c "cut -f1-6 '$TMP/s.log0' | cmp - '$TMP/s2.cols'"
 
 # -- it learns -------------------------------------------------------------
 check "a 300-step run" gpt-train -q -i "$TR" --val "$VA" -o "$TMP/l" --arch lstm --layers 1 \
