@@ -31,6 +31,33 @@ v60=$(awk -F'\t' '$1 == 60 { print $4 }' "$TMP/a/log.tsv")
 check "the response-only validation loss falls clearly ($v0 -> $v60)" \
 	awk -v a="$v0" -v b="$v60" 'BEGIN { exit !(b < a - 2) }'
 
+# -- the issue's end to end: the quickstart's size, a few hundred steps -------
+# pipelines/quickstart.sh's model (4 layers, 4 heads, width 128, context
+# 128), briefly pretrained, then 240 steps of 8 examples (about two
+# epochs of the series' 935): the response-only validation loss must
+# fall by more than 3 nats and keep falling from the middle to the end;
+# the test part's responses are one valid JSON line each.
+check "a base model of the quickstart's size" gpt-train -q -i "$VTR" -o "$TMP/qbase" \
+	--layers 4 --heads 4 --width 128 --context 128 --steps 20 --threads 2 --device cpu
+check "  fine-tuned 240 steps of 8" gpt-train -q --sft "$I" --split 85,5,10 \
+	--init "$TMP/qbase/latest" -b 8 --threads 2 --device cpu --lr 5e-4 \
+	-o "$TMP/q" --steps 240 --val-every 120 --split-out "$TMP/qsplit"
+q0=$(awk -F'\t' 'NR == 2 { print $4 }' "$TMP/q/log.tsv")
+q1=$(awk -F'\t' '$1 == 120 { print $4 }' "$TMP/q/log.tsv")
+q2=$(awk -F'\t' '$1 == 240 { print $4 }' "$TMP/q/log.tsv")
+check "  the response-only validation loss falls clearly ($q0 -> $q1 -> $q2)" \
+	awk -v a="$q0" -v b="$q1" -v c="$q2" 'BEGIN { exit !(b < a - 3 && c < b) }'
+check "  its test responses" sh -c "gpt-sample -q --template alpaca --jsonl \
+	'$TMP/qsplit/test.jsonl' -m 24 --device cpu '$TMP/q' >'$TMP/qanswers.jsonl'"
+check "  one valid JSON line for each of the 110, none empty" "$PY" -c '
+import json, sys
+lines = open(sys.argv[1]).read().split("\n")
+assert lines[-1] == "" and len(lines) == 111, len(lines)
+for l in lines[:-1]:
+    r = json.loads(l)
+    assert isinstance(r["response"], str) and r["response"].strip(), r
+' "$TMP/qanswers.jsonl"
+
 # -- responses for the test part ---------------------------------------------
 check "gpt-sample --jsonl on the test part" sh -c "gpt-sample -q --template alpaca --jsonl \
 	'$TMP/split/test.jsonl' -m 16 --device cpu '$TMP/a' >'$TMP/answers.jsonl'"
