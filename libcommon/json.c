@@ -75,7 +75,7 @@ static size_t put_utf8(char *o, unsigned cp)
 
 /* At the opening quote.  The decoded string is never longer than its
  * source, so one allocation of the source length suffices. */
-static int parse_string(struct parser *p, char **out, size_t *len)
+static int decode_string(struct parser *p, char **bufp, size_t *cap, size_t *len)
 {
 	size_t start = ++p->at, end = start, o = 0;
 	char *buf;
@@ -84,12 +84,15 @@ static int parse_string(struct parser *p, char **out, size_t *len)
 		end += p->s[end] == '\\' ? 2 : 1;
 	if (end >= p->n)
 		return fail(p, "unterminated string");
-	buf = xmalloc(end - start + 1);
+	if (*cap < end - start + 1) {
+		*cap = end - start + 1;
+		*bufp = xrealloc(*bufp, *cap);
+	}
+	buf = *bufp;
 	while (p->at < end) {
 		unsigned char c = (unsigned char)p->s[p->at++];
 		unsigned cp, lo;
 		if (c < 0x20) {
-			free(buf);
 			return fail(p, "control character in string");
 		}
 		if (c != '\\') {
@@ -107,7 +110,6 @@ static int parse_string(struct parser *p, char **out, size_t *len)
 		case 't': buf[o++] = '\t'; break;
 		case 'u':
 			if (hex4(p, &cp) < 0 || p->at > end) {
-				free(buf);
 				return -1;
 			}
 			if (cp >= 0xD800 && cp < 0xDC00 && end - p->at >= 6 && p->s[p->at] == '\\' &&
@@ -115,7 +117,6 @@ static int parse_string(struct parser *p, char **out, size_t *len)
 				size_t save = p->at;
 				p->at += 2;
 				if (hex4(p, &lo) < 0) {
-					free(buf);
 					return -1;
 				}
 				if (lo >= 0xDC00 && lo < 0xE000)
@@ -128,14 +129,25 @@ static int parse_string(struct parser *p, char **out, size_t *len)
 			o += put_utf8(buf + o, cp);
 			break;
 		default:
-			free(buf);
 			return fail(p, "bad escape");
 		}
 	}
 	p->at = end + 1;
 	buf[o] = 0;
-	*out = buf;
 	*len = o;
+	return 0;
+}
+
+static int parse_string(struct parser *p, char **out, size_t *len)
+{
+	size_t cap = 0;
+
+	*out = NULL;
+	if (decode_string(p, out, &cap, len) < 0) {
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
 	return 0;
 }
 
@@ -148,7 +160,20 @@ static int parse_number(struct parser *p, double *v)
 		p->at++;
 	if (p->at >= p->n || p->s[p->at] < '0' || p->s[p->at] > '9')
 		return fail(p, "bad number");
-	while (p->at < p->n && strchr("0123456789.eE+-", p->s[p->at]))
+	while (p->at < p->n && (unsigned)(p->s[p->at] - '0') < 10)
+		p->at++;
+	/* Whole numbers of up to 15 digits (ids, counts: most numbers in
+	 * the files read here) are exact as a double; no strtod. */
+	if (p->at - st <= 15 && (p->at == p->n || !p->s[p->at] || !strchr(".eE+-", p->s[p->at]))) {
+		size_t i = st + (p->s[st] == '-');
+		double x = 0;
+
+		for (; i < p->at; i++)
+			x = x * 10 + (p->s[i] - '0');
+		*v = p->s[st] == '-' ? -x : x;
+		return 0;
+	}
+	while (p->at < p->n && p->s[p->at] && strchr("0123456789.eE+-", p->s[p->at]))
 		p->at++;
 	if (p->at - st >= sizeof tmp)
 		return fail(p, "number too long");
@@ -268,6 +293,75 @@ int json_parse(const char *s, size_t n, struct json *j, char *err, size_t errcap
 		return fail(&p, "trailing characters");
 	}
 	return 0;
+}
+
+int json_each_member(const char *s, size_t n,
+		     int (*fn)(void *ctx, const char *key, size_t klen, const struct json *val),
+		     void *ctx, char *err, size_t errcap)
+{
+	struct parser p = {s, n, 0, err, errcap};
+	char *key = NULL;
+	size_t cap = 0, klen;
+	int rc = -1;
+
+	skip_ws(&p);
+	if (p.at >= n || s[p.at] != '{')
+		return fail(&p, "expected an object");
+	p.at++;
+	skip_ws(&p);
+	if (p.at < n && s[p.at] == '}') {
+		p.at++;
+		goto tail;
+	}
+	for (;;) {
+		struct json val;
+		int r;
+
+		skip_ws(&p);
+		if (p.at >= n || s[p.at] != '"') {
+			fail(&p, "expected a key");
+			goto out;
+		}
+		if (decode_string(&p, &key, &cap, &klen) < 0)
+			goto out;
+		skip_ws(&p);
+		if (p.at >= n || s[p.at] != ':') {
+			fail(&p, "expected ':'");
+			goto out;
+		}
+		p.at++;
+		if (parse_value(&p, &val, 1) < 0) {
+			json_free(&val);
+			goto out;
+		}
+		r = fn(ctx, key, klen, &val);
+		json_free(&val);
+		if (r) {
+			rc = r;
+			goto out;
+		}
+		skip_ws(&p);
+		if (p.at < n && s[p.at] == ',') {
+			p.at++;
+			continue;
+		}
+		if (p.at < n && s[p.at] == '}') {
+			p.at++;
+			break;
+		}
+		fail(&p, "expected ',' or '}'");
+		goto out;
+	}
+tail:
+	skip_ws(&p);
+	if (p.at != n) {
+		fail(&p, "trailing characters");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(key);
+	return rc;
 }
 
 const struct json *json_get(const struct json *obj, const char *key)

@@ -4,6 +4,12 @@
  *   json_parse(s, n, j, err, errcap)  parse s[0..n) as exactly one value
  *                           (white space around it allowed) into the tree
  *                           j; 0, or -1 with a short reason in err
+ *   json_each_member(s, n, fn, ctx, err, errcap)  parse s[0..n) as one
+ *                           object, calling fn(ctx, key, klen, value) for
+ *                           each member in order, with no tree of the
+ *                           whole (the key's buffer and the value live
+ *                           until fn returns); 0, fn's non-zero return,
+ *                           or -1 with the reason in err
  *   json_get(obj, key)      member of an object, or NULL
  *   json_free(j)            releases everything json_parse allocated
  *   json_put_str(o, s, n)   writes s[0..n) as a JSON string
@@ -31,6 +37,9 @@ struct json {
 };
 
 int json_parse(const char *s, size_t n, struct json *j, char *err, size_t errcap);
+int json_each_member(const char *s, size_t n,
+		     int (*fn)(void *ctx, const char *key, size_t klen, const struct json *val),
+		     void *ctx, char *err, size_t errcap);
 const struct json *json_get(const struct json *obj, const char *key);
 void json_free(struct json *j);
 /* s[0..n) as a JSON string, quotes included, into o: '"', '\\' and

@@ -434,25 +434,12 @@ static void vocab_finish(struct vocab *v, struct builder *b)
 		if (v->byte_id[c] == UINT32_MAX)
 			die("vocabulary has no token for byte 0x%02x: '%s'", c, b->src);
 	}
-	/* Every way of splitting a token into two tokens is a merge; count
-	 * them first so the table is small enough to stay in cache. */
+	/* Every way of splitting a token into two tokens is a merge: found
+	 * once, kept in a list, then hashed into a table sized to the count,
+	 * small enough to stay in cache. */
 	{
-		uint64_t pairs = 0;
-
-		for (id = 0; id < b->max_id; id++)
-			for (k = 1; k < v->len[id]; k++)
-				pairs += vocab_lookup(v, v->blob + v->off[id], k) != UINT32_MAX &&
-					 vocab_lookup(v, v->blob + v->off[id] + k,
-						      v->len[id] - k) != UINT32_MAX;
-		for (cap = 1024; cap < pairs * 2; cap *= 2)
-			;
-	}
-	v->pair_mask = cap - 1;
-	v->pair_key = xmalloc(xmul(cap, sizeof *v->pair_key));
-	v->pair_val = xmalloc(xmul(cap, sizeof *v->pair_val));
-	memset(v->pair_key, 0xff, cap * sizeof *v->pair_key);
-	{
-		uint32_t used = 0;
+		uint64_t *keys = NULL;
+		uint32_t *vals = NULL, used = 0, lcap = 0;
 
 		for (id = 0; id < b->max_id; id++) {
 			const unsigned char *s = v->blob + v->off[id];
@@ -460,23 +447,36 @@ static void vocab_finish(struct vocab *v, struct builder *b)
 
 			for (k = 1; k < n; k++) {
 				uint32_t l = vocab_lookup(v, s, k), r;
-				uint64_t key;
 
 				if (l == UINT32_MAX)
 					continue;
 				r = vocab_lookup(v, s + k, n - k);
 				if (r == UINT32_MAX)
 					continue;
-				key = (uint64_t)l << 32 | r;
-				i = (uint32_t)hash_pair(key) & v->pair_mask;
-				while (v->pair_key[i] != UINT64_MAX)
-					i = (i + 1) & v->pair_mask;
-				v->pair_key[i] = key;
-				v->pair_val[i] = id;
-				if (++used > cap - cap / 4)
-					die("too many merges in '%s'", b->src);
+				if (used == lcap) {
+					lcap = lcap ? 2 * lcap : 65536;
+					keys = xrealloc(keys, xmul(lcap, sizeof *keys));
+					vals = xrealloc(vals, xmul(lcap, sizeof *vals));
+				}
+				keys[used] = (uint64_t)l << 32 | r;
+				vals[used++] = id;
 			}
 		}
+		for (cap = 1024; cap < (uint64_t)used * 2; cap *= 2)
+			;
+		v->pair_mask = cap - 1;
+		v->pair_key = xmalloc(xmul(cap, sizeof *v->pair_key));
+		v->pair_val = xmalloc(xmul(cap, sizeof *v->pair_val));
+		memset(v->pair_key, 0xff, cap * sizeof *v->pair_key);
+		for (k = 0; k < used; k++) {
+			i = (uint32_t)hash_pair(keys[k]) & v->pair_mask;
+			while (v->pair_key[i] != UINT64_MAX)
+				i = (i + 1) & v->pair_mask;
+			v->pair_key[i] = keys[k];
+			v->pair_val[i] = vals[k];
+		}
+		free(keys);
+		free(vals);
 		v->n_merges = used;
 	}
 	/* Every piece's first merges join two bytes: one load each, from a
@@ -522,52 +522,64 @@ static void gpt2_unicode_to_byte(int map[512])
 	}
 }
 
+struct gpt2_load {
+	struct vocab *v;
+	struct builder *b;
+	const int *map;
+	const char *path;
+};
+
+/* One member of encoder.json: a token's printable form and its id. */
+static int gpt2_token(void *ctx, const char *key, size_t klen, const struct json *val)
+{
+	struct gpt2_load *g = ctx;
+	const unsigned char *k = (const unsigned char *)key;
+	unsigned char tok[MAX_TOKEN_BYTES];
+	double idv = val->num;
+	size_t i, n = 0;
+	uint32_t id;
+
+	if (val->type != JSON_NUM || idv < 0 || idv >= VOCAB_MAX_TOKENS ||
+	    idv != (double)(uint32_t)idv)
+		die("token id of '%.*s' is not a whole number below %u: '%s'",
+		    klen > 64 ? 64 : (int)klen, key, VOCAB_MAX_TOKENS, g->path);
+	id = (uint32_t)idv;
+	if (klen == 13 && memcmp(key, "<|endoftext|>", 13) == 0) {
+		add_special(g->v, key, klen, id);
+		return 0;
+	}
+	for (i = 0; i < klen; n++) {
+		uint32_t cp;
+
+		i += utf8_next(k + i, klen - i, &cp);
+		if (cp >= 512 || g->map[cp] < 0)
+			die("character U+%04X is not a GPT-2 byte: '%s'", cp, g->path);
+		if (n >= MAX_TOKEN_BYTES)
+			die("token too long: '%s'", g->path);
+		tok[n] = (unsigned char)g->map[cp];
+	}
+	builder_add(g->b, id, tok, n);
+	return 0;
+}
+
 static void load_gpt2_dir(struct vocab *v, const char *dir)
 {
 	char path[4096], err[128];
-	unsigned char *buf, tok[MAX_TOKEN_BYTES];
-	size_t len, lines = 0, i, k;
+	unsigned char *buf;
+	size_t len, lines = 0, i;
 	int map[512];
-	struct json j;
 	struct builder b = { 0 };
+	struct gpt2_load g = { v, &b, map, path };
 
 	gpt2_unicode_to_byte(map);
 	snprintf(path, sizeof path, "%s/encoder.json", dir);
 	buf = io_read_file(path, MAX_VOCAB_FILE, &len);
 	b.src = path;
-	if (json_parse((const char *)buf, len, &j, err, sizeof err) != 0)
+	if (json_each_member((const char *)buf, len, gpt2_token, &g, err, sizeof err) != 0)
 		die("malformed JSON (%s): '%s'", err, path);
 	free(buf);
-	if (j.type != JSON_OBJ || j.n == 0)
+	if (b.count == 0)
 		die("expected an object of tokens: '%s'", path);
-	for (k = 0; k < j.n; k++) {
-		const unsigned char *key = (const unsigned char *)j.keys[k];
-		size_t klen = strlen(j.keys[k]), n = 0;
-		double idv = j.items[k].num;
-		uint32_t id;
-
-		if (j.items[k].type != JSON_NUM || idv < 0 || idv >= VOCAB_MAX_TOKENS ||
-		    idv != (double)(uint32_t)idv)
-			die("token id of '%s' is not a whole number below %u: '%s'",
-			    j.keys[k], VOCAB_MAX_TOKENS, path);
-		id = (uint32_t)idv;
-		if (strcmp(j.keys[k], "<|endoftext|>") == 0) {
-			add_special(v, j.keys[k], klen, id);
-			continue;
-		}
-		for (i = 0; i < klen; n++) {
-			uint32_t cp;
-
-			i += utf8_next(key + i, klen - i, &cp);
-			if (cp >= 512 || map[cp] < 0)
-				die("character U+%04X is not a GPT-2 byte: '%s'", cp, path);
-			if (n >= MAX_TOKEN_BYTES)
-				die("token too long: '%s'", path);
-			tok[n] = (unsigned char)map[cp];
-		}
-		builder_add(&b, id, tok, n);
-	}
-	json_free(&j);
 
 	/* vocab.bpe must agree: one merge per token beyond the 256 bytes. */
 	snprintf(path, sizeof path, "%s/vocab.bpe", dir);

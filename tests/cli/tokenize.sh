@@ -80,6 +80,27 @@ check_status 2 "-c with -d" $T -c -d
 check_status 1 "missing vocabulary offline" env GPT_VOCAB= XDG_CACHE_HOME=$TMP/none HOME=$TMP/none GPT_OFFLINE=1 $T </dev/null
 check_grep "says where to put the vocabulary" "encoder.json" "$TMP/.err"
 check_status 1 "vocabulary that is not one" $T --vocab "$SHARED/data/text/the-verdict.txt" </dev/null
+# A GPT-2 folder whose encoder.json is broken: one line naming the file.
+G=$TMP/badgpt2
+mkdir -p "$G"
+cp "$SHARED/data/gpt2/vocab.bpe" "$G/"
+head -c 100000 "$SHARED/data/gpt2/encoder.json" >"$G/encoder.json"
+check_status 1 "encoder.json cut short" $T --vocab "$G" </dev/null
+check_grep "  the error says so and names the file" "malformed JSON.*encoder.json" "$TMP/.err"
+check_eq "  in one line" "$(wc -l <"$TMP/.err")" "1"
+sed 's/"!": 0,/"!": 0.5,/' "$SHARED/data/gpt2/encoder.json" >"$G/encoder.json"
+check_status 1 "a token id that is not whole" $T --vocab "$G" </dev/null
+check_grep "  the error names the token" "token id of '!'" "$TMP/.err"
+sed 's/"!": 0,/"!": "0",/' "$SHARED/data/gpt2/encoder.json" >"$G/encoder.json"
+check_status 1 "a token id that is a string" $T --vocab "$G" </dev/null
+{ cat "$SHARED/data/gpt2/encoder.json"; echo ' {}'; } >"$G/encoder.json"
+check_status 1 "trailing characters after the object" $T --vocab "$G" </dev/null
+check_grep "  named" "trailing characters" "$TMP/.err"
+echo '[1, 2]' >"$G/encoder.json"
+check_status 1 "an array, not an object" $T --vocab "$G" </dev/null
+sed 's/"!": 0,/"!": 1,/' "$SHARED/data/gpt2/encoder.json" >"$G/encoder.json"
+check_status 1 "two tokens with one id" $T --vocab "$G" </dev/null
+check_grep "  named" "appears twice" "$TMP/.err"
 check_status 0 "--help" $T --help
 check_grep "--help prints usage to stdout" "usage: gpt-tokenize" "$TMP/.out"
 script -qec "gpt-tokenize -f u16 < $SHARED/data/text/the-verdict.txt" /dev/null >"$TMP/tty" 2>&1
