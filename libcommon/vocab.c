@@ -1289,41 +1289,31 @@ static size_t merge(const struct vocab *v, const unsigned char *s, size_t n,
 	return v->backtrack ? encode_backtrack(v, s, n, ids) : merge_large(v, s, n, ids);
 }
 
-/* One piece of a vocabulary with merges, through the caches (pcache_for
- * called). */
-static inline size_t encode_piece(const struct vocab *v, const unsigned char *s,
-				  size_t n, uint32_t *ids)
+/* A piece of 2 to 16 bytes that missed its cache entry e: merged, and
+ * kept in e when its ids fit. */
+static __attribute__((noinline)) size_t encode_short_miss(const struct vocab *v,
+		const unsigned char *s, size_t n, uint64_t a, uint64_t b, uint64_t h,
+		struct pcache_ent *e, uint32_t *ids)
 {
-	uint64_t h;
+	size_t m = merge(v, s, n, h, ids);
+
+	if (m <= PCACHE_IDS) {
+		e->a = a;
+		e->b = b;
+		e->len = (uint8_t)n;
+		e->nids = (uint8_t)m;
+		memcpy(e->ids, ids, m * sizeof *ids);
+	}
+	return m;
+}
+
+/* A piece over 16 bytes. */
+static __attribute__((noinline)) size_t encode_long(const struct vocab *v,
+		const unsigned char *s, size_t n, uint32_t *ids)
+{
+	uint64_t h = XXH3_64bits(s, n);
 	size_t m, k;
 
-	if (n == 1) {
-		ids[0] = v->byte_id[s[0]];
-		return 1;
-	}
-	if (n <= 16) {
-		uint64_t a, b;
-		struct pcache_ent *e;
-
-		key_words(s, n, &a, &b);
-		h = hash_words(a, b, n);
-		e = &tls.cache[h & ((1u << PCACHE_BITS) - 1)];
-		if (e->a == a && e->b == b && e->len == n) {
-			for (k = 0; k < e->nids; k++)
-				ids[k] = e->ids[k];
-			return k;
-		}
-		m = merge(v, s, n, h, ids);
-		if (m <= PCACHE_IDS) {
-			e->a = a;
-			e->b = b;
-			e->len = (uint8_t)n;
-			e->nids = (uint8_t)m;
-			memcpy(e->ids, ids, m * sizeof *ids);
-		}
-		return m;
-	}
-	h = XXH3_64bits(s, n);
 	if (n <= PCACHE_LKEY) {
 		struct pcache_lent *e = &tls.lcache[h & ((1u << PCACHE_LBITS) - 1)];
 
@@ -1345,6 +1335,32 @@ static inline size_t encode_piece(const struct vocab *v, const unsigned char *s,
 	return merge(v, s, n, h, ids);
 }
 
+/* One piece of a vocabulary with merges, through the caches (pcache_for
+ * called).  ids has room for max(n, PCACHE_IDS): a cached piece's ids are
+ * copied whole, PCACHE_IDS of them, without a loop.  Inline: a hit, the
+ * common case, costs no call. */
+static inline size_t encode_piece(const struct vocab *v, const unsigned char *s,
+				  size_t n, uint32_t *ids)
+{
+	uint64_t a, b, h;
+	struct pcache_ent *e;
+
+	if (n == 1) {
+		ids[0] = v->byte_id[s[0]];
+		return 1;
+	}
+	if (n > 16)
+		return encode_long(v, s, n, ids);
+	key_words(s, n, &a, &b);
+	h = hash_words(a, b, n);
+	e = &tls.cache[h & ((1u << PCACHE_BITS) - 1)];
+	if (e->a == a && e->b == b && e->len == n) {
+		memcpy(ids, e->ids, sizeof e->ids);
+		return e->nids;
+	}
+	return encode_short_miss(v, s, n, a, b, h, e, ids);
+}
+
 size_t vocab_encode(const struct vocab *v, const unsigned char *s, size_t n,
 		    uint32_t *ids)
 {
@@ -1356,6 +1372,13 @@ size_t vocab_encode(const struct vocab *v, const unsigned char *s, size_t n,
 		return n;
 	}
 	pcache_for(v);
+	if (n < PCACHE_IDS) {
+		uint32_t tmp[PCACHE_IDS];
+
+		m = encode_piece(v, s, n, tmp);
+		memcpy(ids, tmp, m * sizeof *ids);
+		return m;
+	}
 	return encode_piece(v, s, n, ids);
 }
 
@@ -1398,10 +1421,10 @@ size_t vocab_encode_text(const struct vocab *v, const unsigned char *s, size_t n
 	while (p < n) {
 		end = v->pattern == PRETOK_GPT2 ? pretok_next_gpt2(s, n, p) :
 						  pretok_next(v->pattern, s, n, p);
-		if (end - p > *cap - m) {
+		if (end - p + PCACHE_IDS > *cap - m) {
 			if (m)
 				break;
-			*cap = end - p;
+			*cap = end - p + PCACHE_IDS;
 			*ids = xrealloc(*ids, xmul(*cap, sizeof **ids));
 		}
 		m += encode_piece(v, s + p, end - p, *ids + m);
