@@ -1,120 +1,115 @@
 #!/bin/sh
-# make bench-tokenize: gpt-tokenize against tiktoken on the same mixed
-# corpus (English prose, web text, C headers, translations in Cyrillic,
-# CJK, Arabic, Devanagari, Greek, Hebrew, Korean...), >= 50 MB, in one run.
-# Prints encode MB/s of each (single thread), the ratio, -j 2 scaling and
-# decode MB/s.
+# make bench-tokenize: gpt-tokenize against tiktoken's encode_ordinary on
+# the same corpus in the same run: real text, none of it repeated (English
+# prose, web pages, C headers, the translated messages of 19 languages;
+# tests/bench/tok_corpus.py), over 50 MB, and on its English prose part.
+#
+# Single-thread figures are MB per CPU-second (user + system: getrusage of
+# the gpt-tokenize child, process_time of the Python process running
+# tiktoken), the two interleaved over TOK_BENCH_ROUNDS rounds (default 5),
+# best and median of each printed; the load average is printed before and
+# after. The -j 2 scaling is wall-clock (the point of threads), the best
+# -j 2 round against the best -j 1 round. The ids of both encoders are
+# compared, and -j 2's with -j 1's, before any figure is printed.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SHARED=${SHARED:-$(cd "$ROOT/.." && pwd)/shared}
 . "$ROOT/tests/bench/peers.sh"
 bench_machine bench-tokenize
-bench_peers bench-tokenize tiktoken || :
+have_peer=1
+bench_peers bench-tokenize tiktoken || have_peer=0
 [ -x "${PY:-}" ] || PY=python3
-export SHARED GPT_VOCAB=${GPT_VOCAB:-$SHARED/data/gpt2} BIN=${BIN:-$ROOT/bin}
-OUT=$ROOT/build/bench
-mkdir -p "$OUT"
-exec "$PY" - "$ROOT" "$OUT" <<'PY'
-import glob, gzip, json, os, subprocess, sys, time, gettext, random
+export SHARED
+bench_corpus bench-tokenize
+export GPT_VOCAB=${GPT_VOCAB:-$SHARED/data/gpt2} BIN=${BIN:-$ROOT/bin} HAVE_PEER=$have_peer
+"$PY" - "$ROOT" "$ROOT/build/bench" <<'PY'
+import array, os, statistics, subprocess, sys, time
 root, out = sys.argv[1], sys.argv[2]
-shared = os.environ["SHARED"]
-corpus = os.path.join(out, "tok-corpus.txt")
-TARGET = 60 << 20
+rounds = int(os.environ.get("TOK_BENCH_ROUNDS", "5"))
+tok = os.path.join(os.environ["BIN"], "gpt-tokenize")
+files = {"mixed": os.path.join(out, "tok-corpus.txt"), "prose": os.path.join(out, "tok-prose.txt")}
+text = {k: open(f, "rb").read() for k, f in files.items()}
 
-def mo_strings(langs, limit):
-    got, n = [], 0
-    for lang in langs:
-        for mo in sorted(glob.glob("/usr/share/locale/%s/LC_MESSAGES/*.mo" % lang)):
-            try:
-                t = gettext.GNUTranslations(open(mo, "rb"))
-            except Exception:
-                continue
-            for v in t._catalog.values():
-                got.append(v)
-                n += len(v.encode())
-            if n > limit:
-                return got
-    return got
+def ours(name, *opts, stdout=subprocess.DEVNULL):
+    """(wall s, CPU s) of one gpt-tokenize run over a corpus file"""
+    with open(files[name], "rb") as f:
+        s = time.perf_counter()
+        p = subprocess.Popen([tok, "-f", "u32", "-q", *opts], stdin=f, stdout=stdout)
+        _, st, ru = os.wait4(p.pid, 0)
+        w = time.perf_counter() - s
+    if st != 0:
+        sys.exit("gpt-tokenize failed on %s" % files[name])
+    return w, ru.ru_utime + ru.ru_stime
 
-if not os.path.exists(corpus):
-    parts = []
-    prose = b""
-    for f in sorted(glob.glob(os.path.join(shared, "data", "text", "*.txt"))):
-        prose += open(f, "rb").read()
-    for l in open(os.path.join(shared, "data", "eval", "lambada_test.jsonl"), encoding="utf-8"):
-        prose += json.loads(l)["text"].encode() + b"\n\n"
-    web = b""
-    for f in sorted(glob.glob(os.path.join(shared, "data", "web", "*.gz"))):
-        for l in gzip.open(f, "rt", encoding="utf-8"):
-            web += json.loads(l)["text"].encode() + b"\n\n"
-    code = b""
-    for f in sorted(glob.glob("/usr/include/**/*.h", recursive=True)):
-        try:
-            code += open(f, "rb").read().decode("utf-8").encode()
-        except (UnicodeDecodeError, OSError):
-            continue
-        if len(code) > 15 << 20:
-            break
-    intl = "\n".join(mo_strings(["ru", "uk", "zh_CN", "zh_TW", "ja", "ko", "ar", "fa", "he",
-                                 "hi", "bn", "el", "th", "ka", "hy", "ta", "vi", "tr", "pl"],
-                                14 << 20)).encode()
-    blocks = [(prose, 20 << 20), (web, 6 << 20), (code, 15 << 20), (intl, 15 << 20)]
-    data = bytearray()
-    pieces = []
-    for src, want in blocks:
-        chunks = [src[i:i + 65536] for i in range(0, len(src), 65536)]
-        total = 0
-        while total < want and chunks:
-            for c in chunks:
-                pieces.append(c); total += len(c)
-                if total >= want:
-                    break
-    random.Random(1).shuffle(pieces)
-    data = b"".join(pieces)
-    data = data.decode("utf-8", "ignore").encode()   # chunk cuts may split a character
-    open(corpus, "wb").write(data)
+def ids_of(name, *opts):
+    r = subprocess.run([tok, "-f", "u32", "-q", *opts], stdin=open(files[name], "rb"),
+                       stdout=subprocess.PIPE, check=True)
+    return r.stdout
 
-size = os.path.getsize(corpus)
-mb = size / 1e6
-tok = os.path.join(os.environ.get("BIN") or os.path.join(root, "bin"), "gpt-tokenize")
-
-def best(cmd, n=3, stdin=None, stdout=subprocess.DEVNULL):
-    t = []
-    for _ in range(n):
-        with open(stdin, "rb") as f:
-            s = time.perf_counter()
-            subprocess.run(cmd, stdin=f, stdout=stdout, check=True)
-            t.append(time.perf_counter() - s)
-    return min(t)
-
-print("corpus: %s, %.1f MB (prose, web, C headers, translations in 19 languages)" % (corpus, mb))
-t1 = best([tok, "-f", "u32", "-q"], stdin=corpus)
-t2 = best([tok, "-f", "u32", "-q", "-j", "2"], stdin=corpus)
-ids = os.path.join(out, "tok-corpus.u32")
-with open(corpus, "rb") as f, open(ids, "wb") as g:
-    subprocess.run([tok, "-f", "u32", "-q"], stdin=f, stdout=g, check=True)
-td = best([tok, "-d", "-f", "u32"], stdin=ids)
-ntok = os.path.getsize(ids) // 4
-print("gpt-tokenize encode -j 1: %7.1f MB/s  (%.2f s, %d tokens)" % (mb / t1, t1, ntok))
-print("gpt-tokenize encode -j 2: %7.1f MB/s  (scaling %.2fx)" % (mb / t2, t1 / t2))
-print("gpt-tokenize decode     : %7.1f MB/s" % (mb / td))
-try:
+enc = None
+if os.environ.get("HAVE_PEER") == "1":
     sys.path.insert(0, os.path.join(root, "tests"))
     import tiktoken_ref
     enc = tiktoken_ref.gpt2()
-except Exception:
-    enc = None
-if enc is None:
-    print("tiktoken not installed: no comparison")
-    sys.exit(0)
-text = open(corpus, "rb").read().decode("utf-8")
-tt = []
-for _ in range(2):
-    s = time.perf_counter(); r = enc.encode_ordinary(text); tt.append(time.perf_counter() - s)
-assert len(r) == ntok, "token counts differ: tiktoken %d, gpt-tokenize %d" % (len(r), ntok)
-s = time.perf_counter(); enc.decode_bytes(r); tdt = time.perf_counter() - s
-print("tiktoken encode (1 thread): %7.1f MB/s  (%.2f s)" % (mb / min(tt), min(tt)))
-print("tiktoken decode_bytes     : %7.1f MB/s" % (mb / tdt))
-print("ratio encode gpt-tokenize/tiktoken single thread: %.2fx" % (min(tt) / t1))
-print("ratio decode: %.2fx" % (tdt / td))
+    dec = {k: v.decode("utf-8") for k, v in text.items()}
+
+# exactness first: a fast wrong answer is no answer
+mine = {k: ids_of(k) for k in files}
+if ids_of("mixed", "-j", "2") != mine["mixed"]:
+    sys.exit("bench-tokenize: -j 2 gives other ids than -j 1")
+for k in files:
+    if enc is not None:
+        theirs = array.array("I", enc.encode_ordinary(dec[k])).tobytes()
+        if theirs != mine[k]:
+            sys.exit("bench-tokenize: gpt-tokenize and tiktoken differ on %s" % files[k])
+    print("%-5s %s: %.1f MB, %d tokens%s" % (k, files[k], len(text[k]) / 1e6, len(mine[k]) // 4,
+                                           ", ids identical to tiktoken's" if enc else ""))
+
+cpu = {}
+wall = {}
+def note(key, w, c):
+    wall.setdefault(key, []).append(w)
+    cpu.setdefault(key, []).append(c)
+
+for r in range(rounds):
+    for k in files:
+        note(("ours", k), *ours(k))
+        if enc is not None:
+            s, c = time.perf_counter(), time.process_time()
+            enc.encode_ordinary(dec[k])
+            note(("tiktoken", k), time.perf_counter() - s, time.process_time() - c)
+    note(("ours -j 2", "mixed"), *ours("mixed", "-j", "2"))
+
+def rate(key):
+    mb = len(text[key[1]]) / 1e6
+    return mb / min(cpu[key]), mb / statistics.median(cpu[key])
+
+print("MB per CPU-second, single thread, %d interleaved rounds (best, median):" % rounds)
+for k in files:
+    b, m = rate(("ours", k))
+    print("  gpt-tokenize %-5s %7.1f  %7.1f" % (k, b, m))
+    if enc is not None:
+        tb, tm = rate(("tiktoken", k))
+        print("  tiktoken     %-5s %7.1f  %7.1f" % (k, tb, tm))
+        print("  ratio        %-5s %6.2fx  %6.2fx" % (k, b / tb, m / tm))
+mb = len(text["mixed"]) / 1e6
+w1, w2 = min(wall[("ours", "mixed")]), min(wall[("ours -j 2", "mixed")])
+print("gpt-tokenize -j 1 wall %.1f MB/s, -j 2 wall %.1f MB/s (%.1f CPU-s): -j 2 scaling %.2fx on %d CPUs"
+      % (mb / w1, mb / w2, min(cpu[("ours -j 2", "mixed")]), w1 / w2, os.cpu_count()))
+
+ids = os.path.join(out, "tok-corpus.u32")
+open(ids, "wb").write(mine["mixed"])
+td = []
+for _ in range(3):
+    with open(ids, "rb") as f:
+        p = subprocess.Popen([tok, "-d", "-f", "u32"], stdin=f, stdout=subprocess.DEVNULL)
+        _, st, ru = os.wait4(p.pid, 0)
+        td.append(ru.ru_utime + ru.ru_stime)
+line = "decode MB per CPU-second: gpt-tokenize %.1f" % (mb / min(td))
+if enc is not None:
+    toks = array.array("I", mine["mixed"]).tolist()
+    c = time.process_time(); enc.decode_bytes(toks); c = time.process_time() - c
+    line += ", tiktoken decode_bytes %.1f, ratio %.2fx" % (mb / c, c / min(td))
+print(line)
 PY
+bench_machine bench-tokenize

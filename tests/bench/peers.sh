@@ -11,7 +11,11 @@
 #   bench_machine NAME  prints "NAME: machine: N CPUs, load average L"
 #       (the 1-minute figure of /proc/loadavg): a figure taken on a busy
 #       machine is worth less, and says so.
-# Both expect ROOT set (the checkout) and may set PY.
+#   bench_corpus NAME  makes build/bench/tok-corpus.txt and tok-prose.txt
+#       (tests/bench/tok_corpus.py: real text, none of it repeated),
+#       installing Debian's python3-doc for its prose first when missing
+#       and this is root; prints "NAME: corpus: ..." with the sizes.
+# They expect ROOT set (the checkout) and may set PY; bench_corpus, SHARED.
 
 bench_venv() {
 	PY=${PY:-$ROOT/.venv/bin/python}
@@ -59,4 +63,23 @@ bench_peers() {
 
 bench_machine() {
 	echo "$1: machine: $(getconf _NPROCESSORS_ONLN) CPUs, load average $(cut -d' ' -f1 /proc/loadavg)"
+}
+
+bench_corpus() {
+	_d=$ROOT/build/bench
+	mkdir -p "$_d"
+	if [ ! -s "$_d/tok-corpus.txt" ] || [ ! -s "$_d/tok-prose.txt" ]; then
+		if ! ls -d /usr/share/doc/python3*/html/_sources >/dev/null 2>&1; then
+			if [ "$(id -u)" = 0 ] && [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
+				echo "$1: installing python3-doc for the corpus's prose" >&2
+				DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-doc >/dev/null ||
+					echo "$1: apt-get could not install python3-doc: the prose part is smaller" >&2
+			else
+				echo "$1: python3-doc not installed (not root): the prose part is smaller" >&2
+			fi
+		fi
+		"${PY:-python3}" "$ROOT/tests/bench/tok_corpus.py" "$_d" || return 1
+	fi
+	echo "$1: corpus: $_d/tok-corpus.txt $(wc -c <"$_d/tok-corpus.txt") bytes," \
+		"its English prose part $_d/tok-prose.txt $(wc -c <"$_d/tok-prose.txt") bytes"
 }
