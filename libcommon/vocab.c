@@ -284,19 +284,16 @@ static void backtrack_free(struct vocab *v)
 	v->backtrack = 0;
 }
 
-/* The trie of all tokens, each token's longest proper prefix token, and
- * each token's last merge: the longest prefix a, with the rest a token b,
- * both of lower rank, whose BPE is a, b.  A token without one is not its
- * own BPE (tiktoken never makes it); the greedy encoder would, so such a
- * vocabulary keeps the heap. */
-static void backtrack_build(struct vocab *v, uint32_t max_id, size_t bytes)
+/* The trie of all tokens' bytes: node_tok[node] is the token ending at a
+ * node (root[c] = c is the node of byte c).  Returns 1 when two tokens
+ * have the same bytes (the node keeps the later), else 0. */
+static int trie_build(struct vocab *v, uint32_t max_id, size_t bytes)
 {
 	uint32_t id, nodes = 256, cap;
-	int c;
+	int c, dup = 0;
 
-	v->backtrack = 0;
-	if (v->n_merges == 0 || bytes + 256 >= TRIE_CHILD_MASK)
-		return;
+	if (bytes + 256 >= TRIE_CHILD_MASK)
+		die("vocabulary too large: %zu bytes of tokens", bytes);
 	/* A token adds at most one edge a byte past its first. */
 	for (cap = 1024; cap < bytes + bytes / 3; cap *= 2)
 		;
@@ -305,13 +302,8 @@ static void backtrack_build(struct vocab *v, uint32_t max_id, size_t bytes)
 	memset(v->trie, 0xff, cap * sizeof *v->trie);
 	v->node_tok = xmalloc(xmul(bytes + 256, sizeof *v->node_tok));
 	memset(v->node_tok, 0xff, (bytes + 256) * sizeof *v->node_tok);
-	v->prefix = xmalloc(xmul(v->n_ids, sizeof *v->prefix));
-	v->split_l = xmalloc(xmul(v->n_ids, sizeof *v->split_l));
-	v->split_r = xmalloc(xmul(v->n_ids, sizeof *v->split_r));
-	for (c = 0; c < 256; c++) {
+	for (c = 0; c < 256; c++)
 		v->root[c] = (uint32_t)c;
-		v->node_tok[c] = v->byte_id[c];
-	}
 	for (id = 0; id < max_id; id++) {
 		const unsigned char *s = v->blob + v->off[id];
 		uint32_t n = v->len[id], k, node;
@@ -333,8 +325,32 @@ static void backtrack_build(struct vocab *v, uint32_t max_id, size_t bytes)
 			}
 			node = next;
 		}
+		dup |= v->node_tok[node] != UINT32_MAX;
 		v->node_tok[node] = id;
 	}
+	return dup;
+}
+
+/* Each token's longest proper prefix token, and each token's last merge:
+ * the longest prefix a, with the rest a token b, both of lower rank, whose
+ * BPE is a, b.  A token without one is not its own BPE (tiktoken never
+ * makes it); the greedy encoder would, so such a vocabulary keeps the
+ * heap.  The trie is built (trie_build). */
+static void backtrack_build(struct vocab *v, uint32_t max_id)
+{
+	uint32_t id;
+	int c;
+
+	v->backtrack = 0;
+	if (v->n_merges == 0) {
+		backtrack_free(v);
+		return;
+	}
+	v->prefix = xmalloc(xmul(v->n_ids, sizeof *v->prefix));
+	v->split_l = xmalloc(xmul(v->n_ids, sizeof *v->split_l));
+	v->split_r = xmalloc(xmul(v->n_ids, sizeof *v->split_r));
+	for (c = 0; c < 256; c++)
+		v->node_tok[c] = v->byte_id[c];
 	/* Prefixes are found after the whole trie is built: a prefix token
 	 * may have a higher id than the token. */
 	for (id = 0; id < max_id; id++) {
@@ -441,15 +457,24 @@ static void vocab_finish(struct vocab *v, struct builder *b)
 		uint64_t *keys = NULL;
 		uint32_t *vals = NULL, used = 0, lcap = 0;
 
+		/* A token's prefixes that are tokens lie on its trie path;
+		 * node_tok is vocab_lookup's answer unless two tokens share
+		 * their bytes (then the lowest id is, as the table has it). */
+		int dup = trie_build(v, b->max_id, b->blen);
+
+		for (c = 0; c < 256; c++)
+			v->node_tok[c] = v->byte_id[c];
 		for (id = 0; id < b->max_id; id++) {
 			const unsigned char *s = v->blob + v->off[id];
-			uint32_t n = v->len[id];
+			uint32_t n = v->len[id], node = n ? v->root[s[0]] : 0;
 
-			for (k = 1; k < n; k++) {
-				uint32_t l = vocab_lookup(v, s, k), r;
+			for (k = 1; k < n; node = trie_child(v, node, s[k]), k++) {
+				uint32_t l = v->node_tok[node], r;
 
 				if (l == UINT32_MAX)
 					continue;
+				if (dup)
+					l = vocab_lookup(v, s, k);
 				r = vocab_lookup(v, s + k, n - k);
 				if (r == UINT32_MAX)
 					continue;
@@ -484,7 +509,7 @@ static void vocab_finish(struct vocab *v, struct builder *b)
 	v->byte_pair = xmalloc(65536 * sizeof *v->byte_pair);
 	for (i = 0; i < 65536; i++)
 		v->byte_pair[i] = pair_rank(v, v->byte_id[i >> 8], v->byte_id[i & 255]);
-	backtrack_build(v, b->max_id, b->blen);
+	backtrack_build(v, b->max_id);
 	/* Specials' bytes, stored after the table so lookups never find them. */
 	for (c = 0; c < v->n_special; c++) {
 		struct vocab_special *sp = &v->special[c];
