@@ -240,3 +240,108 @@ size_t pretok_safe_split(enum pretok_pattern p, const unsigned char *s,
 	}
 	return 0;
 }
+
+/*
+ * 64 bytes at a time.  Over ASCII the GPT-2 pattern's pieces follow from
+ * each byte's class (L letter, N digit, O other, S white space, SP the
+ * space itself) and its neighbours':
+ *   a non-space byte starts a piece unless the byte before is a space (a
+ *   space before a letter, digit or other byte always starts that
+ *   piece: ' ?\p{L}+' and its like) or of its own class (the run goes
+ *   on);
+ *   a white-space byte starts a piece after a non-space byte, and as the
+ *   last of a run of two or more before a non-space byte (\s+(?!\S)
+ *   leaves that one out: it joins the next piece if it is a space, and is
+ *   a piece of its own, by \s+, if not);
+ *   an apostrophe that starts a piece (one after a letter, a digit or
+ *   white space other than the space) and is followed by s, t, m, d, re,
+ *   ve or ll is a contraction: the 2 or 3 bytes are the piece and the
+ *   next byte starts one whatever its class.
+ * Bit i's answer needs the bytes from i - 4 to i + 1, so it holds for
+ * i <= 62 and up to two bytes before the first non-ASCII one.
+ */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+struct cls16 {
+	unsigned l, d, s, sp, ap, hi;
+};
+
+static inline struct cls16 classify16(const unsigned char *p)
+{
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+	__m128i lo = _mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
+	__m128i dg = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+	__m128i ws = _mm_sub_epi8(x, _mm_set1_epi8('\t'));
+	__m128i sp = _mm_cmpeq_epi8(x, _mm_set1_epi8(' '));
+	struct cls16 c;
+
+	/* unsigned x - lo <= k, as min(x - lo, k) == x - lo */
+	c.l = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(lo, _mm_set1_epi8(25)), lo));
+	c.d = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(dg, _mm_set1_epi8(9)), dg));
+	c.s = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+		_mm_cmpeq_epi8(_mm_min_epu8(ws, _mm_set1_epi8(4)), ws), sp));
+	c.sp = (unsigned)_mm_movemask_epi8(sp);
+	c.ap = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('\'')));
+	c.hi = (unsigned)_mm_movemask_epi8(x);
+	return c;
+}
+#endif
+
+uint64_t pretok_starts_gpt2(const unsigned char *s, size_t *skip)
+{
+	uint64_t L = 0, N = 0, S = 0, SP = 0, AP = 0, HI = 0, O, NS, st, cand, lim;
+	int i, h;
+
+#if defined(__SSE2__)
+	for (i = 0; i < 64; i += 16) {
+		struct cls16 c = classify16(s + i);
+
+		L |= (uint64_t)c.l << i;
+		N |= (uint64_t)c.d << i;
+		S |= (uint64_t)c.s << i;
+		SP |= (uint64_t)c.sp << i;
+		AP |= (uint64_t)c.ap << i;
+		HI |= (uint64_t)c.hi << i;
+	}
+#else
+	for (i = 0; i < 64; i++) {
+		uint64_t bit = 1ull << i;
+		int c = ascii_cls[s[i]];
+
+		if (c == UC_LETTER)
+			L |= bit;
+		else if (c == UC_NUMBER)
+			N |= bit;
+		else if (c == UC_SPACE)
+			S |= bit;
+		else if (c == PRETOK_NONASCII)
+			HI |= bit;
+		SP |= s[i] == ' ' ? bit : 0;
+		AP |= s[i] == '\'' ? bit : 0;
+	}
+#endif
+	O = ~(L | N | S | HI);
+	NS = L | N | O;
+	st = (NS & ~(SP << 1) & ~(L & L << 1) & ~(N & N << 1) & ~(O & O << 1)) |
+	     (S & ((NS << 1) | (S << 1 & NS >> 1)));
+	/* Contractions, rare: a scalar look at each apostrophe that starts a
+	 * piece, in order (one may end where the next starts). */
+	cand = AP & ~(SP << 1) & ~(O << 1) & ((1ull << 62) - 1);
+	while (cand) {
+		int q = __builtin_ctzll(cand);
+		unsigned a = s[q + 1], b = s[q + 2];
+
+		cand &= cand - 1;
+		if (a == 's' || a == 't' || a == 'm' || a == 'd') {
+			st = (st & ~(1ull << (q + 1))) | 1ull << (q + 2);
+		} else if (((a == 'r' || a == 'v') && b == 'e') || (a == 'l' && b == 'l')) {
+			st = (st & ~(3ull << (q + 1))) | (q + 3 < 64 ? 1ull << (q + 3) : 0);
+		}
+	}
+	h = HI ? __builtin_ctzll(HI) : 64;
+	lim = h >= 64 ? (1ull << 63) - 1 : h < 2 ? 0 : (1ull << (h - 1)) - 1;
+	st &= lim & ~1ull; /* bits 1 to min(62, h - 2) */
+	*skip = st || !HI ? 0 : (size_t)(64 - __builtin_clzll(HI));
+	return st;
+}

@@ -13,6 +13,9 @@
  * pretok_next_gpt2 is the same for PRETOK_GPT2, inline for the common
  * case of an ASCII word or number (with its leading space) that ends in
  * ASCII, and pretok_next otherwise.
+ * pretok_starts_gpt2 finds the PRETOK_GPT2 pieces of 64 bytes at once
+ * (a bit mask; a vector compare per 16 bytes where SSE2 exists), for
+ * text that is mostly ASCII.
  * pretok_safe_split finds a cut point in a prefix of a longer text such
  * that encoding the two sides separately gives the same pieces as encoding
  * the whole (see pretok.c for the argument). */
@@ -55,6 +58,18 @@ static inline size_t pretok_next_gpt2(const unsigned char *s, size_t n, size_t p
 	}
 	return pretok_next(PRETOK_GPT2, s, n, pos);
 }
+
+/* The starts of the PRETOK_GPT2 pieces in s[0..64): s[0] starts a piece
+ * and the 64 bytes are text (what follows them does not matter).  Bit i of
+ * the result, 1 <= i <= 62, is set when a piece starts at s[i]; the mask
+ * stops before the first byte whose piece may depend on non-ASCII text
+ * (the bits from the one just before the first byte >= 0x80 on are
+ * clear) or on bytes
+ * past s[63].  0 when no start is settled: the piece at s[0] is then found
+ * with pretok_next_gpt2, and *skip is 0, or, where non-ASCII bytes were
+ * the cause, 1 + the offset of the last one (no call for a start before
+ * s + *skip can do better). */
+uint64_t pretok_starts_gpt2(const unsigned char *s, size_t *skip);
 
 /* s[0..n) is a prefix of the text (n < the text's length unless at_end),
  * and 0 is a piece boundary.  Returns a position q with min <= q < n at

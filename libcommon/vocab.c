@@ -1428,7 +1428,7 @@ size_t vocab_encode_algo(const struct vocab *v, const unsigned char *s, size_t n
 size_t vocab_encode_text(const struct vocab *v, const unsigned char *s, size_t n,
 			 size_t *pos, uint32_t **ids, size_t *cap)
 {
-	size_t p = *pos, m = 0, end;
+	size_t p = *pos, m = 0, end, ascii_at = p;
 
 	if (*cap < 4096) {
 		*cap = 4096;
@@ -1444,6 +1444,31 @@ size_t vocab_encode_text(const struct vocab *v, const unsigned char *s, size_t n
 	}
 	pcache_for(v);
 	while (p < n) {
+		/* 64 bytes' pieces at once (they are ASCII up to the last) */
+		if (v->pattern == PRETOK_GPT2 && n - p >= 64 && p >= ascii_at) {
+			size_t skip;
+			uint64_t st = pretok_starts_gpt2(s + p, &skip);
+
+			if (st) {
+				size_t x = 0, y;
+
+				if (64 + PCACHE_IDS > *cap - m) {
+					if (m)
+						break;
+					*cap = 64 + PCACHE_IDS;
+					*ids = xrealloc(*ids, xmul(*cap, sizeof **ids));
+				}
+				do {
+					y = (size_t)__builtin_ctzll(st);
+					st &= st - 1;
+					m += encode_piece(v, s + p + x, y - x, *ids + m);
+					x = y;
+				} while (st);
+				p += x;
+				continue;
+			}
+			ascii_at = p + skip;
+		}
 		end = v->pattern == PRETOK_GPT2 ? pretok_next_gpt2(s, n, p) :
 						  pretok_next(v->pattern, s, n, p);
 		if (end - p + PCACHE_IDS > *cap - m) {

@@ -10,6 +10,7 @@
 #include "bpetrain.h"
 #include "err.h"
 #include "io.h"
+#include "pretok.h"
 #include "tokenize.h"
 #include "vocab.h"
 
@@ -196,11 +197,6 @@ static void test_fast_paths(void)
 	vocab_free(&v);
 }
 
-static uint64_t rnd(uint64_t *seed)
-{
-	*seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
-	return *seed >> 33;
-}
 
 static size_t put_utf8(unsigned char *t, uint32_t cp)
 {
@@ -224,6 +220,73 @@ static size_t put_utf8(unsigned char *t, uint32_t cp)
 	t[2] = (unsigned char)(0x80 | (cp >> 6 & 63));
 	t[3] = (unsigned char)(0x80 | (cp & 63));
 	return 4;
+}
+
+static uint64_t rnd(uint64_t *seed)
+{
+	*seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
+	return *seed >> 33;
+}
+
+/* pretok_starts_gpt2 against pretok_next from every piece start of random
+ * text, dense in what its bit rules must get right: contractions (and
+ * their look-alikes in upper case or after a space), white space of every
+ * ASCII kind in runs before letters, digits and punctuation, and
+ * non-ASCII letters, marks and spaces (NBSP, U+3000) next to ASCII.  The
+ * bits must be exactly the starts from 1 up to the highest bit set, and
+ * over all-ASCII windows up to byte 62. */
+static void test_block_starts(void)
+{
+	static const char *alpha[] = { "a", "Zq", "s", "t", "m", "d", "re", "ve", "ll", "S",
+				       "'", "'", "''", "1", "42", " ", " ", "  ", "\n", "\t",
+				       "\r\n", "\v", "\f", " \n ", ",", ".", "-", "\"",
+				       "\xc3\xa9", "\xcc\x81", "\xc2\xa0", "\xe3\x80\x80",
+				       "\xe2\x80\x94", "\xd9\xa3", "\xff" };
+	static unsigned char t[4096];
+	static unsigned char truth[4096];
+	uint64_t seed = 7, got, want;
+	size_t n, pos, end, i, skip, windows = 0, full = 0, bad = SIZE_MAX;
+	int round;
+
+	for (round = 0; round < 400 && bad == SIZE_MAX; round++) {
+		int ascii_only = round % 2;
+
+		for (n = 0; n + 8 < sizeof t;) {
+			const char *a = alpha[rnd(&seed) % (sizeof alpha / sizeof alpha[0] -
+							    (ascii_only ? 7 : 0))];
+
+			memcpy(t + n, a, strlen(a));
+			n += strlen(a);
+		}
+		memset(truth, 0, sizeof truth);
+		for (pos = 0; pos < n; pos = end) {
+			truth[pos] = 1;
+			end = pretok_next(PRETOK_GPT2, t, n, pos);
+		}
+		for (pos = 0; pos + 64 <= n && bad == SIZE_MAX; pos++) {
+			int top, ascii = 1;
+
+			if (!truth[pos])
+				continue;
+			got = pretok_starts_gpt2(t + pos, &skip);
+			windows++;
+			for (i = 0; i < 64; i++)
+				ascii &= t[pos + i] < 0x80;
+			top = got ? 63 - __builtin_clzll(got) : 0;
+			if (ascii) {
+				top = 62;
+				full++;
+			}
+			want = 0;
+			for (i = 1; i <= (size_t)top; i++)
+				want |= (uint64_t)truth[pos + i] << i;
+			if (got != want || (got && skip) || (!got && ascii && skip))
+				bad = pos;
+		}
+	}
+	CHECK(bad == SIZE_MAX, "pretok_starts_gpt2 differs from pretok_next at byte %zu of round %d",
+	      bad, round - 1);
+	CHECK(windows > 100000 && full > 10000, "only %zu windows, %zu of them ASCII", windows, full);
 }
 
 /* A code point of one kind: 0 ASCII letters and space, 1 Cyrillic, 2 CJK
@@ -421,6 +484,7 @@ int main(void)
 	RUN(test_load_for);
 	RUN(test_file_called_bytes);
 	RUN(test_fast_paths);
+	RUN(test_block_starts);
 	RUN(test_backtrack_gpt2);
 	RUN(test_backtrack_trained);
 	test_tmpdir_remove();
