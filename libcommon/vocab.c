@@ -27,9 +27,12 @@
 #define MAX_VOCAB_FILE (64u << 20)
 
 /* Pieces are mostly under 16 bytes: hash those inline (two loads and a
- * multiply-mix), longer ones with XXH3.  The two words a, b and the length
- * n determine a piece of up to 16 bytes exactly (the loads overlap or
- * repeat bytes but miss none), so the piece cache compares words. */
+ * multiply-mix), longer ones with XXH3.  A piece of up to 16 bytes is
+ * keyed by two words and its length: its first 8 bytes and the rest,
+ * each padded with zero bytes (the loads overlap or repeat bytes, but the
+ * shifts and masks leave each byte once), so the piece cache compares
+ * words; key_words_wide makes the same two words from two full loads
+ * where 16 bytes may be read. */
 static inline void key_words(const unsigned char *s, size_t n, uint64_t *pa,
 			     uint64_t *pb)
 {
@@ -37,19 +40,35 @@ static inline void key_words(const unsigned char *s, size_t n, uint64_t *pa,
 
 	if (n >= 8) {
 		memcpy(&a, s, 8);
-		memcpy(&b, s + n - 8, 8);
+		if (n > 8) {
+			memcpy(&b, s + n - 8, 8);
+			b >>= 8 * (16 - n);
+		}
 	} else if (n >= 4) {
 		uint32_t x, y;
 
 		memcpy(&x, s, 4);
 		memcpy(&y, s + n - 4, 4);
-		a = x;
-		b = y;
+		a = x | ((uint64_t)y >> (8 * (8 - n))) << 32;
 	} else if (n) {
-		a = (uint64_t)s[0] << 16 | (uint64_t)s[n / 2] << 8 | s[n - 1];
+		a = ((uint64_t)s[0] | (uint64_t)s[n / 2] << 8 | (uint64_t)s[n - 1] << 16) &
+		    ~(~0ull << (8 * n));
 	}
 	*pa = a;
 	*pb = b;
+}
+
+/* key_words for 1 <= n <= 16 where s[0..16) may be read: no branch. */
+static inline void key_words_wide(const unsigned char *s, size_t n, uint64_t *pa,
+				  uint64_t *pb)
+{
+	uint64_t a, b;
+	size_t lo = n < 8 ? n : 8, hi = n - lo;
+
+	memcpy(&a, s, 8);
+	memcpy(&b, s + 8, 8);
+	*pa = a & ~0ull >> (8 * (8 - lo));
+	*pb = hi ? b & ~0ull >> (8 * (8 - hi)) : 0;
 }
 
 static inline uint64_t hash_words(uint64_t a, uint64_t b, size_t n)
@@ -1386,6 +1405,30 @@ static inline size_t encode_piece(const struct vocab *v, const unsigned char *s,
 	return encode_short_miss(v, s, n, a, b, h, e, ids);
 }
 
+/* encode_piece for a piece of 1 to 64 bytes with 16 readable from s:
+ * the key without branches on the length. */
+static inline size_t encode_piece_wide(const struct vocab *v, const unsigned char *s,
+				       size_t n, uint32_t *ids)
+{
+	uint64_t a, b, h;
+	struct pcache_ent *e;
+
+	if (n == 1) {
+		ids[0] = v->byte_id[s[0]];
+		return 1;
+	}
+	if (__builtin_expect(n > 16, 0))
+		return encode_long(v, s, n, ids);
+	key_words_wide(s, n, &a, &b);
+	h = hash_words(a, b, n);
+	e = &tls.cache[h & ((1u << PCACHE_BITS) - 1)];
+	if (e->a == a && e->b == b && e->len == n) {
+		memcpy(ids, e->ids, sizeof e->ids);
+		return e->nids;
+	}
+	return encode_short_miss(v, s, n, a, b, h, e, ids);
+}
+
 size_t vocab_encode(const struct vocab *v, const unsigned char *s, size_t n,
 		    uint32_t *ids)
 {
@@ -1444,8 +1487,9 @@ size_t vocab_encode_text(const struct vocab *v, const unsigned char *s, size_t n
 	}
 	pcache_for(v);
 	while (p < n) {
-		/* 64 bytes' pieces at once (they are ASCII up to the last) */
-		if (v->pattern == PRETOK_GPT2 && n - p >= 64 && p >= ascii_at) {
+		/* 64 bytes' pieces at once (they are ASCII up to the last), with
+		 * 16 more bytes to read past them for encode_piece_wide */
+		if (v->pattern == PRETOK_GPT2 && n - p >= 80 && p >= ascii_at) {
 			size_t skip;
 			uint64_t st = pretok_starts_gpt2(s + p, &skip);
 
@@ -1461,7 +1505,7 @@ size_t vocab_encode_text(const struct vocab *v, const unsigned char *s, size_t n
 				do {
 					y = (size_t)__builtin_ctzll(st);
 					st &= st - 1;
-					m += encode_piece(v, s + p + x, y - x, *ids + m);
+					m += encode_piece_wide(v, s + p + x, y - x, *ids + m);
 					x = y;
 				} while (st);
 				p += x;
