@@ -1054,12 +1054,17 @@ static inline uint64_t heap_pop(uint64_t *h, size_t *n)
 
 /* Per-thread scratch for long pieces and the piece caches; grown on
  * demand and kept, so the hot path does not allocate.  The caches are
- * direct-mapped, one 64-byte line per entry, and sit in front of the
- * vocabulary's own table: a word costs one line there against four (the
- * table, len, off, the bytes) in the vocabulary, and text repeats its
- * words.  Pieces of up to 16 bytes are keyed by their two key words,
- * longer ones (up to PCACHE_LKEY) by hash and bytes. */
-#define PCACHE_BITS 14
+ * direct-mapped and sit in front of the vocabulary's own table: a word
+ * costs one cache line there against four (the table, len, off, the
+ * bytes) in the vocabulary, and text repeats its words.  Pieces of up to
+ * 16 bytes are keyed by their two key words: those of up to PCACHE_SIDS
+ * ids (nearly all) in 32-byte entries, two to a line, so twice as many
+ * stay in a core's cache; those of more, up to PCACHE_IDS, in 64-byte
+ * ones of a smaller table.  Longer pieces (up to PCACHE_LKEY bytes) are
+ * keyed by hash and bytes. */
+#define PCACHE_BITS 15
+#define PCACHE_SIDS 3
+#define PCACHE_WBITS 12
 #define PCACHE_IDS 11
 #define PCACHE_LBITS 12
 #define PCACHE_LKEY 30
@@ -1067,6 +1072,12 @@ static inline uint64_t heap_pop(uint64_t *h, size_t *n)
 #define PAIR_MEMO_BITS 14
 
 struct pcache_ent {
+	uint64_t a, b;
+	uint8_t len, nids;
+	uint32_t ids[PCACHE_SIDS];
+};
+
+struct pcache_went {
 	uint64_t a, b;
 	uint8_t len, nids;
 	uint32_t ids[PCACHE_IDS];
@@ -1090,6 +1101,7 @@ struct scratch {
 	                                   (its serial: an address may be reused) */
 	int registered;                 /* freed at thread exit (scratch_key) */
 	struct pcache_ent *cache;
+	struct pcache_went *wcache;
 	struct pcache_lent *lcache;
 };
 
@@ -1114,6 +1126,8 @@ static void scratch_free(void *p)
 		munmap(t->pair_memo, sizeof *t->pair_memo << PAIR_MEMO_BITS);
 	if (t->cache)
 		munmap(t->cache, sizeof *t->cache << PCACHE_BITS);
+	if (t->wcache)
+		munmap(t->wcache, sizeof *t->wcache << PCACHE_WBITS);
 	if (t->lcache)
 		munmap(t->lcache, sizeof *t->lcache << PCACHE_LBITS);
 	memset(t, 0, sizeof *t);
@@ -1314,6 +1328,7 @@ static void pcache_for(const struct vocab *v)
 		return;
 	scratch_register();
 	tls.cache = cache_alloc(tls.cache, sizeof *tls.cache << PCACHE_BITS);
+	tls.wcache = cache_alloc(tls.wcache, sizeof *tls.wcache << PCACHE_WBITS);
 	tls.lcache = cache_alloc(tls.lcache, sizeof *tls.lcache << PCACHE_LBITS);
 	tls.pair_memo = cache_alloc(tls.pair_memo, sizeof *tls.pair_memo << PAIR_MEMO_BITS);
 	tls.owner = v->serial;
@@ -1333,20 +1348,33 @@ static size_t merge(const struct vocab *v, const unsigned char *s, size_t n,
 	return v->backtrack ? encode_backtrack(v, s, n, ids) : merge_large(v, s, n, ids);
 }
 
-/* A piece of 2 to 16 bytes that missed its cache entry e: merged, and
- * kept in e when its ids fit. */
+/* A piece of 1 to 16 bytes that missed its cache entry e: found in the
+ * cache of pieces with more ids, or merged and kept in whichever cache
+ * its ids fit. */
 static __attribute__((noinline)) size_t encode_short_miss(const struct vocab *v,
 		const unsigned char *s, size_t n, uint64_t a, uint64_t b, uint64_t h,
 		struct pcache_ent *e, uint32_t *ids)
 {
-	size_t m = merge(v, s, n, h, ids);
+	struct pcache_went *w = &tls.wcache[(h >> 32) & ((1u << PCACHE_WBITS) - 1)];
+	size_t m;
 
-	if (m <= PCACHE_IDS) {
+	if (w->a == a && w->b == b && w->len == n) {
+		memcpy(ids, w->ids, sizeof w->ids);
+		return w->nids;
+	}
+	m = merge(v, s, n, h, ids);
+	if (m <= PCACHE_SIDS) {
 		e->a = a;
 		e->b = b;
 		e->len = (uint8_t)n;
 		e->nids = (uint8_t)m;
 		memcpy(e->ids, ids, m * sizeof *ids);
+	} else if (m <= PCACHE_IDS) {
+		w->a = a;
+		w->b = b;
+		w->len = (uint8_t)n;
+		w->nids = (uint8_t)m;
+		memcpy(w->ids, ids, m * sizeof *ids);
 	}
 	return m;
 }
@@ -1381,7 +1409,7 @@ static __attribute__((noinline)) size_t encode_long(const struct vocab *v,
 
 /* One piece of a vocabulary with merges, through the caches (pcache_for
  * called).  ids has room for max(n, PCACHE_IDS): a cached piece's ids are
- * copied whole, PCACHE_IDS of them, without a loop.  Inline: a hit, the
+ * copied whole, all the entry's slots (up to PCACHE_IDS), without a loop.  Inline: a hit, the
  * common case, costs no call. */
 static inline size_t encode_piece(const struct vocab *v, const unsigned char *s,
 				  size_t n, uint32_t *ids)
