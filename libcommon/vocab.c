@@ -354,49 +354,45 @@ static int trie_build(struct vocab *v, uint32_t max_id, size_t bytes)
  * the longest prefix a, with the rest a token b, both of lower rank, whose
  * BPE is a, b.  A token without one is not its own BPE (tiktoken never
  * makes it); the greedy encoder would, so such a vocabulary keeps the
- * heap.  The trie is built (trie_build). */
-static void backtrack_build(struct vocab *v, uint32_t max_id)
+ * heap.  The trie is built (trie_build) and the prefixes found (vocab_finish,
+ * on the same walk as the merges); splits[first[id]..first[id + 1]) are
+ * id's splits (left << 32 | right) by growing prefix, or splits is NULL
+ * when two tokens share their bytes and each prefix's suffix is looked up
+ * instead. */
+static void backtrack_build(struct vocab *v, uint32_t max_id, const uint64_t *splits,
+			    const uint32_t *first)
 {
 	uint32_t id;
-	int c;
 
 	v->backtrack = 0;
 	if (v->n_merges == 0) {
 		backtrack_free(v);
 		return;
 	}
-	v->prefix = xmalloc(xmul(v->n_ids, sizeof *v->prefix));
 	v->split_l = xmalloc(xmul(v->n_ids, sizeof *v->split_l));
 	v->split_r = xmalloc(xmul(v->n_ids, sizeof *v->split_r));
-	for (c = 0; c < 256; c++)
-		v->node_tok[c] = v->byte_id[c];
-	/* Prefixes are found after the whole trie is built: a prefix token
-	 * may have a higher id than the token. */
 	for (id = 0; id < max_id; id++) {
 		const unsigned char *s = v->blob + v->off[id];
-		uint32_t n = v->len[id], k, node, best = UINT32_MAX;
-
-		if (!n)
-			continue;
-		node = v->root[s[0]];
-		for (k = 1; k < n; k++) {
-			if (v->node_tok[node] != UINT32_MAX)
-				best = v->node_tok[node];
-			node = trie_child(v, node, s[k]);
-		}
-		v->prefix[id] = best;
-	}
-	for (id = 0; id < max_id; id++) {
-		const unsigned char *s = v->blob + v->off[id];
-		uint32_t n = v->len[id], a, b = UINT32_MAX;
+		uint32_t n = v->len[id], a = UINT32_MAX, b = UINT32_MAX, k;
 
 		v->split_l[id] = v->split_r[id] = id;
 		if (n <= 1)
 			continue;
-		for (a = v->prefix[id]; a != UINT32_MAX; a = v->prefix[a]) {
-			b = vocab_lookup(v, s + v->len[a], n - v->len[a]);
-			if (b != UINT32_MAX && a < id && b < id && pair_ok(v, a, b, id))
-				break;
+		if (splits) {
+			/* id's splits into two tokens, longest prefix last */
+			for (k = first[id + 1]; k-- > first[id];) {
+				a = (uint32_t)(splits[k] >> 32);
+				b = (uint32_t)splits[k];
+				if (a < id && b < id && pair_ok(v, a, b, id))
+					break;
+				a = UINT32_MAX;
+			}
+		} else {
+			for (a = v->prefix[id]; a != UINT32_MAX; a = v->prefix[a]) {
+				b = vocab_lookup(v, s + v->len[a], n - v->len[a]);
+				if (b != UINT32_MAX && a < id && b < id && pair_ok(v, a, b, id))
+					break;
+			}
 		}
 		if (a == UINT32_MAX) {
 			backtrack_free(v);
@@ -480,18 +476,27 @@ static void vocab_finish(struct vocab *v, struct builder *b)
 		 * node_tok is vocab_lookup's answer unless two tokens share
 		 * their bytes (then the lowest id is, as the table has it). */
 		int dup = trie_build(v, b->max_id, b->blen);
+		uint32_t *first = xmalloc(xmul((size_t)b->max_id + 1, sizeof *first));
 
+		/* Each token's longest proper prefix token, for the
+		 * backtracking encoder, on the way: the last one on the path.
+		 * All are found after the whole trie is built: a prefix token
+		 * may have a higher id than the token. */
+		v->prefix = xmalloc(xmul(v->n_ids, sizeof *v->prefix));
 		for (c = 0; c < 256; c++)
 			v->node_tok[c] = v->byte_id[c];
 		for (id = 0; id < b->max_id; id++) {
 			const unsigned char *s = v->blob + v->off[id];
 			uint32_t n = v->len[id], node = n ? v->root[s[0]] : 0;
 
+			first[id] = used;
+			v->prefix[id] = UINT32_MAX;
 			for (k = 1; k < n; node = trie_child(v, node, s[k]), k++) {
 				uint32_t l = v->node_tok[node], r;
 
 				if (l == UINT32_MAX)
 					continue;
+				v->prefix[id] = l;
 				if (dup)
 					l = vocab_lookup(v, s, k);
 				r = vocab_lookup(v, s + k, n - k);
@@ -506,6 +511,7 @@ static void vocab_finish(struct vocab *v, struct builder *b)
 				vals[used++] = id;
 			}
 		}
+		first[b->max_id] = used;
 		for (cap = 1024; cap < (uint64_t)used * 2; cap *= 2)
 			;
 		v->pair_mask = cap - 1;
@@ -519,16 +525,18 @@ static void vocab_finish(struct vocab *v, struct builder *b)
 			v->pair_key[i] = keys[k];
 			v->pair_val[i] = vals[k];
 		}
-		free(keys);
 		free(vals);
 		v->n_merges = used;
+		/* Every piece's first merges join two bytes: one load each,
+		 * from a 256 KB table that stays in cache, instead of a hashed
+		 * probe. */
+		v->byte_pair = xmalloc(65536 * sizeof *v->byte_pair);
+		for (i = 0; i < 65536; i++)
+			v->byte_pair[i] = pair_rank(v, v->byte_id[i >> 8], v->byte_id[i & 255]);
+		backtrack_build(v, b->max_id, dup ? NULL : keys, first);
+		free(keys);
+		free(first);
 	}
-	/* Every piece's first merges join two bytes: one load each, from a
-	 * 256 KB table that stays in cache, instead of a hashed probe. */
-	v->byte_pair = xmalloc(65536 * sizeof *v->byte_pair);
-	for (i = 0; i < 65536; i++)
-		v->byte_pair[i] = pair_rank(v, v->byte_id[i >> 8], v->byte_id[i & 255]);
-	backtrack_build(v, b->max_id);
 	/* Specials' bytes, stored after the table so lookups never find them. */
 	for (c = 0; c < v->n_special; c++) {
 		struct vocab_special *sp = &v->special[c];
