@@ -1010,9 +1010,11 @@ static size_t merge_small(const struct vocab *v, const unsigned char *s,
 		if (r == UINT32_MAX)
 			break;
 		ids[best] = r;
-		memmove(ids + best + 1, ids + best + 2, (m - best - 2) * sizeof *ids);
-		memmove(rank + best + 1, rank + best + 2,
-			(m - best - 2) * sizeof *rank);
+		/* a few elements: a loop beats two calls to memmove */
+		for (i = best + 1; i + 1 < m; i++) {
+			ids[i] = ids[i + 1];
+			rank[i] = rank[i + 1];
+		}
 		m--;
 		if (best + 1 < m)
 			rank[best] = pair_rank(v, ids[best], ids[best + 1]);
