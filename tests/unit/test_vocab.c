@@ -1,11 +1,11 @@
 /* Unit tests for vocab: the built-in byte vocabulary (ids are the bytes,
  * <|endoftext|> is 256), how a tokenizer name picks it, that a file
  * called "bytes" is still reached by a path, and that the fast paths
- * (the inline pretokenizer, the piece caches, vocab_encode_text's
- * batches) agree with the plain ones on GPT-2, and that the backtracking
- * encoder gives the merge's tokens for every piece (random, adversarial,
- * up to several KB) on GPT-2 and on a vocabulary gpt-bpe's trainer
- * learns here. */
+ * (the inline pretokenizer, the 64-byte block one, the piece caches,
+ * vocab_encode_text's batches) agree with the plain ones on GPT-2, and
+ * that the backtracking encoder gives the merge's tokens for every piece
+ * (random, adversarial, up to several KB) on GPT-2 and on a vocabulary
+ * gpt-bpe's trainer learns here. */
 #include "test.h"
 #include "bpetrain.h"
 #include "err.h"
