@@ -157,9 +157,26 @@ uint32_t vocab_lookup(const struct vocab *v, const unsigned char *s, size_t n)
 
 static inline uint32_t pair_rank(const struct vocab *v, uint32_t a, uint32_t b)
 {
-	uint64_t k = (uint64_t)a << 32 | b;
-	uint32_t i = (uint32_t)hash_pair(k) & v->pair_mask;
+	uint64_t k;
+	uint32_t i;
 
+	if (__builtin_expect(v->pair != NULL, 1)) {
+		unsigned pb = v->pair_bits;
+
+		k = (uint64_t)a << pb | b;
+		i = (uint32_t)hash_pair(k) & v->pair_mask;
+		for (;;) {
+			uint64_t e = v->pair[i];
+
+			if (e >> pb == k)
+				return (uint32_t)e & (((uint32_t)1 << pb) - 1);
+			if (e == UINT64_MAX)
+				return UINT32_MAX;
+			i = (i + 1) & v->pair_mask;
+		}
+	}
+	k = (uint64_t)a << 32 | b;
+	i = (uint32_t)hash_pair(k) & v->pair_mask;
 	for (;;) {
 		uint64_t got = v->pair_key[i];
 
@@ -515,15 +532,32 @@ static void vocab_finish(struct vocab *v, struct builder *b)
 		for (cap = 1024; cap < (uint64_t)used * 2; cap *= 2)
 			;
 		v->pair_mask = cap - 1;
-		v->pair_key = xmalloc(xmul(cap, sizeof *v->pair_key));
-		v->pair_val = xmalloc(xmul(cap, sizeof *v->pair_val));
-		memset(v->pair_key, 0xff, cap * sizeof *v->pair_key);
-		for (k = 0; k < used; k++) {
-			i = (uint32_t)hash_pair(keys[k]) & v->pair_mask;
-			while (v->pair_key[i] != UINT64_MAX)
-				i = (i + 1) & v->pair_mask;
-			v->pair_key[i] = keys[k];
-			v->pair_val[i] = vals[k];
+		for (v->pair_bits = 1; b->max_id > 1u << v->pair_bits; v->pair_bits++)
+			;
+		if (3 * v->pair_bits <= 63) {
+			unsigned pb = v->pair_bits;
+
+			v->pair = xmalloc(xmul(cap, sizeof *v->pair));
+			memset(v->pair, 0xff, cap * sizeof *v->pair);
+			for (k = 0; k < used; k++) {
+				uint64_t pk = (keys[k] >> 32) << pb | (uint32_t)keys[k];
+
+				i = (uint32_t)hash_pair(pk) & v->pair_mask;
+				while (v->pair[i] != UINT64_MAX)
+					i = (i + 1) & v->pair_mask;
+				v->pair[i] = pk << pb | vals[k];
+			}
+		} else {
+			v->pair_key = xmalloc(xmul(cap, sizeof *v->pair_key));
+			v->pair_val = xmalloc(xmul(cap, sizeof *v->pair_val));
+			memset(v->pair_key, 0xff, cap * sizeof *v->pair_key);
+			for (k = 0; k < used; k++) {
+				i = (uint32_t)hash_pair(keys[k]) & v->pair_mask;
+				while (v->pair_key[i] != UINT64_MAX)
+					i = (i + 1) & v->pair_mask;
+				v->pair_key[i] = keys[k];
+				v->pair_val[i] = vals[k];
+			}
 		}
 		free(vals);
 		v->n_merges = used;
@@ -866,6 +900,7 @@ void vocab_free(struct vocab *v)
 	free(v->off);
 	free(v->len);
 	free(v->tab);
+	free(v->pair);
 	free(v->pair_key);
 	free(v->pair_val);
 	free(v->byte_pair);

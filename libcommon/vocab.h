@@ -72,9 +72,15 @@ struct vocab {
 				       whatever its pieces */
 	uint64_t *tab;              /* bytes -> id (open addressing) */
 	uint32_t tab_mask;
-	uint64_t *pair_key;         /* (left << 32 | right) -> merged id */
+	/* (left, right) -> merged id, open addressing: where ids fit in
+	 * pair_bits <= 21 bits (every vocabulary in use), one word per
+	 * entry, (left << pb | right) << pb | id, so a probe is one load;
+	 * wider ones keep keys (left << 32 | right) and ids apart. */
+	uint64_t *pair;
+	uint64_t *pair_key;
 	uint32_t *pair_val;
 	uint32_t pair_mask;
+	unsigned pair_bits;
 	uint32_t *byte_pair;        /* [x << 8 | y]: the merge of bytes x, y */
 	/* The backtracking encoder's tables, built when every token is its
 	 * own BPE (backtrack 1): each token's last merge (split_l, split_r;

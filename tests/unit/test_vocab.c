@@ -424,6 +424,56 @@ static void test_backtrack_gpt2(void)
 	free(text);
 }
 
+/* The trained vocabulary again with its last token's id moved to 2^22:
+ * ids then need more than the 21 bits of the one-word pair table, so the
+ * merges go through the wide one, and must give the same tokens. */
+static void check_wide_ids(const struct vocab *narrow, const char *path,
+			   const unsigned char *text, size_t n)
+{
+	const char *wide_path = test_path("wide.tiktoken");
+	const uint32_t far = 1u << 22;
+	size_t len, cut, pa = 0, pb = 0, ca = 0, cb = 0, ma, mb, i, bad = SIZE_MAX, total = 0;
+	unsigned char *ranks = io_read_file(path, 1 << 20, &len);
+	uint32_t *ia = NULL, *ib = NULL, last;
+	struct vocab v;
+	FILE *f;
+
+	while (len && ranks[len - 1] == '\n')
+		len--;
+	for (cut = len; cut && ranks[cut - 1] != ' '; cut--)
+		;
+	last = cut ? (uint32_t)atol((char *)ranks + cut) : 0;
+	CHECK(last > 256 && last < narrow->n_ids, "the last rank is %u", last);
+	f = fopen(wide_path, "w");
+	if (!f)
+		test_abort_("cannot write", wide_path);
+	fprintf(f, "%.*s%u\n", (int)cut, (char *)ranks, far);
+	fclose(f);
+	free(ranks);
+	vocab_load(&v, wide_path);
+	CHECK(v.pair == NULL && v.pair_key && v.pair_bits > 21,
+	      "ids to %u took the %u-bit table", far, v.pair_bits);
+	while (pa < n && bad == SIZE_MAX) {
+		ma = vocab_encode_text(narrow, text, n, &pa, &ia, &ca);
+		mb = vocab_encode_text(&v, text, n, &pb, &ib, &cb);
+		if (ma != mb || pa != pb) {
+			bad = total;
+			break;
+		}
+		for (i = 0; i < ma; i++)
+			if (ib[i] != (ia[i] == last ? far : ia[i])) {
+				bad = total + i;
+				break;
+			}
+		total += ma;
+	}
+	CHECK(bad == SIZE_MAX, "wide ids: token %zu differs", bad);
+	CHECK(total > 100000, "wide ids: only %zu tokens", total);
+	free(ia);
+	free(ib);
+	vocab_free(&v);
+}
+
 /* A vocabulary learned here from Shakespeare and from words of Cyrillic
  * and CJK characters, so that it holds long tokens of each; the trainer
  * reuses a token that a second split reaches, which the merge's table
@@ -470,6 +520,7 @@ static void test_backtrack_trained(void)
 	printf("trained vocabulary: %u ids, backtracking %s\n", v.n_ids,
 	       v.backtrack ? "on" : "off");
 	check_encoders(&v, "trained", mix, n, 30000);
+	check_wide_ids(&v, path, mix, n);
 	vocab_free(&v);
 	free(mix);
 	free(text);
