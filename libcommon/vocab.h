@@ -72,6 +72,7 @@ struct vocab {
 				       whatever its pieces */
 	uint64_t *tab;              /* bytes -> id (open addressing) */
 	uint32_t tab_mask;
+	uint64_t *tab_bits;         /* a bit per token's hash: maybe_token */
 	/* (left, right) -> merged id, open addressing: where ids fit in
 	 * pair_bits <= 21 bits (every vocabulary in use), one word per
 	 * entry, (left << pb | right) << pb | id, so a probe is one load;
