@@ -15,12 +15,14 @@
 #include "unicode.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #define MAX_TOKEN_BYTES 4096
@@ -227,6 +229,7 @@ static void builder_add(struct builder *b, uint32_t id, const unsigned char *s,
 		b->off = xrealloc(b->off, xmul(nc, sizeof *b->off));
 		b->len = xrealloc(b->len, xmul(nc, sizeof *b->len));
 		memset(b->len + b->cap, 0, (nc - b->cap) * sizeof *b->len);
+		memset(b->off + b->cap, 0, (nc - b->cap) * sizeof *b->off);
 		b->cap = nc;
 	}
 	if (b->len[id])
@@ -347,6 +350,7 @@ static int trie_build(struct vocab *v, uint32_t max_id, size_t bytes)
 	v->trie_mask = cap - 1;
 	v->trie = xmalloc(xmul(cap, sizeof *v->trie));
 	memset(v->trie, 0xff, cap * sizeof *v->trie);
+	v->n_nodes = (uint32_t)bytes + 256;
 	v->node_tok = xmalloc(xmul(bytes + 256, sizeof *v->node_tok));
 	memset(v->node_tok, 0xff, (bytes + 256) * sizeof *v->node_tok);
 	for (c = 0; c < 256; c++)
@@ -439,14 +443,16 @@ static void backtrack_build(struct vocab *v, uint32_t max_id, const uint64_t *sp
 	v->backtrack = 1;
 }
 
+/* Loads in this process: each vocabulary's serial. */
+static uint64_t vocab_loads;
+
 /* Builds the lookup tables once every mergeable token is known. */
 static void vocab_finish(struct vocab *v, struct builder *b)
 {
-	static uint64_t loads;
 	uint32_t id, i, k, cap;
 	int c;
 
-	v->serial = __atomic_add_fetch(&loads, 1, __ATOMIC_RELAXED);
+	v->serial = __atomic_add_fetch(&vocab_loads, 1, __ATOMIC_RELAXED);
 
 	/* Specials get ids too, so they decode; they are not mergeable. */
 	for (c = 0; c < v->n_special; c++) {
@@ -464,6 +470,7 @@ static void vocab_finish(struct vocab *v, struct builder *b)
 		b->off = xrealloc(b->off, xmul(v->n_ids, sizeof *b->off));
 		b->len = xrealloc(b->len, xmul(v->n_ids, sizeof *b->len));
 		memset(b->len + b->cap, 0, (v->n_ids - b->cap) * sizeof *b->len);
+		memset(b->off + b->cap, 0, (v->n_ids - b->cap) * sizeof *b->off);
 		b->cap = v->n_ids;
 	}
 	v->blob = b->blob;
@@ -885,10 +892,436 @@ int vocab_builtin(const char *name)
 	return 0;
 }
 
+/* ---- the compiled vocabulary cache --------------------------------------- */
+
+/* Building a large vocabulary's tables (the JSON, the merges, the trie,
+ * the splits) costs tens of milliseconds, scattered over megabytes: more
+ * than a short input's encoding, and at -j N the part that does not run
+ * in parallel.  So a vocabulary of VC_MIN_MERGES or more merges, once built,
+ * is kept as one file, ROOT/vocab/HASH.bin (ROOT: cache_root), and later
+ * loads of the same sources map it.  HASH is of the source files' bytes
+ * and this format's version, so a changed file makes another name.  A
+ * file is taken only when it is the caller's, not writable by others, of
+ * the size its header says, every section inside it and of the length
+ * the header's counts give, its XXH3 sum matching, and every id and node
+ * it holds in range (vc_check), so that a damaged file costs a rebuild,
+ * never a stray read.  $GPT_VOCAB_CACHE=0 turns the cache off. */
+#define VC_MAGIC "GPTVOC\0\1"
+#define VC_MIN_MERGES 16384
+
+enum { VC_BLOB, VC_OFF, VC_LEN, VC_TAB, VC_TABBITS, VC_PAIR, VC_PAIRKEY, VC_PAIRVAL,
+       VC_BYTEPAIR, VC_SPLITL, VC_SPLITR, VC_PREFIX, VC_TRIE, VC_NODETOK, VC_ROOT2,
+       VC_SPECIAL, VC_NSEC };
+
+struct vc_head {
+	char magic[8];
+	uint64_t key, sum, size;
+	char name[64];
+	uint32_t pattern, n_ids, eot, n_merges, tab_mask, pair_mask, pair_bits,
+		 trie_mask, n_nodes, backtrack, n_special, pad;
+	uint32_t byte_id[256], root[256];
+	uint64_t off[VC_NSEC], len[VC_NSEC];
+};
+
+static int vc_enabled(void)
+{
+	const char *e = getenv("GPT_VOCAB_CACHE");
+
+	return !e || strcmp(e, "0") != 0;
+}
+
+/* The key of a vocabulary's sources: each file's length and bytes. */
+static int vc_key(const char *path, uint64_t *key)
+{
+	char p[4096];
+	const char *files[2];
+	struct stat st;
+	XXH3_state_t *x;
+	int nf = 0, i;
+
+	if (stat(path, &st) != 0)
+		return -1;
+	if (S_ISDIR(st.st_mode)) {
+		snprintf(p, sizeof p, "%s/encoder.json", path);
+		files[nf++] = xstrdup(p);
+		snprintf(p, sizeof p, "%s/vocab.bpe", path);
+		files[nf++] = xstrdup(p);
+	} else {
+		files[nf++] = xstrdup(path);
+		snprintf(p, sizeof p, "%s.meta", path);
+		files[nf++] = xstrdup(p);
+	}
+	x = XXH3_createState();
+	if (!x)
+		die("out of memory");
+	XXH3_64bits_reset(x);
+	XXH3_64bits_update(x, VC_MAGIC, 8);
+	XXH3_64bits_update(x, S_ISDIR(st.st_mode) ? "dir" : "file", 4);
+	for (i = 0; i < nf; i++) {
+		FILE *f = fopen(files[i], "rb");
+		unsigned char buf[65536];
+		uint64_t total = 0;
+		size_t got;
+
+		if (f) {
+			while ((got = fread(buf, 1, sizeof buf, f)) > 0) {
+				XXH3_64bits_update(x, buf, got);
+				total += got;
+			}
+			fclose(f);
+		}
+		XXH3_64bits_update(x, &total, sizeof total);
+		free((void *)files[i]);
+	}
+	*key = XXH3_64bits_digest(x);
+	XXH3_freeState(x);
+	return 0;
+}
+
+static char *vc_path(uint64_t key, int make)
+{
+	char *root = cache_root_try(NULL), *dir, *path;
+
+	if (!root)
+		return NULL;
+	dir = xasprintf("%s/vocab", root);
+	free(root);
+	if (make && io_try_mkdirs(dir) != 0) {
+		free(dir);
+		return NULL;
+	}
+	path = xasprintf("%s/%016llx.bin", dir, (unsigned long long)key);
+	free(dir);
+	return path;
+}
+
+/* The sections of v: where each array is and its length in bytes. */
+static void vc_sections(const struct vocab *v, const struct vc_head *h, void ***ptr,
+			uint64_t *len)
+{
+	uint64_t n = h->n_ids;
+	int bt = h->backtrack != 0, packed = h->pair_bits <= 21;
+
+	memset(len, 0, VC_NSEC * sizeof *len);
+	ptr[VC_BLOB] = (void **)&v->blob;
+	ptr[VC_OFF] = (void **)&v->off, len[VC_OFF] = n * 8;
+	ptr[VC_LEN] = (void **)&v->len, len[VC_LEN] = n * 4;
+	ptr[VC_TAB] = (void **)&v->tab, len[VC_TAB] = ((uint64_t)h->tab_mask + 1) * 8;
+	ptr[VC_TABBITS] = (void **)&v->tab_bits, len[VC_TABBITS] = TAB_FILTER_BITS * 8;
+	ptr[VC_PAIR] = (void **)&v->pair;
+	ptr[VC_PAIRKEY] = (void **)&v->pair_key;
+	ptr[VC_PAIRVAL] = (void **)&v->pair_val;
+	len[packed ? VC_PAIR : VC_PAIRKEY] = ((uint64_t)h->pair_mask + 1) * 8;
+	if (!packed)
+		len[VC_PAIRVAL] = ((uint64_t)h->pair_mask + 1) * 4;
+	ptr[VC_BYTEPAIR] = (void **)&v->byte_pair, len[VC_BYTEPAIR] = 65536 * 4;
+	ptr[VC_SPLITL] = (void **)&v->split_l, len[VC_SPLITL] = bt ? n * 4 : 0;
+	ptr[VC_SPLITR] = (void **)&v->split_r, len[VC_SPLITR] = bt ? n * 4 : 0;
+	ptr[VC_PREFIX] = (void **)&v->prefix, len[VC_PREFIX] = bt ? n * 4 : 0;
+	ptr[VC_TRIE] = (void **)&v->trie, len[VC_TRIE] = bt ? ((uint64_t)h->trie_mask + 1) * 8 : 0;
+	ptr[VC_NODETOK] = (void **)&v->node_tok, len[VC_NODETOK] = bt ? (uint64_t)h->n_nodes * 4 : 0;
+	ptr[VC_ROOT2] = (void **)&v->root2, len[VC_ROOT2] = bt ? 65536 * 4 : 0;
+	ptr[VC_SPECIAL] = NULL;
+}
+
+static int vc_write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n) {
+		ssize_t w = write(fd, c, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Keeps v in the cache, quietly not when it cannot: the file appears
+ * whole (renamed into place) or not at all. */
+static void vc_save(const struct vocab *v, uint64_t key)
+{
+	static const unsigned char zeros[64];
+	struct vc_head h;
+	void **ptr[VC_NSEC];
+	unsigned char *special = NULL;
+	uint64_t pos = sizeof h, blob_len = 0, sp_len = 0, id;
+	XXH3_state_t *x;
+	char *path, *tmp;
+	int fd, s, ok = 0;
+
+	if (v->n_merges < VC_MIN_MERGES || !vc_enabled() ||
+	    !(path = vc_path(key, 1)))
+		return;
+	memset(&h, 0, sizeof h);
+	memcpy(h.magic, VC_MAGIC, 8);
+	h.key = key;
+	memcpy(h.name, v->name, sizeof h.name);
+	h.pattern = (uint32_t)v->pattern;
+	h.n_ids = v->n_ids, h.eot = v->eot, h.n_merges = v->n_merges;
+	h.tab_mask = v->tab_mask, h.pair_mask = v->pair_mask;
+	h.pair_bits = v->pair ? v->pair_bits : 32;
+	h.trie_mask = v->trie_mask, h.n_nodes = v->n_nodes;
+	h.backtrack = (uint32_t)v->backtrack, h.n_special = (uint32_t)v->n_special;
+	memcpy(h.byte_id, v->byte_id, sizeof h.byte_id);
+	memcpy(h.root, v->root, sizeof h.root);
+	for (id = 0; id < v->n_ids; id++)
+		if (v->len[id] && v->off[id] + v->len[id] > blob_len)
+			blob_len = v->off[id] + v->len[id];
+	for (s = 0; s < v->n_special; s++)
+		sp_len += 8 + v->special[s].len;
+	special = xmalloc(sp_len + 1);
+	for (sp_len = 0, s = 0; s < v->n_special; s++) {
+		memcpy(special + sp_len, &v->special[s].id, 4);
+		memcpy(special + sp_len + 4, &v->special[s].len, 4);
+		memcpy(special + sp_len + 8, v->special[s].text, v->special[s].len);
+		sp_len += 8 + v->special[s].len;
+	}
+	vc_sections(v, &h, ptr, h.len);
+	h.len[VC_BLOB] = blob_len;
+	h.len[VC_SPECIAL] = sp_len;
+	for (s = 0; s < VC_NSEC; s++) {
+		pos = (pos + 63) & ~(uint64_t)63;
+		h.off[s] = pos;
+		pos += h.len[s];
+	}
+	h.size = pos;
+	x = XXH3_createState();
+	if (!x)
+		die("out of memory");
+	XXH3_64bits_reset(x);
+	for (s = 0; s < VC_NSEC; s++)
+		XXH3_64bits_update(x, s == VC_SPECIAL ? special : *ptr[s], h.len[s]);
+	h.sum = XXH3_64bits_digest(x);
+	XXH3_freeState(x);
+	tmp = xasprintf("%s.%ld.tmp", path, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		ok = vc_write_all(fd, &h, sizeof h) == 0;
+		for (pos = sizeof h, s = 0; ok && s < VC_NSEC; s++) {
+			ok = vc_write_all(fd, zeros, h.off[s] - pos) == 0 &&
+			     vc_write_all(fd, s == VC_SPECIAL ? special : *ptr[s], h.len[s]) == 0;
+			pos = h.off[s] + h.len[s];
+		}
+		ok = close(fd) == 0 && ok && rename(tmp, path) == 0;
+		if (!ok)
+			unlink(tmp);
+	}
+	free(tmp);
+	free(path);
+	free(special);
+}
+
+/* Whether the mapped arrays of v keep every walk in bounds: ids below
+ * n_ids, token bytes inside the blob, nodes below n_nodes, a free slot in
+ * each open-addressed table, splits and prefixes shorter than their
+ * token, and each node's token as long as the node is deep. */
+static int vc_check(const struct vocab *v, uint64_t blob_len)
+{
+	uint32_t n = v->n_ids, i, *depth = NULL;
+	uint64_t id, free_slots;
+	int ok = 0;
+
+	for (i = 0; i < 256; i++)
+		if (v->byte_id[i] >= n || (v->backtrack && v->root[i] != i))
+			return 0;
+	for (id = 0; id < n; id++)
+		if (v->len[id] > MAX_TOKEN_BYTES || (v->len[id] &&
+		    (v->off[id] > blob_len || v->len[id] > blob_len - v->off[id])))
+			return 0;
+	for (free_slots = 0, id = 0; id <= v->tab_mask; id++)
+		if (v->tab[id] == UINT64_MAX)
+			free_slots++;
+		else if ((uint32_t)v->tab[id] >= n)
+			return 0;
+	if (!free_slots)
+		return 0;
+	for (free_slots = 0, id = 0; id <= v->pair_mask; id++) {
+		uint64_t e = v->pair ? v->pair[id] : v->pair_key[id];
+		uint32_t to = v->pair ? (uint32_t)(e & ((1ull << v->pair_bits) - 1)) : v->pair_val[id];
+
+		if (e == UINT64_MAX)
+			free_slots++;
+		else if (to >= n)
+			return 0;
+	}
+	if (!free_slots)
+		return 0;
+	for (i = 0; i < 65536; i++)
+		if (v->byte_pair[i] != UINT32_MAX && v->byte_pair[i] >= n)
+			return 0;
+	if (!v->backtrack)
+		return 1;
+	for (id = 0; id < n; id++) {
+		uint32_t l = v->split_l[id], r = v->split_r[id], p = v->prefix[id];
+
+		if (l > id || r > id || (l == id) != (r == id) ||
+		    (l < id && v->len[l] + v->len[r] != v->len[id]) ||
+		    (l < id && (!v->len[l] || !v->len[r])) ||
+		    (p != UINT32_MAX && (p >= n || !v->len[p] || v->len[p] >= v->len[id])))
+			return 0;
+	}
+	if (v->n_nodes < 256)
+		return 0;
+	/* nodes are numbered as made: a child after its parent */
+	depth = xcalloc(v->n_nodes, sizeof *depth);
+	for (i = 0; i < 256 && i < v->n_nodes; i++)
+		depth[i] = 1;
+	for (free_slots = 0, id = 0; id <= v->trie_mask; id++) {
+		uint64_t e = v->trie[id];
+		uint32_t child = (uint32_t)e & TRIE_CHILD_MASK;
+		uint64_t parent = e >> TRIE_CHILD_BITS >> 8;
+
+		if (e == UINT64_MAX) {
+			free_slots++;
+			continue;
+		}
+		if (child >= v->n_nodes || parent >= child || child < 256 || depth[child])
+			goto out;
+		depth[child] = (uint32_t)parent + 1; /* parent + 1 for now: 0 means none */
+	}
+	for (i = 256; i < v->n_nodes; i++)
+		if (depth[i]) {
+			uint32_t d = depth[depth[i] - 1];
+
+			if (!d || d >= MAX_TOKEN_BYTES)
+				goto out;
+			depth[i] = d + 1;
+		}
+	for (i = 0; i < v->n_nodes; i++) {
+		uint32_t t = v->node_tok[i];
+
+		if (t != UINT32_MAX && (t >= n || !depth[i] || v->len[t] != depth[i]))
+			goto out;
+	}
+	for (i = 0; i < 65536; i++)
+		if (v->root2[i] != UINT32_MAX && (v->root2[i] >= v->n_nodes || depth[v->root2[i]] != 2))
+			goto out;
+	ok = free_slots > 0;
+out:
+	free(depth);
+	return ok;
+}
+
+/* Maps the cached build of v's sources, if there is a sound one. */
+static int vc_load(struct vocab *v, uint64_t key)
+{
+	struct vc_head h;
+	struct stat st;
+	void **ptr[VC_NSEC];
+	uint64_t want[VC_NSEC], sum;
+	unsigned char *map;
+	char *path;
+	int fd, s;
+	size_t p;
+
+	if (!vc_enabled() || !(path = vc_path(key, 0)))
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 022) || (uint64_t)st.st_size < sizeof h ||
+	    (uint64_t)st.st_size > (1ull << 36)) {
+		close(fd);
+		return 0;
+	}
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return 0;
+	memcpy(&h, map, sizeof h);
+	if (memcmp(h.magic, VC_MAGIC, 8) != 0 || h.key != key ||
+	    h.size != (uint64_t)st.st_size || h.n_ids < 257 || h.n_ids > VOCAB_MAX_TOKENS ||
+	    !h.n_merges || h.pattern > PRETOK_GPT4 ||
+	    h.n_special > VOCAB_MAX_SPECIALS || (h.tab_mask & (h.tab_mask + 1)) ||
+	    (h.pair_mask & (h.pair_mask + 1)) || (h.trie_mask & (h.trie_mask + 1)) ||
+	    h.tab_mask >= 1u << 30 || h.pair_mask >= 1u << 30 || h.trie_mask >= 1u << 30 ||
+	    (h.pair_bits > 21 && h.pair_bits != 32) || h.pair_bits == 0 ||
+	    h.n_nodes > TRIE_CHILD_MASK || h.backtrack > 1 || h.name[sizeof h.name - 1])
+		goto bad;
+	vc_sections(v, &h, ptr, want);
+	for (s = 0; s < VC_NSEC; s++) {
+		if (s != VC_BLOB && s != VC_SPECIAL && h.len[s] != want[s])
+			goto bad;
+		if (h.off[s] % 8 || h.off[s] < sizeof h || h.off[s] > h.size ||
+		    h.len[s] > h.size - h.off[s])
+			goto bad;
+	}
+	if (!h.len[VC_BLOB])
+		goto bad;
+	{
+		XXH3_state_t *x = XXH3_createState();
+
+		if (!x)
+			die("out of memory");
+		XXH3_64bits_reset(x);
+		for (s = 0; s < VC_NSEC; s++)
+			XXH3_64bits_update(x, map + h.off[s], h.len[s]);
+		sum = XXH3_64bits_digest(x);
+		XXH3_freeState(x);
+	}
+	if (sum != h.sum)
+		goto bad;
+	memset(v, 0, sizeof *v);
+	for (s = 0; s < VC_NSEC; s++)
+		if (ptr[s])
+			*ptr[s] = h.len[s] ? (void *)(map + h.off[s]) : NULL;
+	memcpy(v->name, h.name, sizeof v->name);
+	v->pattern = (enum pretok_pattern)h.pattern;
+	v->n_ids = h.n_ids, v->eot = h.eot, v->n_merges = h.n_merges;
+	v->tab_mask = h.tab_mask, v->pair_mask = h.pair_mask, v->pair_bits = h.pair_bits;
+	v->trie_mask = h.trie_mask, v->n_nodes = h.n_nodes, v->backtrack = (int)h.backtrack;
+	memcpy(v->byte_id, h.byte_id, sizeof v->byte_id);
+	memcpy(v->root, h.root, sizeof v->root);
+	if (!vc_check(v, h.len[VC_BLOB]))
+		goto bad;
+	for (p = 0, s = 0; s < (int)h.n_special; s++) {
+		const unsigned char *r = map + h.off[VC_SPECIAL] + p;
+		uint32_t id, len;
+
+		if (h.len[VC_SPECIAL] - p < 8)
+			goto bad_sp;
+		memcpy(&id, r, 4);
+		memcpy(&len, r + 4, 4);
+		if (len == 0 || len > MAX_TOKEN_BYTES || len > h.len[VC_SPECIAL] - p - 8 ||
+		    id >= v->n_ids)
+			goto bad_sp;
+		v->special[s].text = xmalloc(len + 1);
+		memcpy(v->special[s].text, r + 8, len);
+		v->special[s].text[len] = '\0';
+		v->special[s].len = len;
+		v->special[s].id = id;
+		v->n_special = s + 1;
+		p += 8 + len;
+	}
+	if (p != h.len[VC_SPECIAL] || (v->eot != UINT32_MAX && v->eot >= v->n_ids))
+		goto bad_sp;
+	v->map = map;
+	v->map_len = h.size;
+	v->serial = __atomic_add_fetch(&vocab_loads, 1, __ATOMIC_RELAXED);
+	return 1;
+bad_sp:
+	for (s = 0; s < v->n_special; s++)
+		free(v->special[s].text);
+bad:
+	munmap(map, (size_t)st.st_size);
+	memset(v, 0, sizeof *v);
+	v->eot = UINT32_MAX;
+	return 0;
+}
+
 void vocab_load(struct vocab *v, const char *path)
 {
 	struct stat st;
+	uint64_t key;
 	size_t i;
+	int keyed;
 
 	memset(v, 0, sizeof *v);
 	v->eot = UINT32_MAX;
@@ -897,18 +1330,30 @@ void vocab_load(struct vocab *v, const char *path)
 			builtins[i].load(v);
 			return;
 		}
+	keyed = vc_key(path, &key) == 0;
+	if (keyed && vc_load(v, key))
+		return;
 	if (stat(path, &st) != 0)
 		die_errno("cannot open vocabulary '%s'", path);
 	if (S_ISDIR(st.st_mode))
 		load_gpt2_dir(v, path);
 	else
 		load_tiktoken(v, path);
+	if (keyed)
+		vc_save(v, key);
 }
 
 void vocab_free(struct vocab *v)
 {
 	int i;
 
+	if (v->map) {
+		for (i = 0; i < v->n_special; i++)
+			free(v->special[i].text);
+		munmap(v->map, v->map_len);
+		memset(v, 0, sizeof *v);
+		return;
+	}
 	free(v->blob);
 	free(v->off);
 	free(v->len);

@@ -94,10 +94,13 @@ struct vocab {
 	uint64_t *trie;             /* (node << 8 | byte) << 28 | child */
 	uint32_t trie_mask;
 	uint32_t *node_tok;         /* token ending at a node, or UINT32_MAX */
+	uint32_t n_nodes;           /* node_tok's length */
 	uint32_t root[256];         /* node of each first byte */
 	uint32_t *root2;            /* [x << 8 | y]: node of x, y or UINT32_MAX */
 	struct vocab_special special[VOCAB_MAX_SPECIALS];
 	int n_special;
+	void *map;                  /* the cached build the arrays lie in, */
+	size_t map_len;             /* or NULL (vocab.c's vc_load) */
 	uint64_t serial;            /* this load's number, unique in the process:
 	                               what per-thread caches are keyed by */
 };

@@ -14,9 +14,13 @@
 #include "tokenize.h"
 #include "vocab.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void test_bytes_table(void)
@@ -424,6 +428,124 @@ static void test_backtrack_gpt2(void)
 	free(text);
 }
 
+/* The one file in dir (a cache's vocab folder), or NULL. */
+static char *only_file(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char *got = NULL;
+	int n = 0;
+
+	if (!d)
+		return NULL;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.') {
+			n++;
+			free(got);
+			got = xasprintf("%s/%s", dir, e->d_name);
+		}
+	closedir(d);
+	if (n != 1) {
+		free(got);
+		return NULL;
+	}
+	return got;
+}
+
+/* ids of text by v, a piece at a time as gpt-tokenize does */
+static uint32_t *encode_all(const struct vocab *v, const unsigned char *text, size_t n,
+			    size_t *count)
+{
+	size_t pos = 0, cap = 0, m, total = 0, room = 1 << 16;
+	uint32_t *ids = NULL, *all = xmalloc(room * sizeof *all);
+
+	while (pos < n) {
+		m = vocab_encode_text(v, text, n, &pos, &ids, &cap);
+		if (total + m > room) {
+			room = 2 * (total + m);
+			all = xrealloc(all, room * sizeof *all);
+		}
+		memcpy(all + total, ids, m * sizeof *ids);
+		total += m;
+	}
+	free(ids);
+	*count = total;
+	return all;
+}
+
+/* A load that maps the compiled cache (vocab.c's vc_load) gives what a
+ * build gives; a damaged, truncated or group-writable file is not taken
+ * (the vocabulary is built again and the file replaced), and
+ * GPT_VOCAB_CACHE=0 neither reads nor writes one. */
+static void test_compiled_cache(void)
+{
+	const char *dir = getenv("GPT_VOCAB");
+	const char *xc = test_path("xc"), *vdir = test_path("xc/gpt/vocab");
+	size_t text_n, n0, n1, i;
+	unsigned char *text;
+	uint32_t *ids0, *ids1;
+	struct vocab v0, v1;
+	char *file;
+	int round;
+
+	if (!dir || !*dir) {
+		printf("skip test_compiled_cache: GPT_VOCAB is not set\n");
+		return;
+	}
+	text = io_read_file(test_data("text/tinyshakespeare.txt"), 64 << 20, &text_n);
+	setenv("XDG_CACHE_HOME", xc, 1);
+	setenv("GPT_VOCAB_CACHE", "0", 1);
+	vocab_load(&v0, dir);
+	CHECK(v0.map == NULL && only_file(vdir) == NULL, "GPT_VOCAB_CACHE=0 used a cache");
+	unsetenv("GPT_VOCAB_CACHE");
+	ids0 = encode_all(&v0, text, text_n, &n0);
+	/* built and kept; mapped; damaged, truncated, writable by the group,
+	 * each built and kept again; mapped */
+	for (round = 0; round < 6; round++) {
+		int fd;
+
+		vocab_load(&v1, dir);
+		file = only_file(vdir);
+		CHECK(file != NULL, "round %d: no cache file", round);
+		if (!file)
+			break;
+		CHECK((v1.map != NULL) == (round == 1 || round == 5),
+		      "round %d: mapped %d", round, v1.map != NULL);
+		CHECK(v1.n_ids == v0.n_ids && v1.eot == v0.eot && v1.n_special == v0.n_special &&
+		      v1.backtrack == v0.backtrack && strcmp(v1.name, v0.name) == 0,
+		      "round %d: the header differs", round);
+		for (i = 0; i < (size_t)v0.n_special && i < (size_t)v1.n_special; i++)
+			CHECK(v1.special[i].id == v0.special[i].id &&
+			      strcmp(v1.special[i].text, v0.special[i].text) == 0,
+			      "round %d: special %zu differs", round, i);
+		ids1 = encode_all(&v1, text, text_n, &n1);
+		CHECK(n1 == n0 && memcmp(ids0, ids1, n0 * sizeof *ids0) == 0,
+		      "round %d: ids differ (%zu, %zu)", round, n0, n1);
+		free(ids1);
+		vocab_free(&v1);
+		if (round == 1) {           /* one byte deep in the trie */
+			struct stat st;
+			unsigned char c;
+
+			fd = open(file, O_RDWR);
+			CHECK(fd >= 0 && fstat(fd, &st) == 0, "cannot open %s", file);
+			CHECK(pread(fd, &c, 1, st.st_size - 300000) == 1, "read");
+			c ^= 0x10;
+			CHECK(pwrite(fd, &c, 1, st.st_size - 300000) == 1, "write");
+			close(fd);
+		} else if (round == 2) {
+			CHECK(truncate(file, 5000) == 0, "truncate");
+		} else if (round == 3) {
+			CHECK(chmod(file, 0664) == 0, "chmod");
+		}
+		free(file);
+	}
+	vocab_free(&v0);
+	free(ids0);
+	free(text);
+	unsetenv("XDG_CACHE_HOME");
+}
+
 /* The trained vocabulary again with its last token's id moved to 2^22:
  * ids then need more than the 21 bits of the one-word pair table, so the
  * merges go through the wide one, and must give the same tokens. */
@@ -537,6 +659,7 @@ int main(void)
 	RUN(test_fast_paths);
 	RUN(test_block_starts);
 	RUN(test_backtrack_gpt2);
+	RUN(test_compiled_cache);
 	RUN(test_backtrack_trained);
 	test_tmpdir_remove();
 	return TEST_END();
