@@ -7,10 +7,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -138,6 +140,80 @@ size_t in_read_full(struct in *r, void *p, size_t n)
 		done += got;
 	}
 	return done;
+}
+
+/* The message a SIGBUS in a mapped input prints: formatted when the file
+ * is mapped, so that the handler only writes it. */
+static char bus_msg[512];
+static size_t bus_len;
+static void remove_temps(void);
+
+static void on_bus(int sig)
+{
+	(void)sig;
+	if (bus_len && write(STDERR_FILENO, bus_msg, bus_len) < 0)
+		bus_len = 0;
+	remove_temps();
+	_exit(EXIT_FAIL);
+}
+
+const unsigned char *in_map(struct in *r, struct in_mapping *m, size_t *n)
+{
+	struct stat st;
+	struct sigaction sa;
+	off_t at, page = (off_t)sysconf(_SC_PAGESIZE), skip;
+	void *p;
+
+	memset(m, 0, sizeof *m);
+	if (r->eof || fstat(r->fd, &st) != 0 || !S_ISREG(st.st_mode))
+		return NULL;
+	at = lseek(r->fd, 0, SEEK_CUR);
+	if (at < 0 || at >= st.st_size ||
+	    (uint64_t)(st.st_size - at) > (uint64_t)SIZE_MAX / 2)
+		return NULL;
+	skip = at % page;
+	p = mmap(NULL, (size_t)(st.st_size - at + skip), PROT_READ, MAP_PRIVATE,
+		 r->fd, at - skip);
+	if (p == MAP_FAILED)
+		return NULL;
+	if (lseek(r->fd, st.st_size, SEEK_SET) < 0)
+		die_errno("cannot seek in '%s'", r->name);
+	m->base = p;
+	m->len = (size_t)(st.st_size - at + skip);
+	m->skip = (size_t)skip;
+	madvise(p, m->len, MADV_SEQUENTIAL);
+	bus_len = (size_t)snprintf(bus_msg, sizeof bus_msg,
+				   "%s: '%s' shrank while it was read\n",
+				   prog_name, r->name);
+	if (bus_len >= sizeof bus_msg)
+		bus_len = sizeof bus_msg - 1;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_bus;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+	*n = m->len - m->skip;
+	return (const unsigned char *)p + m->skip;
+}
+
+void in_map_release(struct in_mapping *m, size_t off)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t end = off + m->skip;
+
+	if (!m->base)
+		return;
+	if (end > m->len)
+		end = m->len;
+	end &= ~(page - 1);
+	if (end)
+		madvise(m->base, end, MADV_DONTNEED);
+}
+
+void in_unmap(struct in_mapping *m)
+{
+	if (m->base)
+		munmap(m->base, m->len);
+	memset(m, 0, sizeof *m);
 }
 
 void in_close(struct in *r)

@@ -53,6 +53,22 @@ void in_open(struct in *r, const char *path);
 size_t in_read(struct in *r, void *p, size_t n);
 /* Fills exactly n bytes unless the input ends first; returns bytes read. */
 size_t in_read_full(struct in *r, void *p, size_t n);
+/* The rest of an input without copying it. */
+struct in_mapping {
+	void *base;
+	size_t len, skip;
+};
+/* When r is a regular file, maps it from the current offset to its present
+ * end, leaves the offset at that end (so that in_read goes on with whatever
+ * is appended later) and returns the bytes, *n of them, valid until
+ * in_unmap (in_close does not end them); otherwise NULL.  Should the file
+ * shrink while mapped, touching the lost part ends the program with a
+ * one-line error (SIGBUS), as a read error would. */
+const unsigned char *in_map(struct in *r, struct in_mapping *m, size_t *n);
+/* The mapped bytes before off are done with: their pages leave the
+ * process (the file's cache is untouched), so memory stays bounded. */
+void in_map_release(struct in_mapping *m, size_t off);
+void in_unmap(struct in_mapping *m);
 void in_close(struct in *r);
 
 struct afile {

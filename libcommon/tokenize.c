@@ -12,6 +12,9 @@
 #include <string.h>
 
 #define DEFAULT_CHUNK (1u << 20)
+/* How much of a mapped input is encoded and written between letting its
+ * pages go. */
+#define RELEASE_EVERY (8u << 20)
 
 struct bytes {
 	unsigned char *p;
@@ -27,7 +30,9 @@ static inline void bytes_reserve(struct bytes *b, size_t more)
 }
 
 struct job {
-	struct bytes in;        /* the chunk's bytes (pipeline only: a copy) */
+	const unsigned char *s; /* the chunk (pipeline only): in.p, or in the */
+	size_t n;               /* source's mapping */
+	struct bytes in;        /* a copy of the chunk when it is not mapped */
 	int line_start;         /* no token written yet on the current line */
 	int ends_nul;           /* the chunk's last byte is a NUL */
 	struct bytes out;
@@ -302,14 +307,32 @@ static size_t utf8_boundary(const unsigned char *buf, size_t q, size_t pos)
 	return q;
 }
 
-/* The inputs read in order as one stream into a growing buffer. */
+/* The inputs read in order as one stream.  One regular file is mapped, not
+ * read: data points into the mapping until it is used up, then (should the
+ * file have grown) into a buffer that holds the mapping's uncut tail and
+ * what read() gives after it.  Otherwise data is a growing buffer. */
 struct source {
 	struct in in;
+	struct in_mapping map;
 	char *const *paths;
-	int npaths, cur, eof;
+	int npaths, cur, eof, mapped;
+	const unsigned char *data;
 	unsigned char *buf;
 	size_t len, cap;
 };
+
+static void source_open(struct source *src)
+{
+	size_t n;
+	const unsigned char *p;
+
+	in_open(&src->in, src->paths[0]);
+	if (src->npaths != 1 || !(p = in_map(&src->in, &src->map, &n)))
+		return;
+	src->data = p;
+	src->len = n;
+	src->mapped = 1;
+}
 
 /* Reads until the buffer holds want bytes or the inputs end. */
 static void source_fill(struct source *src, size_t want)
@@ -317,6 +340,7 @@ static void source_fill(struct source *src, size_t want)
 	if (src->cap < want) {
 		src->cap = want + want / 2;
 		src->buf = xrealloc(src->buf, src->cap);
+		src->data = src->buf;
 	}
 	while (!src->eof && src->len < want) {
 		size_t got = in_read(&src->in, src->buf + src->len,
@@ -334,21 +358,46 @@ static void source_fill(struct source *src, size_t want)
 	}
 }
 
+/* The mapping is used up from pos on (len - pos bytes are left, fewer than
+ * the cutter wants): at the input's end, or else on to a buffer that starts
+ * with those bytes.  Returns how far the data moved back (pos or 0). */
+static size_t source_unmap(struct source *src, size_t pos)
+{
+	unsigned char probe[4096];
+	size_t got = in_read(&src->in, probe, sizeof probe), left;
+
+	if (!got) {
+		src->eof = 1;
+		in_close(&src->in);
+		return 0;
+	}
+	left = src->len - pos;
+	src->cap = left + got + (1u << 16);
+	src->buf = xmalloc(src->cap);
+	memcpy(src->buf, src->data + pos, left);
+	memcpy(src->buf + left, probe, got);
+	src->len = left + got;
+	src->data = src->buf;
+	src->mapped = 0;
+	return pos;
+}
+
 /* The stream cut into chunks at safe places; one instance, one thread. */
 struct cutter {
 	const struct vocab *v;
 	const struct tokenize_opts *opt;
 	struct source src;
-	size_t chunk, pos;      /* src.buf[pos..len) is not cut yet */
+	size_t chunk, pos;      /* src.data[pos..len) is not cut yet */
 	int prev_nul;           /* the byte before pos is a NUL, or none is */
 	int first;              /* no chunk cut yet */
 	int warned;
-	uint64_t base;          /* stream offset of src.buf[0] */
+	uint64_t base;          /* stream offset of src.data[0] */
 };
 
 struct chunk {
-	const unsigned char *s; /* valid until the next cutter_next */
-	size_t n;
+	const unsigned char *s; /* valid until the next cutter_next, or while */
+	size_t n;               /* the source lives when mapped is set */
+	int mapped;
 	int line_start;
 };
 
@@ -363,6 +412,13 @@ static int cutter_next(struct cutter *c, struct chunk *k)
 	for (;;) {
 		size_t avail = src->len - c->pos;
 
+		if (!src->eof && avail < need && src->mapped) {
+			size_t back = source_unmap(src, c->pos);
+
+			c->base += back;
+			c->pos -= back;
+			avail = src->len - c->pos;
+		}
 		if (!src->eof && avail < need) {
 			if (c->pos && c->pos + need > src->cap) {
 				memmove(src->buf, src->buf + c->pos, avail);
@@ -378,12 +434,12 @@ static int cutter_next(struct cutter *c, struct chunk *k)
 		if (src->eof && avail <= c->chunk) {
 			q = src->len;
 		} else {
-			q = find_cut(c->v, src->buf, src->len, c->pos,
+			q = find_cut(c->v, src->data, src->len, c->pos,
 				     c->pos + c->chunk, c->opt);
 			if (!q && src->eof)
 				q = src->len;
 			if (!q && avail > TOKENIZE_MAX_RUN) {
-				q = utf8_boundary(src->buf, c->pos + c->chunk, c->pos);
+				q = utf8_boundary(src->data, c->pos + c->chunk, c->pos);
 				if (!c->warned++)
 					warnx("warning: %zu bytes without a safe place to cut; cutting at byte %llu",
 					      avail, (unsigned long long)(c->base + q));
@@ -393,10 +449,11 @@ static int cutter_next(struct cutter *c, struct chunk *k)
 				continue;
 			}
 		}
-		k->s = src->buf + c->pos;
+		k->s = src->data + c->pos;
 		k->n = q - c->pos;
+		k->mapped = src->mapped;
 		k->line_start = c->opt->zero ? c->prev_nul : c->first;
-		c->prev_nul = src->buf[q - 1] == 0;
+		c->prev_nul = src->data[q - 1] == 0;
 		c->first = 0;
 		c->pos = q;
 		return 1;
@@ -408,6 +465,8 @@ struct sink {
 	struct out *o;
 	const struct tokenize_opts *opt;
 	struct progress prog;
+	struct in_mapping *map; /* the source's, its pages let go as written */
+	uint64_t released;
 	uint64_t consumed, total, doc;
 	int line_start, ends_nul, any;
 };
@@ -431,6 +490,10 @@ static void sink_job(struct sink *k, const struct job *j, size_t len)
 	k->ends_nul = j->ends_nul;
 	k->any = 1;
 	k->consumed += len;
+	if (k->map->base && k->consumed - k->released >= RELEASE_EVERY) {
+		in_map_release(k->map, k->consumed);
+		k->released = k->consumed;
+	}
 	progress_update(&k->prog, k->consumed);
 }
 
@@ -464,7 +527,7 @@ static void *pipeline_worker(void *arg)
 			break;
 		j = &p->slots[p->ntaken++ % p->nslots];
 		pthread_mutex_unlock(&p->mu);
-		job_run(p->v, j->in.p, j->in.len, p->opt, j);
+		job_run(p->v, j->s, j->n, p->opt, j);
 		pthread_mutex_lock(&p->mu);
 		j->done = 1;
 		if (j == &p->slots[p->nwritten % p->nslots])
@@ -488,7 +551,7 @@ static void *pipeline_writer(void *arg)
 		if (p->nwritten == p->nread)
 			break;
 		pthread_mutex_unlock(&p->mu);
-		sink_job(p->sink, j, j->in.len);
+		sink_job(p->sink, j, j->n);
 		pthread_mutex_lock(&p->mu);
 		j->done = 0;
 		p->nwritten++;
@@ -540,10 +603,16 @@ static void pipeline_run(struct cutter *c, struct sink *k, int threads)
 		pthread_mutex_unlock(&p.mu);
 		/* The slot is ours: no worker takes it before nread grows, and
 		 * the writer is done with its last chunk. */
-		j->in.len = 0;
-		bytes_reserve(&j->in, ch.n);
-		memcpy(j->in.p, ch.s, ch.n);
-		j->in.len = ch.n;
+		if (ch.mapped) {
+			j->s = ch.s;
+		} else {
+			j->in.len = 0;
+			bytes_reserve(&j->in, ch.n);
+			memcpy(j->in.p, ch.s, ch.n);
+			j->in.len = ch.n;
+			j->s = j->in.p;
+		}
+		j->n = ch.n;
 		j->line_start = ch.line_start;
 		pthread_mutex_lock(&p.mu);
 		p.nread++;
@@ -589,8 +658,9 @@ uint64_t tokenize_stream(const struct vocab *v, char *const *paths, int npaths,
 	c.first = 1;
 	c.src.paths = paths;
 	c.src.npaths = npaths;
-	in_open(&c.src.in, paths[0]);
+	source_open(&c.src);
 	k.o = o;
+	k.map = &c.src.map;
 	k.opt = opt;
 	k.line_start = 1;
 	progress_init(&k.prog, opt->progress, "gpt-tokenize", "B", 0);
@@ -619,6 +689,7 @@ uint64_t tokenize_stream(const struct vocab *v, char *const *paths, int npaths,
 	} else if (opt->fmt == FMT_TEXT && (!k.line_start || (!opt->zero && !k.any))) {
 		out_putc(o, '\n');
 	}
+	in_unmap(&c.src.map);
 	free(c.src.buf);
 	return k.total;
 }

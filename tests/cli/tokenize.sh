@@ -40,6 +40,41 @@ $T "$TMP/c/text-botchan.txt" "$TMP/c/instruct.txt" >"$TMP/files"
 cat "$TMP/c/text-botchan.txt" "$TMP/c/instruct.txt" | $T >"$TMP/piped"
 check_files "files are read as one stream" "$TMP/files" "$TMP/piped"
 
+# One regular file is mapped, a pipe is read: the same ids either way, from
+# any starting offset, and the file's offset is left at its end.
+cat "$TMP/all" | $T >"$TMP/p1"
+check_files "a pipe and a mapped file give the same ids" "$TMP/a1" "$TMP/p1"
+cat "$TMP/all" | $T -j 2 --chunk 100 >"$TMP/p2"
+check_files "a pipe and a mapped file, 2 threads, tiny chunks" "$TMP/a2" "$TMP/p2"
+(dd bs=4099 count=1 of=/dev/null status=none; $T) <"$TMP/all" >"$TMP/off"
+tail -c +4100 "$TMP/all" | $T >"$TMP/offp"
+check_files "a mapped file from an offset inside a page" "$TMP/offp" "$TMP/off"
+check_eq "the input's offset is left at its end" "$( ($T -c >/dev/null; wc -c) <"$TMP/all")" 0
+# Grown and shrunk while mapped: gpt-tokenize blocks writing the first
+# chunk's ids into a full pipe, the file changes, then the pipe drains.
+for i in 1 2 3 4 5 6; do cat "$TMP/all"; done | head -c 2500000 >"$TMP/grow0"
+[ "$(wc -c <"$TMP/grow0")" -eq 2500000 ] || fail "the growing file is too short"
+mkfifo "$TMP/fifo"
+changed_while_mapped() { # how: grow or shrink; output in $TMP/g.out, status in $TMP/g.rc
+	cp "$TMP/grow0" "$TMP/grow"
+	($T "$TMP/grow" >"$TMP/fifo" 2>"$TMP/g.err"; echo $? >"$TMP/g.rc") &
+	exec 3<"$TMP/fifo"
+	dd bs=1 count=1 status=none <&3 >"$TMP/g.out"
+	case $1 in
+	grow) printf 'lo world, and then some more words' >>"$TMP/grow";;
+	shrink) truncate -s 1200000 "$TMP/grow";;
+	esac
+	cat <&3 >>"$TMP/g.out"
+	exec 3<&-
+	wait
+}
+changed_while_mapped grow
+$T <"$TMP/grow" >"$TMP/g.want"
+check_files "what is appended to a mapped file is read after it" "$TMP/g.want" "$TMP/g.out"
+changed_while_mapped shrink
+check_eq "a file cut short while mapped: exit 1" "$(cat "$TMP/g.rc")" 1
+check_grep "a file cut short while mapped: one line says so" "shrank while it was read" "$TMP/g.err"
+
 # Round trips on arbitrary bytes, invalid UTF-8 and NULs included.
 $REF randbytes "$TMP/rb" 2000000 7
 for f in text u16 u32; do
