@@ -8,6 +8,10 @@
 
 unsigned char pretok_byte_cls[256];
 #define ascii_cls pretok_byte_cls
+/* The class of each two-byte character (U+0080 to U+07FF: Latin
+ * supplements, Greek, Cyrillic, Armenian, Hebrew, Arabic), by its 11 bits:
+ * one load where unicode_class makes two. */
+static unsigned char cls2[2048];
 
 __attribute__((constructor)) static void ascii_init(void)
 {
@@ -16,6 +20,8 @@ __attribute__((constructor)) static void ascii_init(void)
 	for (c = 0; c < 256; c++)
 		ascii_cls[c] = c < 0x80 ? (unsigned char)unicode_class((uint32_t)c) :
 			       PRETOK_NONASCII;
+	for (c = 0; c < 2048; c++)
+		cls2[c] = (unsigned char)unicode_class((uint32_t)c);
 }
 
 int pretok_parse(const char *name)
@@ -35,10 +41,15 @@ const char *pretok_name(enum pretok_pattern p)
 static inline int cls_at(const unsigned char *s, size_t n, size_t i, size_t *len)
 {
 	uint32_t cp;
+	unsigned b = s[i];
 
-	if (s[i] < 0x80) {
+	if (b < 0x80) {
 		*len = 1;
-		return ascii_cls[s[i]];
+		return ascii_cls[b];
+	}
+	if (b - 0xC2 < 0x1E && i + 1 < n && (s[i + 1] & 0xC0) == 0x80) {
+		*len = 2;
+		return cls2[(b & 0x1F) << 6 | (s[i + 1] & 0x3F)];
 	}
 	*len = utf8_next(s + i, n - i, &cp);
 	return cp == UINT32_MAX ? UC_OTHER : unicode_class(cp);

@@ -326,23 +326,25 @@ static void backtrack_free(struct vocab *v)
 	free(v->split_r);
 	free(v->prefix);
 	free(v->trie);
-	free(v->node_tok);
 	free(v->root2);
 	v->root2 = NULL;
-	v->split_l = v->split_r = v->prefix = v->node_tok = NULL;
+	v->split_l = v->split_r = v->prefix = NULL;
 	v->trie = NULL;
 	v->backtrack = 0;
 }
 
-/* The trie of all tokens' bytes: node_tok[node] is the token ending at a
- * node (root[c] = c is the node of byte c).  Returns 1 when two tokens
- * have the same bytes (the node keeps the later), else 0. */
+/* The trie of all tokens' bytes.  A node that spells a token is numbered
+ * by the token's id (vocab_lookup's, where two tokens share their bytes),
+ * the others from n_ids up, so a node is a token exactly when it is below
+ * n_ids and the encoder's walk needs no table to tell; root[c], the node
+ * of byte c, is its token.  Returns 1 when two tokens have the same bytes,
+ * else 0. */
 static int trie_build(struct vocab *v, uint32_t max_id, size_t bytes)
 {
-	uint32_t id, nodes = 256, cap;
+	uint32_t id, nodes = v->n_ids, cap;
 	int c, dup = 0;
 
-	if (bytes + 256 >= TRIE_CHILD_MASK)
+	if ((uint64_t)bytes + v->n_ids >= TRIE_CHILD_MASK)
 		die("vocabulary too large: %zu bytes of tokens", bytes);
 	/* A token adds at most one edge a byte past its first. */
 	for (cap = 1024; cap < bytes + bytes / 3; cap *= 2)
@@ -350,11 +352,8 @@ static int trie_build(struct vocab *v, uint32_t max_id, size_t bytes)
 	v->trie_mask = cap - 1;
 	v->trie = xmalloc(xmul(cap, sizeof *v->trie));
 	memset(v->trie, 0xff, cap * sizeof *v->trie);
-	v->n_nodes = (uint32_t)bytes + 256;
-	v->node_tok = xmalloc(xmul(bytes + 256, sizeof *v->node_tok));
-	memset(v->node_tok, 0xff, (bytes + 256) * sizeof *v->node_tok);
 	for (c = 0; c < 256; c++)
-		v->root[c] = (uint32_t)c;
+		v->root[c] = v->byte_id[c];
 	for (id = 0; id < max_id; id++) {
 		const unsigned char *s = v->blob + v->off[id];
 		uint32_t n = v->len[id], k, node;
@@ -371,14 +370,16 @@ static int trie_build(struct vocab *v, uint32_t max_id, size_t bytes)
 
 				while (v->trie[i] != UINT64_MAX)
 					i = (i + 1) & v->trie_mask;
-				next = nodes++;
+				next = vocab_lookup(v, s, k + 1);
+				if (next == UINT32_MAX)
+					next = nodes++;
 				v->trie[i] = key << TRIE_CHILD_BITS | next;
 			}
 			node = next;
 		}
-		dup |= v->node_tok[node] != UINT32_MAX;
-		v->node_tok[node] = id;
+		dup |= node != id;
 	}
+	v->n_nodes = nodes;
 	return dup;
 }
 
@@ -509,9 +510,8 @@ static void vocab_finish(struct vocab *v, struct builder *b)
 		uint64_t *keys = NULL;
 		uint32_t *vals = NULL, used = 0, lcap = 0;
 
-		/* A token's prefixes that are tokens lie on its trie path;
-		 * node_tok is vocab_lookup's answer unless two tokens share
-		 * their bytes (then the lowest id is, as the table has it). */
+		/* A token's prefixes that are tokens lie on its trie path,
+		 * as the nodes below n_ids (vocab_lookup's answers). */
 		int dup = trie_build(v, b->max_id, b->blen);
 		uint32_t *first = xmalloc(xmul((size_t)b->max_id + 1, sizeof *first));
 
@@ -520,8 +520,6 @@ static void vocab_finish(struct vocab *v, struct builder *b)
 		 * All are found after the whole trie is built: a prefix token
 		 * may have a higher id than the token. */
 		v->prefix = xmalloc(xmul(v->n_ids, sizeof *v->prefix));
-		for (c = 0; c < 256; c++)
-			v->node_tok[c] = v->byte_id[c];
 		for (id = 0; id < b->max_id; id++) {
 			const unsigned char *s = v->blob + v->off[id];
 			uint32_t n = v->len[id], node = n ? v->root[s[0]] : 0;
@@ -529,13 +527,11 @@ static void vocab_finish(struct vocab *v, struct builder *b)
 			first[id] = used;
 			v->prefix[id] = UINT32_MAX;
 			for (k = 1; k < n; node = trie_child(v, node, s[k]), k++) {
-				uint32_t l = v->node_tok[node], r;
+				uint32_t l = node, r;
 
-				if (l == UINT32_MAX)
+				if (l >= v->n_ids)
 					continue;
 				v->prefix[id] = l;
-				if (dup)
-					l = vocab_lookup(v, s, k);
 				r = vocab_lookup(v, s + k, n - k);
 				if (r == UINT32_MAX)
 					continue;
@@ -906,11 +902,11 @@ int vocab_builtin(const char *name)
  * the header's counts give, its XXH3 sum matching, and every id and node
  * it holds in range (vc_check), so that a damaged file costs a rebuild,
  * never a stray read.  $GPT_VOCAB_CACHE=0 turns the cache off. */
-#define VC_MAGIC "GPTVOC\0\1"
+#define VC_MAGIC "GPTVOC\0\2"
 #define VC_MIN_MERGES 16384
 
 enum { VC_BLOB, VC_OFF, VC_LEN, VC_TAB, VC_TABBITS, VC_PAIR, VC_PAIRKEY, VC_PAIRVAL,
-       VC_BYTEPAIR, VC_SPLITL, VC_SPLITR, VC_PREFIX, VC_TRIE, VC_NODETOK, VC_ROOT2,
+       VC_BYTEPAIR, VC_SPLITL, VC_SPLITR, VC_PREFIX, VC_TRIE, VC_ROOT2,
        VC_SPECIAL, VC_NSEC };
 
 struct vc_head {
@@ -1019,7 +1015,6 @@ static void vc_sections(const struct vocab *v, const struct vc_head *h, void ***
 	ptr[VC_SPLITR] = (void **)&v->split_r, len[VC_SPLITR] = bt ? n * 4 : 0;
 	ptr[VC_PREFIX] = (void **)&v->prefix, len[VC_PREFIX] = bt ? n * 4 : 0;
 	ptr[VC_TRIE] = (void **)&v->trie, len[VC_TRIE] = bt ? ((uint64_t)h->trie_mask + 1) * 8 : 0;
-	ptr[VC_NODETOK] = (void **)&v->node_tok, len[VC_NODETOK] = bt ? (uint64_t)h->n_nodes * 4 : 0;
 	ptr[VC_ROOT2] = (void **)&v->root2, len[VC_ROOT2] = bt ? 65536 * 4 : 0;
 	ptr[VC_SPECIAL] = NULL;
 }
@@ -1119,15 +1114,14 @@ static void vc_save(const struct vocab *v, uint64_t key)
 /* Whether the mapped arrays of v keep every walk in bounds: ids below
  * n_ids, token bytes inside the blob, nodes below n_nodes, a free slot in
  * each open-addressed table, splits and prefixes shorter than their
- * token, and each node's token as long as the node is deep. */
+ * token. */
 static int vc_check(const struct vocab *v, uint64_t blob_len)
 {
-	uint32_t n = v->n_ids, i, *depth = NULL;
+	uint32_t n = v->n_ids, i;
 	uint64_t id, free_slots;
-	int ok = 0;
 
 	for (i = 0; i < 256; i++)
-		if (v->byte_id[i] >= n || (v->backtrack && v->root[i] != i))
+		if (v->byte_id[i] >= n || (v->backtrack && v->root[i] != v->byte_id[i]))
 			return 0;
 	for (id = 0; id < n; id++)
 		if (v->len[id] > MAX_TOKEN_BYTES || (v->len[id] &&
@@ -1165,46 +1159,23 @@ static int vc_check(const struct vocab *v, uint64_t blob_len)
 		    (p != UINT32_MAX && (p >= n || !v->len[p] || v->len[p] >= v->len[id])))
 			return 0;
 	}
-	if (v->n_nodes < 256)
+	/* Any node below n_nodes is safe to walk to: the encoder takes a
+	 * token's length from the walk's depth and checks the others' */
+	if (v->n_nodes < n)
 		return 0;
-	/* nodes are numbered as made: a child after its parent */
-	depth = xcalloc(v->n_nodes, sizeof *depth);
-	for (i = 0; i < 256 && i < v->n_nodes; i++)
-		depth[i] = 1;
 	for (free_slots = 0, id = 0; id <= v->trie_mask; id++) {
 		uint64_t e = v->trie[id];
-		uint32_t child = (uint32_t)e & TRIE_CHILD_MASK;
-		uint64_t parent = e >> TRIE_CHILD_BITS >> 8;
 
-		if (e == UINT64_MAX) {
+		if (e == UINT64_MAX)
 			free_slots++;
-			continue;
-		}
-		if (child >= v->n_nodes || parent >= child || child < 256 || depth[child])
-			goto out;
-		depth[child] = (uint32_t)parent + 1; /* parent + 1 for now: 0 means none */
-	}
-	for (i = 256; i < v->n_nodes; i++)
-		if (depth[i]) {
-			uint32_t d = depth[depth[i] - 1];
-
-			if (!d || d >= MAX_TOKEN_BYTES)
-				goto out;
-			depth[i] = d + 1;
-		}
-	for (i = 0; i < v->n_nodes; i++) {
-		uint32_t t = v->node_tok[i];
-
-		if (t != UINT32_MAX && (t >= n || !depth[i] || v->len[t] != depth[i]))
-			goto out;
+		else if ((e & TRIE_CHILD_MASK) >= v->n_nodes ||
+			 e >> TRIE_CHILD_BITS >> 8 >= v->n_nodes)
+			return 0;
 	}
 	for (i = 0; i < 65536; i++)
-		if (v->root2[i] != UINT32_MAX && (v->root2[i] >= v->n_nodes || depth[v->root2[i]] != 2))
-			goto out;
-	ok = free_slots > 0;
-out:
-	free(depth);
-	return ok;
+		if (v->root2[i] != UINT32_MAX && v->root2[i] >= v->n_nodes)
+			return 0;
+	return free_slots > 0;
 }
 
 /* Maps the cached build of v's sources, if there is a sound one. */
@@ -1743,24 +1714,26 @@ static inline int pair_ok_memo(const struct vocab *v, uint32_t a, uint32_t b)
 	return ok;
 }
 
-/* The longest token that s[0..n) starts with (n >= 1). */
+/* The longest token that s[0..n) starts with (n >= 1), and its length
+ * (the depth it was found at). */
 static inline uint32_t longest_token(const struct vocab *v, const unsigned char *s,
-				     size_t n)
+				     size_t n, size_t *len)
 {
 	uint32_t node, best = v->byte_id[s[0]];
-	size_t i;
+	size_t i, bl = 1;
 
-	if (n == 1 || (node = v->root2[s[0] << 8 | s[1]]) == UINT32_MAX)
-		return best;
-	if (v->node_tok[node] != UINT32_MAX)
-		best = v->node_tok[node];
-	for (i = 2; i < n; i++) {
-		node = trie_child(v, node, s[i]);
-		if (node == UINT32_MAX)
-			break;
-		if (v->node_tok[node] != UINT32_MAX)
-			best = v->node_tok[node];
+	if (n > 1 && (node = v->root2[s[0] << 8 | s[1]]) != UINT32_MAX) {
+		if (node < v->n_ids)
+			best = node, bl = 2;
+		for (i = 2; i < n; i++) {
+			node = trie_child(v, node, s[i]);
+			if (node == UINT32_MAX)
+				break;
+			if (node < v->n_ids)
+				best = node, bl = i + 1;
+		}
 	}
+	*len = bl;
 	return best;
 }
 
@@ -1771,11 +1744,14 @@ static inline uint32_t longest_token(const struct vocab *v, const unsigned char 
  * a dead end: drop the token before and try its shorter prefixes.  The
  * BPE of a piece is the one tokenization whose neighbours all pass
  * pair_ok, so this finds tiktoken's tokens, in about one trie walk and a
- * few pair probes per token.  v->backtrack must be set. */
+ * few pair probes per token.  v->backtrack must be set.  The lengths of
+ * prefixes and dropped tokens come from len[], checked to stay inside the
+ * piece: a cached build that is consistent but wrong (vc_check) cannot
+ * make it read astray. */
 static size_t encode_backtrack(const struct vocab *v, const unsigned char *s,
 			       size_t n, uint32_t *ids)
 {
-	size_t words = n / 64 + 1, pos = 0, m = 0, i;
+	size_t words = n / 64 + 1, pos = 0, m = 0, i, tl;
 	uint32_t tok;
 	uint64_t *bits;
 
@@ -1787,24 +1763,30 @@ static size_t encode_backtrack(const struct vocab *v, const unsigned char *s,
 	bits = tls.bits;
 	for (i = 0; i < words; i++)
 		bits[i] = UINT64_MAX;
-	tok = longest_token(v, s, n);
+	tok = longest_token(v, s, n, &tl);
 	while (pos < n) {
-		size_t end = pos + v->len[tok];
+		size_t end = pos + tl;
 
 		if (bits[end / 64] >> (end % 64) & 1 &&
 		    (m == 0 || pair_ok_memo(v, ids[m - 1], tok))) {
 			ids[m++] = tok;
 			pos = end;
 			if (pos < n)
-				tok = longest_token(v, s + pos, n - pos);
+				tok = longest_token(v, s + pos, n - pos, &tl);
 		} else if (v->prefix[tok] != UINT32_MAX) {
 			tok = v->prefix[tok];
+			tl = v->len[tok];
+			if (tl > n - pos)
+				die("the vocabulary's tables disagree about token %u", tok);
 		} else {
 			bits[pos / 64] &= ~(1ull << (pos % 64));
 			if (m == 0)
 				die("backtracking BPE found no tokens for a piece of %zu bytes", n);
 			tok = ids[--m];
-			pos -= v->len[tok];
+			tl = v->len[tok];
+			if (tl > pos)
+				die("the vocabulary's tables disagree about token %u", tok);
+			pos -= tl;
 		}
 	}
 	return m;

@@ -93,8 +93,7 @@ struct vocab {
 	uint32_t *prefix;
 	uint64_t *trie;             /* (node << 8 | byte) << 28 | child */
 	uint32_t trie_mask;
-	uint32_t *node_tok;         /* token ending at a node, or UINT32_MAX */
-	uint32_t n_nodes;           /* node_tok's length */
+	uint32_t n_nodes;           /* nodes below n_ids are those tokens */
 	uint32_t root[256];         /* node of each first byte */
 	uint32_t *root2;            /* [x << 8 | y]: node of x, y or UINT32_MAX */
 	struct vocab_special special[VOCAB_MAX_SPECIALS];
