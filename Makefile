@@ -24,8 +24,9 @@ CPPFLAGS = -Ilibcommon -D_GNU_SOURCE -DGPT_VERSION='"$(VERSION)"' \
 # names the same list, and OpenBLAS, loaded, starts a thread per core
 # that spins: gpt-tokenize paid 50 ms of CPU before its first byte.
 LDFLAGS  = -fopenmp -pthread -Wl,--as-needed $(SANFLAGS)
-LDLIBS   = -lzstd -lxxhash -lcurl -larchive -lsnappy -lz -lbrotlidec -llz4 \
-           -lopenblas -lm
+# libcurl is opened by http.c when a transfer starts (dlopen), not linked.
+LDLIBS   = -lzstd -lxxhash -larchive -lsnappy -lz -lbrotlidec -llz4 \
+           -lopenblas -lm -ldl
 
 LIB_SRC  = $(wildcard libcommon/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(O)/%.o)
@@ -220,9 +221,10 @@ $(BIN)/%: $(O)/tools/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 # gpt-serve: libmicrohttpd and jansson (Debian's); its chat page is
-# tools/chat.html, made a C string.  gpt-judge: jansson (and libcurl).
+# tools/chat.html, made a C string.  gpt-judge: jansson and libcurl's
+# multi interface, linked.
 $(BIN)/gpt-serve: LDLIBS += -lmicrohttpd -ljansson
-$(BIN)/gpt-judge: LDLIBS += -ljansson
+$(BIN)/gpt-judge: LDLIBS += -ljansson -lcurl
 $(O)/tools/gpt-serve.o: $(O)/tools/chat_page.h
 $(O)/tools/gpt-serve.o: CPPFLAGS += -I$(O)/tools
 $(O)/tools/chat_page.h: tools/chat.html
