@@ -12,6 +12,8 @@
 #include <string.h>
 
 #define DEFAULT_CHUNK (1u << 20)
+/* ids encoded straight into the output at a time (u32 form) */
+#define DIRECT_IDS 8192
 /* How much of a mapped input is encoded and written between letting its
  * pages go. */
 #define RELEASE_EVERY (8u << 20)
@@ -136,6 +138,27 @@ static void encode_plain(const struct vocab *v, const unsigned char *s, size_t n
 {
 	size_t pos = 0;
 
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* u32 ids are the output's bytes: encoded in place, not copied there
+	 * (the output holds whole ids, so the place is aligned) */
+	if (e->fmt == FMT_U32 && !e->count_only) {
+		while (pos < n) {
+			size_t m;
+
+			bytes_reserve(e->out, 4 * DIRECT_IDS);
+			m = vocab_encode_text_to(v, s, n, &pos,
+						 (uint32_t *)(void *)(e->out->p + e->out->len),
+						 DIRECT_IDS);
+			if (!m) {       /* a piece of more ids than that */
+				emit_ids(e, *ids, vocab_encode_text(v, s, n, &pos, ids, idcap));
+				continue;
+			}
+			e->out->len += 4 * m;
+			e->n += m;
+		}
+		return;
+	}
+#endif
 	while (pos < n)
 		emit_ids(e, *ids, vocab_encode_text(v, s, n, &pos, ids, idcap));
 }

@@ -2116,12 +2116,14 @@ size_t vocab_encode_algo(const struct vocab *v, const unsigned char *s, size_t n
 	return n <= SMALL_PIECE ? merge_small(v, s, n, ids) : merge_large(v, s, n, ids);
 }
 
-size_t vocab_encode_text(const struct vocab *v, const unsigned char *s, size_t n,
-			 size_t *pos, uint32_t **ids, size_t *cap)
+/* vocab_encode_text, and with fixed set vocab_encode_text_to: *ids is then
+ * never grown, and a piece that does not fit ends the batch as it is. */
+static inline size_t encode_text(const struct vocab *v, const unsigned char *s, size_t n,
+				 size_t *pos, uint32_t **ids, size_t *cap, int fixed)
 {
 	size_t p = *pos, m = 0, end, ascii_at = p;
 
-	if (*cap < 4096) {
+	if (!fixed && *cap < 4096) {
 		*cap = 4096;
 		*ids = xrealloc(*ids, xmul(*cap, sizeof **ids));
 	}
@@ -2145,7 +2147,7 @@ size_t vocab_encode_text(const struct vocab *v, const unsigned char *s, size_t n
 				size_t x = 0, y;
 
 				if (64 + PCACHE_IDS > *cap - m) {
-					if (m)
+					if (m || fixed)
 						break;
 					*cap = 64 + PCACHE_IDS;
 					*ids = xrealloc(*ids, xmul(*cap, sizeof **ids));
@@ -2164,7 +2166,7 @@ size_t vocab_encode_text(const struct vocab *v, const unsigned char *s, size_t n
 		end = v->pattern == PRETOK_GPT2 ? pretok_next_gpt2(s, n, p) :
 						  pretok_next(v->pattern, s, n, p);
 		if (end - p + PCACHE_IDS > *cap - m) {
-			if (m)
+			if (m || fixed)
 				break;
 			*cap = end - p + PCACHE_IDS;
 			*ids = xrealloc(*ids, xmul(*cap, sizeof **ids));
@@ -2174,4 +2176,16 @@ size_t vocab_encode_text(const struct vocab *v, const unsigned char *s, size_t n
 	}
 	*pos = p;
 	return m;
+}
+
+size_t vocab_encode_text(const struct vocab *v, const unsigned char *s, size_t n,
+			 size_t *pos, uint32_t **ids, size_t *cap)
+{
+	return encode_text(v, s, n, pos, ids, cap, 0);
+}
+
+size_t vocab_encode_text_to(const struct vocab *v, const unsigned char *s, size_t n,
+			    size_t *pos, uint32_t *ids, size_t cap)
+{
+	return encode_text(v, s, n, pos, &ids, &cap, 1);
 }

@@ -120,6 +120,10 @@ size_t vocab_encode_algo(const struct vocab *v, const unsigned char *s, size_t n
 			 uint32_t *ids, enum vocab_algo algo);
 size_t vocab_encode_text(const struct vocab *v, const unsigned char *s, size_t n,
 			 size_t *pos, uint32_t **ids, size_t *cap);
+/* The same into ids[0..cap), cap >= 4096, which is never grown: returns 0
+ * and leaves *pos where it was when the next piece's ids may not fit. */
+size_t vocab_encode_text_to(const struct vocab *v, const unsigned char *s, size_t n,
+			    size_t *pos, uint32_t *ids, size_t cap);
 
 static inline const unsigned char *vocab_token(const struct vocab *v,
 					       uint32_t id, size_t *len)

@@ -40,6 +40,14 @@ $T "$TMP/c/text-botchan.txt" "$TMP/c/instruct.txt" >"$TMP/files"
 cat "$TMP/c/text-botchan.txt" "$TMP/c/instruct.txt" | $T >"$TMP/piped"
 check_files "files are read as one stream" "$TMP/files" "$TMP/piped"
 
+# u32 ids are encoded straight into the output: the same ids as the text
+# form, with a piece of more ids than one batch (a 200,000-letter word).
+{ cat "$TMP/all"; $PY -c "import random; r = random.Random(3); print(''.join(r.choice('abcdefghijklmnopqrstuvwxyz') for _ in range(200000)))"; cat "$TMP/all"; } >"$TMP/u32in"
+$T <"$TMP/u32in" | tr -s ' \n' '\n\n' | grep -v '^$' >"$TMP/u32.text"
+$T -f u32 <"$TMP/u32in" | od -An -v -tu4 | tr -s ' \n' '\n\n' | grep -v '^$' >"$TMP/u32.bin"
+check_files "-f u32 gives the text form's ids, long pieces included" "$TMP/u32.text" "$TMP/u32.bin"
+check_eq "the long word is over 8192 ids" "$(($(wc -l <"$TMP/u32.text") - 2 * $(tr -s ' \n' '\n\n' <"$TMP/a1" | grep -vc '^$') > 8192))" 1
+
 # One regular file is mapped, a pipe is read: the same ids either way, from
 # any starting offset, and the file's offset is left at its end.
 cat "$TMP/all" | $T >"$TMP/p1"
