@@ -62,13 +62,13 @@ static inline size_t pretok_next_gpt2(const unsigned char *s, size_t n, size_t p
 /* The starts of the PRETOK_GPT2 pieces in s[0..64): s[0] starts a piece
  * and the 64 bytes are text (what follows them does not matter).  Bit i of
  * the result, 1 <= i <= 62, is set when a piece starts at s[i]; the mask
- * stops before the first byte whose piece may depend on non-ASCII text
- * (the bits from the one just before the first byte >= 0x80 on are
- * clear) or on bytes
- * past s[63].  0 when no start is settled: the piece at s[0] is then found
- * with pretok_next_gpt2, and *skip is 0, or, where non-ASCII bytes were
- * the cause, 1 + the offset of the last one (no call for a start before
- * s + *skip can do better). */
+ * stops before the first byte whose piece may depend on what the bit rules
+ * do not see: the bits from the one just before the first character that
+ * is not valid UTF-8, is non-ASCII white space or runs past s[63] are
+ * clear.  0 when no start is settled: the piece at s[0] is then found with
+ * pretok_next_gpt2, and *skip is 0, or, where such a character was the
+ * cause, 1 + its offset (a call for a start before s + *skip is not worth
+ * making: the pieces up to that character are for pretok_next_gpt2). */
 uint64_t pretok_starts_gpt2(const unsigned char *s, size_t *skip);
 
 /* s[0..n) is a prefix of the text (n < the text's length unless at_end),

@@ -2121,7 +2121,7 @@ size_t vocab_encode_algo(const struct vocab *v, const unsigned char *s, size_t n
 static inline size_t encode_text(const struct vocab *v, const unsigned char *s, size_t n,
 				 size_t *pos, uint32_t **ids, size_t *cap, int fixed)
 {
-	size_t p = *pos, m = 0, end, ascii_at = p;
+	size_t p = *pos, m = 0, end, block_at = p;
 
 	if (!fixed && *cap < 4096) {
 		*cap = 4096;
@@ -2137,9 +2137,9 @@ static inline size_t encode_text(const struct vocab *v, const unsigned char *s, 
 	}
 	pcache_for(v);
 	while (p < n) {
-		/* 64 bytes' pieces at once (they are ASCII up to the last), with
+		/* 64 bytes' pieces at once (pretok_starts_gpt2), with
 		 * 16 more bytes to read past them for encode_piece_wide */
-		if (v->pattern == PRETOK_GPT2 && n - p >= 80 && p >= ascii_at) {
+		if (v->pattern == PRETOK_GPT2 && n - p >= 80 && p >= block_at) {
 			size_t skip;
 			uint64_t st = pretok_starts_gpt2(s + p, &skip);
 
@@ -2161,7 +2161,7 @@ static inline size_t encode_text(const struct vocab *v, const unsigned char *s, 
 				p += x;
 				continue;
 			}
-			ascii_at = p + skip;
+			block_at = p + skip;
 		}
 		end = v->pattern == PRETOK_GPT2 ? pretok_next_gpt2(s, n, p) :
 						  pretok_next(v->pattern, s, n, p);

@@ -236,20 +236,25 @@ static uint64_t rnd(uint64_t *seed)
  * text, dense in what its bit rules must get right: contractions (and
  * their look-alikes in upper case or after a space), white space of every
  * ASCII kind in runs before letters, digits and punctuation, and
- * non-ASCII letters, marks and spaces (NBSP, U+3000) next to ASCII.  The
- * bits must be exactly the starts from 1 up to the highest bit set, and
- * over all-ASCII windows up to byte 62. */
+ * non-ASCII next to ASCII: letters of two, three and four bytes, marks,
+ * numbers, punctuation, an emoji, spaces (NBSP, U+3000), a character cut
+ * short and a byte that starts none.  The bits must be exactly the starts
+ * from 1 up to the highest bit set, over all-ASCII windows up to byte 62,
+ * and non-ASCII text must not stop the block at its first byte. */
 static void test_block_starts(void)
 {
 	static const char *alpha[] = { "a", "Zq", "s", "t", "m", "d", "re", "ve", "ll", "S",
 				       "'", "'", "''", "1", "42", " ", " ", "  ", "\n", "\t",
 				       "\r\n", "\v", "\f", " \n ", ",", ".", "-", "\"",
 				       "\xc3\xa9", "\xcc\x81", "\xc2\xa0", "\xe3\x80\x80",
-				       "\xe2\x80\x94", "\xd9\xa3", "\xff" };
+				       "\xe2\x80\x94", "\xd9\xa3", "\xe4\xb8\xad",
+				       "\xe6\x96\x87\xe5\xad\x97", "\xd0\x96\xd0\xb8",
+				       "\xf0\x9f\x98\x80", "\xf0\x9d\x90\x80", "\xe4\xb8",
+				       "\xff" };
 	static unsigned char t[4096];
 	static unsigned char truth[4096];
 	uint64_t seed = 7, got, want;
-	size_t n, pos, end, i, skip, windows = 0, full = 0, bad = SIZE_MAX;
+	size_t n, pos, end, i, skip, windows = 0, full = 0, past = 0, bad = SIZE_MAX;
 	int round;
 
 	for (round = 0; round < 400 && bad == SIZE_MAX; round++) {
@@ -257,7 +262,7 @@ static void test_block_starts(void)
 
 		for (n = 0; n + 8 < sizeof t;) {
 			const char *a = alpha[rnd(&seed) % (sizeof alpha / sizeof alpha[0] -
-							    (ascii_only ? 7 : 0))];
+							    (ascii_only ? 13 : 0))];
 
 			memcpy(t + n, a, strlen(a));
 			n += strlen(a);
@@ -277,6 +282,9 @@ static void test_block_starts(void)
 			for (i = 0; i < 64; i++)
 				ascii &= t[pos + i] < 0x80;
 			top = got ? 63 - __builtin_clzll(got) : 0;
+			for (i = 0; i < 48 && t[pos + i] < 0x80; i++)
+				;
+			past += !ascii && top > (int)i + 4; /* starts found past non-ASCII */
 			if (ascii) {
 				top = 62;
 				full++;
@@ -291,6 +299,8 @@ static void test_block_starts(void)
 	CHECK(bad == SIZE_MAX, "pretok_starts_gpt2 differs from pretok_next at byte %zu of round %d",
 	      bad, round - 1);
 	CHECK(windows > 100000 && full > 10000, "only %zu windows, %zu of them ASCII", windows, full);
+	CHECK(past > 10000, "only %zu windows with starts found past their first non-ASCII byte",
+	      past);
 }
 
 /* A code point of one kind: 0 ASCII letters and space, 1 Cyrillic, 2 CJK
