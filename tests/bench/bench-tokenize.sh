@@ -10,7 +10,9 @@
 # best and median of each printed; the load average is printed before and
 # after. The -j 2 scaling is wall-clock (the point of threads), the best
 # -j 2 round against the best -j 1 round. The ids of both encoders are
-# compared, and -j 2's with -j 1's, before any figure is printed.
+# compared, and -j 2's with -j 1's, before any figure is printed.  Last,
+# the corpus's lines split by script (mostly ASCII, 2-byte, 3-byte), each
+# part against tiktoken: where the ratio comes from.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SHARED=${SHARED:-$(cd "$ROOT/.." && pwd)/shared}
@@ -111,5 +113,43 @@ if enc is not None:
     c = time.process_time(); enc.decode_bytes(toks); c = time.process_time() - c
     line += ", tiktoken decode_bytes %.1f, ratio %.2fx" % (mb / c, c / min(td))
 print(line)
+
+# Where the ratio comes from: the corpus's lines by script, each part timed
+# as above (3 interleaved rounds, best of each), so that a change can be
+# told apart by the text it helps.
+def script(l):
+    n2 = sum(1 for b in l if 0xC0 <= b < 0xE0)
+    n3 = sum(1 for b in l if 0xE0 <= b < 0xF0)
+    return "cjk" if 3 * n3 > len(l) / 2 else "2byte" if 2 * n2 > len(l) / 2 else "latin"
+parts = {"latin": [], "2byte": [], "cjk": []}
+for l in text["mixed"].split(b"\n"):
+    parts[script(l)].append(l)
+names = {"latin": "mostly ASCII lines", "2byte": "lines mostly in 2-byte scripts (Cyrillic, Greek, Arabic...)",
+         "cjk": "lines mostly in 3-byte scripts (CJK, Indic, Thai...)"}
+for k in parts:
+    f = os.path.join(out, "tok-part-%s.txt" % k)
+    open(f, "wb").write(b"\n".join(parts[k]))
+    files["part " + k] = f
+    text["part " + k] = open(f, "rb").read()
+    if enc is not None:
+        dec["part " + k] = text["part " + k].decode("utf-8")
+        if array.array("I", enc.encode_ordinary(dec["part " + k])).tobytes() != ids_of("part " + k):
+            sys.exit("bench-tokenize: gpt-tokenize and tiktoken differ on %s" % f)
+for r in range(3):
+    for k in parts:
+        note(("ours", "part " + k), *ours("part " + k))
+        if enc is not None:
+            c = time.process_time()
+            enc.encode_ordinary(dec["part " + k])
+            note(("tiktoken", "part " + k), 0, time.process_time() - c)
+print("by script, MB per CPU-second, best of 3 interleaved rounds:")
+for k in parts:
+    mb = len(text["part " + k]) / 1e6
+    b = rate(("ours", "part " + k))[0]
+    line = "  %-5s %5.1f MB  gpt-tokenize %6.1f" % (k, mb, b)
+    if enc is not None:
+        tb = rate(("tiktoken", "part " + k))[0]
+        line += "  tiktoken %5.1f  ratio %5.2fx" % (tb, b / tb)
+    print(line + "  " + names[k])
 PY
 bench_machine bench-tokenize
